@@ -1,0 +1,57 @@
+# Neighbourly: `make demo` starts the site with demo data, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := webapp
+
+.PHONY: demo run worker install install-test system-deps services test bench lint translations clean
+
+demo: install
+	$(BIN)/flask --app webapp demo
+	@bash scripts/run-dev.sh
+
+run: install
+	@bash scripts/run-dev.sh
+
+worker: install
+	$(BIN)/huey_consumer webapp.tasks.huey --workers 2 --periodic
+
+install: $(BIN)/.installed node_modules/.package-lock.json translations
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+translations: $(BIN)/.installed
+	@$(BIN)/pybabel compile --use-fuzzy -q -d webapp/translations 2>/dev/null || $(BIN)/pybabel compile -q -d webapp/translations
+
+install-test: install
+	$(BIN)/pip install --quiet -e ".[test]"
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+services:
+	@bash scripts/services.sh
+
+test: system-deps install-test services
+	$(BIN)/ruff check webapp plugins tests bench
+	$(BIN)/pytest
+
+bench: system-deps install-test services
+	$(BIN)/python -m bench
+
+lint: install-test
+	$(BIN)/ruff check webapp plugins tests bench
+
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations
+
+clean:
+	rm -rf $(VENV) node_modules instance/neighbourly.db* instance/tasks.db*

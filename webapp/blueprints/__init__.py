@@ -1,0 +1,25 @@
+"""Core blueprints: thin views that authenticate, authorise, parse, call a service and render."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webapp.web import set_security_headers
+
+
+def register_core_blueprints(app: Flask) -> None:
+    from webapp.blueprints import (
+        account,
+        assets,
+        auth,
+        business,
+        cashier,
+        marketplace,
+        operator,
+        public,
+        wallet,
+    )
+
+    for module in (public, auth, wallet, account, business, cashier, marketplace, operator, assets):
+        app.register_blueprint(module.bp)
+    app.after_request(set_security_headers)

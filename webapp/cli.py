@@ -1,0 +1,17 @@
+"""Command-line entry points: ``flask --app webapp demo`` and friends."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("demo")
+    @click.option("--customers", default=220, show_default=True)
+    @click.option("--purchases", default=3200, show_default=True)
+    def demo_command(customers: int, purchases: int) -> None:
+        """Create the schema if needed and load the demo neighbourhood (idempotent)."""
+        from webapp import demo
+
+        demo.load(customers=customers, purchases=purchases, echo=click.echo)

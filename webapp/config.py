@@ -1,0 +1,92 @@
+"""Configuration classes; every key can be overridden by a ``NEIGHBOURLY_<KEY>`` environment variable."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+BUILTIN_PLUGINS = [
+    "plugins.news",
+    "plugins.cross_marketing",
+    "plugins.gamification",
+    "plugins.referrals",
+    "plugins.surveys",
+    "plugins.letters",
+]
+
+
+class Config:
+    """Development defaults: SQLite in the instance folder, e-mail written to files."""
+
+    SECRET_KEY: str | None = None  # generated into the instance folder when unset
+    DATABASE_URL: str | None = None  # default: sqlite:///<instance>/neighbourly.db
+    REDIS_URL: str | None = None
+    PLUGINS: list[str] = BUILTIN_PLUGINS
+    ENV_NAME = "development"
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Sessions and CSRF: tokens live as long as the session, so a till left open still submits.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME = "neighbourly_session"
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    WTF_CSRF_TIME_LIMIT = None
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+
+    # Passwords: argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
+    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = True
+
+    MAIL_BACKEND = "file"  # "file" (instance/mail), "smtp", or "locmem" in tests
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "Neighbourly <no-reply@neighbourly.local>"
+
+    TASKS_IMMEDIATE = False  # run queued tasks in-process (tests)
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    MAX_PHOTO_BYTES = 5 * 1024 * 1024
+    MAX_PHOTO_PIXELS = 40_000_000
+
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    LANGUAGES = {"en": "English", "ru": "Русский"}
+
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    CONSENT_TEXT_VERSION = "2026-11-01"
+
+
+class ProductionConfig(Config):
+    """Production: secure cookies; the secret key and database must come from the environment."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    MAIL_BACKEND = "smtp"
+
+
+class TestConfig(Config):
+    """Tests: tasks run in-process, e-mail kept in memory, limits on unless a test turns them off."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    MAIL_BACKEND = "locmem"
+    TASKS_IMMEDIATE = True
+    PUBLIC_URL = "http://localhost"
+    FAST_PASSWORD_HASHING = True
+    RATELIMIT_ENABLED = True
+    LOAD_ENTRY_POINT_PLUGINS = False
+
+
+def config_from_environment() -> type[Config]:
+    """Pick the configuration class named by ``NEIGHBOURLY_ENV`` (development by default)."""
+    name = os.environ.get("NEIGHBOURLY_ENV", "development")
+    return {"production": ProductionConfig, "test": TestConfig}.get(name, Config)

@@ -1,0 +1,83 @@
+"""Small frozen dataclasses that hook implementations return to the core (never bare dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the merchant's or customer's navigation bar."""
+
+    label: str
+    endpoint: str
+    order: int = 100
+    url_params: dict = field(default_factory=dict)
+    area: str = "merchant"  # "merchant" (staff pages) or "customer"
+    icon: str = ""
+    owner_only: bool = False
+
+
+@dataclass(frozen=True)
+class DashboardPanel:
+    """A panel on the merchant dashboard; ``html`` is already rendered, or ``lazy_url`` loads it."""
+
+    key: str
+    title: str
+    order: int = 100
+    html: Markup = Markup("")
+    lazy_url: str | None = None
+    wide: bool = False
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """One line on the cashier's receipt: what was paid, earned or received."""
+
+    label: str
+    value: str
+    order: int = 100
+    source: str = "core"
+    emphasis: bool = False
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    """Something a plugin offers at the till for an identified customer (certificate, status)."""
+
+    label: str
+    detail: str = ""
+    order: int = 100
+    source: str = "core"
+
+
+@dataclass(frozen=True)
+class PurchaseAdjustment:
+    """A reduction of the bill applied inside the purchase transaction (certificate, discount).
+
+    ``amount`` is in minor units and is subtracted from what the customer pays.
+    """
+
+    source: str
+    label: str
+    amount: int
+    kind: str = "discount"  # "discount" or "certificate"
+
+
+@dataclass(frozen=True)
+class EarnRate:
+    """A cashback rate in basis points (500 = 5 %) that replaces the merchant's base rate."""
+
+    basis_points: int
+    source: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerDataSection:
+    """A section of a customer's data export contributed by one plugin."""
+
+    source: str
+    data: object

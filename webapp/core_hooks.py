@@ -1,0 +1,59 @@
+"""The core's own navigation, dashboard panels and receipt lines, written as hook implementations."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from webapp.contracts import DashboardPanel, NavItem, ReceiptLine
+from webapp.formatting import money, points
+from webapp.plugins import hookimpl
+
+
+@hookimpl
+def neighbourly_collect_nav_items(merchant, user):
+    return [
+        NavItem(_("Dashboard"), "business.dashboard", order=10, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Till"), "cashier.till", order=20, url_params={"merchant_slug": merchant.slug}),
+        NavItem(_("Customers"), "business.customers", order=30, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Marketplace"), "marketplace.index", order=80, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Settings"), "business.settings", order=90, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Staff"), "business.staff", order=95, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+    ]
+
+
+@hookimpl
+def neighbourly_collect_dashboard_panels(merchant):
+    from webapp.services import analytics
+
+    figures = analytics.dashboard_figures(merchant)
+    html = Markup(render_template("business/_core_figures.html", merchant=merchant, figures=figures))
+    return [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
+
+
+@hookimpl
+def neighbourly_collect_receipt_lines(merchant, purchase):
+    currency = merchant.network.currency
+    lines = [ReceiptLine(_("Bill"), money(purchase.amount, currency), order=0)]
+    if purchase.points_used:
+        lines.append(
+            ReceiptLine(
+                _("Paid with points"),
+                _("%(points)s points (%(value)s)", points=points(purchase.points_used),
+                  value=money(purchase.points_value, currency)),
+                order=10,
+            )
+        )
+    if purchase.certificate_value_used:
+        lines.append(ReceiptLine(_("Paid with certificate"), money(purchase.certificate_value_used, currency), order=15))
+    if purchase.discount:
+        lines.append(ReceiptLine(_("Discount"), money(purchase.discount, currency), order=16))
+    lines.append(ReceiptLine(_("To pay"), money(purchase.amount_paid, currency), order=20, emphasis=True))
+    lines.append(
+        ReceiptLine(_("Points earned"), "+" + points(purchase.points_earned), order=30, emphasis=True)
+    )
+    lines.append(ReceiptLine(_("Card balance"), points(purchase.membership.balance), order=40))
+    if purchase.refunded_at:
+        lines.append(ReceiptLine(_("Refunded"), _("yes"), order=50, emphasis=True))
+    return lines

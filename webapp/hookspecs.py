@@ -1,0 +1,322 @@
+"""Every hook the core calls, grouped by phase; each docstring is the contract a test enforces."""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("neighbourly")
+
+
+# --------------------------------------------------------------------------- app setup
+
+
+@hookspec
+def neighbourly_register_blueprints(app):
+    """Contribute Flask blueprints to the application.
+
+    Scope: app (called once for every installed plugin, whatever merchants enabled).
+    Phase: startup, inside ``create_app`` after the core blueprints.
+
+    :param app: the Flask application being built.
+    :returns: a list of ``flask.Blueprint`` objects (or ``None``). Blueprints of merchant-scoped
+        pages should use :func:`webapp.plugins.merchant_plugin_blueprint` so that their pages
+        answer 404 for merchants that have not enabled the plugin.
+    """
+
+
+@hookspec
+def neighbourly_register_periodic_tasks(huey):
+    """Register periodic jobs (expiry, reminders, recomputation checks) on the task queue.
+
+    Scope: app.
+    Phase: startup, when the task queue is configured.
+
+    :param huey: the ``huey.Huey`` instance; decorate functions with ``huey.periodic_task``.
+    :returns: ``None``.
+    """
+
+
+# --------------------------------------------------------------------------- merchant lifecycle
+
+
+@hookspec
+def neighbourly_plugin_enabled(merchant, plugin_name, session):
+    """React to a merchant switching a plugin on (create defaults, e.g. five status levels).
+
+    Scope: merchant (only the plugin being enabled is called).
+    Phase: inside the transaction that records the switch; raising rolls the switch back.
+
+    :param merchant: the ``Merchant``.
+    :param plugin_name: the name of the plugin being enabled.
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: ``None``.
+    """
+
+
+@hookspec
+def neighbourly_plugin_disabled(merchant, plugin_name, session):
+    """React to a merchant switching a plugin off; data must be kept.
+
+    Scope: merchant (only the plugin being disabled is called).
+    Phase: inside the transaction that records the switch.
+
+    :param merchant: the ``Merchant``.
+    :param plugin_name: the name of the plugin being disabled.
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: ``None``.
+    """
+
+
+@hookspec
+def neighbourly_membership_recorded(merchant, membership, session, referral_code):
+    """A customer joined a merchant; add plugin rows that belong with the membership.
+
+    Scope: merchant (plugins enabled for ``merchant``).
+    Phase: inside the joining transaction, after the membership row is flushed; raising rolls
+        the joining back.
+
+    :param merchant: the ``Merchant`` joined.
+    :param membership: the new ``Membership``.
+    :param session: the SQLAlchemy session of the transaction.
+    :param referral_code: the referral code the customer arrived with, or ``None``.
+    :returns: ``None``.
+    """
+
+
+# --------------------------------------------------------------------------- purchase transaction
+
+
+@hookspec
+def neighbourly_validate_purchase(merchant, membership, draft):
+    """Veto a purchase before anything is written.
+
+    Scope: merchant.
+    Phase: validate (no writes; the core's own rules have passed).
+
+    :param merchant: the ``Merchant`` recording the sale.
+    :param membership: the customer's ``Membership``.
+    :param draft: a ``webapp.services.purchases.PurchaseDraft`` (amount, points, options).
+    :returns: ``None`` to allow, or a reason string (shown to the cashier) to decline.
+    """
+
+
+@hookspec
+def neighbourly_collect_earn_rates(merchant, membership):
+    """Offer a cashback rate that replaces the merchant's base rate (e.g. a status level's).
+
+    Scope: merchant.
+    Phase: record (inside the purchase transaction, before the balance changes); also used to
+        show the customer what they will earn.
+
+    :param merchant: the ``Merchant``.
+    :param membership: the customer's ``Membership``.
+    :returns: a ``webapp.contracts.EarnRate`` or ``None``; the highest rate offered wins.
+    """
+
+
+@hookspec
+def neighbourly_collect_purchase_adjustments(merchant, membership, draft, session):
+    """Reduce the bill inside the purchase transaction (apply a certificate, a discount).
+
+    Scope: merchant.
+    Phase: record (inside the purchase transaction, before the purchase row is inserted); rows
+        the plugin writes here roll back with the purchase.
+
+    :param merchant: the ``Merchant``.
+    :param membership: the customer's ``Membership``.
+    :param draft: the ``PurchaseDraft``; ``draft.options`` carries the cashier's choices.
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: a list of ``webapp.contracts.PurchaseAdjustment`` (or ``None``).
+    """
+
+
+@hookspec
+def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+    """Write plugin rows that must be atomic with a purchase (status change, certificate issued).
+
+    Scope: merchant.
+    Phase: record (inside the purchase transaction, after the purchase and ledger rows are
+        flushed); an exception rolls the whole purchase back and the cashier sees the message.
+
+    :param merchant: the ``Merchant``.
+    :param purchase: the flushed ``Purchase``.
+    :param membership: the customer's ``Membership``.
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: ``None``.
+    """
+
+
+@hookspec
+def neighbourly_purchase_refunded(merchant, purchase, session):
+    """Undo plugin effects of a purchase being refunded (void certificates it issued, ...).
+
+    Scope: merchant.
+    Phase: inside the refund transaction; the core has already reversed every ledger entry that
+        names the purchase, so plugins only undo their own rows. Raising rolls the refund back.
+
+    :param merchant: the ``Merchant``.
+    :param purchase: the ``Purchase`` being refunded.
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: ``None``.
+    """
+
+
+# --------------------------------------------------------------------------- after commit
+
+
+@hookspec
+def neighbourly_purchase_committed(merchant, purchase):
+    """Do follow-up work once a purchase is committed (letters, invitations, notifications).
+
+    Scope: merchant.
+    Phase: after commit, through the task queue; each plugin runs isolated, a failure is
+        logged and retried and never undoes the purchase. Must be idempotent.
+
+    :param merchant: the ``Merchant``.
+    :param purchase: the committed ``Purchase`` (reloaded in the worker's session).
+    :returns: ``None``.
+    """
+
+
+@hookspec
+def neighbourly_membership_committed(merchant, membership):
+    """Do follow-up work once a customer has joined (welcome e-mail, referral notice).
+
+    Scope: merchant.
+    Phase: after commit, through the task queue; isolated and retried like
+        ``neighbourly_purchase_committed``. Must be idempotent.
+
+    :param merchant: the ``Merchant``.
+    :param membership: the committed ``Membership``.
+    :returns: ``None``.
+    """
+
+
+@hookspec
+def neighbourly_customer_erased(user, session):
+    """Remove a plugin's personal data of a customer who asked to be erased.
+
+    Scope: app (every installed plugin, whatever is enabled: data must go everywhere).
+    Phase: inside the erasure transaction; financial rows stay under the pseudonymous id.
+
+    :param user: the ``User`` being erased.
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: ``None``.
+    """
+
+
+# --------------------------------------------------------------------------- UI contributions
+
+
+@hookspec
+def neighbourly_collect_nav_items(merchant, user):
+    """Add links to the merchant's staff navigation.
+
+    Scope: merchant.
+    Phase: page rendering.
+
+    :param merchant: the ``Merchant`` whose pages are shown.
+    :param user: the signed-in ``User``.
+    :returns: a list of ``webapp.contracts.NavItem``; ordered by ``order``.
+    """
+
+
+@hookspec
+def neighbourly_collect_dashboard_panels(merchant):
+    """Add panels to the merchant dashboard.
+
+    Scope: merchant.
+    Phase: page rendering.
+
+    :param merchant: the ``Merchant``.
+    :returns: a list of ``webapp.contracts.DashboardPanel``; ordered by ``order``.
+    """
+
+
+@hookspec
+def neighbourly_collect_receipt_lines(merchant, purchase):
+    """Add lines to the receipt the cashier sees after confirming a purchase.
+
+    Scope: merchant.
+    Phase: page rendering (after commit, also when a retried key replays the receipt).
+
+    :param merchant: the ``Merchant``.
+    :param purchase: the ``Purchase``.
+    :returns: a list of ``webapp.contracts.ReceiptLine``; ordered by ``order``.
+    """
+
+
+@hookspec
+def neighbourly_collect_checkout_lines(merchant, membership):
+    """Show the cashier what a plugin offers once a customer is identified (certificate, status).
+
+    Scope: merchant.
+    Phase: page rendering (no writes).
+
+    :param merchant: the ``Merchant``.
+    :param membership: the identified customer's ``Membership``.
+    :returns: a list of ``webapp.contracts.CheckoutLine``; ordered by ``order``.
+    """
+
+
+@hookspec
+def neighbourly_collect_customer_data(user):
+    """Contribute a plugin's data about a customer to their JSON export.
+
+    Scope: app (every installed plugin: the export must be complete).
+    Phase: page rendering (no writes).
+
+    :param user: the ``User`` exporting their data.
+    :returns: a ``webapp.contracts.CustomerDataSection`` or ``None``.
+    """
+
+
+@hookspec
+def neighbourly_tpl_wallet_card(merchant, membership):
+    """HTML for a customer's card in the wallet (status, certificates, referral link ...).
+
+    Scope: merchant.
+    Phase: page rendering.
+
+    :param merchant: the ``Merchant`` of the card.
+    :param membership: the customer's ``Membership``.
+    :returns: ``markupsafe.Markup`` (rendered from an autoescaped template) or ``None``.
+    """
+
+
+@hookspec
+def neighbourly_tpl_merchant_page(merchant):
+    """HTML for the news/plugins area of a merchant's public e-card.
+
+    Scope: merchant.
+    Phase: page rendering.
+
+    :param merchant: the ``Merchant`` shown.
+    :returns: ``markupsafe.Markup`` or ``None``.
+    """
+
+
+@hookspec
+def neighbourly_tpl_customer_portrait(merchant, membership):
+    """HTML panel for the customer portrait a merchant sees.
+
+    Scope: merchant.
+    Phase: page rendering.
+
+    :param merchant: the ``Merchant``.
+    :param membership: the customer's ``Membership`` at that merchant.
+    :returns: ``markupsafe.Markup`` or ``None``.
+    """
+
+
+@hookspec
+def neighbourly_tpl_receipt(merchant, purchase):
+    """Extra HTML under the receipt lines (a "rate this visit" link, a certificate card).
+
+    Scope: merchant.
+    Phase: page rendering.
+
+    :param merchant: the ``Merchant``.
+    :param purchase: the ``Purchase``.
+    :returns: ``markupsafe.Markup`` or ``None``.
+    """

@@ -1,0 +1,49 @@
+"""E-mail: messages are built as plain data, queued, and delivered by Flask-Mailman in a worker."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_mailman import EmailMultiAlternatives
+
+
+def send_email(
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    sender_name: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Queue an e-mail; it leaves after the surrounding transaction has committed."""
+    from webapp.tasks import send_email_task
+
+    send_email_task(
+        {
+            "to": to,
+            "subject": subject,
+            "text": text,
+            "html": html,
+            "sender_name": sender_name,
+            "headers": headers or {},
+        }
+    )
+
+
+def deliver(message: dict) -> None:
+    """Send a queued message now (called in the worker)."""
+    default_sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    sender = default_sender
+    if message.get("sender_name"):
+        address = default_sender.split("<")[-1].rstrip(">") if "<" in default_sender else default_sender
+        safe_name = message["sender_name"].replace('"', "").replace("\n", " ").replace("\r", " ")
+        sender = f'"{safe_name}" <{address}>'
+    email = EmailMultiAlternatives(
+        subject=message["subject"].replace("\n", " ").replace("\r", " "),
+        body=message["text"],
+        from_email=sender,
+        to=[message["to"]],
+        headers=message.get("headers") or {},
+    )
+    if message.get("html"):
+        email.attach_alternative(message["html"], "text/html")
+    email.send()

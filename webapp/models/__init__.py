@@ -1,0 +1,36 @@
+"""Core tables: networks, merchants, people, memberships, purchases, the points ledger, consents."""
+
+from webapp.models.accounts import ConsentRecord, PasswordResetToken, User, UserSession
+from webapp.models.loyalty import (
+    LedgerEntry,
+    Membership,
+    Purchase,
+    PurchaseDecline,
+    MerchantWeeklyStats,
+)
+from webapp.models.network import (
+    Merchant,
+    MerchantPhoto,
+    MerchantPlugin,
+    Network,
+    StaffInvitation,
+    StaffRole,
+)
+
+__all__ = [
+    "ConsentRecord",
+    "LedgerEntry",
+    "Membership",
+    "Merchant",
+    "MerchantPhoto",
+    "MerchantPlugin",
+    "MerchantWeeklyStats",
+    "Network",
+    "PasswordResetToken",
+    "Purchase",
+    "PurchaseDecline",
+    "StaffInvitation",
+    "StaffRole",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,150 @@
+"""Memberships, purchases, the append-only points ledger and per-week merchant figures."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.accounts import User
+    from webapp.models.network import Merchant
+
+LEDGER_KINDS = ("earn", "redeem", "reward", "referral", "adjust", "expire", "refund")
+
+
+class Membership(db.Model):
+    """A customer's card at one merchant. ``balance`` is a cache of the ledger, guarded by the DB."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    balance: Mapped[int] = mapped_column(default=0)
+    total_spent: Mapped[int] = mapped_column(default=0)
+    visits: Mapped[int] = mapped_column(default=0)
+    last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    join_source: Mapped[str] = mapped_column(String(20), default="link")
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id"))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+    merchant: Mapped[Merchant] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "merchant_id"),
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+        Index("ix_memberships_merchant_joined", "merchant_id", "joined_at"),
+    )
+
+
+class Purchase(db.Model):
+    """A sale at a merchant's till. One row per idempotency key; refunds are stamped, not deleted."""
+
+    __tablename__ = "purchases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
+    cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[int] = mapped_column()  # the bill, minor units
+    points_used: Mapped[int] = mapped_column(default=0)
+    points_value: Mapped[int] = mapped_column(default=0)  # what those points paid, minor units
+    certificate_value_used: Mapped[int] = mapped_column(default=0)
+    discount: Mapped[int] = mapped_column(default=0)  # other plugin reductions, minor units
+    amount_paid: Mapped[int] = mapped_column()  # money the customer paid
+    points_earned: Mapped[int] = mapped_column(default=0)
+    earn_rate_bp: Mapped[int] = mapped_column(default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refunded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    merchant: Mapped[Merchant] = relationship()
+    membership: Mapped[Membership] = relationship()
+    cashier: Mapped[User | None] = relationship(foreign_keys=[cashier_id])
+
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "idempotency_key"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("points_used >= 0", name="points_used_not_negative"),
+        CheckConstraint("amount_paid >= 0", name="amount_paid_not_negative"),
+        CheckConstraint("points_earned >= 0", name="points_earned_not_negative"),
+        Index("ix_purchases_merchant_created", "merchant_id", "created_at"),
+    )
+
+
+class PurchaseDecline(db.Model):
+    """The stored refusal of an idempotency key, so a retry replays the decline and never succeeds."""
+
+    __tablename__ = "purchase_declines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    error_kind: Mapped[str] = mapped_column(String(60))
+    message: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("merchant_id", "idempotency_key"),)
+
+
+class LedgerEntry(db.Model):
+    """Append-only points movement; the sum over a membership equals its cached balance."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column()  # signed points
+    reason: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(60), default="core")
+    purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
+    # For entries caused by something other than a purchase: "<plugin>:<table>:<id>".
+    object_ref: Mapped[str | None] = mapped_column(String(120))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('earn', 'redeem', 'reward', 'referral', 'adjust', 'expire', 'refund')",
+            name="kind_known",
+        ),
+        Index("ix_ledger_entries_membership_created", "membership_id", "created_at"),
+    )
+
+
+class MerchantWeeklyStats(db.Model):
+    """Running totals per merchant and ISO week, kept inside the purchase transaction.
+
+    The dashboard reads a bounded number of these rows, so its cost does not grow with purchases.
+    """
+
+    __tablename__ = "merchant_weekly_stats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    week_start: Mapped[date] = mapped_column(Date)
+    purchases: Mapped[int] = mapped_column(default=0)
+    refunds: Mapped[int] = mapped_column(default=0)
+    revenue: Mapped[int] = mapped_column(default=0)  # sum of bills, minor units, net of refunds
+    amount_paid: Mapped[int] = mapped_column(default=0)
+    points_earned: Mapped[int] = mapped_column(default=0)
+    points_redeemed: Mapped[int] = mapped_column(default=0)
+    points_other: Mapped[int] = mapped_column(default=0)  # net of rewards, refunds, adjustments
+    new_customers: Mapped[int] = mapped_column(default=0)
+    repeat_customers: Mapped[int] = mapped_column(default=0)  # customers whose 2nd visit fell here
+
+    __table_args__ = (UniqueConstraint("merchant_id", "week_start"),)

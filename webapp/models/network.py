@@ -1,0 +1,161 @@
+"""Networks of neighbouring merchants, their staff and the plugins each merchant has switched on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.accounts import User
+
+MERCHANT_STATUSES = ("pending", "active", "declined", "suspended")
+STAFF_ROLES = ("owner", "cashier")
+
+
+class Network(db.Model):
+    """A street's loyalty network: one currency, one operator, many merchants."""
+
+    __tablename__ = "networks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))  # ISO 4217
+    default_locale: Mapped[str] = mapped_column(String(10), default="en")
+    # How many minor units one point is worth when paying with points.
+    point_value_minor: Mapped[int] = mapped_column(default=1)
+    description: Mapped[str] = mapped_column(Text, default="")
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    operator: Mapped[User | None] = relationship(foreign_keys=[operator_id])
+    merchants: Mapped[list[Merchant]] = relationship(back_populates="network")
+
+    __table_args__ = (CheckConstraint("point_value_minor > 0", name="point_value_positive"),)
+
+
+class Merchant(db.Model):
+    """A business in a network; only ``active`` merchants are listed and can record purchases."""
+
+    __tablename__ = "merchants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    category: Mapped[str] = mapped_column(String(40), default="other")
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    opening_hours: Mapped[str] = mapped_column(Text, default="")
+    # [{"name": "Haircut", "price": 450000}, ...] with prices in minor units.
+    price_list: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    # Cashback in basis points of the amount paid (500 = 5 %).
+    cashback_bp: Mapped[int] = mapped_column(default=500)
+    # The largest share of a bill (percent) that may be paid with points.
+    max_points_share_pct: Mapped[int] = mapped_column(default=50)
+    join_code: Mapped[str] = mapped_column(String(12), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    network: Mapped[Network] = relationship(back_populates="merchants")
+    photos: Mapped[list[MerchantPhoto]] = relationship(
+        back_populates="merchant", order_by="MerchantPhoto.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint("cashback_bp >= 0 AND cashback_bp <= 10000", name="cashback_range"),
+        CheckConstraint(
+            "max_points_share_pct >= 0 AND max_points_share_pct <= 100", name="points_share_range"
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'active', 'declined', 'suspended')", name="status_known"
+        ),
+        Index("ix_merchants_network_status", "network_id", "status"),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def currency(self) -> str:
+        return self.network.currency
+
+
+class MerchantPhoto(db.Model):
+    """A re-encoded photo stored under a random file name in the instance upload folder."""
+
+    __tablename__ = "merchant_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(80), unique=True)
+    width: Mapped[int] = mapped_column(default=0)
+    height: Mapped[int] = mapped_column(default=0)
+    position: Mapped[int] = mapped_column(default=0)
+    alt_text: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    merchant: Mapped[Merchant] = relationship(back_populates="photos")
+
+
+class StaffRole(db.Model):
+    """A person's role at a merchant: ``owner`` (everything) or ``cashier`` (the till)."""
+
+    __tablename__ = "staff_roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+    merchant: Mapped[Merchant] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "merchant_id"),
+        CheckConstraint("role IN ('owner', 'cashier')", name="role_known"),
+    )
+
+
+class StaffInvitation(db.Model):
+    """An owner's invitation for a cashier; the link carries a token whose hash is stored."""
+
+    __tablename__ = "staff_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    email: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="cashier")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    merchant: Mapped[Merchant] = relationship()
+
+
+class MerchantPlugin(db.Model):
+    """Whether a plugin is switched on for a merchant, and its settings; rows are never deleted."""
+
+    __tablename__ = "merchant_plugins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    plugin_name: Mapped[str] = mapped_column(String(60))
+    enabled: Mapped[bool] = mapped_column(default=False)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("merchant_id", "plugin_name"),)

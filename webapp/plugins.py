@@ -1,0 +1,289 @@
+"""The plugin platform: hook markers, plugin metadata, the manager and per-merchant hook callers."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+from flask import Blueprint, abort, current_app, g, request
+from sqlalchemy import select
+
+from webapp import hookspecs
+from webapp.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from webapp.models import Merchant
+
+log = logging.getLogger(__name__)
+
+hookimpl = pluggy.HookimplMarker("neighbourly")
+
+ENTRY_POINT_GROUP = "neighbourly.plugins"
+CORE_PLUGIN_NAME = "core"
+
+SETTING_TYPES = ("int", "money", "percent", "bool", "str", "text", "choice")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting a plugin declares; the marketplace builds and validates its form from this."""
+
+    name: str
+    type: str
+    label: str
+    default: Any = None
+    help: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+    min: int | None = None
+    max: int | None = None
+    max_length: int = 200
+
+    def __post_init__(self) -> None:
+        if self.type not in SETTING_TYPES:
+            raise ValueError(f"unknown setting type {self.type!r} for {self.name!r}")
+
+    def parse(self, raw: str | None) -> Any:
+        """Turn submitted form text into a typed value, or raise ``ValidationFailed``."""
+        if self.type == "bool":
+            return raw in ("1", "on", "true", "yes")
+        raw = (raw or "").strip()
+        if self.type in ("str", "text"):
+            if len(raw) > self.max_length:
+                raise ValidationFailed(f"{self.label}: at most {self.max_length} characters.")
+            return raw
+        if self.type == "choice":
+            allowed = {value for value, _label in self.choices}
+            if raw not in allowed:
+                raise ValidationFailed(f"{self.label}: choose one of the offered values.")
+            return raw
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValidationFailed(f"{self.label}: enter a whole number.") from None
+        low = 0 if self.type in ("money", "percent") and self.min is None else self.min
+        high = 100 if self.type == "percent" and self.max is None else self.max
+        if low is not None and value < low:
+            raise ValidationFailed(f"{self.label}: at least {low}.")
+        if high is not None and value > high:
+            raise ValidationFailed(f"{self.label}: at most {high}.")
+        return value
+
+
+@dataclass(frozen=True)
+class PluginMeta:
+    """What the marketplace shows about a plugin and what the platform needs to load it."""
+
+    name: str
+    title: str
+    summary: str
+    description: str = ""
+    version: str = "0.1.0"
+    category: str = "engagement"
+    icon: str = "puzzle"
+    requires: tuple[str, ...] = ()
+    settings: tuple[SettingSpec, ...] = ()
+    adds: tuple[str, ...] = ()  # what it adds, in plain words, for the marketplace card
+    author: str = "Neighbourly"
+
+    def defaults(self) -> dict[str, Any]:
+        return {spec.name: spec.default for spec in self.settings}
+
+
+@dataclass
+class PluginRegistry:
+    """The app's plugin manager and the metadata of every installed plugin."""
+
+    pm: pluggy.PluginManager
+    metas: dict[str, PluginMeta] = field(default_factory=dict)
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+
+    def installed(self) -> list[PluginMeta]:
+        return sorted(self.metas.values(), key=lambda meta: (meta.category, meta.title))
+
+    def meta(self, name: str) -> PluginMeta | None:
+        return self.metas.get(name)
+
+
+def _load_plugin_module(module_name: str) -> tuple[PluginMeta, ModuleType]:
+    package = importlib.import_module(module_name)
+    meta = getattr(package, "PLUGIN", None)
+    if not isinstance(meta, PluginMeta):
+        raise RuntimeError(f"{module_name} does not export PLUGIN = PluginMeta(...)")
+    try:
+        hooks_module = importlib.import_module(f"{module_name}.hooks")
+    except ModuleNotFoundError as error:
+        if error.name != f"{module_name}.hooks":
+            raise
+        hooks_module = package
+    return meta, hooks_module
+
+
+def create_registry(app: Flask, core_hooks: ModuleType) -> PluginRegistry:
+    """Build the plugin manager: specs, the core's own hooks, configured and entry-point plugins."""
+    pm = pluggy.PluginManager("neighbourly")
+    pm.add_hookspecs(hookspecs)
+    pm.register(core_hooks, name=CORE_PLUGIN_NAME)
+    registry = PluginRegistry(pm=pm)
+
+    def add(meta: PluginMeta, module: ModuleType) -> None:
+        if meta.name in registry.metas or meta.name == CORE_PLUGIN_NAME:
+            raise RuntimeError(f"two plugins are named {meta.name!r}")
+        pm.register(module, name=meta.name)
+        registry.metas[meta.name] = meta
+        registry.modules[meta.name] = module
+
+    for module_name in app.config.get("PLUGINS", []):
+        try:
+            meta, module = _load_plugin_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                log.info("plugin %s is not present; skipped", module_name)
+                continue
+            raise
+        add(meta, module)
+    if app.config.get("LOAD_ENTRY_POINT_PLUGINS", True):
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry_point.value in app.config.get("PLUGINS", []):
+                continue
+            meta, module = _load_plugin_module(entry_point.value)
+            add(meta, module)
+    for extra in app.config.get("EXTRA_PLUGIN_OBJECTS", []):  # tests: throw-away plugins
+        add(extra.PLUGIN, extra)
+    pm.check_pending()
+    return registry
+
+
+def registry() -> PluginRegistry:
+    """The current app's plugin registry."""
+    return current_app.extensions["neighbourly"]
+
+
+def enabled_plugin_names(merchant: Merchant) -> frozenset[str]:
+    """Names of the plugins switched on for ``merchant``; cached on the instance for its session."""
+    cached = merchant.__dict__.get("_neighbourly_enabled")
+    if cached is not None:
+        return cached
+    from webapp.extensions import db
+    from webapp.models import MerchantPlugin
+
+    names = frozenset(
+        db.session.scalars(
+            select(MerchantPlugin.plugin_name).where(
+                MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.enabled.is_(True)
+            )
+        )
+    )
+    installed = registry().metas
+    names = frozenset(name for name in names if name in installed)
+    merchant.__dict__["_neighbourly_enabled"] = names
+    return names
+
+
+def forget_enabled_cache(merchant: Merchant) -> None:
+    merchant.__dict__.pop("_neighbourly_enabled", None)
+
+
+def is_enabled(merchant: Merchant, plugin_name: str) -> bool:
+    return plugin_name in enabled_plugin_names(merchant)
+
+
+class MerchantHooks:
+    """Hook callers that reach only the core and the plugins enabled for one merchant."""
+
+    def __init__(self, reg: PluginRegistry, enabled: frozenset[str]) -> None:
+        self._pm = reg.pm
+        self._removed = [
+            module for name, module in reg.modules.items() if name not in enabled
+        ]
+        self._callers: dict[str, Any] = {}
+
+    def __getattr__(self, hook_name: str):
+        if not hook_name.startswith("neighbourly_"):
+            raise AttributeError(hook_name)
+        caller = self._callers.get(hook_name)
+        if caller is None:
+            if self._removed:
+                caller = self._pm.subset_hook_caller(hook_name, remove_plugins=self._removed)
+            else:
+                caller = getattr(self._pm.hook, hook_name)
+            self._callers[hook_name] = caller
+        return caller
+
+
+def hooks_for(merchant: Merchant) -> MerchantHooks:
+    """Hooks to call for ``merchant``: plugins it has not enabled never run."""
+    reg = registry()
+    enabled = enabled_plugin_names(merchant)
+    cache = merchant.__dict__.setdefault("_neighbourly_hooks", {})
+    hooks = cache.get(enabled)
+    if hooks is None:
+        hooks = cache[enabled] = MerchantHooks(reg, enabled)
+    return hooks
+
+
+def only_plugin(name: str) -> MerchantHooks:
+    """Hooks of one plugin alone (used for ``plugin_enabled``/``plugin_disabled`` callbacks)."""
+    reg = registry()
+    hooks = MerchantHooks(reg, frozenset({name}))
+    hooks._removed.append(reg.pm.get_plugin(CORE_PLUGIN_NAME))
+    return hooks
+
+
+def plugin_settings(merchant: Merchant, plugin_name: str) -> dict[str, Any]:
+    """A plugin's settings for a merchant: declared defaults overlaid with what the owner saved."""
+    from webapp.extensions import db
+    from webapp.models import MerchantPlugin
+
+    meta = registry().meta(plugin_name)
+    values = meta.defaults() if meta else {}
+    row = db.session.scalar(
+        select(MerchantPlugin).where(
+            MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
+        )
+    )
+    if row and row.settings:
+        values.update({key: value for key, value in row.settings.items() if key in values})
+    return values
+
+
+def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any) -> Blueprint:
+    """A blueprint whose routes with a ``merchant_slug`` answer 404 unless the plugin is enabled.
+
+    The loaded merchant is available to the view as ``g.plugin_merchant``.
+    """
+    blueprint = Blueprint(plugin_name, import_name, **kwargs)
+
+    @blueprint.before_request
+    def _require_enabled() -> None:
+        from webapp.extensions import db
+        from webapp.models import Merchant
+
+        slug = (request.view_args or {}).get("merchant_slug")
+        if slug is None:
+            return
+        merchant = db.session.scalar(select(Merchant).where(Merchant.slug == slug))
+        if merchant is None or not is_enabled(merchant, plugin_name):
+            abort(404)
+        g.plugin_merchant = merchant
+
+    return blueprint
+
+
+def sorted_by_order(items: list) -> list:
+    """Flatten pluggy's list-of-results and order by the contract objects' ``order`` field."""
+    flat: list = []
+    for result in items:
+        if result is None:
+            continue
+        if isinstance(result, list | tuple):
+            flat.extend(item for item in result if item is not None)
+        else:
+            flat.append(result)
+    return sorted(flat, key=lambda item: getattr(item, "order", 100))

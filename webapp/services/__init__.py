@@ -1,0 +1,1 @@
+"""Business rules: typed functions that own their transactions and never touch the request."""

@@ -1,0 +1,254 @@
+"""Accounts: registration, argon2id passwords, revocable server-side sessions, resets, erasure."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from webapp.errors import Conflict, NotFound, ValidationFailed
+from webapp.models import PasswordResetToken, User, UserSession
+from webapp.models.base import utcnow
+from webapp.services import codes
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def use_fast_hashing_for_tests() -> None:
+    """Cheaper argon2id parameters; only ``TestConfig`` calls this, production keeps the defaults."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("timing-equaliser")
+MIN_PASSWORD_LENGTH = 10
+RESET_TOKEN_LIFETIME = timedelta(hours=2)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Constant work whether or not the user exists, so timing reveals nothing."""
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        ok = _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return ok and user is not None and user.erased_at is None
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ValidationFailed("Enter a valid e-mail address, like name@example.com.") from None
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    if not phone or not phone.strip():
+        return None
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if not 7 <= len(digits) <= 15:
+        raise ValidationFailed("Enter a phone number with 7 to 15 digits, e.g. +7 701 123 4567.")
+    return "+" + digits
+
+
+def check_password_strength(password: str, email: str = "") -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if email and password.lower() == email.lower():
+        raise ValidationFailed("The password must not be your e-mail address.")
+
+
+def new_card_code(session: Session) -> str:
+    """A customer's card code for the till: 10 random symbols and a check symbol."""
+    while True:
+        code = codes.generate(10)
+        if session.scalar(select(User.id).where(User.card_code == code)) is None:
+            return code
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    try:
+        email = normalize_email(email)
+    except ValidationFailed:
+        return None
+    return session.scalar(select(User).where(User.email == email))
+
+
+def register_user(
+    session: Session,
+    email: str,
+    password: str,
+    name: str,
+    phone: str | None = None,
+    locale: str | None = None,
+    commit: bool = True,
+) -> User:
+    """Create an account; raises ``ValidationFailed``/``Conflict`` with a message for the form."""
+    email = normalize_email(email)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Enter your name.")
+    if len(name) > 120:
+        raise ValidationFailed("The name is too long (at most 120 characters).")
+    check_password_strength(password, email)
+    phone = normalize_phone(phone)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict("An account with this e-mail already exists; sign in instead.")
+    if phone and session.scalar(select(User.id).where(User.phone == phone)) is not None:
+        raise Conflict("This phone number is already used by another account.")
+    user = User(
+        email=email,
+        password_hash=hash_password(password),
+        name=name,
+        phone=phone,
+        locale=locale,
+        card_code=new_card_code(session),
+    )
+    session.add(user)
+    try:
+        session.flush()
+        if commit:
+            session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("An account with this e-mail or phone already exists.") from None
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = find_user_by_email(session, email)
+    return user if verify_password(user, password) else None
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def start_session(session: Session, user: User, user_agent: str = "") -> str:
+    """Create a server-side session; returns the id Flask-Login keeps in the cookie."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(user_id=user.id, token_hash=codes.token_hash(token), user_agent=user_agent[:255])
+    )
+    session.commit()
+    return f"{user.id}:{token}"
+
+
+def load_session_user(session: Session, session_id: str) -> User | None:
+    """The user of a live session id, or ``None`` if it was revoked, malformed or unknown."""
+    user_id, _, token = (session_id or "").partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    row = session.execute(
+        select(User, UserSession.id)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == int(user_id),
+            UserSession.token_hash == codes.token_hash(token),
+            UserSession.revoked_at.is_(None),
+            User.erased_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    user = row[0]
+    user.session_id = session_id  # what get_id returns for this request
+    user.get_id = lambda: session_id  # type: ignore[method-assign]
+    return user
+
+
+def revoke_session(session: Session, session_id: str) -> None:
+    user_id, _, token = (session_id or "").partition(":")
+    if not token:
+        return
+    session.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == codes.token_hash(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.commit()
+
+
+def revoke_all_sessions(session: Session, user_id: int, commit: bool = True) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if commit:
+        session.commit()
+
+
+def active_sessions(session: Session, user_id: int) -> list[UserSession]:
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+            .order_by(UserSession.created_at.desc())
+        )
+    )
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    """Change the password and end every session of the user (the caller signs in afresh)."""
+    if not verify_password(user, current):
+        raise ValidationFailed("The current password is not right.")
+    check_password_strength(new, user.email)
+    user.password_hash = hash_password(new)
+    revoke_all_sessions(session, user.id, commit=False)
+    session.commit()
+
+
+# --------------------------------------------------------------------------- password reset
+
+
+def create_reset_token(session: Session, user: User, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordResetToken(
+            user_id=user.id,
+            token_hash=codes.token_hash(token),
+            created_at=now,
+            expires_at=now + RESET_TOKEN_LIFETIME,
+        )
+    )
+    session.commit()
+    return token
+
+
+def reset_password(session: Session, token: str, new_password: str) -> User:
+    """Use a reset link once: sets the password and ends every session."""
+    row = session.scalar(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == codes.token_hash(token))
+    )
+    if row is None or row.used_at is not None or row.expires_at < utcnow():
+        raise NotFound("This reset link is not valid any more; ask for a new one.")
+    user = session.get(User, row.user_id)
+    if user is None or user.erased_at is not None:
+        raise NotFound("This reset link is not valid any more; ask for a new one.")
+    check_password_strength(new_password, user.email)
+    claimed = session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=utcnow())
+    ).rowcount
+    if not claimed:
+        session.rollback()
+        raise NotFound("This reset link is not valid any more; ask for a new one.")
+    user.password_hash = hash_password(new_password)
+    revoke_all_sessions(session, user.id, commit=False)
+    session.commit()
+    return user
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count(User.id)))

@@ -1,0 +1,454 @@
+"""Recording and refunding purchases: the money path, in hook phases validate/record/commit/after."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from webapp import tasks
+from webapp.contracts import EarnRate, PurchaseAdjustment
+from webapp.errors import (
+    AlreadyRefunded,
+    IdempotencyConflict,
+    InsufficientPoints,
+    NeighbourlyError,
+    NotFound,
+    PurchaseDeclined,
+    RefundRefused,
+    ValidationFailed,
+)
+from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline
+from webapp.models.base import utcnow
+from webapp.plugins import hooks_for, sorted_by_order
+from webapp.services.ledger import Posting, bump_weekly_stats, change_balance, insert_entries
+
+log = logging.getLogger(__name__)
+
+MAX_AMOUNT = 10**12  # minor units; anything larger is a typo, not a sale
+MAX_KEY_LENGTH = 80
+
+
+@dataclass
+class PurchaseDraft:
+    """What the cashier submitted; plugins read it in the validate and record phases."""
+
+    membership_id: int
+    amount: int
+    points_to_use: int
+    idempotency_key: str
+    cashier_id: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # plugin choices, e.g. certificate code
+    note: str = ""
+    created_at: datetime | None = None  # for imports and demo data; defaults to now
+    # Filled in during the record phase:
+    points_value: int = 0
+    adjustments: list[PurchaseAdjustment] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """What must match for a retried key to replay instead of being refused."""
+        payload = json.dumps(
+            [self.membership_id, self.amount, self.points_to_use, self.options],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def remaining(self) -> int:
+        """What is left to pay after points and the adjustments collected so far."""
+        return self.amount - self.points_value - sum(a.amount for a in self.adjustments)
+
+
+@dataclass(frozen=True)
+class PurchaseOutcome:
+    purchase: Purchase
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What the till shows once a customer and an amount are known."""
+
+    max_points: int
+    earn_rate_bp: int
+    earn_rate_label: str
+    balance: int
+
+
+def earn_rate(merchant: Merchant, membership: Membership) -> EarnRate:
+    """The best of the merchant's base rate and any rate a plugin offers this customer."""
+    best = EarnRate(basis_points=merchant.cashback_bp, source="core", label="")
+    for offer in sorted_by_order(
+        hooks_for(merchant).neighbourly_collect_earn_rates(merchant=merchant, membership=membership)
+    ):
+        if offer.basis_points > best.basis_points:
+            best = offer
+    return best
+
+
+def max_points_for(merchant: Merchant, membership: Membership, amount: int) -> int:
+    """Most points usable on a bill: the merchant's share limit, capped by the balance."""
+    if amount <= 0:
+        return 0
+    point_value = merchant.network.point_value_minor
+    by_share = (amount * merchant.max_points_share_pct) // 100 // point_value
+    return max(0, min(membership.balance, by_share))
+
+
+def quote(merchant: Merchant, membership: Membership, amount: int) -> Quote:
+    rate = earn_rate(merchant, membership)
+    return Quote(
+        max_points=max_points_for(merchant, membership, amount),
+        earn_rate_bp=rate.basis_points,
+        earn_rate_label=rate.label,
+        balance=membership.balance,
+    )
+
+
+def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
+    """The stored outcome of this key, if any: the purchase, or the decline raised again."""
+    purchase = session.scalar(
+        select(Purchase).where(
+            Purchase.merchant_id == merchant_id, Purchase.idempotency_key == draft.idempotency_key
+        )
+    )
+    if purchase is not None:
+        if purchase.fingerprint != draft.fingerprint():
+            raise IdempotencyConflict(
+                "This purchase was already submitted with different details; start a new one."
+            )
+        return PurchaseOutcome(purchase=purchase, replayed=True)
+    decline = session.scalar(
+        select(PurchaseDecline).where(
+            PurchaseDecline.merchant_id == merchant_id,
+            PurchaseDecline.idempotency_key == draft.idempotency_key,
+        )
+    )
+    if decline is not None:
+        if decline.fingerprint != draft.fingerprint():
+            raise IdempotencyConflict(
+                "This purchase was already submitted with different details; start a new one."
+            )
+        error_class = InsufficientPoints if decline.error_kind == "InsufficientPoints" else PurchaseDeclined
+        raise error_class(decline.message)
+    return None
+
+
+def _store_decline(
+    session: Session, merchant_id: int, draft: PurchaseDraft, error: NeighbourlyError
+) -> None:
+    """Remember a decline so the same key never succeeds later (e.g. once the balance has grown)."""
+    session.rollback()
+    replay = _replay(session, merchant_id, draft)  # a concurrent twin may have succeeded
+    if replay is not None:
+        session.rollback()
+        raise _ReplayInstead(replay)
+    session.add(
+        PurchaseDecline(
+            merchant_id=merchant_id,
+            idempotency_key=draft.idempotency_key,
+            fingerprint=draft.fingerprint(),
+            error_kind=type(error).__name__,
+            message=error.message[:500],
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        replay = _replay(session, merchant_id, draft)
+        if replay is not None:
+            raise _ReplayInstead(replay) from None
+
+
+class _ReplayInstead(Exception):
+    def __init__(self, outcome: PurchaseOutcome) -> None:
+        self.outcome = outcome
+
+
+def _validate(merchant: Merchant, membership: Membership, draft: PurchaseDraft) -> None:
+    """Core rules, then plugins; raises ``PurchaseDeclined``/``ValidationFailed``."""
+    if not draft.idempotency_key or len(draft.idempotency_key) > MAX_KEY_LENGTH:
+        raise ValidationFailed("The form is missing its submission key; reload the page.")
+    if membership.merchant_id != merchant.id or membership.left_at is not None:
+        raise NotFound("This customer is not a member here.")
+    if draft.amount <= 0:
+        raise ValidationFailed("The amount must be greater than zero.")
+    if draft.amount > MAX_AMOUNT:
+        raise ValidationFailed("That amount is too large; check the number.")
+    if draft.points_to_use < 0:
+        raise ValidationFailed("Points to use cannot be negative.")
+    if merchant.status != "active":
+        raise PurchaseDeclined("This business is not active in the network, so it cannot record sales.")
+    limit = (draft.amount * merchant.max_points_share_pct) // 100 // merchant.network.point_value_minor
+    if draft.points_to_use > limit:
+        raise PurchaseDeclined(
+            f"At most {limit} points can be used on this bill "
+            f"({merchant.max_points_share_pct}% of the amount)."
+        )
+    if draft.points_to_use > membership.balance:
+        raise InsufficientPoints(
+            f"The customer has {membership.balance} points; {draft.points_to_use} were requested."
+        )
+    for reason in hooks_for(merchant).neighbourly_validate_purchase(
+        merchant=merchant, membership=membership, draft=draft
+    ):
+        if reason:
+            raise PurchaseDeclined(str(reason))
+
+
+def record_purchase(
+    session: Session, merchant: Merchant, membership: Membership, draft: PurchaseDraft
+) -> PurchaseOutcome:
+    """Record a sale exactly once per idempotency key, or raise the (stored) decline.
+
+    Validate (no writes) -> record (one transaction: guarded balance update, purchase row,
+    ledger rows, weekly figures, ``neighbourly_purchase_recorded``) -> commit -> after-commit
+    hooks through the task queue.
+    """
+    merchant_id = merchant.id
+    replay = _replay(session, merchant_id, draft)
+    if replay is not None:
+        return replay
+    try:
+        try:
+            _validate(merchant, membership, draft)
+            purchase = _record(session, merchant, membership, draft)
+        except (PurchaseDeclined, ValidationFailed) as error:
+            if isinstance(error, ValidationFailed) and "submission key" in error.message:
+                raise
+            _store_decline(session, merchant_id, draft, error)
+            raise
+    except _ReplayInstead as replayed:
+        return replayed.outcome
+    tasks.dispatch_committed(merchant, "purchase", purchase.id)
+    return PurchaseOutcome(purchase=purchase)
+
+
+def _record(
+    session: Session, merchant: Merchant, membership: Membership, draft: PurchaseDraft
+) -> Purchase:
+    now = draft.created_at or utcnow()
+    hooks = hooks_for(merchant)
+    point_value = merchant.network.point_value_minor
+    draft.points_value = draft.points_to_use * point_value
+    draft.adjustments = []
+    try:
+        for adjustment in sorted_by_order(
+            hooks.neighbourly_collect_purchase_adjustments(
+                merchant=merchant, membership=membership, draft=draft, session=session
+            )
+        ):
+            capped = min(adjustment.amount, max(draft.remaining, 0))
+            if capped > 0:
+                draft.adjustments.append(
+                    PurchaseAdjustment(adjustment.source, adjustment.label, capped, adjustment.kind)
+                )
+        rate = earn_rate(merchant, membership)
+        amount_paid = draft.remaining
+        if amount_paid < 0:
+            raise PurchaseDeclined("Points and discounts exceed the bill.")
+        earned = amount_paid * rate.basis_points // 10000 // point_value
+        certificate_value = sum(a.amount for a in draft.adjustments if a.kind == "certificate")
+        discount = sum(a.amount for a in draft.adjustments if a.kind != "certificate")
+
+        # One guarded statement moves the balance and the membership's counters together.
+        row = session.execute(
+            update(Membership)
+            .where(Membership.id == membership.id, Membership.balance >= draft.points_to_use)
+            .values(
+                balance=Membership.balance - draft.points_to_use + earned,
+                total_spent=Membership.total_spent + draft.amount,
+                visits=Membership.visits + 1,
+                last_purchase_at=func.coalesce(
+                    func.max(Membership.last_purchase_at, now)
+                    if session.get_bind().dialect.name == "sqlite"
+                    else func.greatest(Membership.last_purchase_at, now),
+                    now,
+                ),
+            )
+            .returning(Membership.balance, Membership.visits)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
+            raise InsufficientPoints("The customer no longer has enough points for that.")
+
+        purchase = Purchase(
+            merchant_id=merchant.id,
+            membership_id=membership.id,
+            cashier_id=draft.cashier_id,
+            amount=draft.amount,
+            points_used=draft.points_to_use,
+            points_value=draft.points_value,
+            certificate_value_used=certificate_value,
+            discount=discount,
+            amount_paid=amount_paid,
+            points_earned=earned,
+            earn_rate_bp=rate.basis_points,
+            idempotency_key=draft.idempotency_key,
+            fingerprint=draft.fingerprint(),
+            note=draft.note[:200],
+            created_at=now,
+        )
+        session.add(purchase)
+        session.flush()
+
+        postings = []
+        if draft.points_to_use:
+            postings.append(
+                Posting(membership.id, merchant.id, "redeem", -draft.points_to_use,
+                        f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
+            )
+        if earned:
+            postings.append(
+                Posting(membership.id, merchant.id, "earn", earned,
+                        f"Cashback {rate.basis_points / 100:g}% on purchase #{purchase.id}",
+                        purchase_id=purchase.id)
+            )
+        if postings:
+            insert_entries(session, postings, now)
+        bump_weekly_stats(
+            session,
+            merchant.id,
+            now,
+            purchases=1,
+            revenue=draft.amount,
+            amount_paid=amount_paid,
+            points_earned=earned,
+            points_redeemed=draft.points_to_use,
+            repeat_customers=1 if row.visits == 2 else 0,
+        )
+        hooks.neighbourly_purchase_recorded(
+            merchant=merchant, purchase=purchase, membership=membership, session=session
+        )
+        session.commit()
+    except IntegrityError as error:
+        session.rollback()
+        replay = _replay(session, merchant.id, draft)
+        if replay is not None:
+            raise _ReplayInstead(replay) from None
+        log.exception("purchase insert failed")
+        raise PurchaseDeclined("The purchase could not be recorded; nothing was charged.") from error
+    except NeighbourlyError:
+        session.rollback()
+        raise
+    except Exception as error:
+        session.rollback()
+        log.exception("a plugin failed while recording a purchase; rolled back")
+        raise _Unrecorded(
+            "The purchase could not be recorded because of an internal error; nothing was charged."
+        ) from error
+    return purchase
+
+
+class _Unrecorded(NeighbourlyError):
+    """An unexpected failure inside the purchase transaction; not stored as a decline."""
+
+    status_code = 500
+
+
+def receipt_lines(merchant: Merchant, purchase: Purchase):
+    """Receipt lines from the core and the merchant's plugins, in display order."""
+    return sorted_by_order(
+        hooks_for(merchant).neighbourly_collect_receipt_lines(merchant=merchant, purchase=purchase)
+    )
+
+
+def refund_purchase(
+    session: Session, merchant: Merchant, purchase_id: int, refunded_by_id: int | None
+) -> Purchase:
+    """Reverse exactly what a purchase caused; a second refund is refused.
+
+    Every ledger entry naming the purchase (core and plugins, any membership) is reversed, one
+    guarded balance update per membership in ascending id order.
+    """
+    now = utcnow()
+    try:
+        stamped = session.execute(
+            update(Purchase)
+            .where(
+                Purchase.id == purchase_id,
+                Purchase.merchant_id == merchant.id,
+                Purchase.refunded_at.is_(None),
+            )
+            .values(refunded_at=now, refunded_by_id=refunded_by_id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        purchase = session.scalar(
+            select(Purchase).where(Purchase.id == purchase_id, Purchase.merchant_id == merchant.id)
+        )
+        if purchase is None:
+            raise NotFound("No such purchase here.")
+        if not stamped:
+            raise AlreadyRefunded("This purchase has already been refunded.")
+        session.refresh(purchase)
+        entries = session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.purchase_id == purchase.id, LedgerEntry.reverses_id.is_(None))
+            .order_by(LedgerEntry.membership_id, LedgerEntry.id)
+        ).all()
+        already_reversed = set(
+            session.scalars(
+                select(LedgerEntry.reverses_id).where(
+                    LedgerEntry.purchase_id == purchase.id, LedgerEntry.reverses_id.is_not(None)
+                )
+            )
+        )
+        reversals = [
+            Posting(e.membership_id, e.merchant_id, "refund", -e.amount,
+                    f"Refund of purchase #{purchase.id}: {e.reason}"[:255],
+                    source=e.source, purchase_id=purchase.id, reverses_id=e.id)
+            for e in entries
+            if e.id not in already_reversed
+        ]
+        totals: dict[int, int] = {}
+        for posting in reversals:
+            totals[posting.membership_id] = totals.get(posting.membership_id, 0) + posting.amount
+        for membership_id in sorted(totals):
+            try:
+                change_balance(session, membership_id, totals[membership_id])
+            except InsufficientPoints:
+                raise RefundRefused(
+                    "The points this purchase earned have already been spent, so it cannot be "
+                    "refunded automatically; adjust the balance first."
+                ) from None
+        if reversals:
+            insert_entries(session, reversals, now)
+        session.execute(
+            update(Membership)
+            .where(Membership.id == purchase.membership_id)
+            .values(
+                total_spent=Membership.total_spent - purchase.amount,
+                visits=Membership.visits - 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        core_earned = sum(p.amount for p in reversals if p.source == "core" and p.amount < 0)
+        other = sum(p.amount for p in reversals if p.source != "core")
+        bump_weekly_stats(
+            session,
+            merchant.id,
+            purchase.created_at,
+            refunds=1,
+            revenue=-purchase.amount,
+            amount_paid=-purchase.amount_paid,
+            points_earned=core_earned,
+            points_redeemed=-purchase.points_used,
+            points_other=other,
+        )
+        hooks_for(merchant).neighbourly_purchase_refunded(
+            merchant=merchant, purchase=purchase, session=session
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return purchase

@@ -1,0 +1,118 @@
+"""Task queue (Huey) for after-commit work: SQLite storage by default, Redis when configured.
+
+Run a worker with ``huey_consumer webapp.tasks.huey`` (see README). Tests run tasks in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import current_app, has_app_context
+from huey import RedisHuey, SqliteHuey
+from huey.exceptions import TaskException  # noqa: F401  (re-exported for plugins)
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from webapp.models import Merchant
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _make_huey():
+    redis_url = os.environ.get("NEIGHBOURLY_REDIS_URL")
+    if redis_url:
+        return RedisHuey("neighbourly", url=redis_url)
+    path = os.environ.get("NEIGHBOURLY_TASKS_DB") or str(PROJECT_ROOT / "instance" / "tasks.db")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("neighbourly", filename=path)
+
+
+huey = _make_huey()
+_worker_app: Flask | None = None
+
+
+def app_for_task() -> Flask:
+    """The current app (immediate mode, tests) or one app built for this worker process."""
+    global _worker_app
+    if has_app_context():
+        return current_app._get_current_object()
+    if _worker_app is None:
+        from webapp import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def configure(app: Flask) -> None:
+    """Bind the queue to an app: immediate mode for tests, periodic jobs from plugins."""
+    huey.immediate = bool(app.config.get("TASKS_IMMEDIATE"))
+    if not huey.immediate and app.config.get("REDIS_URL") and not isinstance(huey, RedisHuey):
+        log.warning("NEIGHBOURLY_REDIS_URL is set in config but not in the environment of the queue")
+
+
+COMMITTED_HOOKS = {
+    "purchase": "neighbourly_purchase_committed",
+    "membership": "neighbourly_membership_committed",
+}
+
+
+def dispatch_committed(merchant: Merchant, entity: str, object_id: int) -> None:
+    """Queue one task per enabled plugin implementing the after-commit hook of ``entity``."""
+    from webapp.plugins import enabled_plugin_names, registry
+
+    hook_name = COMMITTED_HOOKS[entity]
+    enabled = enabled_plugin_names(merchant) | {"core"}
+    caller = getattr(registry().pm.hook, hook_name)
+    for impl in caller.get_hookimpls():
+        if impl.plugin_name in enabled:
+            run_committed_hook(entity, object_id, merchant.id, impl.plugin_name)
+
+
+@huey.task(retries=5, retry_delay=30)
+def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
+    """Run one plugin's after-commit hook in isolation; a failure is logged and retried."""
+    app = app_for_task()
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Membership, Merchant, Purchase
+        from webapp.plugins import is_enabled, registry
+
+        merchant = db.session.get(Merchant, merchant_id)
+        model = Purchase if entity == "purchase" else Membership
+        obj = db.session.get(model, object_id)
+        if merchant is None or obj is None:
+            return
+        if plugin_name != "core" and not is_enabled(merchant, plugin_name):
+            return
+        reg = registry()
+        others = [
+            plugin for name, plugin in reg.pm.list_name_plugin() if name != plugin_name
+        ]
+        caller = reg.pm.subset_hook_caller(COMMITTED_HOOKS[entity], remove_plugins=others)
+        try:
+            caller(merchant=merchant, **{entity: obj})
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception(
+                "after-commit hook of %s failed for %s %s; will retry", plugin_name, entity, object_id
+            )
+            raise
+        finally:
+            db.session.remove()
+
+
+@huey.task(retries=3, retry_delay=60)
+def send_email_task(message: dict) -> None:
+    """Send one e-mail built by ``webapp.mail``; retried on SMTP failures."""
+    app = app_for_task()
+    with app.app_context():
+        from webapp.mail import deliver
+
+        deliver(message)

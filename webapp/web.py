@@ -1,0 +1,131 @@
+"""Helpers for thin views: htmx-aware rendering, safe redirects, tenant lookups, security headers."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import abort, g, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Merchant, Network, StaffRole
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def is_fragment_request() -> bool:
+    """An htmx request that wants a region, not a boosted navigation or a history restore."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-Boosted") != "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context: Any):
+    """One template per screen: htmx gets the named block, everything else the whole page."""
+    if block and is_fragment_request():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def see_other(endpoint: str, **values: Any):
+    """Navigate after a mutation: 303 for forms, ``HX-Location`` semantics for htmx."""
+    target = url_for(endpoint, **values)
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """Only same-site paths are followed after sign-in; anything else goes to ``fallback``."""
+    if not target:
+        return fallback
+    target = target.strip().replace("\\", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if any(ord(ch) < 32 for ch in target):
+        return fallback
+    return target
+
+
+def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> Merchant:
+    """The merchant ``slug`` if the signed-in user has one of ``roles`` there; 404 otherwise.
+
+    Answering 404 (not 403) keeps other tenants' merchants indistinguishable from missing ones.
+    """
+    if not current_user.is_authenticated:
+        abort(404)
+    row = db.session.execute(
+        select(Merchant, StaffRole.role)
+        .join(StaffRole, StaffRole.merchant_id == Merchant.id)
+        .where(Merchant.slug == slug, StaffRole.user_id == current_user.id)
+    ).first()
+    if row is None or row[1] not in roles:
+        abort(404)
+    g.merchant, g.staff_role = row
+    return row[0]
+
+
+def staff_required(*roles: str):
+    """Decorator for views taking ``merchant_slug``: loads ``g.merchant`` or answers 404."""
+    roles = roles or ("owner", "cashier")
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from flask_login import login_manager  # noqa: F401
+
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            merchant = staff_merchant(kwargs.pop("merchant_slug"), roles)
+            return view(merchant, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def operated_network(slug: str) -> Network:
+    """The network ``slug`` if the signed-in user operates it; 404 otherwise."""
+    network = db.session.scalar(select(Network).where(Network.slug == slug))
+    if (
+        network is None
+        or not current_user.is_authenticated
+        or (network.operator_id != current_user.id and not current_user.is_platform_admin)
+    ):
+        abort(404)
+    return network
+
+
+def set_security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=()")
+    return response
