@@ -248,3 +248,9 @@ def give_points(membership, amount: int, reason: str = "Welcome bonus") -> None:
     post(db.session, [Posting(membership.id, membership.merchant_id, "adjust", amount, reason)])
     db.session.commit()
     db.session.refresh(membership)
+
+
+@pytest.fixture(name="give_points")
+def give_points_fixture(app):
+    """``give_points(membership, amount, reason=...)``: a guarded ledger credit."""
+    return give_points

@@ -115,9 +115,9 @@ def _init_plugins(app: Flask) -> None:
         if folder.is_dir():
             loaders.append(FileSystemLoader(str(folder)))
     app.jinja_loader = ChoiceLoader(loaders)
-    from webapp.tasks import huey
+    from webapp import tasks
 
-    registry.pm.hook.neighbourly_register_periodic_tasks(huey=huey)
+    tasks.register_periodic_once(registry)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -140,6 +140,29 @@ def _register_error_handlers(app: Flask) -> None:
     from webapp.blueprints import errors
 
     errors.register(app)
+
+
+def _plugin_version_locations(alembic_config):
+    """Each plugin keeps its own Alembic branch in ``plugins/<name>/migrations/versions``."""
+    from flask import current_app
+
+    locations = [str(PROJECT_ROOT / "migrations" / "versions")]
+    for module in current_app.extensions["neighbourly"].modules.values():
+        folder = Path(module.__file__).parent / "migrations" / "versions"
+        if folder.is_dir():
+            locations.append(str(folder))
+    alembic_config.set_main_option("version_locations", " ".join(locations))
+    return alembic_config
+
+
+def _register_migration_config() -> None:
+    from webapp.extensions import migrate
+
+    if _plugin_version_locations not in migrate.configure_callbacks:
+        migrate.configure(_plugin_version_locations)
+
+
+_register_migration_config()
 
 
 def _env_flag(name: str) -> bool:

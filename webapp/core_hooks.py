@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import render_template
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -9,6 +11,8 @@ from markupsafe import Markup
 from webapp.contracts import DashboardPanel, NavItem, ReceiptLine
 from webapp.formatting import money, points
 from webapp.plugins import hookimpl
+
+log = logging.getLogger(__name__)
 
 
 @hookimpl
@@ -57,3 +61,23 @@ def neighbourly_collect_receipt_lines(merchant, purchase):
     if purchase.refunded_at:
         lines.append(ReceiptLine(_("Refunded"), _("yes"), order=50, emphasis=True))
     return lines
+
+
+@hookimpl
+def neighbourly_register_periodic_tasks(huey):
+    from huey import crontab
+
+    @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
+    def verify_ledger() -> None:
+        """Nightly: every cached balance must equal its ledger sum; mismatches are logged loudly."""
+        from webapp.services.ledger import find_balance_mismatches
+        from webapp.tasks import app_for_task
+
+        with app_for_task().app_context():
+            from webapp.extensions import db
+
+            for membership_id, balance, ledger_total in find_balance_mismatches(db.session):
+                log.error(
+                    "membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total
+                )
+            db.session.remove()

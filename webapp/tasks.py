@@ -56,6 +56,18 @@ def configure(app: Flask) -> None:
         log.warning("NEIGHBOURLY_REDIS_URL is set in config but not in the environment of the queue")
 
 
+_periodic_registered = False
+
+
+def register_periodic_once(registry) -> None:
+    """Periodic jobs are module-level registrations on the queue: register them once per process."""
+    global _periodic_registered
+    if _periodic_registered:
+        return
+    _periodic_registered = True
+    registry.pm.hook.neighbourly_register_periodic_tasks(huey=huey)
+
+
 COMMITTED_HOOKS = {
     "purchase": "neighbourly_purchase_committed",
     "membership": "neighbourly_membership_committed",

@@ -105,13 +105,13 @@ def request_reset():
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         try:
             accounts.reset_password(db.session, token, request.form.get("password", ""))
         except NeighbourlyError as failure:
-            error = failure.message
+            error, status = failure.message, failure.status_code
         else:
             flash(_("Your password is changed. Sign in with the new one."), "success")
             return redirect(url_for("auth.login"), code=303)
-    return render("auth/reset.html", status=422 if error else 200, error=error, token=token)
+    return render("auth/reset.html", status=status, error=error, token=token)

@@ -133,3 +133,18 @@ def history(session: Session, membership_id: int, limit: int = 50, offset: int =
         .limit(limit)
         .offset(offset)
     ).all()
+
+
+def find_balance_mismatches(session: Session) -> list[tuple[int, int, int]]:
+    """Memberships whose cached balance differs from their ledger sum (should always be empty)."""
+    totals = (
+        select(LedgerEntry.membership_id, func.sum(LedgerEntry.amount).label("total"))
+        .group_by(LedgerEntry.membership_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Membership.id, Membership.balance, func.coalesce(totals.c.total, 0))
+        .outerjoin(totals, totals.c.membership_id == Membership.id)
+        .where(Membership.balance != func.coalesce(totals.c.total, 0))
+    ).all()
+    return [(row[0], row[1], int(row[2])) for row in rows]
