@@ -8,6 +8,13 @@ from babel.numbers import format_currency, format_decimal, get_currency_precisio
 from flask_babel import format_date, format_datetime, get_locale  # noqa: F401
 
 
+# CLDR's narrow symbols, used where a locale only knows the ISO code (English shows "KZT4,500").
+NARROW_SYMBOLS = {
+    "KZT": "₸", "RUB": "₽", "UAH": "₴", "BGN": "лв.", "KGS": "сом", "UZS": "сўм", "BYN": "Br",
+    "GEL": "₾", "AMD": "֏", "AZN": "₼", "TRY": "₺", "EUR": "€", "USD": "$", "GBP": "£",
+}
+
+
 def minor_to_decimal(amount: int, currency: str) -> Decimal:
     digits = get_currency_precision(currency)
     return Decimal(amount).scaleb(-digits)
@@ -18,7 +25,11 @@ def money(amount: int | None, currency: str, locale: str | None = None) -> str:
     if amount is None:
         return ""
     locale = locale or str(get_locale() or "en")
-    return format_currency(minor_to_decimal(amount, currency), currency, locale=locale)
+    text = format_currency(minor_to_decimal(amount, currency), currency, locale=locale)
+    symbol = NARROW_SYMBOLS.get(currency)
+    if symbol and currency in text:
+        text = text.replace(currency, symbol)
+    return text
 
 
 def parse_money(text: str, currency: str) -> int:

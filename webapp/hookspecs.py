@@ -320,3 +320,19 @@ def neighbourly_tpl_receipt(merchant, purchase):
     :param purchase: the ``Purchase``.
     :returns: ``markupsafe.Markup`` or ``None``.
     """
+
+
+@hookspec
+def neighbourly_tpl_checkout(merchant, membership):
+    """Form fields inside the till's purchase form (e.g. a certificate code to apply).
+
+    Fields must be named ``opt_<name>``; the till passes them to the purchase as
+    ``draft.options[name]``, where validate and record hooks read them.
+
+    Scope: merchant.
+    Phase: page rendering (no writes).
+
+    :param merchant: the ``Merchant`` at whose till the form is shown.
+    :param membership: the identified customer's ``Membership``.
+    :returns: ``markupsafe.Markup`` or ``None``.
+    """

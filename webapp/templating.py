@@ -13,7 +13,7 @@ from markupsafe import Markup
 from webapp import formatting
 from webapp.plugins import hooks_for, sorted_by_order
 
-SLOTS = ("wallet_card", "merchant_page", "customer_portrait", "receipt")
+SLOTS = ("wallet_card", "merchant_page", "customer_portrait", "receipt", "checkout")
 
 
 def qr_svg(data: str, scale: int = 4, title: str = "") -> Markup:

@@ -1,10 +1,375 @@
-"""The till (placeholder)."""
+"""The till: find a customer, record a purchase with points, show the receipt; refunds by the owner."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from webapp.errors import (
+    AlreadyRefunded,
+    IdempotencyConflict,
+    NeighbourlyError,
+    PurchaseDeclined,
+    RefundRefused,
+    ValidationFailed,
+)
+from webapp.extensions import db
+from webapp.formatting import parse_money
+from webapp.formatting import points as format_points
+from webapp.models import Membership, Merchant, Purchase
+from webapp.plugins import hooks_for, sorted_by_order
+from webapp.services import memberships as membership_service
+from webapp.services import purchases as purchase_service
+from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft
+from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("cashier", __name__, url_prefix="/business")
 
+RECENT_LIMIT = 10
+MAX_OPTIONS = 20  # plugin choices per sale; more is a forged form, not a cashier
+MAX_OPTION_LENGTH = 200
+MAX_QUERY_LENGTH = 120
+PURCHASE_RECORDED_EVENT = "purchase-recorded"
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _new_key() -> str:
+    """A fresh idempotency key; one per rendered purchase form, so a resubmit replays."""
+    return uuid.uuid4().hex
+
+
+def _member_here(merchant: Merchant, membership_id: Any) -> Membership:
+    """The active membership ``membership_id`` of this merchant, or 404 (other tenants' too)."""
+    try:
+        wanted = int(membership_id)
+    except (TypeError, ValueError):
+        abort(404)
+    membership = db.session.scalar(
+        select(Membership)
+        .options(joinedload(Membership.user))
+        .where(
+            Membership.id == wanted,
+            Membership.merchant_id == merchant.id,
+            Membership.left_at.is_(None),
+        )
+    )
+    if membership is None:
+        abort(404)
+    return membership
+
+
+def _start_of_today() -> datetime:
+    """Midnight in the display time zone, as UTC: "today" means the day the cashier sees."""
+    zone = get_timezone()
+    local_now = datetime.now(UTC).astimezone(zone)
+    return datetime.combine(local_now.date(), time.min, tzinfo=zone).astimezone(UTC)
+
+
+def _recent_purchases(merchant: Merchant) -> list[Purchase]:
+    return list(
+        db.session.scalars(
+            select(Purchase)
+            .options(joinedload(Purchase.membership).joinedload(Membership.user))
+            .where(Purchase.merchant_id == merchant.id, Purchase.created_at >= _start_of_today())
+            .order_by(Purchase.created_at.desc(), Purchase.id.desc())
+            .limit(RECENT_LIMIT)
+        )
+    )
+
+
+def _parse_amount(merchant: Merchant, text: str) -> tuple[int | None, str | None]:
+    """(minor units, None) or (None, message for the cashier)."""
+    if not (text or "").strip():
+        return None, _("Enter the amount of the bill.")
+    try:
+        amount = parse_money(text, merchant.network.currency)
+    except ValueError:
+        return None, _("Enter the amount as a number, for example 4500 or 4500.50.")
+    if amount <= 0:
+        return None, _("The amount must be greater than zero.")
+    if amount > MAX_AMOUNT:
+        return None, _("That amount is too large; check the number.")
+    return amount, None
+
+
+def _parse_points(text: str) -> tuple[int | None, str | None]:
+    """Whole points; blank means none."""
+    cleaned = (text or "").strip().replace(" ", "").replace("\u00a0", "")
+    if not cleaned:
+        return 0, None
+    if not cleaned.isdigit():
+        return None, _("Enter points as a whole number, or leave the field empty.")
+    if len(cleaned) > 15:
+        return None, _("That is more points than the customer has.")
+    return int(cleaned), None
+
+
+def _plugin_options(form) -> dict[str, str]:
+    """Fields named ``opt_<name>`` carry a plugin's choice at the till (e.g. a certificate code)."""
+    options: dict[str, str] = {}
+    for key, value in form.items():
+        if not key.startswith("opt_") or len(options) >= MAX_OPTIONS:
+            continue
+        name = key[4:][:40]
+        value = (value or "").strip()[:MAX_OPTION_LENGTH]
+        if name and value:  # blanks are left out so retries keep the same fingerprint
+            options[name] = value
+    return options
+
+
+def _expected_points(merchant: Merchant, quote, amount: int | None, points_to_use: int) -> int:
+    """What the customer should earn before plugin discounts; the receipt shows the exact figure."""
+    if not amount:
+        return 0
+    point_value = merchant.network.point_value_minor
+    paid = max(amount - min(points_to_use, quote.max_points) * point_value, 0)
+    return paid * quote.earn_rate_bp // 10000 // point_value
+
+
+def _quote_context(merchant: Merchant, membership: Membership, amount: int | None, points_to_use: int):
+    quote = purchase_service.quote(merchant, membership, amount or 0)
+    return {
+        "quote": quote,
+        "quote_amount": amount,
+        "quote_points": points_to_use,
+        "expected_points": _expected_points(merchant, quote, amount, points_to_use),
+        "points_over_max": bool(amount) and points_to_use > quote.max_points,
+    }
+
+
+def _checkout_lines(merchant: Merchant, membership: Membership) -> list:
+    return sorted_by_order(
+        hooks_for(merchant).neighbourly_collect_checkout_lines(merchant=merchant, membership=membership)
+    )
+
+
+def _customer_context(
+    merchant: Merchant,
+    membership: Membership,
+    *,
+    amount_text: str = "",
+    points_text: str = "",
+    key: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything the purchase form needs for an identified customer."""
+    amount, _amount_error = _parse_amount(merchant, amount_text) if amount_text else (None, None)
+    points_to_use, _points_error = _parse_points(points_text)
+    return {
+        "state": "customer",
+        "membership": membership,
+        "checkout_lines": _checkout_lines(merchant, membership),
+        "amount_text": amount_text,
+        "points_text": points_text,
+        "idempotency_key": key or _new_key(),
+        "errors": errors or {},
+        **_quote_context(merchant, membership, amount, points_to_use or 0),
+    }
+
+
+def _till(merchant: Merchant, status: int = 200, **context: Any):
+    """The till page (or its checkout region for htmx)."""
+    context.setdefault("state", "search")
+    context.setdefault("errors", {})
+    if not is_fragment_request():
+        context["recent"] = _recent_purchases(merchant)
+    return render(
+        "cashier/till.html", block="checkout", status=status, merchant=merchant,
+        staff_role=g.staff_role, **context,
+    )
+
+
+def _inactive(merchant: Merchant):
+    return _till(merchant, 422, state="inactive")
+
+
+# --------------------------------------------------------------------------- the till
+
 
 @bp.route("/<merchant_slug>/till")
-def till(merchant_slug):
-    return "till"
+@staff_required()
+def till(merchant: Merchant):
+    """Search form, or the purchase form for ``?member=<id>`` (after a search, or "another sale")."""
+    if not merchant.is_active:
+        return _till(merchant, state="inactive")
+    if request.args.get("member"):
+        membership = _member_here(merchant, request.args.get("member"))
+        return _till(merchant, **_customer_context(merchant, membership))
+    return _till(merchant)
+
+
+@bp.route("/<merchant_slug>/till/find", methods=["POST"])
+@staff_required()
+def find(merchant: Merchant):
+    """Identify the customer by card code, scanned QR text or phone number."""
+    if not merchant.is_active:
+        return _inactive(merchant)
+    query = (request.form.get("q") or "").strip()[:MAX_QUERY_LENGTH]
+    if not query:
+        return _till(merchant, 422, query=query, errors={"q": _("Scan the card or type its code or phone number.")})
+    membership = membership_service.find_customer_at_till(db.session, merchant, query)
+    if membership is None:
+        return _till(merchant, 422, query=query, not_found=True)
+    if not is_fragment_request():
+        # Without JavaScript: post/redirect/get, so a reload does not resubmit the search.
+        return redirect(url_for("cashier.till", merchant_slug=merchant.slug, member=membership.id), code=303)
+    return _till(merchant, **_customer_context(merchant, membership))
+
+
+@bp.route("/<merchant_slug>/till/quote")
+@staff_required()
+def quote(merchant: Merchant):
+    """The live "points you can use / points earned" panel, refreshed as the amount is typed."""
+    membership = _member_here(merchant, request.args.get("membership_id"))
+    amount_text = request.args.get("amount", "")
+    amount, error = _parse_amount(merchant, amount_text) if amount_text.strip() else (None, None)
+    points_to_use, _points_error = _parse_points(request.args.get("points", ""))
+    context = _quote_context(merchant, membership, amount, points_to_use or 0)
+    body = render_template(
+        "cashier/_quote.html", merchant=merchant, membership=membership, amount_error=error, **context
+    )
+    return body, 200, {"Vary": "HX-Request", "Cache-Control": "no-store"}
+
+
+@bp.route("/<merchant_slug>/till/purchase", methods=["POST"])
+@staff_required()
+def purchase(merchant: Merchant):
+    """Record the sale once per idempotency key and answer with the receipt."""
+    form = request.form
+    membership = _member_here(merchant, form.get("membership_id"))
+    if not merchant.is_active:
+        return _inactive(merchant)
+    amount_text = form.get("amount", "")[:40]
+    points_text = form.get("points", "")[:40]
+    key = (form.get("idempotency_key") or "").strip()
+    options = _plugin_options(form)
+    errors: dict[str, str] = {}
+    amount, amount_error = _parse_amount(merchant, amount_text)
+    points_to_use, points_error = _parse_points(points_text)
+    if amount_error:
+        errors["amount"] = amount_error
+    if points_error:
+        errors["points"] = points_error
+    if not key or len(key) > purchase_service.MAX_KEY_LENGTH:
+        errors["form"] = _("The form is missing its submission key; reload the page.")
+        key = None
+    if errors:
+        # Nothing reached the service, so the same key may be submitted again once corrected.
+        return _till(merchant, 422, **_customer_context(
+            merchant, membership, amount_text=amount_text, points_text=points_text,
+            key=key, errors=errors,
+        ))
+    draft = PurchaseDraft(
+        membership_id=membership.id,
+        amount=amount,
+        points_to_use=points_to_use,
+        idempotency_key=key,
+        cashier_id=current_user.id,
+        options=options,
+    )
+    try:
+        outcome = purchase_service.record_purchase(db.session, merchant, membership, draft)
+    except IdempotencyConflict as error:
+        return _till(merchant, 409, **_customer_context(
+            merchant, membership, amount_text=amount_text, points_text=points_text,
+            errors={"form": error.message},
+        ))
+    except (PurchaseDeclined, ValidationFailed) as error:
+        # The decline is stored under this key (a retry replays it), so the corrected form
+        # needs a fresh key.
+        db.session.refresh(membership)
+        context = _customer_context(
+            merchant, membership, amount_text=amount_text, points_text=points_text,
+            errors={"form": error.message},
+        )
+        if context["points_over_max"]:
+            # Said once, at the field, instead of again above the form.
+            context["errors"] = {"points": _(
+                "At most %(points)s points can be used on this bill.", points=format_points(context["quote"].max_points)
+            )}
+        return _till(merchant, 422, **context)
+    except NeighbourlyError as error:
+        # A plugin failed inside the transaction: it was rolled back, so say so at the form
+        # (with a status htmx swaps) instead of leaving the cashier with no answer.
+        db.session.refresh(membership)
+        status = error.status_code if error.status_code in (409, 422) else 422
+        return _till(merchant, status, **_customer_context(
+            merchant, membership, amount_text=amount_text, points_text=points_text,
+            errors={"form": error.message},
+        ))
+    response = _till(
+        merchant,
+        state="receipt",
+        purchase=outcome.purchase,
+        membership=outcome.purchase.membership,
+        replayed=outcome.replayed,
+        receipt_lines=purchase_service.receipt_lines(merchant, outcome.purchase),
+    )
+    response.headers["HX-Trigger"] = PURCHASE_RECORDED_EVENT
+    return response
+
+
+@bp.route("/<merchant_slug>/till/recent")
+@staff_required()
+def recent(merchant: Merchant):
+    """Today's last purchases; htmx reloads it whenever a sale is recorded."""
+    return render(
+        "cashier/till.html", block="recent", merchant=merchant, staff_role=g.staff_role,
+        state="search", errors={}, recent=_recent_purchases(merchant),
+    )
+
+
+# --------------------------------------------------------------------------- purchases and refunds
+
+
+def _purchase_here(merchant: Merchant, purchase_id: int) -> Purchase:
+    purchase = db.session.scalar(
+        select(Purchase)
+        .options(joinedload(Purchase.membership).joinedload(Membership.user), joinedload(Purchase.cashier))
+        .where(Purchase.id == purchase_id, Purchase.merchant_id == merchant.id)
+    )
+    if purchase is None:
+        abort(404)
+    return purchase
+
+
+def _purchase_page(merchant: Merchant, purchase: Purchase, status: int = 200, error: str | None = None):
+    return render(
+        "cashier/purchase.html",
+        block="panel",
+        status=status,
+        merchant=merchant,
+        staff_role=g.staff_role,
+        purchase=purchase,
+        receipt_lines=purchase_service.receipt_lines(merchant, purchase),
+        error=error,
+    )
+
+
+@bp.route("/<merchant_slug>/purchases/<int:purchase_id>")
+@staff_required()
+def purchase_detail(merchant: Merchant, purchase_id: int):
+    return _purchase_page(merchant, _purchase_here(merchant, purchase_id))
+
+
+@bp.route("/<merchant_slug>/purchases/<int:purchase_id>/refund", methods=["POST"])
+@staff_required("owner")
+def refund(merchant: Merchant, purchase_id: int):
+    """Reverse everything the purchase caused; a second refund is refused with a message."""
+    _purchase_here(merchant, purchase_id)
+    try:
+        purchase_service.refund_purchase(db.session, merchant, purchase_id, current_user.id)
+    except (AlreadyRefunded, RefundRefused) as error:
+        return _purchase_page(merchant, _purchase_here(merchant, purchase_id), 409, error.message)
+    flash(_("Purchase No. %(number)s was refunded; the customer's points were restored.", number=purchase_id), "success")
+    return see_other("cashier.purchase_detail", merchant_slug=merchant.slug, purchase_id=purchase_id)
