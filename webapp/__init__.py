@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 from jinja2 import ChoiceLoader, FileSystemLoader
 
@@ -94,6 +94,8 @@ def _init_extensions(app: Flask) -> None:
 
     def select_locale() -> str:
         languages = list(app.config["LANGUAGES"])
+        if not has_request_context():  # CLI and task worker: the default language
+            return app.config["BABEL_DEFAULT_LOCALE"]
         if current_user and current_user.is_authenticated and current_user.locale in languages:
             return current_user.locale
         if session.get("locale") in languages:

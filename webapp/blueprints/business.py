@@ -1,30 +1,461 @@
-"""Merchant staff pages (placeholder)."""
+"""Merchant back office: applying to a network, dashboard, customers, settings, photos and staff."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from webapp.extensions import db
+from webapp.formatting import minor_to_decimal, parse_money
+from webapp.mail import send_email
+from webapp.models import Merchant, Network
+from webapp.plugins import hooks_for, sorted_by_order
+from webapp.services import customers, ledger, merchants, photos, staff
+from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("business", __name__, url_prefix="/business")
 
+BLANK_PRICE_ROWS = 2
+MORE_PRICE_ROWS = 3
+HISTORY_LIMIT = 50
+
+
+def _categories() -> list[tuple[str, str]]:
+    """Category choices with translated labels (the keys are stored)."""
+    return [(key, _(label)) for key, label in merchants.CATEGORIES.items()]
+
+
+# --------------------------------------------------------------------------- home and applying
+
+
+def _home(status: int = 200, form: dict | None = None, errors: dict | None = None):
+    return render(
+        "business/home.html",
+        block="apply",
+        status=status,
+        staff_merchants=merchants.staff_merchants(db.session, current_user.id),
+        operated=merchants.operated_networks(db.session, current_user),
+        networks=merchants.all_networks(db.session),
+        categories=_categories(),
+        form=form or {"cashback": "5", "share": "50"},
+        errors=errors or {},
+    )
+
 
 @bp.route("/")
+@login_required
 def home():
-    return "business"
+    return _home()
+
+
+@bp.route("/apply", methods=["POST"])
+@login_required
+def apply():
+    """A business owner applies to join a network; the operator decides later."""
+    form = request.form
+    errors: dict[str, str] = {}
+    network = None
+    network_id = form.get("network", "")
+    if network_id.isdigit():
+        network = db.session.get(Network, int(network_id))
+    if network is None:
+        errors["network"] = _("Choose the network you want to join.")
+    try:
+        cashback_bp = merchants.parse_cashback_bp(form.get("cashback"))
+    except ValidationFailed as error:
+        errors["cashback"] = error.message
+    try:
+        share = merchants.parse_points_share_pct(form.get("share"))
+    except ValidationFailed as error:
+        errors["share"] = error.message
+    if not form.get("name", "").strip():
+        errors["name"] = _("Enter the business name.")
+    if not errors:
+        try:
+            merchant = merchants.apply_to_network(
+                db.session, current_user, network,
+                name=form.get("name", ""), category=form.get("category", ""),
+                description=form.get("description", ""), address=form.get("address", ""),
+                opening_hours=form.get("opening_hours", ""), phone=form.get("phone", ""),
+                cashback_bp=cashback_bp, max_points_share_pct=share,
+            )
+        except ValidationFailed as error:
+            errors["form"] = error.message
+        else:
+            flash(
+                _("%(name)s has applied to join %(network)s. The network's operator will review it; "
+                  "you will see the decision here.", name=merchant.name, network=network.name),
+                "success",
+            )
+            return see_other("business.home")
+    return _home(status=422, form=form.to_dict(), errors=errors)
+
+
+# --------------------------------------------------------------------------- dashboard
 
 
 @bp.route("/<merchant_slug>/dashboard")
-def dashboard(merchant_slug):
-    return "dashboard"
+@staff_required("owner")
+def dashboard(merchant: Merchant):
+    """Key figures (the core's own panel) and every enabled plugin's panels, in order."""
+    panels = sorted_by_order(
+        hooks_for(merchant).neighbourly_collect_dashboard_panels(merchant=merchant)
+    )
+    return render("business/dashboard.html", merchant=merchant, panels=panels)
 
 
-@bp.route("/<merchant_slug>/customers")
-def customers(merchant_slug):
-    return "customers"
+# --------------------------------------------------------------------------- customers
+
+
+# Endpoint names are part of the core nav contract (core_hooks links to them).
+@bp.route("/<merchant_slug>/customers", endpoint="customers")
+@staff_required("owner")
+def customers_view(merchant: Merchant):
+    query = request.args.get("q", "")[: customers.MAX_QUERY_LENGTH]
+    sort = request.args.get("sort", customers.DEFAULT_SORT)
+    if sort not in customers.SORTS:
+        sort = customers.DEFAULT_SORT
+    page = customers.search_customers(
+        db.session, merchant, query=query, sort=sort, page=customers.clamp_page(request.args.get("page"))
+    )
+    return render(
+        "business/customers.html", block="results", merchant=merchant, page=page, q=query,
+        sort=sort, sorts=_sort_labels(),
+    )
+
+
+def _sort_labels() -> list[tuple[str, str]]:
+    return [
+        ("joined", _("Newest members")),
+        ("name", _("Name")),
+        ("spend", _("Spend")),
+        ("visits", _("Visits")),
+        ("balance", _("Points balance")),
+        ("last_visit", _("Last visit")),
+    ]
+
+
+@bp.route("/<merchant_slug>/customers/<int:membership_id>")
+@staff_required("owner")
+def customer(merchant: Merchant, membership_id: int):
+    """A customer's portrait; another merchant's membership answers 404."""
+    membership = customers.membership_for(db.session, merchant, membership_id)
+    if membership is None:
+        abort(404)
+    page = customers.customer_purchases(
+        db.session, merchant, membership, page=customers.clamp_page(request.args.get("page"))
+    )
+    return render(
+        "business/customer.html",
+        block="purchases",
+        merchant=merchant,
+        membership=membership,
+        purchases=page,
+        history=ledger.history(db.session, membership.id, limit=HISTORY_LIMIT),
+        average_check=customers.average_check(membership),
+    )
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _price_rows_from_merchant(merchant: Merchant, blanks: int = BLANK_PRICE_ROWS) -> list[dict]:
+    currency = merchant.network.currency
+    rows = [
+        {"name": item.get("name", ""), "price": str(minor_to_decimal(int(item.get("price", 0)), currency))}
+        for item in (merchant.price_list or [])
+    ]
+    return rows + [{"name": "", "price": ""} for _index in range(blanks)]
+
+
+def _settings(merchant: Merchant, block: str | None = None, status: int = 200, **overrides):
+    context = {
+        "profile": {
+            "name": merchant.name, "category": merchant.category,
+            "description": merchant.description, "address": merchant.address,
+            "phone": merchant.phone, "opening_hours": merchant.opening_hours,
+        },
+        "price_rows": _price_rows_from_merchant(merchant),
+        "rates": {
+            "cashback": f"{merchant.cashback_bp / 100:g}",
+            "share": str(merchant.max_points_share_pct),
+        },
+        "errors": {},
+        "saved": None,
+        "photos": list(merchant.photos),
+        "max_photos": photos.MAX_PHOTOS,
+        "max_photo_mb": round(current_app.config["MAX_PHOTO_BYTES"] / 1048576, 1),
+        "categories": _categories(),
+    }
+    context.update(overrides)
+    return render("business/settings.html", block=block, status=status, merchant=merchant, **context)
+
+
+def _saved(merchant: Merchant, block: str, message: str):
+    """After a save: htmx gets the section back with a note; a plain form gets a 303."""
+    if is_fragment_request():
+        db.session.refresh(merchant)
+        return _settings(merchant, block=block, saved=block, saved_message=message)
+    flash(message, "success")
+    return see_other("business.settings", merchant_slug=merchant.slug, _anchor=f"settings-{block}")
 
 
 @bp.route("/<merchant_slug>/settings")
-def settings(merchant_slug):
-    return "settings"
+@staff_required("owner")
+def settings(merchant: Merchant):
+    return _settings(merchant)
 
 
-@bp.route("/<merchant_slug>/staff")
-def staff(merchant_slug):
-    return "staff"
+@bp.route("/<merchant_slug>/settings/profile", methods=["POST"])
+@staff_required("owner")
+def save_profile(merchant: Merchant):
+    form = request.form
+    profile = {key: form.get(key, "") for key in
+               ("name", "category", "description", "address", "phone", "opening_hours")}
+    try:
+        merchants.update_profile(db.session, merchant, **profile)
+    except ValidationFailed as error:
+        db.session.rollback()
+        field_name = str(error.details.get("field", "form"))
+        return _settings(merchant, block="profile", status=422, profile=profile,
+                         errors={field_name: error.message})
+    return _saved(merchant, "profile", _("The profile is saved."))
+
+
+@bp.route("/<merchant_slug>/settings/prices", methods=["POST"])
+@staff_required("owner")
+def save_prices(merchant: Merchant):
+    """Save the price list; "More rows" only re-renders the form with extra blank rows."""
+    currency = merchant.network.currency
+    names = request.form.getlist("item_name")
+    prices = request.form.getlist("item_price")
+    removed = set(request.form.getlist("remove"))
+    typed = [
+        {"name": name, "price": price}
+        for name, price in zip(names, prices + [""] * (len(names) - len(prices)), strict=True)
+    ][: merchants.MAX_PRICE_ROWS + MORE_PRICE_ROWS]
+    if request.form.get("action") == "more":
+        rows = [row for index, row in enumerate(typed) if str(index) not in removed]
+        rows += [{"name": "", "price": ""} for _index in range(MORE_PRICE_ROWS)]
+        return _settings(merchant, block="prices", price_rows=rows)
+    errors: dict[str, str] = {}
+    kept, entries = [], []
+    for index, row in enumerate(typed):
+        name, price_text = row["name"].strip(), row["price"].strip()
+        if str(index) in removed or (not name and not price_text):
+            continue
+        kept.append(row)
+        position = len(kept) - 1
+        if not name:
+            errors[f"name-{position}"] = _("Enter a name for this price.")
+            continue
+        if len(name) > 120:
+            errors[f"name-{position}"] = _("At most 120 characters.")
+            continue
+        try:
+            price = parse_money(price_text, currency)
+        except ValueError as error:
+            errors[f"price-{position}"] = _(str(error))
+            continue
+        if price < 0 or price > merchants.MAX_PRICE:
+            errors[f"price-{position}"] = _("Enter a price of zero or more.")
+            continue
+        entries.append(merchants.PriceRow(name=name, price=price))
+    if not errors:
+        try:
+            merchants.save_price_list(db.session, merchant, entries)
+        except ValidationFailed as error:
+            db.session.rollback()
+            errors["form"] = error.message
+        else:
+            return _saved(merchant, "prices", _("The price list is saved."))
+    rows = kept + [{"name": "", "price": ""} for _index in range(BLANK_PRICE_ROWS)]
+    return _settings(merchant, block="prices", status=422, price_rows=rows, errors=errors)
+
+
+@bp.route("/<merchant_slug>/settings/rates", methods=["POST"])
+@staff_required("owner")
+def save_rates(merchant: Merchant):
+    rates = {"cashback": request.form.get("cashback", ""), "share": request.form.get("share", "")}
+    errors: dict[str, str] = {}
+    try:
+        cashback_bp = merchants.parse_cashback_bp(rates["cashback"])
+    except ValidationFailed as error:
+        errors["cashback"] = error.message
+    try:
+        share = merchants.parse_points_share_pct(rates["share"])
+    except ValidationFailed as error:
+        errors["share"] = error.message
+    if not errors:
+        try:
+            merchants.update_rates(db.session, merchant, cashback_bp, share)
+        except ValidationFailed as error:
+            db.session.rollback()
+            errors["form"] = error.message
+        else:
+            return _saved(merchant, "rates", _("Cashback and the points share are saved."))
+    return _settings(merchant, block="rates", status=422, rates=rates, errors=errors)
+
+
+def _photo_limits() -> photos.Limits:
+    return photos.Limits(
+        max_bytes=current_app.config["MAX_PHOTO_BYTES"],
+        max_pixels=current_app.config["MAX_PHOTO_PIXELS"],
+    )
+
+
+@bp.route("/<merchant_slug>/settings/photos", methods=["POST"])
+@staff_required("owner")
+def upload_photo(merchant: Merchant):
+    """Check and re-encode an upload; anything but a plain photo answers 422 and stores nothing."""
+    upload = request.files.get("photo")
+    limits = _photo_limits()
+    try:
+        if upload is None or not upload.filename:
+            raise photos.PhotoRejected(_("Choose a photo to upload."))
+        data = photos.read_limited(upload.stream, limits.max_bytes)
+        photos.add_photo(
+            db.session, merchant, data, current_app.config["UPLOAD_FOLDER"], limits,
+            alt_text=request.form.get("alt_text", ""),
+        )
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _settings(merchant, block="photos", status=error.status_code,
+                         errors={"photo": error.message})
+    return _saved(merchant, "photos", _("The photo is added."))
+
+
+@bp.route("/<merchant_slug>/settings/photos/<int:photo_id>/delete", methods=["POST"])
+@staff_required("owner")
+def delete_photo(merchant: Merchant, photo_id: int):
+    try:
+        photos.delete_photo(db.session, merchant, photo_id, current_app.config["UPLOAD_FOLDER"])
+    except NotFound:
+        abort(404)
+    return _saved(merchant, "photos", _("The photo is deleted."))
+
+
+@bp.route("/<merchant_slug>/settings/photos/<int:photo_id>/move", methods=["POST"])
+@staff_required("owner")
+def move_photo(merchant: Merchant, photo_id: int):
+    offset = -1 if request.form.get("direction") == "up" else 1
+    try:
+        photos.move_photo(db.session, merchant, photo_id, offset)
+    except NotFound:
+        abort(404)
+    return _saved(merchant, "photos", _("The order of the photos is saved."))
+
+
+# --------------------------------------------------------------------------- staff
+
+
+def _staff(merchant: Merchant, status: int = 200, **overrides):
+    context = {
+        "members": staff.list_staff(db.session, merchant),
+        "invitations": staff.open_invitations(db.session, merchant),
+        "email": "",
+        "errors": {},
+    }
+    context.update(overrides)
+    return render("business/staff.html", block="staff", status=status, merchant=merchant, **context)
+
+
+@bp.route("/<merchant_slug>/staff", endpoint="staff")
+@staff_required("owner")
+def staff_view(merchant: Merchant):
+    return _staff(merchant)
+
+
+@bp.route("/<merchant_slug>/staff/invite", methods=["POST"])
+@staff_required("owner")
+def invite(merchant: Merchant):
+    email = request.form.get("email", "")
+    try:
+        created = staff.invite_cashier(db.session, merchant, current_user, email)
+    except (ValidationFailed, Conflict) as error:
+        db.session.rollback()
+        return _staff(merchant, status=422, email=email, errors={"email": error.message})
+    link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
+        "business.invitation", token=created.token
+    )
+    send_email(
+        to=created.invitation.email,
+        subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
+        text=_(
+            "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
+            "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
+            "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
+            inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
+        ),
+        sender_name=merchant.name,
+    )
+    flash(_("An invitation is on its way to %(email)s.", email=created.invitation.email), "success")
+    return see_other("business.staff", merchant_slug=merchant.slug)
+
+
+@bp.route("/<merchant_slug>/staff/invitations/<int:invitation_id>/revoke", methods=["POST"])
+@staff_required("owner")
+def revoke_invitation(merchant: Merchant, invitation_id: int):
+    try:
+        staff.revoke_invitation(db.session, merchant, invitation_id)
+    except NotFound:
+        abort(404)
+    flash(_("The invitation is revoked; its link no longer works."), "success")
+    return see_other("business.staff", merchant_slug=merchant.slug)
+
+
+@bp.route("/<merchant_slug>/staff/<int:role_id>/remove", methods=["POST"])
+@staff_required("owner")
+def remove_staff(merchant: Merchant, role_id: int):
+    try:
+        role = staff.remove_staff(db.session, merchant, role_id)
+    except NotFound:
+        abort(404)
+    except Conflict as error:
+        return _staff(merchant, status=409, errors={"staff": error.message})
+    if role.user_id == current_user.id:
+        flash(_("You no longer work at %(merchant)s.", merchant=merchant.name), "success")
+        return see_other("business.home")
+    flash(_("%(name)s no longer works here.", name=role.user.name or role.user.email), "success")
+    return see_other("business.staff", merchant_slug=merchant.slug)
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def invitation(token: str):
+    """The invited person's page: sign in with the invited address, then accept."""
+    found = staff.find_invitation(db.session, token)
+    if found is None:
+        abort(404)
+    merchant = db.session.scalar(select(Merchant).where(Merchant.id == found.merchant_id))
+    error, status = None, 200
+    if request.method == "POST":
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.path), code=303)
+        try:
+            staff.accept_invitation(db.session, token, current_user)
+        except (Forbidden, Conflict) as refused:
+            error, status = refused.message, refused.status_code
+        except NotFound:
+            abort(404)
+        else:
+            flash(_("Welcome to the team at %(merchant)s.", merchant=merchant.name), "success")
+            return see_other("cashier.till", merchant_slug=merchant.slug)
+    wrong_account = (
+        current_user.is_authenticated and current_user.email.lower() != found.email.lower()
+    )
+    return render(
+        "business/invitation.html", status=status, invitation=found, merchant=merchant,
+        token=token, error=error, wrong_account=wrong_account,
+    )
+

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
-from webapp.models import Merchant, MerchantWeeklyStats
+from webapp.models import Merchant, MerchantWeeklyStats, Network
 from webapp.models.base import utcnow
+from webapp.models.network import MERCHANT_STATUSES
 from webapp.services.ledger import week_start
 
 WEEKS_SHOWN = 12
@@ -92,5 +93,82 @@ def dashboard_figures(merchant: Merchant, session: Session | None = None, today:
         points_issued=earned + max(other, 0),
         points_redeemed=redeemed,
         points_outstanding=earned - redeemed + other,
+        weeks=weeks,
+    )
+
+
+@dataclass(frozen=True)
+class NetworkFigures:
+    """A network's health for its operator, summed from per-merchant weekly rows."""
+
+    merchants_by_status: dict[str, int]
+    customer_cards: int
+    purchases: int
+    revenue: int
+    points_outstanding: int
+    weeks: list[WeekFigures]
+
+    @property
+    def merchants(self) -> int:
+        return sum(self.merchants_by_status.values())
+
+
+def network_figures(network: Network, session: Session | None = None) -> NetworkFigures:
+    """Three grouped queries over merchants and weekly rows; purchases are never scanned."""
+    session = session or db.session
+    stats = MerchantWeeklyStats
+    by_status = {status: 0 for status in MERCHANT_STATUSES}
+    for status, count in session.execute(
+        select(Merchant.status, func.count(Merchant.id))
+        .where(Merchant.network_id == network.id)
+        .group_by(Merchant.status)
+    ):
+        by_status[status] = int(count)
+    in_network = select(Merchant.id).where(Merchant.network_id == network.id).scalar_subquery()
+    totals = session.execute(
+        select(
+            func.coalesce(func.sum(stats.new_customers), 0),
+            func.coalesce(func.sum(stats.purchases - stats.refunds), 0),
+            func.coalesce(func.sum(stats.revenue), 0),
+            func.coalesce(func.sum(stats.points_earned - stats.points_redeemed + stats.points_other), 0),
+        ).where(stats.merchant_id.in_(in_network))
+    ).one()
+    first_week = week_start(utcnow()) - timedelta(weeks=WEEKS_SHOWN - 1)
+    per_week = {
+        row.week_start: row
+        for row in session.execute(
+            select(
+                stats.week_start,
+                func.sum(stats.purchases - stats.refunds).label("purchases"),
+                func.sum(stats.revenue).label("revenue"),
+                func.sum(stats.new_customers).label("new_customers"),
+                func.sum(stats.points_earned).label("points_earned"),
+                func.sum(stats.points_redeemed).label("points_redeemed"),
+            )
+            .where(stats.merchant_id.in_(in_network), stats.week_start >= first_week)
+            .group_by(stats.week_start)
+        )
+    }
+    weeks = []
+    for index in range(WEEKS_SHOWN):
+        start = first_week + timedelta(weeks=index)
+        row = per_week.get(start)
+        weeks.append(
+            WeekFigures(
+                week_start=start,
+                purchases=int(row.purchases or 0) if row else 0,
+                revenue=int(row.revenue or 0) if row else 0,
+                new_customers=int(row.new_customers or 0) if row else 0,
+                points_earned=int(row.points_earned or 0) if row else 0,
+                points_redeemed=int(row.points_redeemed or 0) if row else 0,
+            )
+        )
+    cards, purchases, revenue, outstanding = (int(value) for value in totals)
+    return NetworkFigures(
+        merchants_by_status=by_status,
+        customer_cards=cards,
+        purchases=purchases,
+        revenue=revenue,
+        points_outstanding=outstanding,
         weeks=weeks,
     )

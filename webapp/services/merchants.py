@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -47,10 +50,17 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:60] or "merchant"
 
 
+# Path words under /business/ that a merchant slug must never shadow.
+RESERVED_SLUGS = frozenset({"apply", "invitations", "media", "networks", "static"})
+
+
 def unique_slug(session: Session, name: str) -> str:
     base = slugify(name)
     slug, counter = base, 2
-    while session.scalar(select(Merchant.id).where(Merchant.slug == slug)) is not None:
+    while (
+        slug in RESERVED_SLUGS
+        or session.scalar(select(Merchant.id).where(Merchant.slug == slug)) is not None
+    ):
         slug, counter = f"{base}-{counter}", counter + 1
     return slug
 
@@ -253,3 +263,142 @@ def save_plugin_settings(
     row.settings = values
     session.commit()
     return values
+
+
+# --------------------------------------------------------------------------- owner settings
+
+MAX_PRICE_ROWS = 100
+MAX_PRICE = 10**12  # minor units; larger is a typo
+PROFILE_LIMITS = {
+    "name": 120, "address": 255, "phone": 40, "description": 4000, "opening_hours": 1000,
+}
+
+
+def parse_percent(text: str | None, *, decimals: int, label: str) -> Decimal:
+    """``"5"``, ``"2.5"``, ``"2,5 %"`` -> ``Decimal``; at most ``decimals`` digits after the point."""
+    cleaned = (text or "").strip().rstrip("%").strip().replace(",", ".")
+    if not cleaned:
+        raise ValidationFailed(_("%(label)s: enter a percentage.", label=label))
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValidationFailed(
+            _("%(label)s: enter a number such as 5 or 2.5.", label=label)
+        ) from None
+    if not value.is_finite():
+        raise ValidationFailed(_("%(label)s: enter a number such as 5 or 2.5.", label=label))
+    if not 0 <= value <= 100:
+        raise ValidationFailed(_("%(label)s: must be between 0%% and 100%%.", label=label))
+    if value != value.quantize(Decimal(1).scaleb(-decimals)):
+        if decimals == 0:
+            raise ValidationFailed(_("%(label)s: enter a whole number of percent.", label=label))
+        raise ValidationFailed(
+            _("%(label)s: at most %(digits)s digits after the decimal point.", label=label,
+              digits=decimals)
+        )
+    return value
+
+
+def parse_cashback_bp(text: str | None) -> int:
+    """Typed cashback percent (5, 2.5, 0.25) -> basis points (500, 250, 25)."""
+    return int(parse_percent(text, decimals=2, label=_("Cashback")) * 100)
+
+
+def parse_points_share_pct(text: str | None) -> int:
+    """Typed share of a bill payable with points -> whole percent 0..100."""
+    return int(parse_percent(text, decimals=0, label=_("Share of a bill payable with points")))
+
+
+def update_profile(
+    session: Session, merchant: Merchant, *, name: str, category: str, description: str = "",
+    address: str = "", phone: str = "", opening_hours: str = "",
+) -> Merchant:
+    """Change what customers see on the e-card; the slug stays, so printed QR codes keep working.
+
+    Raises ``ValidationFailed`` with ``details["field"]`` naming the offending field.
+    """
+    values = {
+        "name": (name or "").strip(),
+        "address": (address or "").strip(),
+        "phone": (phone or "").strip(),
+        "description": (description or "").strip(),
+        "opening_hours": (opening_hours or "").strip(),
+    }
+    if not values["name"]:
+        raise ValidationFailed(_("Enter the business name."), field="name")
+    for key, limit in PROFILE_LIMITS.items():
+        if len(values[key]) > limit:
+            raise ValidationFailed(_("At most %(limit)s characters.", limit=limit), field=key)
+    if category not in CATEGORIES:
+        raise ValidationFailed(_("Choose a category from the list."), field="category")
+    for key, value in values.items():
+        setattr(merchant, key, value)
+    merchant.category = category
+    session.commit()
+    return merchant
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    name: str
+    price: int  # minor units
+
+
+def save_price_list(session: Session, merchant: Merchant, rows: list[PriceRow]) -> list[dict]:
+    """Replace the price list; rows keep the order given."""
+    if len(rows) > MAX_PRICE_ROWS:
+        raise ValidationFailed(_("At most %(count)s rows in the price list.", count=MAX_PRICE_ROWS))
+    cleaned = []
+    for row in rows:
+        name = (row.name or "").strip()
+        if not name or len(name) > 120:
+            raise ValidationFailed(_("Each row needs a name of at most 120 characters."))
+        if not 0 <= row.price <= MAX_PRICE:
+            raise ValidationFailed(_("Prices must be zero or more."))
+        cleaned.append({"name": name, "price": int(row.price)})
+    merchant.price_list = cleaned
+    session.commit()
+    return cleaned
+
+
+def update_rates(
+    session: Session, merchant: Merchant, cashback_bp: int, max_points_share_pct: int
+) -> Merchant:
+    """Change the cashback rate and the share of a bill payable with points (next sale on)."""
+    validate_rates(cashback_bp, max_points_share_pct)
+    merchant.cashback_bp = cashback_bp
+    merchant.max_points_share_pct = max_points_share_pct
+    session.commit()
+    return merchant
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def all_networks(session: Session) -> list[Network]:
+    """Networks a business may apply to, by name."""
+    return list(session.scalars(select(Network).order_by(Network.name)))
+
+
+def operated_networks(session: Session, user: User) -> list[Network]:
+    """Networks ``user`` runs (every network for a platform admin)."""
+    query = select(Network).order_by(Network.name)
+    if not user.is_platform_admin:
+        query = query.where(Network.operator_id == user.id)
+    return list(session.scalars(query))
+
+
+def network_merchants(
+    session: Session, network: Network, status: str, limit: int = 25, offset: int = 0
+) -> list[Merchant]:
+    """One page of a network's merchants in one status; pending ones oldest first (a queue)."""
+    order = Merchant.created_at.asc() if status == "pending" else func.lower(Merchant.name)
+    return list(
+        session.scalars(
+            select(Merchant)
+            .where(Merchant.network_id == network.id, Merchant.status == status)
+            .order_by(order, Merchant.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
