@@ -133,8 +133,24 @@ def runner(app):
 class NeighbourlyClient(FlaskClient):
     """A test client that fetches a CSRF token from a page, as a browser form would carry it."""
 
+    def open(self, *args, **kwargs):
+        from flask import g, has_app_context
+
+        # Requests share the test's app context, so ``g`` outlives a request: without this, the
+        # user Flask-Login cached for one client (or one request) would answer for the next.
+        if has_app_context():
+            g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
     def csrf_token(self) -> str:
-        page = self.get("/auth/login").get_data(as_text=True)
+        from flask import g, has_app_context
+
+        if has_app_context():  # requests share the test's app context: drop the cached token
+            g.pop("csrf_token", None)
+        response = self.get("/auth/login")
+        if response.status_code != 200:  # signed in: the sign-in page redirects; any page has it
+            response = self.get("/no-such-page-for-the-csrf-token")
+        page = response.get_data(as_text=True)
         match = re.search(r'name="csrf-token" content="([^"]+)"', page)
         assert match, "no CSRF token on the sign-in page"
         return match.group(1)

@@ -153,7 +153,8 @@ def _plugin_version_locations(alembic_config):
         folder = Path(module.__file__).parent / "migrations" / "versions"
         if folder.is_dir():
             locations.append(str(folder))
-    alembic_config.set_main_option("version_locations", " ".join(locations))
+    alembic_config.set_main_option("path_separator", "os")
+    alembic_config.set_main_option("version_locations", os.pathsep.join(locations))
     return alembic_config
 
 

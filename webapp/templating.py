@@ -21,7 +21,7 @@ def qr_svg(data: str, scale: int = 4, title: str = "") -> Markup:
     buffer = io.BytesIO()
     segno.make(data, error="m").save(
         buffer, kind="svg", scale=scale, xmldecl=False, svgns=True, nl=False,
-        title=title or None, svgclass="qr", lineclass=None, border=2,
+        title=title or None, svgclass="qr", lineclass=None, border=2, omitsize=True,
     )
     return Markup(buffer.getvalue().decode())
 

@@ -1,12 +1,45 @@
-"""The customer's wallet (placeholder)."""
+"""The customer's wallet: their own card code for the till and every loyalty card with history."""
 
-from flask import Blueprint
-from flask_login import login_required
+from __future__ import annotations
+
+from flask import Blueprint, abort, request
+from flask_login import current_user, login_required
+
+from webapp.errors import NotFound
+from webapp.extensions import db
+from webapp.services import codes, memberships
+from webapp.web import render
 
 bp = Blueprint("wallet", __name__, url_prefix="/wallet")
+
+HISTORY_PER_PAGE = 25
 
 
 @bp.route("/")
 @login_required
 def index():
-    return "wallet"
+    cards = memberships.wallet_cards(db.session, current_user.id)
+    return render(
+        "wallet/index.html",
+        cards=cards,
+        card_code=current_user.card_code,
+        card_code_display=codes.group(current_user.card_code),
+    )
+
+
+@bp.route("/cards/<int:membership_id>")
+@login_required
+def card(membership_id: int):
+    """A card's full points history; another customer's card answers 404."""
+    try:
+        membership = memberships.customer_membership(db.session, current_user.id, membership_id)
+    except NotFound:
+        abort(404)
+    page = max(1, request.args.get("page", default=1, type=int) or 1)
+    entries, page, pages = memberships.card_history(
+        db.session, membership, page=page, per_page=HISTORY_PER_PAGE
+    )
+    return render(
+        "wallet/card.html", block="history",
+        membership=membership, merchant=membership.merchant, entries=entries, page=page, pages=pages,
+    )

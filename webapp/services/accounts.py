@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -252,3 +253,67 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
 
 def count_users(session: Session) -> int:
     return session.scalar(select(func.count(User.id)))
+
+
+# --------------------------------------------------------------------------- the account page
+
+
+def update_profile(
+    session: Session, user: User, *, name: str, phone: str | None, locale: str | None,
+    languages: tuple[str, ...] | list[str],
+) -> User:
+    """Change a customer's name, phone and language; the phone stays unique across accounts."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise ValidationFailed(_("Enter your name (at most 120 characters)."))
+    phone = normalize_phone(phone)
+    if phone and session.scalar(select(User.id).where(User.phone == phone, User.id != user.id)):
+        raise Conflict(_("This phone number is already used by another account."))
+    locale = locale or None
+    if locale is not None and locale not in languages:
+        raise ValidationFailed(_("Choose a language from the list."))
+    user.name, user.phone, user.locale = name, phone, locale
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(_("This phone number is already used by another account.")) from None
+    return user
+
+
+def session_token_hash(session_id: str | None) -> str | None:
+    """The stored hash that identifies the ``UserSession`` row of a Flask-Login session id."""
+    token = (session_id or "").partition(":")[2]
+    return codes.token_hash(token) if token else None
+
+
+def revoke_user_session(session: Session, user_id: int, user_session_id: int) -> UserSession:
+    """End one of the user's own sessions; another user's session is ``NotFound``."""
+    row = session.scalar(
+        select(UserSession).where(
+            UserSession.id == user_session_id,
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound(_("This session has already ended."))
+    row.revoked_at = utcnow()
+    session.commit()
+    return row
+
+
+def revoke_other_sessions(session: Session, user_id: int, keep_session_id: str) -> int:
+    """End every session of the user except the one in this browser; returns how many ended."""
+    keep = session_token_hash(keep_session_id) or ""
+    ended = session.execute(
+        update(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.token_hash != keep,
+        )
+        .values(revoked_at=utcnow())
+    ).rowcount
+    session.commit()
+    return ended

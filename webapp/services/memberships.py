@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from webapp import tasks
 from webapp.errors import NotFound, ValidationFailed
-from webapp.models import ConsentRecord, Membership, Merchant, User
+from webapp.models import ConsentRecord, LedgerEntry, Membership, Merchant, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for
 from webapp.services import codes
@@ -147,9 +150,18 @@ def join_merchant(
 def withdraw_consent(
     session: Session, user: User, merchant: Merchant, purpose: str, text_version: str
 ) -> None:
-    """Withdraw as easily as given; withdrawing data processing closes the card (points kept)."""
+    """Withdraw as easily as given; withdrawing data processing closes the card (points kept).
+
+    Marketing rests on data processing, so withdrawing the latter withdraws a granted marketing
+    consent too: no letters may go to a card that was closed.
+    """
     record_consent(session, user, merchant, purpose, False, text_version, consent_text(merchant, purpose))
     if purpose == DATA_PROCESSING:
+        if has_consent(session, user.id, merchant.id, MARKETING):
+            record_consent(
+                session, user, merchant, MARKETING, False, text_version,
+                consent_text(merchant, MARKETING),
+            )
         session.execute(
             update(Membership)
             .where(Membership.user_id == user.id, Membership.merchant_id == merchant.id)
@@ -189,3 +201,191 @@ def find_customer_at_till(session: Session, merchant: Merchant, query: str) -> M
     if membership is None or membership.left_at is not None:
         return None
     return membership
+
+
+# --------------------------------------------------------------------------- the customer's side
+
+
+@dataclass
+class WalletCard:
+    """One open card in a customer's wallet with its latest ledger entries."""
+
+    membership: Membership
+    recent: list[LedgerEntry]
+
+    @property
+    def merchant(self) -> Merchant:
+        return self.membership.merchant
+
+
+def wallet_cards(session: Session, user_id: int, recent: int = 5) -> list[WalletCard]:
+    """Every open card of a customer, each with its ``recent`` newest ledger entries.
+
+    Two queries whatever the number of cards or entries: the memberships, then one windowed
+    query for the newest entries of all of them.
+    """
+    memberships = list(
+        session.scalars(
+            select(Membership)
+            .join(Merchant, Merchant.id == Membership.merchant_id)
+            .where(Membership.user_id == user_id, Membership.left_at.is_(None))
+            .options(joinedload(Membership.merchant).joinedload(Merchant.network))
+            .order_by(Merchant.name, Membership.id)
+        )
+    )
+    if not memberships:
+        return []
+    ranked = (
+        select(
+            LedgerEntry,
+            func.row_number()
+            .over(
+                partition_by=LedgerEntry.membership_id,
+                order_by=(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()),
+            )
+            .label("position"),
+        )
+        .where(LedgerEntry.membership_id.in_([m.id for m in memberships]))
+        .subquery()
+    )
+    entry = aliased(LedgerEntry, ranked)
+    by_membership: dict[int, list[LedgerEntry]] = {m.id: [] for m in memberships}
+    for row in session.scalars(
+        select(entry)
+        .where(ranked.c.position <= recent)
+        .order_by(ranked.c.membership_id, ranked.c.position)
+    ):
+        by_membership[row.membership_id].append(row)
+    return [WalletCard(m, by_membership[m.id]) for m in memberships]
+
+
+def customer_membership(session: Session, user_id: int, membership_id: int) -> Membership:
+    """A customer's own open card; anyone else's (or a closed one) is ``NotFound``."""
+    membership = session.scalar(
+        select(Membership)
+        .where(
+            Membership.id == membership_id,
+            Membership.user_id == user_id,
+            Membership.left_at.is_(None),
+        )
+        .options(joinedload(Membership.merchant).joinedload(Merchant.network))
+    )
+    if membership is None:
+        raise NotFound(_("There is no such card in your wallet."))
+    return membership
+
+
+def card_history(
+    session: Session, membership: Membership, page: int = 1, per_page: int = 25
+) -> tuple[list[LedgerEntry], int, int]:
+    """One page of a card's ledger, newest first: (entries, page, pages)."""
+    total = session.scalar(
+        select(func.count(LedgerEntry.id)).where(LedgerEntry.membership_id == membership.id)
+    ) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    entries = list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.membership_id == membership.id)
+            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    return entries, page, pages
+
+
+@dataclass
+class ConsentState:
+    """What a customer currently agrees to at one merchant (``None``: never asked)."""
+
+    merchant: Merchant
+    membership: Membership | None
+    data_processing: ConsentRecord | None
+    marketing: ConsentRecord | None
+
+    @property
+    def processing_granted(self) -> bool:
+        return bool(self.data_processing and self.data_processing.granted)
+
+    @property
+    def marketing_granted(self) -> bool:
+        return bool(self.marketing and self.marketing.granted)
+
+
+def consent_overview(session: Session, user_id: int) -> list[ConsentState]:
+    """Per merchant the customer ever joined or consented to: the latest record per purpose."""
+    latest = current_consents(session, user_id)
+    memberships = {
+        m.merchant_id: m
+        for m in session.scalars(select(Membership).where(Membership.user_id == user_id))
+    }
+    merchant_ids = set(memberships) | {mid for mid, _purpose in latest if mid is not None}
+    if not merchant_ids:
+        return []
+    merchants = session.scalars(
+        select(Merchant).where(Merchant.id.in_(merchant_ids)).order_by(Merchant.name, Merchant.id)
+    )
+    return [
+        ConsentState(
+            merchant=merchant,
+            membership=memberships.get(merchant.id),
+            data_processing=latest.get((merchant.id, DATA_PROCESSING)),
+            marketing=latest.get((merchant.id, MARKETING)),
+        )
+        for merchant in merchants
+    ]
+
+
+def consent_merchant(session: Session, user_id: int, merchant_id: int) -> Merchant:
+    """A merchant the customer has a card or a consent record with; others are ``NotFound``."""
+    known = session.scalar(
+        select(Merchant.id).where(
+            Merchant.id == merchant_id,
+            Merchant.id.in_(select(Membership.merchant_id).where(Membership.user_id == user_id))
+            | Merchant.id.in_(
+                select(ConsentRecord.merchant_id).where(ConsentRecord.user_id == user_id)
+            ),
+        )
+    )
+    if known is None:
+        raise NotFound(_("You have no card at this business."))
+    return session.get(Merchant, merchant_id)
+
+
+def change_consent(
+    session: Session, user: User, merchant: Merchant, purpose: str, granted: bool,
+    text_version: str,
+) -> bool:
+    """Grant or withdraw one consent from the account page; returns whether anything changed.
+
+    Granting data processing again re-opens the card (the same path as joining); marketing needs
+    an open card first.
+    """
+    if purpose not in (DATA_PROCESSING, MARKETING):
+        raise NotFound(_("No such consent."))
+    current = has_consent(session, user.id, merchant.id, purpose)
+    membership = find_membership(session, user.id, merchant.id)
+    card_open = membership is not None and membership.left_at is None
+    if not granted:
+        if not current and (purpose == MARKETING or not card_open):
+            return False
+        withdraw_consent(session, user, merchant, purpose, text_version)
+        return True
+    if purpose == DATA_PROCESSING:
+        if current and card_open:
+            return False
+        join_merchant(
+            session, user, merchant, consent_given=True, text_version=text_version,
+            source="account",
+        )
+        return True
+    if current:
+        return False
+    if not (card_open and has_consent(session, user.id, merchant.id, DATA_PROCESSING)):
+        raise ValidationFailed(
+            _("Marketing messages need an open card: agree to the processing of your data first.")
+        )
+    grant_consent(session, user, merchant, purpose, text_version)
+    return True
