@@ -113,6 +113,8 @@ def _init_plugins(app: Flask) -> None:
     app.extensions["neighbourly"] = registry
     loaders = [app.jinja_loader]
     for module in registry.modules.values():
+        if not getattr(module, "__file__", None):  # built in memory (tests)
+            continue
         folder = Path(module.__file__).parent / "templates"
         if folder.is_dir():
             loaders.append(FileSystemLoader(str(folder)))
@@ -150,6 +152,8 @@ def _plugin_version_locations(alembic_config):
 
     locations = [str(PROJECT_ROOT / "migrations" / "versions")]
     for module in current_app.extensions["neighbourly"].modules.values():
+        if not getattr(module, "__file__", None):
+            continue
         folder = Path(module.__file__).parent / "migrations" / "versions"
         if folder.is_dir():
             locations.append(str(folder))

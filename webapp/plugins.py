@@ -50,30 +50,37 @@ class SettingSpec:
             raise ValueError(f"unknown setting type {self.type!r} for {self.name!r}")
 
     def parse(self, raw: str | None) -> Any:
-        """Turn submitted form text into a typed value, or raise ``ValidationFailed``."""
+        """Turn submitted form text into a typed value, or raise ``ValidationFailed``.
+
+        ``money`` is taken in minor units here; the marketplace converts what the owner typed.
+        The error names the setting (``details["field"]``) so a form can show it at the input.
+        """
         if self.type == "bool":
             return raw in ("1", "on", "true", "yes")
         raw = (raw or "").strip()
         if self.type in ("str", "text"):
             if len(raw) > self.max_length:
-                raise ValidationFailed(f"{self.label}: at most {self.max_length} characters.")
+                raise self._invalid(f"{self.label}: at most {self.max_length} characters.")
             return raw
         if self.type == "choice":
             allowed = {value for value, _label in self.choices}
             if raw not in allowed:
-                raise ValidationFailed(f"{self.label}: choose one of the offered values.")
+                raise self._invalid(f"{self.label}: choose one of the offered values.")
             return raw
         try:
             value = int(raw)
         except ValueError:
-            raise ValidationFailed(f"{self.label}: enter a whole number.") from None
+            raise self._invalid(f"{self.label}: enter a whole number.") from None
         low = 0 if self.type in ("money", "percent") and self.min is None else self.min
         high = 100 if self.type == "percent" and self.max is None else self.max
         if low is not None and value < low:
-            raise ValidationFailed(f"{self.label}: at least {low}.")
+            raise self._invalid(f"{self.label}: at least {low}.")
         if high is not None and value > high:
-            raise ValidationFailed(f"{self.label}: at most {high}.")
+            raise self._invalid(f"{self.label}: at most {high}.")
         return value
+
+    def _invalid(self, message: str) -> ValidationFailed:
+        return ValidationFailed(message, field=self.name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,9 @@ def create_registry(app: Flask, core_hooks: ModuleType) -> PluginRegistry:
         try:
             meta, module = _load_plugin_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
+            # Skip only when the plugin package itself (or its parent) is absent: a present
+            # plugin with a missing dependency must fail loudly, not vanish from the marketplace.
+            if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
                 log.info("plugin %s is not present; skipped", module_name)
                 continue
             raise

@@ -86,9 +86,24 @@ def dispatch_committed(merchant: Merchant, entity: str, object_id: int) -> None:
             run_committed_hook(entity, object_id, merchant.id, impl.plugin_name)
 
 
+def _end_callers_transaction() -> None:
+    """In immediate mode a task runs inside the caller's app context, right after its commit.
+
+    The caller's session has usually re-read an expired attribute since (``purchase.id``), and on
+    SQLite every transaction holds the write lock (``BEGIN IMMEDIATE``): the task's own session
+    would wait for it and fail with "database is locked". The caller has committed its work, so
+    ending that read-only transaction is safe. A worker process has no caller and skips this.
+    """
+    if has_app_context():
+        from webapp.extensions import db
+
+        db.session.commit()
+
+
 @huey.task(retries=5, retry_delay=30)
 def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
     """Run one plugin's after-commit hook in isolation; a failure is logged and retried."""
+    _end_callers_transaction()
     app = app_for_task()
     with app.app_context():
         from webapp.extensions import db

@@ -1,0 +1,72 @@
+"""The news plugin's hook implementations: its pages, nav link, e-card section, card teaser, panel."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from plugins.news import models as _models  # noqa: F401  (registers the news_posts table)
+from plugins.news import services
+from plugins.news.views import bp
+from webapp.contracts import DashboardPanel, NavItem
+from webapp.extensions import db
+from webapp.plugins import hookimpl, plugin_settings
+
+
+def _html(template: str, **context) -> Markup:
+    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
+    return Markup(render_template(template, **context))  # noqa: S704
+
+
+@hookimpl
+def neighbourly_register_blueprints(app):
+    return [bp]
+
+
+@hookimpl
+def neighbourly_collect_nav_items(merchant, user):
+    return [
+        NavItem(
+            _("News"), "news.index", order=60, url_params={"merchant_slug": merchant.slug},
+            owner_only=True, icon="newspaper",
+        )
+    ]
+
+
+@hookimpl
+def neighbourly_tpl_merchant_page(merchant):
+    limit = plugin_settings(merchant, "news")["posts_shown"]
+    posts = services.latest_posts(db.session, merchant.id, limit)
+    if not posts:
+        return None
+    return _html("news/_merchant_page.html", merchant=merchant, posts=posts)
+
+
+@hookimpl
+def neighbourly_tpl_wallet_card(merchant, membership):
+    if not plugin_settings(merchant, "news")["wallet_teaser"]:
+        return None
+    posts = services.latest_posts(db.session, merchant.id, 1)
+    if not posts:
+        return None
+    return _html("news/_wallet_teaser.html", merchant=merchant, post=posts[0])
+
+
+@hookimpl
+def neighbourly_collect_dashboard_panels(merchant):
+    count = services.count_posts(db.session, merchant.id)
+    latest = services.latest_posts(db.session, merchant.id, 1)
+    html = _html("news/_panel.html", merchant=merchant, count=count, latest=latest[0] if latest else None)
+    return [DashboardPanel(key="news", title=_("News"), order=60, html=html)]
+
+
+@hookimpl
+def neighbourly_collect_customer_data(user):
+    # Posts belong to merchants and say nothing about the customers who read them.
+    return None
+
+
+@hookimpl
+def neighbourly_customer_erased(user, session):
+    services.forget_author(session, user.id)

@@ -1,0 +1,148 @@
+"""Writing, listing and removing a merchant's news posts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from plugins.news.models import MAX_BODY, MAX_LINK, MAX_TITLE, NewsPost
+from webapp.errors import NotFound, ValidationFailed
+from webapp.models import Merchant, User
+
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class PostInput:
+    """What the owner typed, cleaned: plain text title and body, an optional http(s) link."""
+
+    title: str
+    body: str
+    link: str
+
+
+def clean_post(title: str | None, body: str | None, link: str | None) -> PostInput:
+    """Check every field at once; ``ValidationFailed.details["errors"]`` maps field -> message."""
+    title = " ".join((title or "").split())
+    # Browsers send CRLF; count characters the way the customer will see them.
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    link = (link or "").strip()
+    errors: dict[str, str] = {}
+    if not title:
+        errors["title"] = "Give the post a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"The title can have at most {MAX_TITLE} characters."
+    if not body:
+        errors["body"] = "Write the news itself."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"At most {MAX_BODY} characters; this has {len(body)}."
+    if link:
+        error = link_error(link)
+        if error:
+            errors["link"] = error
+    if errors:
+        raise ValidationFailed(next(iter(errors.values())), errors=errors)
+    return PostInput(title=title, body=body, link=link)
+
+
+def link_error(link: str) -> str | None:
+    """Only complete http(s) addresses: no javascript:, data: or relative links in our pages."""
+    if len(link) > MAX_LINK:
+        return f"The link can have at most {MAX_LINK} characters."
+    if any(ch.isspace() or ord(ch) < 32 for ch in link):
+        return "A link cannot contain spaces."
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return "Enter a full web address starting with https://"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "Enter a full web address starting with https://"
+    return None
+
+
+def create_post(
+    session: Session, merchant: Merchant, author: User, title: str, body: str, link: str = ""
+) -> NewsPost:
+    data = clean_post(title, body, link)
+    post = NewsPost(
+        merchant_id=merchant.id, title=data.title, body=data.body, link=data.link,
+        created_by_id=author.id,
+    )
+    session.add(post)
+    session.commit()
+    return post
+
+
+def get_post(session: Session, merchant: Merchant, post_id: int) -> NewsPost:
+    """A post of this merchant; another merchant's post is as missing as a deleted one."""
+    post = session.scalar(
+        select(NewsPost).where(NewsPost.id == post_id, NewsPost.merchant_id == merchant.id)
+    )
+    if post is None:
+        raise NotFound("No such post.")
+    return post
+
+
+def update_post(
+    session: Session, merchant: Merchant, post_id: int, title: str, body: str, link: str = ""
+) -> NewsPost:
+    post = get_post(session, merchant, post_id)
+    data = clean_post(title, body, link)
+    post.title, post.body, post.link = data.title, data.body, data.link
+    session.commit()
+    return post
+
+
+def delete_post(session: Session, merchant: Merchant, post_id: int) -> None:
+    post = get_post(session, merchant, post_id)
+    session.delete(post)
+    session.commit()
+
+
+def latest_posts(session: Session, merchant_id: int, limit: int) -> list[NewsPost]:
+    return list(
+        session.scalars(
+            select(NewsPost)
+            .where(NewsPost.merchant_id == merchant_id)
+            .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def count_posts(session: Session, merchant_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(NewsPost).where(NewsPost.merchant_id == merchant_id)
+    ) or 0
+
+
+@dataclass(frozen=True)
+class PostPage:
+    posts: list[NewsPost]
+    page: int
+    pages: int
+
+
+def list_posts(session: Session, merchant: Merchant, page: int = 1) -> PostPage:
+    """One page of posts, newest first; a page number out of range shows the nearest page."""
+    total = count_posts(session, merchant.id)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    posts = session.scalars(
+        select(NewsPost)
+        .where(NewsPost.merchant_id == merchant.id)
+        .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    return PostPage(list(posts), page, pages)
+
+
+def forget_author(session: Session, user_id: int) -> None:
+    """Erasure: posts stay (they are the merchant's), the link to the person goes."""
+    session.execute(
+        update(NewsPost).where(NewsPost.created_by_id == user_id).values(created_by_id=None)
+    )
