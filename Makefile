@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := webapp
 
-.PHONY: demo run worker install install-test system-deps services test bench lint translations clean
+.PHONY: demo run worker install install-test system-deps services test bench lint translations messages clean
 
 demo: install
 	$(BIN)/flask --app webapp demo
@@ -49,9 +49,17 @@ bench: system-deps install-test services
 lint: install-test
 	$(BIN)/ruff check webapp plugins tests bench
 
+# Refresh the catalogue after changing UI strings, translate the new entries in
+# webapp/translations/ru/LC_MESSAGES/messages.po (no fuzzy ones), then compile.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
-	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l --project=Neighbourly --ignore-dirs='.* _* node_modules instance' \
+		-o webapp/translations/messages.pot .
+	@if [ -f webapp/translations/ru/LC_MESSAGES/messages.po ]; then \
+		$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations; \
+	else \
+		$(BIN)/pybabel init -i webapp/translations/messages.pot -d webapp/translations -l ru; \
+	fi
+	$(BIN)/pybabel compile -d webapp/translations
 
 clean:
 	rm -rf $(VENV) node_modules instance/neighbourly.db* instance/tasks.db*

@@ -138,8 +138,10 @@ class NeighbourlyClient(FlaskClient):
 
         # Requests share the test's app context, so ``g`` outlives a request: without this, the
         # user Flask-Login cached for one client (or one request) would answer for the next.
+        # Flask-Babel caches the request's locale there too.
         if has_app_context():
             g.pop("_login_user", None)
+            g.pop("_flask_babel", None)
         return super().open(*args, **kwargs)
 
     def csrf_token(self) -> str:

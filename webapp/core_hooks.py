@@ -6,6 +6,7 @@ import logging
 
 from flask import render_template
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import Markup
 
 from webapp.contracts import DashboardPanel, NavItem, ReceiptLine
@@ -44,8 +45,9 @@ def neighbourly_collect_receipt_lines(merchant, purchase):
         lines.append(
             ReceiptLine(
                 _("Paid with points"),
-                _("%(points)s points (%(value)s)", points=points(purchase.points_used),
-                  value=money(purchase.points_value, currency)),
+                ngettext("%(points)s point (%(value)s)", "%(points)s points (%(value)s)",
+                         purchase.points_used, points=points(purchase.points_used),
+                         value=money(purchase.points_value, currency)),
                 order=10,
             )
         )

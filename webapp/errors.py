@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
 
 class NeighbourlyError(Exception):
     """Base of every domain error; ``message`` is safe to show to the user."""
@@ -10,7 +13,8 @@ class NeighbourlyError(Exception):
 
     def __init__(self, message: str = "", **details: object) -> None:
         super().__init__(message)
-        self.message = message or self.__class__.__doc__ or "Request refused."
+        # Without a message, the class's one-line docstring is the message (translated if known).
+        self.message = message or gettext(self.__class__.__doc__ or "Request refused.")
         self.details = details
 
 
@@ -64,3 +68,18 @@ class Conflict(NeighbourlyError):
     """The request conflicts with the current state."""
 
     status_code = 409
+
+
+# The docstrings above double as default messages; listed here so that extraction finds them.
+_DEFAULT_MESSAGES = (
+    _l("Request refused."),
+    _l("Not found."),
+    _l("You are not allowed to do that."),
+    _l("The data sent is not valid."),
+    _l("The purchase was declined."),
+    _l("The customer does not have enough points."),
+    _l("This idempotency key was already used for a different request."),
+    _l("This purchase has already been refunded."),
+    _l("This purchase cannot be refunded."),
+    _l("The request conflicts with the current state."),
+)

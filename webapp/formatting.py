@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from flask_babel import format_date, format_datetime, get_locale  # noqa: F401
-
+from flask_babel import gettext as _
 
 # CLDR's narrow symbols, used where a locale only knows the ISO code (English shows "KZT4,500").
 NARROW_SYMBOLS = {
@@ -39,7 +40,7 @@ def parse_money(text: str, currency: str) -> int:
     """
     cleaned = (text or "").strip().replace("\u00a0", "").replace(" ", "").replace("_", "")
     if not cleaned:
-        raise ValueError("Enter an amount.")
+        raise ValueError(_("Enter an amount."))
     if cleaned.count(",") == 1 and "." not in cleaned:
         cleaned = cleaned.replace(",", ".")
     else:
@@ -47,16 +48,48 @@ def parse_money(text: str, currency: str) -> int:
     try:
         value = Decimal(cleaned)
     except ArithmeticError:
-        raise ValueError("Enter the amount as a number, for example 4500 or 4500.50.") from None
+        raise ValueError(_("Enter the amount as a number, for example 4500 or 4500.50.")) from None
     if not value.is_finite():
-        raise ValueError("Enter the amount as a number, for example 4500 or 4500.50.")
+        raise ValueError(_("Enter the amount as a number, for example 4500 or 4500.50."))
     digits = get_currency_precision(currency)
     minor = value.scaleb(digits)
     if minor != minor.to_integral_value():
-        raise ValueError(f"At most {digits} digits after the decimal point.")
+        raise ValueError(_("At most %(digits)s digits after the decimal point.", digits=digits))
     return int(minor)
 
 
 def points(value: int | None, locale: str | None = None) -> str:
     locale = locale or str(get_locale() or "en")
     return format_decimal(value or 0, locale=locale)
+
+
+# The core writes ledger reasons in English (stored text must not depend on who was signed in);
+# these patterns let each reader see them in their own language. Other text is shown as stored.
+_LEDGER_REASONS = (
+    (re.compile(r"Paid with points, purchase #(\d+)"),
+     lambda m: _("Paid with points, purchase #%(number)s", number=m[1])),
+    (re.compile(r"Cashback (\d+(?:\.\d+)?)% on purchase #(\d+)"),
+     lambda m: _("Cashback %(rate)s%% on purchase #%(number)s", rate=_decimal(m[1]), number=m[2])),
+    (re.compile(r"Refund of purchase #(\d+): (.*)", re.DOTALL),
+     lambda m: _("Refund of purchase #%(number)s: %(reason)s", number=m[1], reason=ledger_reason(m[2]))),
+)
+
+
+def _decimal(text: str) -> str:
+    return format_decimal(Decimal(text), locale=str(get_locale() or "en"))
+
+
+def ledger_reason(text: str | None) -> str:
+    """A stored ledger reason in the reader's language, when it is one the core writes."""
+    text = text or ""
+    for pattern, translate in _LEDGER_REASONS:
+        match = pattern.fullmatch(text)
+        if match:
+            return translate(match)
+    return text
+
+
+def percent_bp(basis_points: int | None, locale: str | None = None) -> str:
+    """``250`` -> ``2.5%`` (en) or ``2,5%`` (ru): basis points as a percentage, no trailing zeros."""
+    locale = locale or str(get_locale() or "en")
+    return format_decimal(Decimal(basis_points or 0).scaleb(-2), format="#,##0.##", locale=locale) + "%"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 from flask import Blueprint, abort, current_app, g, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from webapp import hookspecs
@@ -60,23 +61,25 @@ class SettingSpec:
         raw = (raw or "").strip()
         if self.type in ("str", "text"):
             if len(raw) > self.max_length:
-                raise self._invalid(f"{self.label}: at most {self.max_length} characters.")
+                raise self._invalid(
+                    _("%(label)s: at most %(count)s characters.", label=self.label, count=self.max_length)
+                )
             return raw
         if self.type == "choice":
             allowed = {value for value, _label in self.choices}
             if raw not in allowed:
-                raise self._invalid(f"{self.label}: choose one of the offered values.")
+                raise self._invalid(_("%(label)s: choose one of the offered values.", label=self.label))
             return raw
         try:
             value = int(raw)
         except ValueError:
-            raise self._invalid(f"{self.label}: enter a whole number.") from None
+            raise self._invalid(_("%(label)s: enter a whole number.", label=self.label)) from None
         low = 0 if self.type in ("money", "percent") and self.min is None else self.min
         high = 100 if self.type == "percent" and self.max is None else self.max
         if low is not None and value < low:
-            raise self._invalid(f"{self.label}: at least {low}.")
+            raise self._invalid(_("%(label)s: at least %(low)s.", label=self.label, low=low))
         if high is not None and value > high:
-            raise self._invalid(f"{self.label}: at most {high}.")
+            raise self._invalid(_("%(label)s: at most %(high)s.", label=self.label, high=high))
         return value
 
     def _invalid(self, message: str) -> ValidationFailed:

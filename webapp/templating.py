@@ -56,8 +56,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         money=lambda amount, currency: formatting.money(amount, currency),
         points=formatting.points,
+        ledger_reason=formatting.ledger_reason,
         date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
         datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
-        percent_bp=lambda bp: f"{(bp or 0) / 100:g}%",
+        percent_bp=formatting.percent_bp,
     )
     app.jinja_env.add_extension("jinja2.ext.do")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -32,13 +33,15 @@ def clean_post(title: str | None, body: str | None, link: str | None) -> PostInp
     link = (link or "").strip()
     errors: dict[str, str] = {}
     if not title:
-        errors["title"] = "Give the post a title."
+        errors["title"] = _("Give the post a title.")
     elif len(title) > MAX_TITLE:
-        errors["title"] = f"The title can have at most {MAX_TITLE} characters."
+        errors["title"] = _("The title can have at most %(count)s characters.", count=MAX_TITLE)
     if not body:
-        errors["body"] = "Write the news itself."
+        errors["body"] = _("Write the news itself.")
     elif len(body) > MAX_BODY:
-        errors["body"] = f"At most {MAX_BODY} characters; this has {len(body)}."
+        errors["body"] = _(
+            "At most %(count)s characters; this has %(length)s.", count=MAX_BODY, length=len(body)
+        )
     if link:
         error = link_error(link)
         if error:
@@ -51,15 +54,15 @@ def clean_post(title: str | None, body: str | None, link: str | None) -> PostInp
 def link_error(link: str) -> str | None:
     """Only complete http(s) addresses: no javascript:, data: or relative links in our pages."""
     if len(link) > MAX_LINK:
-        return f"The link can have at most {MAX_LINK} characters."
+        return _("The link can have at most %(count)s characters.", count=MAX_LINK)
     if any(ch.isspace() or ord(ch) < 32 for ch in link):
-        return "A link cannot contain spaces."
+        return _("A link cannot contain spaces.")
     try:
         parts = urlsplit(link)
     except ValueError:
-        return "Enter a full web address starting with https://"
+        return _("Enter a full web address starting with https://")
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return "Enter a full web address starting with https://"
+        return _("Enter a full web address starting with https://")
     return None
 
 
@@ -82,7 +85,7 @@ def get_post(session: Session, merchant: Merchant, post_id: int) -> NewsPost:
         select(NewsPost).where(NewsPost.id == post_id, NewsPost.merchant_id == merchant.id)
     )
     if post is None:
-        raise NotFound("No such post.")
+        raise NotFound(_("No such post."))
     return post
 
 

@@ -48,10 +48,11 @@ def test_profile_update_and_validation(client, make_user):
     db.session.refresh(user)
     assert (user.name, user.phone, user.locale) == ("Aigerim N", "+77010000002", "ru")
 
+    # She now reads the site in Russian, so the service's errors come back in Russian too.
     taken = client.post_form("/account/profile", {"name": "Aigerim N", "phone": other.phone, "locale": ""})
-    assert taken.status_code == 409 and "already used" in taken.get_data(as_text=True)
+    assert taken.status_code == 409 and "уже привязан к другому аккаунту" in taken.get_data(as_text=True)
     bad = client.post_form("/account/profile", {"name": "", "phone": "", "locale": ""})
-    assert bad.status_code == 422 and "Enter your name" in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Введите имя" in bad.get_data(as_text=True)
     db.session.refresh(user)
     assert user.phone == "+77010000002" and user.name == "Aigerim N"
 

@@ -18,8 +18,8 @@ def extracted(tmp_path_factory):
     """Extract the strings from the code as it is now."""
     pot = tmp_path_factory.mktemp("i18n") / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(ROOT / "babel.cfg"),
-         "-k", "_l", "-o", str(pot), "--no-location", "-q", str(ROOT)],
+        [sys.executable, "-m", "babel.messages.frontend", "-q", "extract", "-F", str(ROOT / "babel.cfg"),
+         "-k", "_l", "-o", str(pot), "--no-location", str(ROOT)],
         check=True, cwd=ROOT, capture_output=True,
     )
     with pot.open("rb") as handle:
@@ -79,3 +79,33 @@ def test_money_is_formatted_for_the_locale(app):
         parse_money("12.345", "KZT")
     with pytest.raises(ValueError):
         parse_money("abc", "KZT")
+
+
+def test_russian_plurals_and_service_messages_follow_the_locale(app):
+    from flask_babel import force_locale, ngettext
+
+    from webapp.formatting import parse_money
+
+    with force_locale("ru"):
+        assert [ngettext("point", "points", n) for n in (1, 2, 5, 11, 21)] == [
+            "балл", "балла", "баллов", "баллов", "балл",
+        ]
+        with pytest.raises(ValueError, match="Введите сумму"):
+            parse_money("abc", "KZT")
+    with force_locale("en"), pytest.raises(ValueError, match="Enter the amount as a number"):
+        parse_money("abc", "KZT")
+
+
+def test_ledger_reasons_are_shown_in_the_readers_language(app):
+    from flask_babel import force_locale
+
+    from webapp.formatting import ledger_reason
+
+    with force_locale("ru"):
+        assert ledger_reason("Cashback 2.5% on purchase #12") == "Кешбэк 2,5% за покупку № 12"
+        assert ledger_reason("Refund of purchase #12: Paid with points, purchase #12") == (
+            "Возврат покупки № 12: Оплата баллами, покупка № 12"
+        )
+        assert ledger_reason("Birthday bonus") == "Birthday bonus"  # a plugin's own words stay
+    with force_locale("en"):
+        assert ledger_reason("Paid with points, purchase #7") == "Paid with points, purchase #7"

@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,7 +50,7 @@ def normalize_email(email: str) -> str:
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
-        raise ValidationFailed("Enter a valid e-mail address, like name@example.com.") from None
+        raise ValidationFailed(_("Enter a valid e-mail address, like name@example.com.")) from None
 
 
 def normalize_phone(phone: str | None) -> str | None:
@@ -57,15 +58,19 @@ def normalize_phone(phone: str | None) -> str | None:
         return None
     digits = "".join(ch for ch in phone if ch.isdigit())
     if not 7 <= len(digits) <= 15:
-        raise ValidationFailed("Enter a phone number with 7 to 15 digits, e.g. +7 701 123 4567.")
+        raise ValidationFailed(_("Enter a phone number with 7 to 15 digits, e.g. +7 701 123 4567."))
     return "+" + digits
 
 
 def check_password_strength(password: str, email: str = "") -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ValidationFailed(ngettext(
+            "Use a password of at least %(num)d character.",
+            "Use a password of at least %(num)d characters.",
+            MIN_PASSWORD_LENGTH,
+        ))
     if email and password.lower() == email.lower():
-        raise ValidationFailed("The password must not be your e-mail address.")
+        raise ValidationFailed(_("The password must not be your e-mail address."))
 
 
 def new_card_code(session: Session) -> str:
@@ -97,15 +102,15 @@ def register_user(
     email = normalize_email(email)
     name = (name or "").strip()
     if not name:
-        raise ValidationFailed("Enter your name.")
+        raise ValidationFailed(_("Enter your name."))
     if len(name) > 120:
-        raise ValidationFailed("The name is too long (at most 120 characters).")
+        raise ValidationFailed(_("The name is too long (at most 120 characters)."))
     check_password_strength(password, email)
     phone = normalize_phone(phone)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict("An account with this e-mail already exists; sign in instead.")
+        raise Conflict(_("An account with this e-mail already exists; sign in instead."))
     if phone and session.scalar(select(User.id).where(User.phone == phone)) is not None:
-        raise Conflict("This phone number is already used by another account.")
+        raise Conflict(_("This phone number is already used by another account."))
     user = User(
         email=email,
         password_hash=hash_password(password),
@@ -121,7 +126,7 @@ def register_user(
             session.commit()
     except IntegrityError:
         session.rollback()
-        raise Conflict("An account with this e-mail or phone already exists.") from None
+        raise Conflict(_("An account with this e-mail or phone already exists.")) from None
     return user
 
 
@@ -201,7 +206,7 @@ def active_sessions(session: Session, user_id: int) -> list[UserSession]:
 def change_password(session: Session, user: User, current: str, new: str) -> None:
     """Change the password and end every session of the user (the caller signs in afresh)."""
     if not verify_password(user, current):
-        raise ValidationFailed("The current password is not right.")
+        raise ValidationFailed(_("The current password is not right."))
     check_password_strength(new, user.email)
     user.password_hash = hash_password(new)
     revoke_all_sessions(session, user.id, commit=False)
@@ -232,10 +237,10 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
         select(PasswordResetToken).where(PasswordResetToken.token_hash == codes.token_hash(token))
     )
     if row is None or row.used_at is not None or row.expires_at < utcnow():
-        raise NotFound("This reset link is not valid any more; ask for a new one.")
+        raise NotFound(_("This reset link is not valid any more; ask for a new one."))
     user = session.get(User, row.user_id)
     if user is None or user.erased_at is not None:
-        raise NotFound("This reset link is not valid any more; ask for a new one.")
+        raise NotFound(_("This reset link is not valid any more; ask for a new one."))
     check_password_strength(new_password, user.email)
     claimed = session.execute(
         update(PasswordResetToken)
@@ -244,7 +249,7 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     ).rowcount
     if not claimed:
         session.rollback()
-        raise NotFound("This reset link is not valid any more; ask for a new one.")
+        raise NotFound(_("This reset link is not valid any more; ask for a new one."))
     user.password_hash = hash_password(new_password)
     revoke_all_sessions(session, user.id, commit=False)
     session.commit()

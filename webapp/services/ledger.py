@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -68,7 +69,7 @@ def change_balance(session: Session, membership_id: int, delta: int) -> int:
         .execution_options(synchronize_session=False)
     ).scalar()
     if new_balance is None:
-        raise InsufficientPoints("Not enough points on the card for that.")
+        raise InsufficientPoints(_("Not enough points on the card for that."))
     return new_balance
 
 

@@ -24,14 +24,16 @@ MARKETING = "marketing"
 def consent_text(merchant: Merchant, purpose: str = DATA_PROCESSING) -> str:
     """The words a customer agrees to; stored with each consent record."""
     if purpose == MARKETING:
-        return (
-            f"{merchant.name} may send me thank-you letters, news and offers by e-mail. "
-            "I can unsubscribe at any time."
+        return _(
+            "%(merchant)s may send me thank-you letters, news and offers by e-mail. "
+            "I can unsubscribe at any time.",
+            merchant=merchant.name,
         )
-    return (
-        f"I agree that {merchant.name} and the {merchant.network.name} network process my name, "
+    return _(
+        "I agree that %(merchant)s and the %(network)s network process my name, "
         "contact details and purchases to run my loyalty card (points, rewards, history). "
-        "I can withdraw this consent at any time on my account page."
+        "I can withdraw this consent at any time on my account page.",
+        merchant=merchant.name, network=merchant.network.name,
     )
 
 
@@ -104,10 +106,10 @@ def join_merchant(
     Consent must be given explicitly each time someone joins (or re-joins after withdrawing).
     """
     if merchant.status != "active":
-        raise NotFound("This business is not taking new members right now.")
+        raise NotFound(_("This business is not taking new members right now."))
     if not consent_given:
         raise ValidationFailed(
-            "To get a loyalty card you need to agree to the processing of your data."
+            _("To get a loyalty card you need to agree to the processing of your data.")
         )
     existing = find_membership(session, user.id, merchant.id)
     if existing is not None and existing.left_at is None:

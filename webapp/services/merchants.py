@@ -110,9 +110,9 @@ def apply_to_network(
     """A business owner creates a merchant profile; it waits for the operator's approval."""
     name = (name or "").strip()
     if not name or len(name) > 120:
-        raise ValidationFailed("Enter the business name (at most 120 characters).")
+        raise ValidationFailed(_("Enter the business name (at most 120 characters)."))
     if category not in CATEGORIES:
-        raise ValidationFailed("Choose a category from the list.")
+        raise ValidationFailed(_("Choose a category from the list."))
     validate_rates(cashback_bp, max_points_share_pct)
     merchant = Merchant(
         network_id=network.id, name=name, slug=unique_slug(session, name), category=category,
@@ -130,14 +130,14 @@ def apply_to_network(
 
 def validate_rates(cashback_bp: int, max_points_share_pct: int) -> None:
     if not 0 <= cashback_bp <= 10000:
-        raise ValidationFailed("Cashback must be between 0% and 100%.")
+        raise ValidationFailed(_("Cashback must be between 0% and 100%."))
     if not 0 <= max_points_share_pct <= 100:
-        raise ValidationFailed("The share of a bill payable with points must be between 0% and 100%.")
+        raise ValidationFailed(_("The share of a bill payable with points must be between 0% and 100%."))
 
 
 def _require_operator(network: Network, user: User) -> None:
     if network.operator_id != user.id and not user.is_platform_admin:
-        raise NotFound("No such network.")
+        raise NotFound(_("No such network."))
 
 
 def decide_application(
@@ -150,9 +150,9 @@ def decide_application(
         select(Merchant).where(Merchant.id == merchant_id, Merchant.network_id == network.id)
     )
     if merchant is None:
-        raise NotFound("No such merchant in this network.")
+        raise NotFound(_("No such merchant in this network."))
     if merchant.status not in ("pending", "declined"):
-        raise Conflict("This merchant has already been decided.")
+        raise Conflict(_("This merchant has already been decided."))
     if approve:
         merchant.status = "active"
         merchant.approved_at = utcnow()
@@ -160,7 +160,7 @@ def decide_application(
     else:
         reason = (reason or "").strip()
         if not reason:
-            raise ValidationFailed("Say why the application is declined; the owner will see it.")
+            raise ValidationFailed(_("Say why the application is declined; the owner will see it."))
         merchant.status = "declined"
         merchant.decline_reason = reason[:1000]
     session.commit()
@@ -177,11 +177,11 @@ def set_suspended(
         select(Merchant).where(Merchant.id == merchant_id, Merchant.network_id == network.id)
     )
     if merchant is None:
-        raise NotFound("No such merchant in this network.")
+        raise NotFound(_("No such merchant in this network."))
     if suspended and merchant.status != "active":
-        raise Conflict("Only an active merchant can be suspended.")
+        raise Conflict(_("Only an active merchant can be suspended."))
     if not suspended and merchant.status != "suspended":
-        raise Conflict("Only a suspended merchant can be reinstated.")
+        raise Conflict(_("Only a suspended merchant can be reinstated."))
     merchant.status = "suspended" if suspended else "active"
     merchant.decline_reason = (reason or "").strip()[:1000] if suspended else ""
     session.commit()
@@ -197,22 +197,27 @@ def set_plugin_enabled(
 ) -> MerchantPlugin:
     """Switch a plugin on or off for one merchant; effective at once, data always kept."""
     if staff_role(session, actor.id, merchant.id) != "owner":
-        raise Forbidden("Only the owner can change plugins.")
+        raise Forbidden(_("Only the owner can change plugins."))
     meta = registry.meta(plugin_name)
     if meta is None:
-        raise NotFound("No such plugin.")
+        raise NotFound(_("No such plugin."))
     if enabled:
         missing = [name for name in meta.requires if not is_enabled(merchant, name)]
         if missing:
-            titles = ", ".join(registry.metas[n].title if n in registry.metas else n for n in missing)
-            raise Conflict(f"{meta.title} needs {titles}; switch that on first.")
+            titles = ", ".join(str(registry.metas[n].title) if n in registry.metas else n for n in missing)
+            raise Conflict(
+                _("%(plugin)s needs %(required)s; switch that on first.", plugin=meta.title, required=titles)
+            )
     else:
         dependants = [
             other.title for other in registry.installed()
             if plugin_name in other.requires and is_enabled(merchant, other.name)
         ]
         if dependants:
-            raise Conflict(f"{', '.join(dependants)} needs {meta.title}; switch that off first.")
+            raise Conflict(_(
+                "%(plugins)s needs %(plugin)s; switch that off first.",
+                plugins=", ".join(str(title) for title in dependants), plugin=meta.title,
+            ))
     row = session.scalar(
         select(MerchantPlugin).where(
             MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
@@ -247,10 +252,10 @@ def save_plugin_settings(
 ) -> dict:
     """Validate submitted settings against the plugin's declaration and store them."""
     if staff_role(session, actor.id, merchant.id) != "owner":
-        raise Forbidden("Only the owner can change plugin settings.")
+        raise Forbidden(_("Only the owner can change plugin settings."))
     meta = registry.meta(plugin_name)
     if meta is None:
-        raise NotFound("No such plugin.")
+        raise NotFound(_("No such plugin."))
     values = {spec.name: spec.parse(form.get(spec.name)) for spec in meta.settings}
     row = session.scalar(
         select(MerchantPlugin).where(

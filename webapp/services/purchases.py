@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -113,6 +114,13 @@ def quote(merchant: Merchant, membership: Membership, amount: int) -> Quote:
     )
 
 
+# A replayed decline is raised as the class first raised, so views answer a retry alike.
+_STORED_ERRORS: dict[str, type[NeighbourlyError]] = {
+    "InsufficientPoints": InsufficientPoints,
+    "ValidationFailed": ValidationFailed,
+}
+
+
 def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
     """The stored outcome of this key, if any: the purchase, or the decline raised again."""
     purchase = session.scalar(
@@ -123,7 +131,7 @@ def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> Purchas
     if purchase is not None:
         if purchase.fingerprint != draft.fingerprint():
             raise IdempotencyConflict(
-                "This purchase was already submitted with different details; start a new one."
+                _("This purchase was already submitted with different details; start a new one.")
             )
         return PurchaseOutcome(purchase=purchase, replayed=True)
     decline = session.scalar(
@@ -135,10 +143,9 @@ def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> Purchas
     if decline is not None:
         if decline.fingerprint != draft.fingerprint():
             raise IdempotencyConflict(
-                "This purchase was already submitted with different details; start a new one."
+                _("This purchase was already submitted with different details; start a new one.")
             )
-        error_class = InsufficientPoints if decline.error_kind == "InsufficientPoints" else PurchaseDeclined
-        raise error_class(decline.message)
+        raise _STORED_ERRORS.get(decline.error_kind, PurchaseDeclined)(decline.message)
     return None
 
 
@@ -147,6 +154,11 @@ def _store_decline(
 ) -> None:
     """Remember a decline so the same key never succeeds later (e.g. once the balance has grown)."""
     session.rollback()
+    # Take the card's row lock first: a twin recording this key holds it until its commit, so the
+    # replay below sees that purchase; a twin that locks after us sees this decline (``_record``).
+    session.execute(
+        select(Membership.id).where(Membership.id == draft.membership_id).with_for_update()
+    )
     replay = _replay(session, merchant_id, draft)  # a concurrent twin may have succeeded
     if replay is not None:
         session.rollback()
@@ -169,6 +181,16 @@ def _store_decline(
             raise _ReplayInstead(replay) from None
 
 
+def _declined_meanwhile(session: Session, merchant_id: int, draft: PurchaseDraft) -> bool:
+    """Whether a decline of this key has been committed (read after taking the card's lock)."""
+    return session.scalar(
+        select(PurchaseDecline.id).where(
+            PurchaseDecline.merchant_id == merchant_id,
+            PurchaseDecline.idempotency_key == draft.idempotency_key,
+        )
+    ) is not None
+
+
 class _ReplayInstead(Exception):
     def __init__(self, outcome: PurchaseOutcome) -> None:
         self.outcome = outcome
@@ -177,27 +199,30 @@ class _ReplayInstead(Exception):
 def _validate(merchant: Merchant, membership: Membership, draft: PurchaseDraft) -> None:
     """Core rules, then plugins; raises ``PurchaseDeclined``/``ValidationFailed``."""
     if not draft.idempotency_key or len(draft.idempotency_key) > MAX_KEY_LENGTH:
-        raise ValidationFailed("The form is missing its submission key; reload the page.")
+        raise ValidationFailed(
+            _("The form is missing its submission key; reload the page."), code="missing_key"
+        )
     if membership.merchant_id != merchant.id or membership.left_at is not None:
-        raise NotFound("This customer is not a member here.")
+        raise NotFound(_("This customer is not a member here."))
     if draft.amount <= 0:
-        raise ValidationFailed("The amount must be greater than zero.")
+        raise ValidationFailed(_("The amount must be greater than zero."))
     if draft.amount > MAX_AMOUNT:
-        raise ValidationFailed("That amount is too large; check the number.")
+        raise ValidationFailed(_("That amount is too large; check the number."))
     if draft.points_to_use < 0:
-        raise ValidationFailed("Points to use cannot be negative.")
+        raise ValidationFailed(_("Points to use cannot be negative."))
     if merchant.status != "active":
-        raise PurchaseDeclined("This business is not active in the network, so it cannot record sales.")
+        raise PurchaseDeclined(_("This business is not active in the network, so it cannot record sales."))
     limit = (draft.amount * merchant.max_points_share_pct) // 100 // merchant.network.point_value_minor
     if draft.points_to_use > limit:
-        raise PurchaseDeclined(
-            f"At most {limit} points can be used on this bill "
-            f"({merchant.max_points_share_pct}% of the amount)."
-        )
+        raise PurchaseDeclined(_(
+            "At most %(limit)s points can be used on this bill (%(share)s%% of the amount).",
+            limit=limit, share=merchant.max_points_share_pct,
+        ))
     if draft.points_to_use > membership.balance:
-        raise InsufficientPoints(
-            f"The customer has {membership.balance} points; {draft.points_to_use} were requested."
-        )
+        raise InsufficientPoints(_(
+            "The customer has %(balance)s points; %(requested)s were requested.",
+            balance=membership.balance, requested=draft.points_to_use,
+        ))
     for reason in hooks_for(merchant).neighbourly_validate_purchase(
         merchant=merchant, membership=membership, draft=draft
     ):
@@ -223,7 +248,7 @@ def record_purchase(
             _validate(merchant, membership, draft)
             purchase = _record(session, merchant, membership, draft)
         except (PurchaseDeclined, ValidationFailed) as error:
-            if isinstance(error, ValidationFailed) and "submission key" in error.message:
+            if error.details.get("code") == "missing_key":  # the message is translated
                 raise
             _store_decline(session, merchant_id, draft, error)
             raise
@@ -255,7 +280,7 @@ def _record(
         rate = earn_rate(merchant, membership)
         amount_paid = draft.remaining
         if amount_paid < 0:
-            raise PurchaseDeclined("Points and discounts exceed the bill.")
+            raise PurchaseDeclined(_("Points and discounts exceed the bill."))
         earned = amount_paid * rate.basis_points // 10000 // point_value
         certificate_value = sum(a.amount for a in draft.adjustments if a.kind == "certificate")
         discount = sum(a.amount for a in draft.adjustments if a.kind != "certificate")
@@ -279,7 +304,16 @@ def _record(
             .execution_options(synchronize_session=False)
         ).first()
         if row is None:
-            raise InsufficientPoints("The customer no longer has enough points for that.")
+            raise InsufficientPoints(_("The customer no longer has enough points for that."))
+        if session.get_bind().dialect.name != "sqlite" and _declined_meanwhile(
+            session, merchant.id, draft
+        ):
+            # A twin stored a decline for this key after our first check: answer alike. Only
+            # PostgreSQL needs this (it reads committed rows per statement); on SQLite, BEGIN
+            # IMMEDIATE already runs the first check and this write in one locked transaction.
+            session.rollback()
+            _replay(session, merchant.id, draft)  # raises the stored decline
+            raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged."))
 
         purchase = Purchase(
             merchant_id=merchant.id,
@@ -336,7 +370,7 @@ def _record(
         if replay is not None:
             raise _ReplayInstead(replay) from None
         log.exception("purchase insert failed")
-        raise PurchaseDeclined("The purchase could not be recorded; nothing was charged.") from error
+        raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged.")) from error
     except NeighbourlyError:
         session.rollback()
         raise
@@ -344,7 +378,7 @@ def _record(
         session.rollback()
         log.exception("a plugin failed while recording a purchase; rolled back")
         raise _Unrecorded(
-            "The purchase could not be recorded because of an internal error; nothing was charged."
+            _("The purchase could not be recorded because of an internal error; nothing was charged.")
         ) from error
     return purchase
 
@@ -386,9 +420,9 @@ def refund_purchase(
             select(Purchase).where(Purchase.id == purchase_id, Purchase.merchant_id == merchant.id)
         )
         if purchase is None:
-            raise NotFound("No such purchase here.")
+            raise NotFound(_("No such purchase here."))
         if not stamped:
-            raise AlreadyRefunded("This purchase has already been refunded.")
+            raise AlreadyRefunded(_("This purchase has already been refunded."))
         session.refresh(purchase)
         entries = session.scalars(
             select(LedgerEntry)
@@ -416,10 +450,10 @@ def refund_purchase(
             try:
                 change_balance(session, membership_id, totals[membership_id])
             except InsufficientPoints:
-                raise RefundRefused(
+                raise RefundRefused(_(
                     "The points this purchase earned have already been spent, so it cannot be "
                     "refunded automatically; adjust the balance first."
-                ) from None
+                )) from None
         if reversals:
             insert_entries(session, reversals, now)
         session.execute(

@@ -36,7 +36,24 @@
       el.addEventListener("change", function () { el.form.submit(); });
     });
     focusFirstError();
+    revealCurrentTab();
   });
+
+  // On a phone the business tabs scroll sideways: if the current one is cut off, bring it into
+  // view (sideways only, so a reload that restores the page further down is not scrolled back up).
+  function revealCurrentTab() {
+    document.querySelectorAll(".subnav .wrap").forEach(function (strip) {
+      var current = strip.querySelector('[aria-current="page"]');
+      if (!current) { return; }
+      var tab = current.getBoundingClientRect();
+      var box = strip.getBoundingClientRect();
+      if (tab.right > box.right) {
+        strip.scrollLeft += tab.right - box.right + 24;
+      } else if (tab.left < box.left) {
+        strip.scrollLeft -= box.left - tab.left + 24;
+      }
+    });
+  }
 
   // Copy-to-clipboard buttons: <button data-copy="text">.
   document.addEventListener("click", function (event) {
