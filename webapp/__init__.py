@@ -31,6 +31,12 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_error_handlers(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind N reverse proxies the client address (rate limits) comes from X-Forwarded-For.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     from webapp import cli
 
     cli.register(app)

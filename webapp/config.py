@@ -60,6 +60,7 @@ class Config:
     LANGUAGES = {"en": "English", "ru": "Русский"}
 
     PUBLIC_URL = "http://127.0.0.1:5000"
+    TRUSTED_PROXIES = 0  # reverse proxies in front whose X-Forwarded-* headers are trusted
     CONSENT_TEXT_VERSION = "2026-11-01"
 
 
