@@ -14,7 +14,7 @@ run: install
 	@bash scripts/run-dev.sh
 
 worker: install
-	$(BIN)/huey_consumer webapp.tasks.huey --workers 2 --periodic
+	$(BIN)/huey_consumer webapp.worker.huey --workers 2
 
 install: $(BIN)/.installed node_modules/.package-lock.json translations
 

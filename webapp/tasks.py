@@ -1,6 +1,6 @@
 """Task queue (Huey) for after-commit work: SQLite storage by default, Redis when configured.
 
-Run a worker with ``huey_consumer webapp.tasks.huey`` (see README). Tests run tasks in-process.
+Run a worker with ``huey_consumer webapp.worker.huey`` (see README). Tests run tasks in-process.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ def app_for_task() -> Flask:
 
         _worker_app = create_app()
     return _worker_app
+
+
+def use_app(app: Flask) -> None:
+    """The app a worker process runs its tasks in (set by ``webapp.worker``)."""
+    global _worker_app
+    _worker_app = app
 
 
 def configure(app: Flask) -> None:

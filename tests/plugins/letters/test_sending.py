@@ -1,0 +1,222 @@
+"""Letters by e-mail: real SMTP delivery, once per purchase, consent, unsubscribe, reassurance."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from plugins.letters import delivery, services
+from plugins.letters.models import BonusCode, Letter
+from plugins.letters.tasks import send_scheduled_letter
+from tests.plugins.letters.conftest import buy, set_letters
+from webapp.extensions import db
+from webapp.models import Membership, Merchant, Purchase
+from webapp.models.base import utcnow
+from webapp.services import memberships
+from webapp.tasks import huey, run_committed_hook
+
+
+def letters(kind=None):
+    query = select(Letter).order_by(Letter.id)
+    if kind:
+        query = query.where(Letter.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def test_thank_you_email_arrives_with_sender_name_unsubscribe_and_both_parts(shop, customer, smtp):
+    purchase = buy(shop, customer)
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert message["To"] == "aigerim@example.com"
+    assert message["From"].addresses[0].display_name == "Corner Bakery"
+    assert message["Subject"] == "Thank you for your visit, Aigerim!"
+    unsubscribe = re.fullmatch(r"<(http://localhost/letters/unsubscribe/\S+)>", message["List-Unsubscribe"].strip())
+    assert unsubscribe
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Dear Aigerim," in text and "Corner Bakery" in text and unsubscribe.group(1) in text
+    assert "<p>Dear Aigerim,</p>" in html and unsubscribe.group(1) in html
+    # The open pixel is off by default.
+    assert "/letters/o/" not in html
+    thanks = letters("thanks")
+    assert [(x.purchase_id, x.channel, x.status) for x in thanks] == [(purchase.id, "email", "sent")]
+
+
+def test_reassurance_is_scheduled_with_the_chosen_delay_and_sent_once(shop, customer, smtp):
+    set_letters(shop, reassurance_hours=5)
+    before = utcnow()
+    buy(shop, customer)
+    reassurance = letters("reassurance")[0]
+    assert reassurance.status == "scheduled"
+    assert timedelta(hours=5) <= reassurance.due_at - before < timedelta(hours=5, minutes=1)
+    scheduled = [task for task in huey.scheduled() if isinstance(task, send_scheduled_letter.task_class)]
+    assert [task.args for task in scheduled] == [(reassurance.id,)]
+    assert timedelta(hours=4, minutes=59) < scheduled[0].eta.replace(tzinfo=None) - utcnow().replace(tzinfo=None)
+    # Run it as the worker would when the time comes, and again as a retry would.
+    assert send_scheduled_letter.call_local(reassurance.id) is True
+    assert send_scheduled_letter.call_local(reassurance.id) is False
+    assert [m["Subject"] for m in smtp.messages] == [
+        "Thank you for your visit, Aigerim!", "How are you getting on, Aigerim?",
+    ]
+    db.session.expire_all()
+    assert db.session.get(Letter, reassurance.id).status == "sent"
+
+
+def test_running_the_hook_again_sends_nothing_more(shop, customer, smtp):
+    purchase = buy(shop, customer)
+    for _ in range(3):
+        run_committed_hook("purchase", purchase.id, shop.id, "letters")
+    assert len(smtp.messages) == 1
+    assert db.session.scalar(select(func.count(Letter.id))) == 2  # thanks + reassurance
+
+
+def test_two_workers_at_once_send_one_letter(app, shop, customer, smtp):
+    # The purchase happens before consent, so no letter yet; then two workers race on it.
+    memberships.withdraw_consent(db.session, customer.user, shop, memberships.MARKETING, "test")
+    purchase = buy(shop, customer)
+    assert smtp.messages == []
+    memberships.grant_consent(db.session, customer.user, shop, memberships.MARKETING, "test")
+    # Plain ids: touching the test's ORM objects from a thread would use the test's session.
+    shop_id, purchase_id = shop.id, purchase.id
+    for round_number in range(3):
+        db.session.execute(Letter.__table__.delete())
+        db.session.commit()
+        huey.storage.flush_schedule()
+        barrier = threading.Barrier(2)
+        outcomes = []
+
+        def worker():
+            with app.app_context():
+                merchant = db.session.get(Merchant, shop_id)
+                loaded = db.session.get(Purchase, purchase_id)
+                loaded.membership.user  # noqa: B018  (load before racing)
+                db.session.commit()  # end the read: on SQLite every transaction holds the write lock
+                barrier.wait()
+                outcomes.append(len(delivery.on_purchase_committed(merchant, loaded)))
+                db.session.remove()
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == [0, 2], outcomes
+        assert len(smtp.messages) == round_number + 1
+
+
+def test_no_marketing_consent_means_no_letter(shop, make_member, smtp):
+    membership = make_member(shop)  # joined without ticking marketing
+    buy(shop, membership)
+    assert smtp.messages == []
+    assert letters() == []
+
+
+def test_withdrawn_consent_cancels_the_scheduled_reassurance(shop, customer, smtp):
+    buy(shop, customer)
+    reassurance = letters("reassurance")[0]
+    memberships.withdraw_consent(db.session, customer.user, shop, memberships.MARKETING, "test")
+    assert send_scheduled_letter.call_local(reassurance.id) is False
+    assert len(smtp.messages) == 1
+    db.session.expire_all()
+    assert db.session.get(Letter, reassurance.id).status == "cancelled"
+
+
+def test_unsubscribe_link_works_without_signing_in_and_stops_mail(shop, customer, smtp, client):
+    buy(shop, customer)
+    link = re.search(r"<http://localhost(\S+)>", smtp.messages[0]["List-Unsubscribe"]).group(1)
+    page = client.get(link)
+    assert page.status_code == 200 and "Stop receiving" in page.get_data(as_text=True)
+    # A mail client's one-click POST carries no CSRF token and no session.
+    response = client.post(link, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert "You are unsubscribed" in response.get_data(as_text=True)
+    assert not memberships.has_consent(db.session, customer.user_id, shop.id, memberships.MARKETING)
+    buy(shop, customer)
+    assert len(smtp.messages) == 1
+    # A forged or altered token is refused.
+    assert client.get(link[:-3] + "abc").status_code == 404
+    assert client.post("/letters/unsubscribe/not-a-token").status_code == 404
+
+
+def test_a_bonus_code_goes_into_one_letter_only(shop, customer, make_member, make_user, smtp):
+    services.add_codes(db.session, shop, "cinema", "Kino Star", "SEAT-1\nSEAT-1\n")
+    services.save_template(
+        db.session, shop, "thanks", "Thanks {first_name}", "Your ticket: {bonus_code} from {bonus_partner}.",
+        "cinema",
+    )
+    buy(shop, customer)
+    other = make_member(shop, user=make_user(name="Daniyar"))
+    memberships.grant_consent(db.session, other.user, shop, memberships.MARKETING, "test")
+    buy(shop, other)
+    bodies = [m.get_body(("plain",)).get_content() for m in smtp.messages]
+    assert "Your ticket: SEAT-1 from Kino Star." in bodies[0]
+    assert "SEAT-1" not in bodies[1] and "Your ticket:  from ." in bodies[1]
+    code = db.session.scalar(select(BonusCode))
+    assert code.letter_id == letters("thanks")[0].id and code.used_at is not None
+
+
+def test_bonus_code_claim_is_guarded(shop, customer):
+    services.add_codes(db.session, shop, "coffee", "", "A\nB")
+    first, second = buy(shop, customer), buy(shop, customer)
+    letter_ids = [x.id for x in letters("thanks")]
+    assert services.claim_bonus_code(db.session, shop.id, "coffee", letter_ids[0]).code == "A"
+    assert services.claim_bonus_code(db.session, shop.id, "coffee", letter_ids[1]).code == "B"
+    assert services.claim_bonus_code(db.session, shop.id, "coffee", letter_ids[1]) is None
+    assert first.id != second.id
+
+
+def test_merchant_text_cannot_inject_html_into_the_email(shop, make_user, make_member, smtp):
+    xss = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    user = make_user(name="<i>Eve</i>", email="eve@example.com")
+    membership = make_member(shop, user=user)
+    memberships.grant_consent(db.session, user, shop, memberships.MARKETING, "test")
+    services.save_template(db.session, shop, "thanks", "Hi {first_name}" + xss, xss + "\n{first_name}", "")
+    buy(shop, membership)
+    html = smtp.messages[0].get_body(("html",)).get_content()
+    assert "<script>" not in html and "<img src=x" not in html and "<i>Eve" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;i&gt;Eve&lt;/i&gt;" in html
+    assert "\n" not in smtp.messages[0]["Subject"]
+
+
+def test_we_miss_you_goes_once_after_n_days(shop, customer, smtp):
+    set_letters(shop, winback_days=30, reassurance_email=False)
+    buy(shop, customer)
+    assert len(smtp.messages) == 1
+    membership = db.session.get(Membership, customer.id)
+    now = utcnow()
+    assert delivery.run_periodic(now + timedelta(days=29)) == 0
+    assert delivery.run_periodic(now + timedelta(days=31)) == 1
+    assert delivery.run_periodic(now + timedelta(days=32)) == 0
+    assert smtp.messages[-1]["Subject"] == "We miss you, Aigerim"
+    assert f"/wallet/cards/{membership.id}" in smtp.messages[-1].get_body(("plain",)).get_content()
+
+
+def test_periodic_sweep_sends_a_reassurance_whose_queue_entry_was_lost(shop, customer, smtp):
+    buy(shop, customer)
+    huey.storage.flush_schedule()  # the queue lost it
+    assert delivery.run_periodic(utcnow() + timedelta(hours=21)) == 1
+    assert smtp.messages[-1]["Subject"] == "How are you getting on, Aigerim?"
+    assert delivery.run_periodic(utcnow() + timedelta(hours=22)) == 0
+
+
+def test_russian_network_gets_russian_defaults(make_network, make_merchant, make_user, make_member, smtp):
+    network = make_network(name="Улица")
+    network.default_locale = "ru"
+    db.session.commit()
+    merchant = make_merchant(name="Пекарня", in_network=network)
+    from webapp.plugins import registry
+    from webapp.services import merchants as merchant_service
+
+    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "letters", True, merchant.owner)
+    user = make_user(name="Әсел Нұрлан", locale="ru")
+    membership = make_member(merchant, user=user)
+    memberships.grant_consent(db.session, user, merchant, memberships.MARKETING, "test")
+    buy(merchant, membership)
+    message = smtp.messages[0]
+    assert message["Subject"] == "Спасибо за визит, Әсел!"
+    text = message.get_body(("plain",)).get_content()
+    assert "Здравствуйте, Әсел!" in text and "Отписаться" in text or "Unsubscribe" in text
