@@ -78,7 +78,7 @@ class TestConfig(Config):
 
     ENV_NAME = "test"
     TESTING = True
-    SECRET_KEY = "test-secret-key"
+    SECRET_KEY = "test-secret-key"  # noqa: S105 - tests only
     MAIL_BACKEND = "locmem"
     TASKS_IMMEDIATE = True
     PUBLIC_URL = "http://localhost"

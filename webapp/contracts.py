@@ -81,3 +81,14 @@ class CustomerDataSection:
 
     source: str
     data: object
+
+
+@dataclass(frozen=True)
+class CustomerFact:
+    """A formatted fact about a customer, keyed by a well-known name ("status", "certificate")."""
+
+    key: str
+    value: str
+    source: str
+    label: str = ""
+    order: int = 100

@@ -260,6 +260,23 @@ def neighbourly_collect_checkout_lines(merchant, membership):
 
 
 @hookspec
+def neighbourly_collect_customer_facts(merchant, membership, purchase):
+    """Plain facts about a customer that other plugins may show (status level, certificate given).
+
+    Lets one plugin use another's facts (a letter naming the customer's status) without
+    importing it. Facts are already formatted for the current locale.
+
+    Scope: merchant.
+    Phase: page rendering or after commit (no writes).
+
+    :param merchant: the ``Merchant``.
+    :param membership: the customer's ``Membership`` there.
+    :param purchase: the ``Purchase`` the facts are about, or ``None`` for the customer in general.
+    :returns: a list of ``webapp.contracts.CustomerFact`` (or ``None``).
+    """
+
+
+@hookspec
 def neighbourly_collect_customer_data(user):
     """Contribute a plugin's data about a customer to their JSON export.
 

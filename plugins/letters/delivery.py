@@ -26,7 +26,7 @@ from webapp.formatting import money, points
 from webapp.mail import send_email
 from webapp.models import Membership, Merchant, MerchantPhoto, Purchase
 from webapp.models.base import utcnow
-from webapp.plugins import is_enabled, plugin_settings
+from webapp.plugins import hooks_for, is_enabled, plugin_settings, sorted_by_order
 from webapp.services.memberships import MARKETING, has_consent
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,18 @@ def locale_for(merchant: Merchant, membership: Membership) -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def customer_facts(merchant: Merchant, membership: Membership, purchase: Purchase | None) -> dict[str, str]:
+    """Facts other enabled plugins offer (a status level, a certificate received), by key."""
+    facts: dict[str, list[str]] = {}
+    for fact in sorted_by_order(
+        hooks_for(merchant).neighbourly_collect_customer_facts(
+            merchant=merchant, membership=membership, purchase=purchase
+        )
+    ):
+        facts.setdefault(fact.key, []).append(fact.value)
+    return {key: "; ".join(values) for key, values in facts.items()}
+
+
 def letter_context(merchant: Merchant, membership: Membership, purchase: Purchase | None) -> dict:
     """Plain values for the placeholders, formatted in the customer's language."""
     locale = locale_for(merchant, membership)
@@ -99,6 +111,7 @@ def letter_context(merchant: Merchant, membership: Membership, purchase: Purchas
         from flask_babel import format_date
 
         when = purchase.created_at if purchase else membership.last_purchase_at
+        facts = customer_facts(merchant, membership, purchase)
         return {
             "first_name": membership.user.first_name,
             "merchant": merchant.name,
@@ -106,8 +119,8 @@ def letter_context(merchant: Merchant, membership: Membership, purchase: Purchas
             "date": format_date(when, "long") if when else "",
             "points_earned": points(purchase.points_earned, locale) if purchase else "0",
             "points_balance": points(membership.balance, locale),
-            "status": "",
-            "certificate": "",
+            "status": facts.get("status", ""),
+            "certificate": facts.get("certificate", ""),
             "bonus_code": "",
             "bonus_partner": "",
             "wallet_url": wallet_url(membership.id),

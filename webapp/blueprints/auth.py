@@ -6,8 +6,8 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from webapp.extensions import db, limiter
 from webapp.errors import NeighbourlyError
+from webapp.extensions import db, limiter
 from webapp.mail import send_email
 from webapp.services import accounts
 from webapp.web import render, safe_next

@@ -4,9 +4,9 @@ from webapp.models.accounts import ConsentRecord, PasswordResetToken, User, User
 from webapp.models.loyalty import (
     LedgerEntry,
     Membership,
+    MerchantWeeklyStats,
     Purchase,
     PurchaseDecline,
-    MerchantWeeklyStats,
 )
 from webapp.models.network import (
     Merchant,

@@ -220,3 +220,34 @@ def test_russian_network_gets_russian_defaults(make_network, make_merchant, make
     assert message["Subject"] == "Спасибо за визит, Әсел!"
     text = message.get_body(("plain",)).get_content()
     assert "Здравствуйте, Әсел!" in text and "Отписаться" in text or "Unsubscribe" in text
+
+
+def test_status_and_certificate_placeholders_come_from_other_plugins_facts(app, make_merchant, make_member):
+    """A plugin offers facts through the core hook; letters fill {status} and {certificate} from them."""
+    import types
+
+    from plugins.letters import delivery
+    from webapp.contracts import CustomerFact
+    from webapp.plugins import hookimpl
+
+    merchant = make_merchant()
+    member = make_member(merchant)
+    facts_plugin = types.ModuleType("facts_for_letters")
+
+    @hookimpl
+    def neighbourly_collect_customer_facts(merchant, membership, purchase):
+        return [
+            CustomerFact("status", "Gold", source="facts"),
+            CustomerFact("certificate", "Certificate ₸500 at Café Lipa", source="facts"),
+        ]
+
+    facts_plugin.neighbourly_collect_customer_facts = neighbourly_collect_customer_facts
+    registry = app.extensions["neighbourly"]
+    registry.pm.register(facts_plugin, name="facts")  # core-scoped for this test: always called
+    try:
+        context = delivery.letter_context(merchant, member, None)
+    finally:
+        registry.pm.unregister(facts_plugin)
+    assert context["status"] == "Gold"
+    assert context["certificate"] == "Certificate ₸500 at Café Lipa"
+    assert delivery.letter_context(merchant, member, None)["status"] == ""
