@@ -1,0 +1,208 @@
+"""The cross_marketing plugin's hook implementations: till, receipts, wallet, dashboard, jobs."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import render_template
+from flask_babel import format_date
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from plugins.cross_marketing import models as _models  # noqa: F401  (registers the tables)
+from plugins.cross_marketing import services
+from plugins.cross_marketing.guard import failed_lookup_guard
+from plugins.cross_marketing.models import Certificate
+from plugins.cross_marketing.reminders import send_reminders
+from plugins.cross_marketing.views import bp, customer_bp
+from webapp.contracts import (
+    CheckoutLine,
+    CustomerDataSection,
+    CustomerFact,
+    DashboardPanel,
+    NavItem,
+    ReceiptLine,
+)
+from webapp.extensions import db
+from webapp.formatting import money
+from webapp.plugins import hookimpl
+
+log = logging.getLogger(__name__)
+
+
+def _html(template: str, **context) -> Markup:
+    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
+    return Markup(render_template(template, **context))  # noqa: S704
+
+
+@hookimpl
+def neighbourly_register_blueprints(app):
+    return [bp, customer_bp]
+
+
+@hookimpl
+def neighbourly_collect_nav_items(merchant, user):
+    return [
+        NavItem(
+            _("Certificates"), "cross_marketing.index", order=55,
+            url_params={"merchant_slug": merchant.slug}, owner_only=True, icon="ticket",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- purchase transaction
+
+
+@hookimpl
+def neighbourly_collect_purchase_adjustments(merchant, membership, draft, session):
+    services.forget_pending(session)
+    certificate = services.find_for_till(
+        session, merchant, membership, draft.options, on_failed_lookup=failed_lookup_guard
+    )
+    if certificate is None:
+        return None
+    return [
+        services.redeem_in_purchase(
+            session, merchant, membership, certificate, draft.remaining, draft.amount,
+            draft.idempotency_key,
+        )
+    ]
+
+
+@hookimpl
+def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+    services.record_redemption(session, merchant, purchase)
+    services.issue_for_purchase(session, merchant, purchase, membership.user_id)
+
+
+@hookimpl
+def neighbourly_purchase_refunded(merchant, purchase, session):
+    services.undo_for_refund(session, merchant, purchase)
+
+
+# --------------------------------------------------------------------------- the till
+
+
+@hookimpl
+def neighbourly_collect_checkout_lines(merchant, membership):
+    held = services.certificates_at_till(db.session, merchant, membership.user_id)
+    currency = merchant.network.currency
+    lines = []
+    for certificate in held:
+        detail = _(
+            "%(value)s from %(neighbour)s, valid until %(date)s",
+            value=money(certificate.balance, currency), neighbour=certificate.distributor.name,
+            date=format_date(certificate.expires_at),
+        )
+        if certificate.status == "attached":
+            label = _("The customer chose to use a certificate on this purchase")
+        else:
+            label = _("The customer holds a certificate for you")
+        lines.append(CheckoutLine(label, detail, order=40, source="cross_marketing"))
+    return lines
+
+
+@hookimpl
+def neighbourly_tpl_checkout(merchant, membership):
+    held = services.certificates_at_till(db.session, merchant, membership.user_id)
+    return _html(
+        "cross_marketing/_checkout.html", merchant=merchant, held=held,
+        currency=merchant.network.currency,
+    )
+
+
+@hookimpl
+def neighbourly_collect_receipt_lines(merchant, purchase):
+    currency = merchant.network.currency
+    lines = []
+    issued = db.session.query(Certificate).filter(Certificate.issued_purchase_id == purchase.id).all()
+    for certificate in issued:
+        text = _(
+            "Certificate %(value)s at %(issuer)s, valid until %(date)s",
+            value=money(certificate.face_value, currency), issuer=certificate.issuer.name,
+            date=format_date(certificate.expires_at),
+        )
+        status = _("cancelled") if certificate.status == "voided" else _("in the customer's wallet")
+        lines.append(ReceiptLine(text, status, order=60, source="cross_marketing", emphasis=True))
+    redeemed = (
+        db.session.query(Certificate).filter(Certificate.redeemed_purchase_id == purchase.id).all()
+    )
+    for certificate in redeemed:
+        lines.append(ReceiptLine(
+            _("Certificate from %(neighbour)s", neighbour=certificate.distributor.name),
+            _("used, ends in %(last4)s", last4=certificate.code_last4),
+            order=16, source="cross_marketing",
+        ))
+    return lines
+
+
+# --------------------------------------------------------------------------- wallet and dashboard
+
+
+@hookimpl
+def neighbourly_tpl_wallet_card(merchant, membership):
+    certificates = services.certificates_for_card(db.session, membership.user_id, merchant)
+    if not certificates:
+        return None
+    return _html(
+        "cross_marketing/_wallet_card.html", merchant=merchant, certificates=certificates,
+        display_code=services.display_code,
+    )
+
+
+@hookimpl
+def neighbourly_collect_dashboard_panels(merchant):
+    figures = services.economics(db.session, merchant, months=6)
+    html = _html("cross_marketing/_panel.html", merchant=merchant, figures=figures,
+                 currency=merchant.network.currency)
+    return [DashboardPanel(key="cross_marketing", title=_("Neighbourhood certificates"), order=55,
+                           html=html, wide=True)]
+
+
+@hookimpl
+def neighbourly_collect_customer_facts(merchant, membership, purchase):
+    received = services.certificates_received(
+        db.session, merchant, membership.user_id, purchase.id if purchase is not None else None
+    )
+    if not received:
+        return None
+    value = "; ".join(
+        _("%(value)s at %(issuer)s, valid until %(date)s.",
+          value=money(certificate.balance, merchant.network.currency), issuer=certificate.issuer.name,
+          date=format_date(certificate.expires_at)).rstrip(".")
+        for certificate in received
+    )
+    return [CustomerFact("certificate", value, "cross_marketing", label=_("Certificate"))]
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+@hookimpl
+def neighbourly_collect_customer_data(user):
+    return CustomerDataSection(source="cross_marketing", data=services.customer_export(db.session, user.id))
+
+
+@hookimpl
+def neighbourly_customer_erased(user, session):
+    services.forget_holder(session, user.id)
+
+
+# --------------------------------------------------------------------------- periodic jobs
+
+
+@hookimpl
+def neighbourly_register_periodic_tasks(huey):
+    from huey import crontab
+
+    @huey.periodic_task(crontab(minute="7"), name="cross_marketing.expire_and_remind")
+    def expire_and_remind() -> None:
+        """Hourly: mark expired certificates, then send the due expiry reminders."""
+        from webapp.tasks import app_for_task
+
+        with app_for_task().app_context():
+            try:
+                services.expire_certificates(db.session)
+                send_reminders(db.session)
+            finally:
+                db.session.remove()

@@ -1,0 +1,276 @@
+"""Owner pages (offers, partnerships, economics, settlement) and the holder's certificate pages."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from plugins.cross_marketing import services
+from plugins.cross_marketing.guard import failed_lookup_guard
+from plugins.cross_marketing.pdf import render_pdf
+from webapp.errors import Conflict, NotFound, ValidationFailed
+from webapp.extensions import db
+from webapp.formatting import minor_to_decimal
+from webapp.plugins import merchant_plugin_blueprint
+from webapp.web import render, see_other, staff_required
+
+bp = merchant_plugin_blueprint(
+    "cross_marketing", __name__, url_prefix="/business/<merchant_slug>/certificates",
+    template_folder="templates",
+)
+customer_bp = Blueprint("cross_marketing_wallet", __name__, url_prefix="/certificates")
+
+OFFER_FIELDS = (
+    "face_value", "min_purchase", "validity_days", "total_cap", "per_customer_cap", "fee",
+    "message", "remainder_policy",
+)
+RULE_FIELDS = ("rule_min_purchase", "max_per_day")
+
+
+def _form(names) -> dict[str, str]:
+    return {name: request.form.get(name, "")[:300] for name in names}
+
+
+def _index(merchant, status: int = 200, block: str | None = None, **context):
+    context.setdefault("offer_form", {"validity_days": "30", "remainder_policy": "lost"})
+    context.setdefault("offer_errors", {})
+    context.setdefault("invite_errors", {})
+    context.setdefault("rule_errors", {})
+    context.setdefault("rule_form", {})
+    partnerships = services.merchant_partnerships(db.session, merchant)
+    return render(
+        "cross_marketing/index.html", block=block, status=status, merchant=merchant,
+        offers=services.issuer_offers(db.session, merchant),
+        partnerships=partnerships,
+        invitations=[p for p in partnerships if p.distributor_id == merchant.id and p.status == "invited"],
+        neighbours=services.possible_distributors(db.session, merchant),
+        currency=merchant.network.currency,
+        major=lambda amount: str(minor_to_decimal(amount, merchant.network.currency)),
+        **context,
+    )
+
+
+@bp.route("/")
+@staff_required("owner")
+def index(merchant):
+    return _index(merchant)
+
+
+@bp.route("/offers", methods=["POST"])
+@staff_required("owner")
+def create_offer(merchant):
+    form = _form(OFFER_FIELDS)
+    try:
+        services.create_offer(db.session, merchant, form)
+    except ValidationFailed as error:
+        return _index(merchant, 422, block="offer_form", offer_form=form,
+                      offer_errors=error.details.get("errors", {}))
+    flash(_("Your offer is created. Now invite neighbours to hand it out."), "success")
+    return see_other("cross_marketing.index", merchant_slug=merchant.slug)
+
+
+@bp.route("/offers/<int:offer_id>/invite", methods=["POST"])
+@staff_required("owner")
+def invite(merchant, offer_id: int):
+    try:
+        partnership = services.invite(db.session, merchant, offer_id, request.form.get("distributor_id"))
+    except (ValidationFailed, Conflict) as error:
+        return _index(merchant, error.status_code, invite_errors={offer_id: error.message})
+    flash(_("%(name)s is invited; they will see the invitation on their Certificates page.",
+            name=partnership.distributor.name), "success")
+    return see_other("cross_marketing.index", merchant_slug=merchant.slug)
+
+
+@bp.route("/partnerships/<int:partnership_id>/answer", methods=["POST"])
+@staff_required("owner")
+def answer(merchant, partnership_id: int):
+    accept = request.form.get("answer") == "accept"
+    form = _form(RULE_FIELDS)
+    try:
+        services.respond(db.session, merchant, partnership_id, accept, form)
+    except (ValidationFailed, Conflict) as error:
+        return _index(merchant, error.status_code, rule_form={partnership_id: form},
+                      rule_errors={partnership_id: error.details.get("errors") or {"form": error.message}})
+    flash(_("You now hand out this certificate.") if accept else _("The invitation is declined."), "success")
+    return see_other("cross_marketing.index", merchant_slug=merchant.slug)
+
+
+@bp.route("/partnerships/<int:partnership_id>/rule", methods=["POST"])
+@staff_required("owner")
+def rule(merchant, partnership_id: int):
+    form = _form(RULE_FIELDS)
+    try:
+        services.set_rule(db.session, merchant, partnership_id, form)
+    except (ValidationFailed, Conflict) as error:
+        return _index(merchant, error.status_code, rule_form={partnership_id: form},
+                      rule_errors={partnership_id: error.details.get("errors") or {"form": error.message}})
+    flash(_("The rule is saved."), "success")
+    return see_other("cross_marketing.index", merchant_slug=merchant.slug)
+
+
+@bp.route("/partnerships/<int:partnership_id>/status", methods=["POST"])
+@staff_required("owner")
+def status(merchant, partnership_id: int):
+    action = request.form.get("action", "")
+    try:
+        services.change_status(db.session, merchant, partnership_id, action)
+    except (ValidationFailed, Conflict) as error:
+        flash(error.message, "error")
+        return see_other("cross_marketing.index", merchant_slug=merchant.slug)
+    messages = {
+        "pause": _("The partnership is paused; no certificates are handed out until it resumes."),
+        "resume": _("The partnership is running again."),
+        "end": _("The partnership has ended. Certificates already issued stay valid."),
+    }
+    flash(messages[action], "success")
+    return see_other("cross_marketing.index", merchant_slug=merchant.slug)
+
+
+# --------------------------------------------------------------------------- economics
+
+
+def _settlement(merchant):
+    year, month = services.parse_month(request.args.get("month"))
+    return services.settlement(db.session, merchant, year, month)
+
+
+@bp.route("/economics")
+@staff_required("owner")
+def economics(merchant):
+    statement = _settlement(merchant)
+    return render(
+        "cross_marketing/economics.html", merchant=merchant,
+        figures=services.economics(db.session, merchant, months=12),
+        statement=statement, currency=merchant.network.currency,
+        months=services.month_keys(services.utcnow().date(), 12),
+    )
+
+
+@bp.route("/settlement.csv")
+@staff_required("owner")
+def settlement_csv(merchant):
+    statement = _settlement(merchant)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
+                     "amount_minor", "currency"])
+    for line in statement.lines:
+        # A leading formula character would run in a spreadsheet: neutralise it.
+        name = "'" + line.counterpart if line.counterpart[:1] in "=+-@\t\r" else line.counterpart
+        writer.writerow([statement.month, name, line.role, line.redeemed, line.value_used, line.fees,
+                         line.amount, statement.currency])
+    writer.writerow([statement.month, "NET", "", "", "", "", statement.net, statement.currency])
+    filename = f"settlement-{merchant.slug}-{statement.month}.csv"
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/settlement.pdf")
+@staff_required("owner")
+def settlement_pdf(merchant):
+    statement = _settlement(merchant)
+    pdf = render_pdf("cross_marketing/settlement_pdf.html", statement=statement, merchant_name=merchant.name)
+    filename = f"settlement-{merchant.slug}-{statement.month}.pdf"
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/network")
+@staff_required("owner")
+def network(merchant):
+    """Customer flow between neighbours, for every member merchant of the network."""
+    return render("cross_marketing/network.html", merchant=merchant,
+                  flows=services.network_flows(db.session, merchant.network_id))
+
+
+# --------------------------------------------------------------------------- the holder's side
+
+
+@customer_bp.route("/", endpoint="index")
+@login_required
+def wallet():
+    certificates = services.holder_certificates(db.session, current_user.id)
+    return render("cross_marketing/wallet.html", certificates=certificates,
+                  display_code=services.display_code, gift_link=None)
+
+
+def _certificate_page(certificate, status: int = 200, gift_link: str | None = None, error: str | None = None):
+    return render(
+        "cross_marketing/certificate.html", block="certificate", status=status, certificate=certificate,
+        display_code=services.display_code, gift_link=gift_link, error=error,
+    )
+
+
+@customer_bp.route("/<int:certificate_id>")
+@login_required
+def certificate(certificate_id: int):
+    try:
+        found = services.holder_certificate(db.session, current_user.id, certificate_id)
+    except NotFound:
+        abort(404)
+    return _certificate_page(found)
+
+
+@customer_bp.route("/c/<code>")
+@login_required
+def by_code(code: str):
+    """The QR code's link. Unknown, used-by-others and foreign codes all answer the same 404."""
+    try:
+        found = services.certificate_by_code(db.session, current_user.id, code[:60], failed_lookup_guard)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("cross_marketing_wallet.certificate", certificate_id=found.id), code=303)
+
+
+@customer_bp.route("/<int:certificate_id>/<action>", methods=["POST"])
+@login_required
+def act(certificate_id: int, action: str):
+    """Attach to the next purchase, detach, create or cancel a gift link."""
+    try:
+        if action == "attach":
+            found = services.attach(db.session, current_user.id, certificate_id)
+            flash(_("The certificate will be offered at %(name)s's till when you show your card.",
+                    name=found.issuer.name), "success")
+        elif action == "detach":
+            services.detach(db.session, current_user.id, certificate_id)
+            flash(_("The certificate is no longer attached."), "success")
+        elif action == "gift":
+            token = services.create_gift_link(db.session, current_user.id, certificate_id)
+            found = services.holder_certificate(db.session, current_user.id, certificate_id)
+            link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
+                "cross_marketing_wallet.gift", token=token
+            )
+            return _certificate_page(found, gift_link=link)
+        elif action == "cancel-gift":
+            services.cancel_gift(db.session, current_user.id, certificate_id)
+            flash(_("The gift link no longer works."), "success")
+        else:
+            abort(404)
+    except NotFound:
+        abort(404)
+    except Conflict as error:
+        found = services.holder_certificate(db.session, current_user.id, certificate_id)
+        return _certificate_page(found, status=409, error=error.message)
+    return see_other("cross_marketing_wallet.certificate", certificate_id=certificate_id)
+
+
+@customer_bp.route("/gift/<token>", methods=["GET", "POST"])
+@login_required
+def gift(token: str):
+    """A friend's gift: shown after signing in, claimed with one press."""
+    try:
+        found = services.gift_preview(db.session, token[:100])
+    except NotFound as error:
+        return render("cross_marketing/gift.html", certificate=None, error=error.message, token=token), 404
+    if request.method == "GET":
+        return render("cross_marketing/gift.html", certificate=found, error=None, token=token)
+    try:
+        claimed = services.claim_gift(db.session, current_user.id, token[:100])
+    except (Conflict, NotFound) as error:
+        return render("cross_marketing/gift.html", certificate=found, error=error.message, token=token), 409
+    flash(_("The certificate is yours now. Use it at %(name)s.", name=claimed.issuer.name), "success")
+    return see_other("cross_marketing_wallet.certificate", certificate_id=claimed.id)
