@@ -58,8 +58,6 @@ def postgres_url():
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    app = create_app(TestConfig)
-    app.config["SQLALCHEMY_DATABASE_URI"] = url.replace("postgresql://", "postgresql+psycopg://")
     yield url
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -70,6 +68,11 @@ _pg_schema_ready: set[str] = set()
 
 def make_app(database_url: str, **overrides):
     config = {"DATABASE_URL": database_url, **overrides}
+    if os.environ.get("NEIGHBOURLY_TEST_PLUGINS") and "PLUGINS" not in overrides:
+        # Developers can narrow the plugin set (a JSON list) while a plugin is half-written.
+        import json
+
+        config["PLUGINS"] = json.loads(os.environ["NEIGHBOURLY_TEST_PLUGINS"])
     app = create_app({**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}, **config})
     return app
 

@@ -81,15 +81,19 @@ COMMITTED_HOOKS = {
 
 
 def dispatch_committed(merchant: Merchant, entity: str, object_id: int) -> None:
-    """Queue one task per enabled plugin implementing the after-commit hook of ``entity``."""
+    """Queue the after-commit hooks of ``entity`` for the merchant's enabled plugins.
+
+    One task per committed object (not one per plugin) keeps the queue's cost per purchase flat;
+    inside it each plugin runs isolated, and only a failing plugin is queued again for retries.
+    """
     from webapp.plugins import enabled_plugin_names, registry
 
     hook_name = COMMITTED_HOOKS[entity]
     enabled = enabled_plugin_names(merchant) | {"core"}
     caller = getattr(registry().pm.hook, hook_name)
-    for impl in caller.get_hookimpls():
-        if impl.plugin_name in enabled:
-            run_committed_hook(entity, object_id, merchant.id, impl.plugin_name)
+    names = [impl.plugin_name for impl in caller.get_hookimpls() if impl.plugin_name in enabled]
+    if names:
+        run_committed_hooks(entity, object_id, merchant.id, names)
 
 
 def _end_callers_transaction() -> None:
@@ -106,10 +110,12 @@ def _end_callers_transaction() -> None:
         db.session.commit()
 
 
-@huey.task(retries=5, retry_delay=30)
-def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
-    """Run one plugin's after-commit hook in isolation; a failure is logged and retried."""
-    _end_callers_transaction()
+COMMITTED_RETRIES = 5
+COMMITTED_RETRY_DELAY = 30
+
+
+def _run_one_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
+    """Call one plugin's after-commit hook in a fresh session; raises what the hook raised."""
     app = app_for_task()
     with app.app_context():
         from webapp.extensions import db
@@ -139,6 +145,29 @@ def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_nam
             raise
         finally:
             db.session.remove()
+
+
+@huey.task()
+def run_committed_hooks(entity: str, object_id: int, merchant_id: int, plugin_names: list[str]) -> None:
+    """First attempt for every plugin; a plugin that fails gets its own retried task."""
+    _end_callers_transaction()
+    for plugin_name in plugin_names:
+        try:
+            _run_one_committed_hook(entity, object_id, merchant_id, plugin_name)
+        except Exception:  # noqa: BLE001 - isolated per plugin; logged above, retried below
+            run_committed_hook.schedule(
+                args=(entity, object_id, merchant_id, plugin_name),
+                delay=COMMITTED_RETRY_DELAY,
+                retries=COMMITTED_RETRIES - 1,
+                retry_delay=COMMITTED_RETRY_DELAY,
+            )
+
+
+@huey.task(retries=COMMITTED_RETRIES, retry_delay=COMMITTED_RETRY_DELAY)
+def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
+    """Run one plugin's after-commit hook in isolation (retries); a failure is logged and retried."""
+    _end_callers_transaction()
+    _run_one_committed_hook(entity, object_id, merchant_id, plugin_name)
 
 
 @huey.task(retries=3, retry_delay=60)

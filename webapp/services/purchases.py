@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,31 +122,31 @@ _STORED_ERRORS: dict[str, type[NeighbourlyError]] = {
 
 
 def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
-    """The stored outcome of this key, if any: the purchase, or the decline raised again."""
-    purchase = session.scalar(
-        select(Purchase).where(
-            Purchase.merchant_id == merchant_id, Purchase.idempotency_key == draft.idempotency_key
-        )
-    )
-    if purchase is not None:
-        if purchase.fingerprint != draft.fingerprint():
-            raise IdempotencyConflict(
-                _("This purchase was already submitted with different details; start a new one.")
+    """The stored outcome of this key, if any: the purchase, or the decline raised again.
+
+    One statement looks in both places, since every new sale asks (and nearly always finds nothing).
+    """
+    key = draft.idempotency_key
+    found = session.execute(
+        select(literal("purchase").label("kind"), Purchase.id, Purchase.fingerprint)
+        .where(Purchase.merchant_id == merchant_id, Purchase.idempotency_key == key)
+        .union_all(
+            select(literal("decline"), PurchaseDecline.id, PurchaseDecline.fingerprint).where(
+                PurchaseDecline.merchant_id == merchant_id, PurchaseDecline.idempotency_key == key
             )
-        return PurchaseOutcome(purchase=purchase, replayed=True)
-    decline = session.scalar(
-        select(PurchaseDecline).where(
-            PurchaseDecline.merchant_id == merchant_id,
-            PurchaseDecline.idempotency_key == draft.idempotency_key,
         )
-    )
-    if decline is not None:
-        if decline.fingerprint != draft.fingerprint():
-            raise IdempotencyConflict(
-                _("This purchase was already submitted with different details; start a new one.")
-            )
-        raise _STORED_ERRORS.get(decline.error_kind, PurchaseDeclined)(decline.message)
-    return None
+    ).first()
+    if found is None:
+        return None
+    kind, row_id, fingerprint = found
+    if fingerprint != draft.fingerprint():
+        raise IdempotencyConflict(
+            _("This purchase was already submitted with different details; start a new one.")
+        )
+    if kind == "purchase":
+        return PurchaseOutcome(purchase=session.get(Purchase, row_id), replayed=True)
+    decline = session.get(PurchaseDecline, row_id)
+    raise _STORED_ERRORS.get(decline.error_kind, PurchaseDeclined)(decline.message)
 
 
 def _store_decline(
