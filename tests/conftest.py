@@ -63,7 +63,7 @@ def postgres_url():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-_pg_schema_ready: set[str] = set()
+_pg_schema_ready: dict[str, frozenset[str]] = {}
 
 
 def make_app(database_url: str, **overrides):
@@ -82,14 +82,16 @@ def _fresh_schema(app, backend: str, url: str) -> None:
         if backend == "sqlite":
             db.create_all()
             return
+        tables = frozenset(db.metadata.tables)
         if url not in _pg_schema_ready:
             db.drop_all()
             db.create_all()
-            _pg_schema_ready.add(url)
-        else:
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            db.session.commit()
+        elif tables - _pg_schema_ready[url]:
+            db.create_all()  # a plugin's models were imported since: add just its tables
+        _pg_schema_ready[url] = _pg_schema_ready.get(url, frozenset()) | tables
+        names = ", ".join(f'"{name}"' for name in sorted(_pg_schema_ready[url]))
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.session.commit()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

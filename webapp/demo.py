@@ -185,8 +185,19 @@ _MOBILE_PREFIXES = ("700", "701", "702", "705", "707", "708", "747", "771", "775
 
 
 def ensure_schema() -> None:
-    """Create whatever tables are missing; the one place that knows how the schema is built."""
-    db.create_all()
+    """Bring the schema up to date with Alembic (core and every plugin branch).
+
+    A database whose tables were made without migrations (the test fixtures use ``create_all``)
+    only gets missing tables created.
+    """
+    from flask_migrate import upgrade
+    from sqlalchemy import inspect
+
+    tables = set(inspect(db.engine).get_table_names())
+    if not tables or "alembic_version" in tables:
+        upgrade(revision="heads")
+    else:
+        db.create_all()
 
 
 @dataclass(frozen=True)

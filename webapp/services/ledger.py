@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,22 @@ def week_start(moment: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
+@lru_cache(maxsize=64)
+def _weekly_upsert(dialect: str, columns: tuple[str, ...]):
+    """The upsert statement for one set of columns, built once: compiling it costs more than running it."""
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = MerchantWeeklyStats.__table__
+    statement = insert_fn(table).values(
+        merchant_id=bindparam("merchant_id"),
+        week_start=bindparam("week_start"),
+        **{column: bindparam(column) for column in columns},
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.merchant_id, table.c.week_start],
+        set_={column: table.c[column] + statement.excluded[column] for column in columns},
+    )
+
+
 def bump_weekly_stats(
     session: Session, merchant_id: int, moment: datetime, **increments: int
 ) -> None:
@@ -43,16 +60,10 @@ def bump_weekly_stats(
     increments = {key: value for key, value in increments.items() if value}
     if not increments:
         return
-    week = week_start(moment)
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = MerchantWeeklyStats.__table__
-    statement = insert_fn(table).values(merchant_id=merchant_id, week_start=week, **increments)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.merchant_id, table.c.week_start],
-        set_={key: table.c[key] + statement.excluded[key] for key in increments},
+    statement = _weekly_upsert(session.get_bind().dialect.name, tuple(sorted(increments)))
+    session.execute(
+        statement, {"merchant_id": merchant_id, "week_start": week_start(moment), **increments}
     )
-    session.execute(statement)
 
 
 def change_balance(session: Session, membership_id: int, delta: int) -> int:
