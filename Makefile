@@ -28,7 +28,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 translations: $(BIN)/.installed
-	@$(BIN)/pybabel compile --use-fuzzy -q -d webapp/translations 2>/dev/null || $(BIN)/pybabel compile -q -d webapp/translations
+	@$(BIN)/pybabel -q compile -d webapp/translations
 
 install-test: install
 	$(BIN)/pip install --quiet -e ".[test]"
