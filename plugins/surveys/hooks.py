@@ -1,0 +1,129 @@
+"""The surveys plugin's hook implementations: pages, invitations, rewards on joining, UI slots."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, render_template, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from plugins.surveys import models as _models  # noqa: F401  (registers the surveys_ tables)
+from plugins.surveys import services
+from plugins.surveys.views import bp, customer_bp
+from webapp.contracts import CustomerDataSection, CustomerFact, DashboardPanel, NavItem
+from webapp.extensions import db
+from webapp.mail import send_email
+from webapp.models import User
+from webapp.plugins import hookimpl
+from webapp.services.memberships import MARKETING, has_consent
+
+log = logging.getLogger(__name__)
+
+
+def _html(template: str, **context) -> Markup:
+    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
+    return Markup(render_template(template, **context))  # noqa: S704
+
+
+def _public_url(endpoint: str, **values) -> str:
+    # Works in the worker too, where there is no request to take the host from.
+    with current_app.test_request_context():
+        return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
+@hookimpl
+def neighbourly_register_blueprints(app):
+    return [bp, customer_bp]
+
+
+@hookimpl
+def neighbourly_collect_nav_items(merchant, user):
+    return [
+        NavItem(
+            _("Surveys"), "surveys.index", order=65, url_params={"merchant_slug": merchant.slug},
+            icon="survey",
+        )
+    ]
+
+
+@hookimpl
+def neighbourly_membership_recorded(merchant, membership, session, referral_code):
+    # Rewards for public surveys answered before joining are paid inside the joining transaction.
+    services.pay_waiting_rewards(session, merchant, membership)
+
+
+@hookimpl
+def neighbourly_purchase_committed(merchant, purchase):
+    invited = services.invite_after_purchase(db.session, merchant, purchase)
+    if not invited:
+        return
+    membership = purchase.membership
+    user = db.session.get(User, membership.user_id)
+    if user is None or not user.email or not has_consent(db.session, user.id, merchant.id, MARKETING):
+        return
+    for survey in invited:
+        body = _(
+            "Hello %(name)s,\n\nThank you for your visit to %(merchant)s. Would you answer a short "
+            "survey, \"%(title)s\"?%(reward)s\n\nAnswer here (you can stop and finish later):\n%(link)s",
+            name=user.first_name, merchant=merchant.name, title=survey.title, link=_public_url("surveys_public.answer", token=survey.token),
+            reward=(" " + _("You get %(points)s points for your answers.", points=survey.reward_points))
+            if survey.reward_points else "",
+        )
+        send_email(user.email, _("%(merchant)s asks for your opinion", merchant=merchant.name), body,
+                   sender_name=merchant.name)
+        services.mark_emailed(db.session, survey, user.id)
+
+
+@hookimpl
+def neighbourly_tpl_receipt(merchant, purchase):
+    link = _public_url("surveys_public.rate", purchase_id=purchase.id)
+    return _html("surveys/_receipt.html", merchant=merchant, purchase=purchase, link=link)
+
+
+@hookimpl
+def neighbourly_tpl_wallet_card(merchant, membership):
+    surveys = services.open_surveys_for(db.session, merchant, membership)
+    purchase = services.unrated_purchase(db.session, membership)
+    complaints = services.customer_complaints(db.session, membership)
+    answered = services.has_answered(db.session, merchant, membership.user_id)
+    if not surveys and purchase is None and not complaints and not answered:
+        return None
+    return _html("surveys/_wallet_card.html", merchant=merchant, surveys=surveys, purchase=purchase,
+                 complaints=complaints, answered=answered)
+
+
+@hookimpl
+def neighbourly_tpl_customer_portrait(merchant, membership):
+    answered = services.customer_answers(db.session, merchant, membership.user_id)
+    if not answered:
+        return None
+    return _html("surveys/_portrait.html", merchant=merchant, answered=answered)
+
+
+@hookimpl
+def neighbourly_collect_dashboard_panels(merchant):
+    open_complaints = services.open_complaints_count(db.session, merchant)
+    surveys = services.list_surveys(db.session, merchant)
+    html = _html("surveys/_panel.html", merchant=merchant, open_complaints=open_complaints,
+                 running=[s for s in surveys if s.status == "open"])
+    return [DashboardPanel(key="surveys", title=_("Surveys and ratings"), order=65, html=html)]
+
+
+@hookimpl
+def neighbourly_collect_customer_facts(merchant, membership, purchase):
+    rating = services.latest_rating(db.session, membership, purchase)
+    if rating is None:
+        return None
+    return [CustomerFact(key="visit_rating", value=f"{rating.score}/5", source="surveys",
+                         label=_("Visit rating"), order=80)]
+
+
+@hookimpl
+def neighbourly_collect_customer_data(user):
+    return CustomerDataSection(source="surveys", data=services.customer_data(db.session, user.id))
+
+
+@hookimpl
+def neighbourly_customer_erased(user, session):
+    services.erase_customer(session, user.id)
