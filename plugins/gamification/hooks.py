@@ -1,0 +1,169 @@
+"""The gamification plugin's hooks: the level's rate, level-ups in the purchase, card and pages."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask_babel import gettext as _
+from markupsafe import Markup
+from sqlalchemy import select
+
+from plugins.gamification import models as _models  # noqa: F401  (registers the gamification tables)
+from plugins.gamification import services, tasks
+from plugins.gamification.models import Level, Status
+from plugins.gamification.views import bp
+from webapp.contracts import (
+    CheckoutLine,
+    CustomerDataSection,
+    CustomerFact,
+    DashboardPanel,
+    EarnRate,
+    NavItem,
+    ReceiptLine,
+)
+from webapp.extensions import db
+from webapp.models import Membership
+from webapp.plugins import hookimpl, is_enabled, plugin_settings
+
+
+def _html(template: str, **context) -> Markup:
+    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
+    return Markup(render_template(template, **context))  # noqa: S704
+
+
+@hookimpl
+def neighbourly_register_blueprints(app):
+    return [bp]
+
+
+@hookimpl
+def neighbourly_register_periodic_tasks(huey):
+    from huey import crontab
+
+    huey.periodic_task(crontab(hour="3", minute="20"), name="gamification.check")(tasks.check_all)
+
+
+@hookimpl
+def neighbourly_plugin_enabled(merchant, plugin_name, session):
+    services.create_default_levels(session, merchant, plugin_settings(merchant, "gamification")["basis"])
+
+
+@hookimpl
+def neighbourly_collect_earn_rates(merchant, membership):
+    found = services.level_rate(db.session, merchant.id, membership.id)
+    if found is None:
+        return None
+    rate, name = found
+    return EarnRate(basis_points=rate, source="gamification", label=_("%(level)s level", level=name))
+
+
+@hookimpl
+def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+    services.on_purchase(session, merchant, purchase, plugin_settings(merchant, "gamification"))
+
+
+@hookimpl
+def neighbourly_purchase_refunded(merchant, purchase, session):
+    services.on_refund(session, merchant, purchase, plugin_settings(merchant, "gamification"))
+
+
+@hookimpl
+def neighbourly_purchase_committed(merchant, purchase):
+    tasks.announce_level_up(merchant, purchase)
+
+
+@hookimpl
+def neighbourly_collect_receipt_lines(merchant, purchase):
+    row = db.session.execute(
+        select(Level.name).join(Status, Status.merchant_id == Level.merchant_id)
+        .where(Status.level_up_purchase_id == purchase.id, Status.membership_id == purchase.membership_id,
+               Level.merchant_id == merchant.id, Level.position == Status.position)
+    ).first()
+    if row is None:
+        return None
+    return [ReceiptLine(_("New level"), _("Reached %(level)s!", level=row[0]), order=40,
+                        source="gamification", emphasis=True)]
+
+
+@hookimpl
+def neighbourly_collect_checkout_lines(merchant, membership):
+    found = services.level_rate(db.session, merchant.id, membership.id)
+    if found is None:
+        return None
+    rate, name = found
+    return [CheckoutLine(_("Level: %(level)s", level=name), _("%(rate)s%% cashback", rate=f"{rate / 100:g}"),
+                         order=30, source="gamification")]
+
+
+@hookimpl
+def neighbourly_collect_customer_facts(merchant, membership, purchase):
+    found = services.level_rate(db.session, merchant.id, membership.id)
+    if found is None:
+        return None
+    return [CustomerFact(key="status", value=found[1], source="gamification", label=_("Status level"))]
+
+
+def _card_context(merchant, membership):
+    settings = plugin_settings(merchant, "gamification")
+    status = services.status_of(db.session, membership.id)
+    prog = services.progress(db.session, merchant, status, settings)
+    return dict(
+        merchant=merchant, membership=membership, status=status, progress=prog, settings=settings,
+        level_rows=services.levels(db.session, merchant.id), currency=merchant.network.currency,
+        badges=services.badges_of(db.session, membership.id), badge_names=services.BADGE_NAMES,
+        referrals_on=is_enabled(merchant, "referrals"),
+    )
+
+
+@hookimpl
+def neighbourly_tpl_wallet_card(merchant, membership):
+    context = _card_context(merchant, membership)
+    if context["progress"] is None:
+        return None
+    html = _html("gamification/_wallet_card.html", **context)
+    status = context["status"]
+    if status is not None and not status.level_up_seen:
+        services.mark_seen(db.session, status.id)  # shown once, like a flash message
+    return html
+
+
+@hookimpl
+def neighbourly_tpl_customer_portrait(merchant, membership):
+    context = _card_context(merchant, membership)
+    if context["progress"] is None:
+        return None
+    return _html("gamification/_portrait.html", **context)
+
+
+@hookimpl
+def neighbourly_collect_dashboard_panels(merchant):
+    data = services.overview(db.session, merchant, plugin_settings(merchant, "gamification"))
+    html = _html("gamification/_panel.html", merchant=merchant, overview=data)
+    return [DashboardPanel(key="gamification", title=_("Status levels"), order=70, html=html)]
+
+
+@hookimpl
+def neighbourly_collect_nav_items(merchant, user):
+    return [NavItem(_("Levels"), "gamification.index", order=70,
+                    url_params={"merchant_slug": merchant.slug}, owner_only=True, icon="star")]
+
+
+@hookimpl
+def neighbourly_collect_customer_data(user):
+    rows = db.session.execute(
+        select(Membership.merchant_id, Status.position, Status.held_position, Status.metric)
+        .join(Status, Status.membership_id == Membership.id).where(Membership.user_id == user.id)
+    ).all()
+    badges = db.session.execute(
+        select(Membership.merchant_id, _models.Badge.badge, _models.Badge.earned_at)
+        .join(_models.Badge, _models.Badge.membership_id == Membership.id).where(Membership.user_id == user.id)
+    ).all()
+    return CustomerDataSection(source="gamification", data={
+        "levels": [{"merchant_id": m, "level": max(p, h), "counted": v} for m, p, h, v in rows],
+        "badges": [{"merchant_id": m, "badge": b, "earned_at": e.isoformat()} for m, b, e in badges],
+    })
+
+
+@hookimpl
+def neighbourly_customer_erased(user, session):
+    # Levels and badges are derived from purchases, which stay under the pseudonymous id.
+    return None

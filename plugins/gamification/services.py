@@ -1,0 +1,423 @@
+"""Status levels and badges: derived from purchases, so a recomputation gives the stored level."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from plugins.gamification.models import Badge, Level, Status
+from webapp.errors import ValidationFailed
+from webapp.models import Membership, Merchant, Purchase
+from webapp.models.base import utcnow
+from webapp.plugins import is_enabled
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEVELS = (
+    (_l("New"), 0, None),  # None: the merchant's base rate
+    (_l("Regular"), 1, 100),
+    (_l("Silver"), 2, 200),
+    (_l("Gold"), 3, 350),
+    (_l("VIP"), 4, 500),
+)
+# Default thresholds per basis: spend (in major units, scaled by the currency), visits, friends.
+DEFAULT_THRESHOLDS = {
+    "spend": (0, 10_000, 50_000, 150_000, 400_000),
+    "visits": (0, 3, 10, 25, 50),
+    "referrals": (0, 1, 3, 5, 10),
+}
+BADGE_NAMES = {
+    "first_purchase": _l("First purchase"),
+    "tenth_visit": _l("Tenth visit"),
+    "monthly_streak": _l("Monthly streak"),
+    "good_neighbour": _l("Good neighbour"),
+}
+DOWNGRADE_NOTICE_DAYS = 30
+
+
+def _insert(session: Session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def create_default_levels(session: Session, merchant: Merchant, basis: str = "spend") -> None:
+    """Five levels (only if the merchant has none yet, so re-enabling keeps edits)."""
+    if session.scalar(select(func.count()).select_from(Level).where(Level.merchant_id == merchant.id)):
+        return
+    scale = 100  # thresholds are typed in major units; money is stored in minor units
+    for position, (name, _index, extra_bp) in enumerate(DEFAULT_LEVELS):
+        threshold = DEFAULT_THRESHOLDS[basis][position] * (scale if basis == "spend" else 1)
+        rate = merchant.cashback_bp if extra_bp is None else merchant.cashback_bp + extra_bp
+        session.add(Level(merchant_id=merchant.id, position=position, name=str(name),
+                          threshold=threshold, cashback_bp=min(rate, 10000)))
+    session.flush()
+
+
+def levels(session: Session, merchant_id: int) -> list[Level]:
+    return list(session.scalars(select(Level).where(Level.merchant_id == merchant_id).order_by(Level.position)))
+
+
+def save_levels(session: Session, merchant: Merchant, rows: list[tuple[str, int, int]]) -> list[Level]:
+    """Replace names, thresholds and rates (validated: names given, thresholds rising); commits."""
+    errors: dict[str, str] = {}
+    previous = -1
+    for index, (name, threshold, rate) in enumerate(rows):
+        if not name.strip():
+            errors[f"name_{index}"] = _("Give the level a name.")
+        if index == 0 and threshold != 0:
+            errors[f"threshold_{index}"] = _("The first level starts at zero.")
+        elif threshold <= previous:
+            errors[f"threshold_{index}"] = _("Each level needs a higher threshold than the one before.")
+        if not 0 <= rate <= 10000:
+            errors[f"rate_{index}"] = _("The rate must be between 0 and 100%.")
+        previous = threshold
+    if errors:
+        raise ValidationFailed(_("Check the highlighted levels."), errors=errors)
+    existing = {level.position: level for level in levels(session, merchant.id)}
+    for index, (name, threshold, rate) in enumerate(rows):
+        level = existing.get(index) or Level(merchant_id=merchant.id, position=index)
+        level.name, level.threshold, level.cashback_bp = name.strip()[:40], threshold, rate
+        session.add(level)
+    session.commit()
+    recompute_merchant(session, merchant)
+    return levels(session, merchant.id)
+
+
+def window_start(window: str, now: datetime) -> datetime | None:
+    if window == "rolling":
+        return now - timedelta(days=365)
+    if window == "calendar":
+        return datetime(now.year, 1, 1, tzinfo=now.tzinfo)
+    return None
+
+
+def period_key(window: str, now: datetime) -> str:
+    """The window a downgrade belongs to (at most one per period)."""
+    if window == "calendar":
+        return str(now.year)
+    return f"{now.year}-{now.month:02d}" if window == "rolling" else "all"
+
+
+def metric(
+    session: Session, merchant: Merchant, membership_id: int, settings: dict, now: datetime | None = None
+) -> int:
+    """What counts toward a level, from purchases that were not refunded (one query)."""
+    now = now or utcnow()
+    start = window_start(settings["window"], now)
+    basis = settings["basis"]
+    if basis == "referrals":
+        if not is_enabled(merchant, "referrals"):
+            return 0
+        friend = aliased(Membership)
+        conditions = [friend.referrer_id == membership_id, Purchase.refunded_at.is_(None),
+                      Purchase.merchant_id == merchant.id]
+        if start is not None:
+            conditions.append(Purchase.created_at >= start)
+        return session.scalar(
+            select(func.count(func.distinct(friend.id)))
+            .select_from(friend).join(Purchase, Purchase.membership_id == friend.id).where(*conditions)
+        ) or 0
+    conditions = [Purchase.membership_id == membership_id, Purchase.refunded_at.is_(None)]
+    if start is not None:
+        conditions.append(Purchase.created_at >= start)
+    value = func.coalesce(func.sum(Purchase.amount), 0) if basis == "spend" else func.count(Purchase.id)
+    return int(session.scalar(select(value).where(*conditions)) or 0)
+
+
+def position_for(level_rows: list[Level], value: int) -> int:
+    position = 0
+    for level in level_rows:
+        if value >= level.threshold:
+            position = max(position, level.position)
+    return position
+
+
+def recompute(
+    session: Session, merchant: Merchant, membership_id: int, settings: dict,
+    purchase_id: int | None = None, level_rows: list[Level] | None = None,
+) -> Status:
+    """Set a member's level from their data (inside the caller's transaction; no commit).
+
+    A rise is a level-up (announced on the card and by e-mail); a fall here comes from a
+    refund, which corrects the data rather than downgrading the customer.
+    """
+    level_rows = level_rows if level_rows is not None else levels(session, merchant.id)
+    value = metric(session, merchant, membership_id, settings)
+    new_position = position_for(level_rows, value)
+    query = (
+        select(Status).where(Status.membership_id == membership_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    status = session.scalars(query).one_or_none()
+    if status is None:
+        session.execute(
+            _insert(session)(Status.__table__)
+            .values(merchant_id=merchant.id, membership_id=membership_id, position=0, held_position=0,
+                    metric=0, level_up_seen=True, level_up_emailed=True)
+            .on_conflict_do_nothing()
+        )
+        status = session.scalars(query).one()
+    before = status.effective
+    status.position = new_position
+    status.metric = value
+    if status.downgrade_to is not None and new_position > status.downgrade_to:
+        status.downgrade_to = status.downgrade_on = None  # they climbed back: no drop ahead
+    if status.effective > before:
+        status.reached_at = utcnow()
+        status.level_up_purchase_id = purchase_id
+        status.level_up_seen = False
+        status.level_up_emailed = purchase_id is None  # e-mails go out for purchases only
+    session.flush()
+    return status
+
+
+def status_of(session: Session, membership_id: int) -> Status | None:
+    return session.scalar(select(Status).where(Status.membership_id == membership_id))
+
+
+def level_rate(session: Session, merchant_id: int, membership_id: int) -> tuple[int, str] | None:
+    """(rate in basis points, level name) of a member's current level (one query)."""
+    row = session.execute(
+        select(Level.cashback_bp, Level.name)
+        .join(Status, and_(Status.merchant_id == Level.merchant_id,
+                           Level.position == case((Status.held_position > Status.position, Status.held_position),
+                                                  else_=Status.position)))
+        .where(Status.membership_id == membership_id, Level.merchant_id == merchant_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def on_purchase(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> None:
+    """Inside the purchase transaction: the buyer's level, their referrer's, and badges."""
+    level_rows = levels(session, merchant.id)
+    recompute(session, merchant, purchase.membership_id, settings, purchase.id, level_rows)
+    if settings["basis"] == "referrals":
+        referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
+        if referrer is not None:
+            recompute(session, merchant, referrer, settings, purchase.id, level_rows)
+    award_badges(session, merchant, purchase, settings)
+
+
+def on_refund(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> None:
+    level_rows = levels(session, merchant.id)
+    recompute(session, merchant, purchase.membership_id, settings, None, level_rows)
+    referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
+    if referrer is not None and settings["basis"] == "referrals":
+        recompute(session, merchant, referrer, settings, None, level_rows)
+
+
+def _months_back(day: date, count: int) -> list[tuple[int, int]]:
+    months, year, month = [], day.year, day.month
+    for _step in range(count):
+        months.append((year, month))
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    return months
+
+
+def award_badges(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> list[str]:
+    """Badges earned by this purchase; each once per member (UNIQUE, insert-or-ignore)."""
+    have = set(session.scalars(select(Badge.badge).where(Badge.membership_id == purchase.membership_id)))
+    earned: list[str] = []
+    now = purchase.created_at or utcnow()
+    month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    # One query gives the visits and whether this is the month's first visit: a streak can only
+    # be completed by a month's first visit, so the streak query runs only then.
+    visits, this_month = session.execute(
+        select(func.count(Purchase.id),
+               func.coalesce(func.sum(case((Purchase.created_at >= month_start, 1), else_=0)), 0))
+        .where(Purchase.membership_id == purchase.membership_id, Purchase.refunded_at.is_(None))
+    ).one()
+    if visits >= 1 and "first_purchase" not in have:
+        earned.append("first_purchase")
+    if visits >= 10 and "tenth_visit" not in have:
+        earned.append("tenth_visit")
+    if "monthly_streak" not in have and this_month == 1:
+        months = _months_back(now.date(), settings["streak_months"])
+        oldest = datetime(months[-1][0], months[-1][1], 1, tzinfo=now.tzinfo)
+        moments = session.scalars(
+            select(Purchase.created_at).where(Purchase.membership_id == purchase.membership_id,
+                                              Purchase.refunded_at.is_(None), Purchase.created_at >= oldest)
+        ).all()
+        seen = {(moment.year, moment.month) for moment in moments}
+        if all(month in seen for month in months):
+            earned.append("monthly_streak")
+    # The count of shops only grows with a first visit here, so the network query runs only then.
+    if "good_neighbour" not in have and visits == 1:
+        user_id = select(Membership.user_id).where(Membership.id == purchase.membership_id).scalar_subquery()
+        shops = session.scalar(
+            select(func.count(func.distinct(Purchase.merchant_id)))
+            .join(Membership, Membership.id == Purchase.membership_id)
+            .join(Merchant, Merchant.id == Purchase.merchant_id)
+            .where(Membership.user_id == user_id, Merchant.network_id == merchant.network_id,
+                   Purchase.refunded_at.is_(None))
+        )
+        if shops >= settings["neighbour_merchants"]:
+            earned.append("good_neighbour")
+    if earned:
+        session.execute(
+            _insert(session)(Badge.__table__).values([
+                {"merchant_id": merchant.id, "membership_id": purchase.membership_id, "badge": badge,
+                 "earned_at": utcnow()} for badge in earned
+            ]).on_conflict_do_nothing()
+        )
+    return earned
+
+
+def badges_of(session: Session, membership_id: int) -> list[Badge]:
+    return list(session.scalars(select(Badge).where(Badge.membership_id == membership_id).order_by(Badge.earned_at)))
+
+
+def mark_seen(session: Session, status_id: int) -> None:
+    """The level-up message was shown once; a trivial write, committed."""
+    session.execute(update(Status).where(Status.id == status_id).values(level_up_seen=True)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def claim_level_up_emails(session: Session, purchase_id: int) -> list[Status]:
+    """Claim the e-mails of the level-ups a purchase made (the buyer's, and a referrer's when
+    friends count), each once: a guarded UPDATE per status, so a retried task sends nothing."""
+    claimed = []
+    for status in session.scalars(
+        select(Status).where(Status.level_up_purchase_id == purchase_id, Status.level_up_emailed.is_(False))
+    ).all():
+        done = session.execute(
+            update(Status).where(Status.id == status.id, Status.level_up_emailed.is_(False))
+            .values(level_up_emailed=True).execution_options(synchronize_session=False)
+        ).rowcount
+        if done:
+            claimed.append(status)
+    return claimed
+
+
+@dataclass(frozen=True)
+class Progress:
+    current: Level
+    next: Level | None
+    value: int
+    missing: int
+
+
+def progress(session: Session, merchant: Merchant, status: Status | None, settings: dict) -> Progress | None:
+    level_rows = levels(session, merchant.id)
+    if not level_rows:
+        return None
+    effective = status.effective if status else 0
+    value = status.metric if status else 0
+    current = next((lvl for lvl in level_rows if lvl.position == effective), level_rows[0])
+    upcoming = next((lvl for lvl in level_rows if lvl.position > effective), None)
+    missing = max(0, upcoming.threshold - value) if upcoming else 0
+    return Progress(current, upcoming, value, missing)
+
+
+def recompute_merchant(session: Session, merchant: Merchant, settings: dict | None = None) -> int:
+    """Recompute every member's level; commits. Returns how many stored levels were wrong."""
+    from webapp.plugins import plugin_settings
+
+    settings = settings or plugin_settings(merchant, "gamification")
+    level_rows = levels(session, merchant.id)
+    wrong = 0
+    member_ids = session.scalars(select(Membership.id).where(Membership.merchant_id == merchant.id)).all()
+    for membership_id in member_ids:
+        stored = status_of(session, membership_id)
+        before = stored.position if stored else 0
+        status = recompute(session, merchant, membership_id, settings, None, level_rows)
+        if status.position != before:
+            wrong += 1
+    session.commit()
+    return wrong
+
+
+def check_levels(session: Session, merchant: Merchant, settings: dict, today: date | None = None) -> int:
+    """Periodic: recompute from scratch; apply the downgrade policy to drops caused by time.
+
+    Refunds lower levels at once, so a drop found here comes from purchases leaving the window:
+    without downgrades the level is kept; with them it is announced and applied 30 days later,
+    at most once per period. Returns the number of stored levels that differed (logged).
+    """
+    now = utcnow()
+    today = today or now.date()
+    level_rows = levels(session, merchant.id)
+    mismatches = 0
+    for status in session.scalars(select(Status).where(Status.merchant_id == merchant.id)).all():
+        value = metric(session, merchant, status.membership_id, settings, now)
+        computed = position_for(level_rows, value)
+        status.metric = value
+        if computed > status.position:
+            mismatches += 1
+            log.warning("gamification: membership %s level %s, data says %s; fixed",
+                        status.membership_id, status.position, computed)
+            recompute(session, merchant, status.membership_id, settings, None, level_rows)
+            continue
+        if computed == status.position:
+            continue
+        if not settings["downgrades"]:
+            status.held_position = max(status.held_position, status.position)
+            status.position = computed
+            continue
+        period = period_key(settings["window"], now)
+        if status.downgrade_on is None:
+            if status.last_downgrade_period != period:
+                status.downgrade_to = computed
+                status.downgrade_on = today + timedelta(days=DOWNGRADE_NOTICE_DAYS)
+        elif status.downgrade_on <= today:
+            status.position = computed
+            status.held_position = 0
+            status.downgrade_to = status.downgrade_on = None
+            status.last_downgrade_period = period
+    session.commit()
+    return mismatches
+
+
+@dataclass(frozen=True)
+class Overview:
+    distribution: list[tuple[str, int]]
+    close: list[tuple[str, str, int]]  # (customer, next level, missing)
+    extra_points: int  # points given above the base rate by level rates
+
+
+def overview(session: Session, merchant: Merchant, settings: dict) -> Overview:
+    from webapp.models import User
+
+    level_rows = levels(session, merchant.id)
+    counts = dict(session.execute(
+        select(case((Status.held_position > Status.position, Status.held_position), else_=Status.position),
+               func.count())
+        .where(Status.merchant_id == merchant.id).group_by(
+            case((Status.held_position > Status.position, Status.held_position), else_=Status.position))
+    ).all())
+    members = session.scalar(select(func.count()).select_from(Membership).where(Membership.merchant_id == merchant.id))
+    with_status = sum(counts.values())
+    counts[0] = counts.get(0, 0) + max(0, members - with_status)
+    distribution = [(level.name, counts.get(level.position, 0)) for level in level_rows]
+    close = []
+    for level in level_rows[1:]:
+        below = level_rows[level.position - 1] if level.position - 1 < len(level_rows) else None
+        if below is None:
+            continue
+        gap = level.threshold - below.threshold
+        rows = session.execute(
+            select(User.name, Status.metric)
+            .join(Membership, Membership.id == Status.membership_id).join(User, User.id == Membership.user_id)
+            .where(Status.merchant_id == merchant.id, Status.position == below.position,
+                   Status.held_position <= below.position,
+                   Status.metric >= level.threshold - gap // 5)
+            .order_by(Status.metric.desc()).limit(10)
+        ).all()
+        close.extend((name, level.name, level.threshold - value) for name, value in rows)
+    point_value = merchant.network.point_value_minor
+    extra = session.scalar(
+        select(func.coalesce(func.sum(
+            (Purchase.earn_rate_bp - merchant.cashback_bp) * Purchase.amount_paid / 10000 / point_value), 0))
+        .where(Purchase.merchant_id == merchant.id, Purchase.refunded_at.is_(None),
+               Purchase.earn_rate_bp > merchant.cashback_bp)
+    )
+    return Overview(distribution, close[:25], int(extra or 0))

@@ -1,0 +1,131 @@
+"""The referrals plugin's hooks: linking at joining, rewards in the purchase, card and pages."""
+
+from __future__ import annotations
+
+from flask import has_request_context, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+from sqlalchemy import select
+
+from plugins.referrals import models as _models  # noqa: F401  (registers the referrals tables)
+from plugins.referrals import services
+from plugins.referrals.models import ReferralCode
+from plugins.referrals.views import bp, public_bp
+from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
+from webapp.extensions import db
+from webapp.models import Membership
+from webapp.plugins import hookimpl, plugin_settings
+
+
+def _html(template: str, **context) -> Markup:
+    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
+    return Markup(render_template(template, **context))  # noqa: S704
+
+
+def share_url(merchant, code: str) -> str:
+    from flask import current_app
+
+    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+    path = url_for("referrals_public.open_link", code=code)
+    return f"{base}{path}" if base else url_for("referrals_public.open_link", code=code, _external=True)
+
+
+@hookimpl
+def neighbourly_register_blueprints(app):
+    return [bp, public_bp]
+
+
+@hookimpl
+def neighbourly_plugin_enabled(merchant, plugin_name, session):
+    # Members who joined before the switch get their codes lazily, on their card.
+    return None
+
+
+@hookimpl
+def neighbourly_membership_recorded(merchant, membership, session, referral_code):
+    ip = request.remote_addr if has_request_context() and referral_code else None
+    services.link_at_joining(
+        session, merchant, membership, referral_code, ip, plugin_settings(merchant, "referrals")
+    )
+
+
+@hookimpl
+def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+    services.pay_rewards(session, merchant, purchase, plugin_settings(merchant, "referrals"))
+
+
+@hookimpl
+def neighbourly_purchase_refunded(merchant, purchase, session):
+    services.undo_for_refund(session, merchant, purchase)
+
+
+@hookimpl
+def neighbourly_collect_nav_items(merchant, user):
+    return [NavItem(_("Referrals"), "referrals.index", order=72,
+                    url_params={"merchant_slug": merchant.slug}, owner_only=True, icon="users")]
+
+
+@hookimpl
+def neighbourly_tpl_wallet_card(merchant, membership):
+    code = db.session.scalar(select(ReferralCode.code).where(ReferralCode.membership_id == membership.id))
+    if code is None:
+        code = services.ensure_code(db.session, membership)
+        db.session.commit()  # a trivial, idempotent write: the card's own code
+    settings = plugin_settings(merchant, "referrals")
+    return _html(
+        "referrals/_wallet_card.html", merchant=merchant, membership=membership,
+        link=share_url(merchant, code), settings=settings,
+        friends=services.friends_of(db.session, membership),
+        earned=services.earned_by(db.session, membership),
+        rules=rules_in_words(merchant, settings),
+    )
+
+
+def rules_in_words(merchant, settings: dict) -> list[str]:
+    """The programme in plain words, for customers: depth, rates, bonus, cap."""
+    words = []
+    names = {1: _("a friend you brought"), 2: _("a friend of your friend"), 3: _("one more step away")}
+    for depth in (1, 2, 3):
+        bp_value, fixed = settings[f"level{depth}_bp"], settings[f"level{depth}_fixed"]
+        if not bp_value and not fixed:
+            continue
+        parts = []
+        if bp_value:
+            parts.append(_("%(rate)s%% of what they pay", rate=f"{bp_value / 100:g}"))
+        if fixed:
+            parts.append(_("%(points)s points", points=fixed))
+        words.append(_("When %(who)s buys here, you get %(what)s.", who=names[depth], what=" + ".join(parts)))
+    words.append(_("Rewards stop after three steps: there is no deeper chain."))
+    if settings["signup_bonus"]:
+        words.append(_("Your friend gets %(points)s bonus points on their first purchase.",
+                       points=settings["signup_bonus"]))
+    words.append(_("You can earn at most %(points)s points a month from referrals.",
+                   points=settings["monthly_cap"]))
+    words.append(_("If a purchase is refunded, its rewards are taken back."))
+    return words
+
+
+@hookimpl
+def neighbourly_collect_dashboard_panels(merchant):
+    figures = services.funnel(db.session, merchant)
+    html = _html("referrals/_panel.html", merchant=merchant, funnel=figures,
+                 cost=services.cost(db.session, merchant))
+    return [DashboardPanel(key="referrals", title=_("Referrals"), order=72, html=html)]
+
+
+@hookimpl
+def neighbourly_tpl_customer_portrait(merchant, membership):
+    friends = services.friends_of(db.session, membership)
+    referrer = db.session.get(Membership, membership.referrer_id) if membership.referrer_id else None
+    return _html("referrals/_portrait.html", friends=friends, referrer=referrer,
+                 earned=services.earned_by(db.session, membership))
+
+
+@hookimpl
+def neighbourly_collect_customer_data(user):
+    return CustomerDataSection(source="referrals", data=services.customer_data(db.session, user.id))
+
+
+@hookimpl
+def neighbourly_customer_erased(user, session):
+    services.forget_addresses(session, user.id)

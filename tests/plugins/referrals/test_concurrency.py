@@ -1,0 +1,97 @@
+"""20 workers paying the same purchase's rewards at once: one per (purchase, beneficiary, level)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import event, func, select
+
+from plugins.referrals import services
+from plugins.referrals.models import Reward
+from tests.plugins.referrals.conftest import buy, enable, join
+from webapp.extensions import db
+from webapp.models import LedgerEntry, Membership, Merchant, Purchase
+from webapp.plugins import plugin_settings, registry
+from webapp.services import merchants as merchant_service
+from webapp.services.ledger import find_balance_mismatches
+
+THREADS = 20
+REPEATS = 3
+
+
+@pytest.fixture(autouse=True)
+def patient_sqlite(app):
+    """20 writers on a shared two-core machine: let SQLite connections wait longer than 5 s."""
+    engine = db.engine
+
+    def longer_wait(dbapi_connection, connection_record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute("PRAGMA busy_timeout=60000")
+
+    event.listen(engine, "connect", longer_wait)
+    engine.dispose()
+    yield
+    event.remove(engine, "connect", longer_wait)
+
+
+def test_twenty_workers_pay_each_reward_exactly_once(app, make_merchant, make_user):
+    cafe = make_merchant()
+    enable(cafe, "referrals", level1_bp=300, level2_bp=200, level3_bp=100, signup_bonus=25, monthly_cap=10**9)
+    members = [join(cafe, make_user())]
+    for _ in range(4):  # a chain of five: the buyer has four referrers, only three may earn
+        members.append(join(cafe, make_user(), ref=services.ensure_code(db.session, members[-1])))
+    db.session.commit()
+    buyer = members[-1]
+    for _round in range(REPEATS):
+        # Record the purchase with the plugin off, then let 20 workers pay its rewards together.
+        merchant_service.set_plugin_enabled(db.session, registry(), cafe, "referrals", False, cafe.owner)
+        purchase_id = buy(cafe, buyer, amount=100_000).id
+        merchant_service.set_plugin_enabled(db.session, registry(), cafe, "referrals", True, cafe.owner)
+        cafe_id = cafe.id
+        settings = plugin_settings(cafe, "referrals")
+        db.session.commit()  # the test's own session must not hold SQLite's write lock
+        barrier = threading.Barrier(THREADS)
+        paid: list[int] = []
+        errors: list[Exception] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            with app.app_context():
+                barrier.wait()
+                try:
+                    merchant = db.session.get(Merchant, cafe_id)
+                    purchase = db.session.get(Purchase, purchase_id)
+                    amount = services.pay_rewards(db.session, merchant, purchase, settings)
+                    db.session.commit()
+                    with lock:
+                        paid.append(amount)
+                except Exception as error:  # asserted on below
+                    db.session.rollback()
+                    with lock:
+                        errors.append(error)
+                finally:
+                    db.session.remove()
+
+        threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len([amount for amount in paid if amount]) == 1
+        rows = db.session.execute(
+            select(Reward.beneficiary_membership_id, Reward.depth, Reward.amount)
+            .where(Reward.purchase_id == purchase_id).order_by(Reward.depth)
+        ).all()
+        expected = [(members[3].id, 1, 3000), (members[2].id, 2, 2000), (members[1].id, 3, 1000)]
+        if _round == 0:
+            expected.insert(0, (buyer.id, 0, 25))  # the friend's sign-up bonus, on the first purchase only
+        assert [tuple(row) for row in rows] == expected
+        entries = db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.purchase_id == purchase_id, LedgerEntry.kind == "referral"))
+        assert entries == len(expected)
+    assert db.session.scalar(select(Membership.balance).where(Membership.id == members[0].id)) == 0
+    assert db.session.scalar(select(Membership.balance).where(Membership.id == members[3].id)) == 3000 * REPEATS
+    assert find_balance_mismatches(db.session) == []
