@@ -1,0 +1,1 @@
+"""The scale bench: ``python -m bench`` seeds large data sets and compares Neighbourly to bare floors."""

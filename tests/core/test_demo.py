@@ -1,0 +1,223 @@
+"""The demo neighbourhood loads consistent data, writes what the purchase service writes, and is idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from webapp import create_app, demo
+from webapp.config import TestConfig
+from webapp.extensions import db
+from webapp.models import (
+    ConsentRecord,
+    LedgerEntry,
+    Membership,
+    Merchant,
+    MerchantPhoto,
+    MerchantWeeklyStats,
+    Network,
+    Purchase,
+    StaffRole,
+    User,
+)
+from webapp.services import accounts
+
+SMALL = {"customers": 30, "purchases": 200}
+FIXED_NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def _assert_books_balance() -> None:
+    """Every card equals its ledger and its purchases; weekly figures equal the purchase rows."""
+    ledger = dict(
+        db.session.execute(
+            select(LedgerEntry.membership_id, func.sum(LedgerEntry.amount)).group_by(LedgerEntry.membership_id)
+        ).all()
+    )
+    sales = {
+        row.membership_id: row
+        for row in db.session.execute(
+            select(
+                Purchase.membership_id,
+                func.count(Purchase.id).label("visits"),
+                func.sum(Purchase.amount).label("spent"),
+            ).group_by(Purchase.membership_id)
+        )
+    }
+    cards = db.session.scalars(select(Membership)).all()
+    assert cards
+    for card in cards:
+        assert card.balance == ledger.get(card.id, 0), card.id
+        assert card.visits == (sales[card.id].visits if card.id in sales else 0)
+        assert card.total_spent == (sales[card.id].spent if card.id in sales else 0)
+    purchases = db.session.execute(
+        select(
+            func.count(Purchase.id), func.sum(Purchase.amount), func.sum(Purchase.amount_paid),
+            func.sum(Purchase.points_earned), func.sum(Purchase.points_used),
+        )
+    ).one()
+    weekly = db.session.execute(
+        select(
+            func.sum(MerchantWeeklyStats.purchases), func.sum(MerchantWeeklyStats.revenue),
+            func.sum(MerchantWeeklyStats.amount_paid), func.sum(MerchantWeeklyStats.points_earned),
+            func.sum(MerchantWeeklyStats.points_redeemed),
+        )
+    ).one()
+    assert tuple(weekly) == tuple(purchases)
+    per_merchant_weekly = dict(
+        db.session.execute(
+            select(MerchantWeeklyStats.merchant_id, func.sum(MerchantWeeklyStats.revenue))
+            .group_by(MerchantWeeklyStats.merchant_id)
+        ).all()
+    )
+    per_merchant_sales = dict(
+        db.session.execute(
+            select(Purchase.merchant_id, func.sum(Purchase.amount)).group_by(Purchase.merchant_id)
+        ).all()
+    )
+    assert per_merchant_weekly == per_merchant_sales
+    new_customers, repeat_customers = db.session.execute(
+        select(func.sum(MerchantWeeklyStats.new_customers), func.sum(MerchantWeeklyStats.repeat_customers))
+    ).one()
+    assert new_customers == len(cards)
+    assert repeat_customers == sum(1 for card in cards if card.visits >= 2)
+
+
+def test_demo_builds_a_consistent_neighbourhood(app):
+    lines: list[str] = []
+    created = demo.load(echo=lines.append, **SMALL)
+
+    network = db.session.scalar(select(Network).where(Network.slug == "abay-street"))
+    assert network.currency == "KZT"
+    merchants = db.session.scalars(select(Merchant).where(Merchant.network_id == network.id)).all()
+    assert len(merchants) >= 8
+    assert len({merchant.category for merchant in merchants}) >= 8
+    upload_folder = Path(app.config["UPLOAD_FOLDER"])
+    for merchant in merchants:
+        assert merchant.status == "active"
+        assert merchant.description and merchant.opening_hours
+        assert merchant.address.startswith("Abay Street")
+        assert merchant.price_list and all(item["price"] > 0 for item in merchant.price_list)
+        assert merchant.photos, merchant.name
+        assert (upload_folder / merchant.photos[0].filename).stat().st_size > 5000
+        roles = set(db.session.scalars(select(StaffRole.role).where(StaffRole.merchant_id == merchant.id)))
+        assert roles == {"owner", "cashier"}
+    assert len({merchant.cashback_bp for merchant in merchants}) > 3
+    assert len({merchant.max_points_share_pct for merchant in merchants}) > 3
+
+    assert created["customers"] == SMALL["customers"]
+    assert _count(Purchase) == SMALL["purchases"] == created["purchases"]
+    assert db.session.scalar(select(func.count()).where(Purchase.points_used > 0)) > 0
+    first, last = db.session.execute(select(func.min(Purchase.created_at), func.max(Purchase.created_at))).one()
+    assert last - first > timedelta(days=90)
+    assert _count(ConsentRecord) >= _count(Membership)
+    _assert_books_balance()
+
+    # The printed logins work with the printed password.
+    output = "\n".join(lines)
+    assert demo.DEMO_PASSWORD in output and demo.OPERATOR_EMAIL in output
+    for email in (demo.OPERATOR_EMAIL, "owner@salon-aru.kz", "cashier@salon-aru.kz"):
+        assert email in output
+        assert accounts.authenticate(db.session, email, demo.DEMO_PASSWORD) is not None
+    customer_email = demo.customer_specs(1)[0].email
+    assert customer_email in output
+    assert accounts.authenticate(db.session, customer_email, demo.DEMO_PASSWORD) is not None
+
+
+def test_demo_is_idempotent(app):
+    demo.load(echo=lambda line: None, **SMALL)
+    counts = {model.__name__: _count(model) for model in (User, Merchant, MerchantPhoto, Membership, Purchase, LedgerEntry)}
+    weekly = db.session.scalar(select(func.sum(MerchantWeeklyStats.revenue + MerchantWeeklyStats.new_customers)))
+    lines: list[str] = []
+
+    created = demo.load(echo=lines.append, **SMALL)
+
+    assert created == {}
+    assert "nothing changed" in "\n".join(lines)
+    assert counts == {model.__name__: _count(model) for model in (User, Merchant, MerchantPhoto, Membership, Purchase, LedgerEntry)}
+    assert weekly == db.session.scalar(select(func.sum(MerchantWeeklyStats.revenue + MerchantWeeklyStats.new_customers)))
+
+
+def _snapshot() -> dict[str, list[tuple]]:
+    """The money-bearing rows, in a form comparable across databases."""
+    return {
+        "purchases": [
+            tuple(row)
+            for row in db.session.execute(
+                select(
+                    Purchase.id, Purchase.merchant_id, Purchase.membership_id, Purchase.cashier_id,
+                    Purchase.amount, Purchase.points_used, Purchase.points_value, Purchase.amount_paid,
+                    Purchase.points_earned, Purchase.earn_rate_bp, Purchase.idempotency_key,
+                    Purchase.fingerprint, Purchase.created_at,
+                ).order_by(Purchase.id)
+            )
+        ],
+        "ledger": [
+            tuple(row)
+            for row in db.session.execute(
+                select(
+                    LedgerEntry.membership_id, LedgerEntry.merchant_id, LedgerEntry.kind, LedgerEntry.amount,
+                    LedgerEntry.reason, LedgerEntry.source, LedgerEntry.purchase_id, LedgerEntry.created_at,
+                ).order_by(LedgerEntry.purchase_id, LedgerEntry.kind)
+            )
+        ],
+        "cards": [
+            tuple(row)
+            for row in db.session.execute(
+                select(
+                    Membership.id, Membership.user_id, Membership.merchant_id, Membership.balance,
+                    Membership.total_spent, Membership.visits, Membership.last_purchase_at,
+                ).order_by(Membership.id)
+            )
+        ],
+        "weeks": [
+            tuple(row)
+            for row in db.session.execute(
+                select(
+                    MerchantWeeklyStats.merchant_id, MerchantWeeklyStats.week_start,
+                    MerchantWeeklyStats.purchases, MerchantWeeklyStats.revenue,
+                    MerchantWeeklyStats.amount_paid, MerchantWeeklyStats.points_earned,
+                    MerchantWeeklyStats.points_redeemed, MerchantWeeklyStats.new_customers,
+                    MerchantWeeklyStats.repeat_customers,
+                ).order_by(MerchantWeeklyStats.merchant_id, MerchantWeeklyStats.week_start)
+            )
+        ],
+    }
+
+
+def test_bulk_sales_write_exactly_what_the_purchase_service_writes(app, tmp_path):
+    """The demo's fast path is checked row by row against ``record_purchase`` on the same plan."""
+    demo.load(echo=lambda line: None, now=FIXED_NOW, **SMALL)
+    bulk = _snapshot()
+
+    reference = create_app(
+        {
+            **{key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()},
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'reference.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "reference-uploads"),
+        }
+    )
+    with reference.app_context():
+        db.create_all()  # like the fixture's schema; this test is about sales, not migrations
+        demo.load(echo=lambda line: None, now=FIXED_NOW, via_service=True, **SMALL)
+        through_service = _snapshot()
+        db.session.remove()
+        db.engine.dispose()
+
+    assert len(bulk["purchases"]) == SMALL["purchases"]
+    for table in ("purchases", "ledger", "cards", "weeks"):
+        assert bulk[table] == through_service[table], table
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_full_size_demo_loads(app):
+    created = demo.load(echo=lambda line: None)
+    assert created["customers"] >= 200
+    assert created["purchases"] >= 3000
+    _assert_books_balance()
