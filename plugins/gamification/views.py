@@ -45,6 +45,14 @@ def index(merchant):
     return _page(merchant)
 
 
+@bp.route("/panel")
+@staff_required("owner")
+def panel(merchant):
+    """The dashboard panel, loaded after the dashboard page (it aggregates purchases)."""
+    data = services.overview(db.session, merchant, plugin_settings(merchant, "gamification"))
+    return render("gamification/_panel.html", merchant=merchant, overview=data)
+
+
 def _parse_rate(text: str) -> int:
     try:
         value = Decimal(text.replace(",", ".").replace("%", "").strip())

@@ -50,6 +50,13 @@ def index(merchant):
     )
 
 
+@bp.route(PREFIX + "/panel")
+@staff_required("owner")
+def panel(merchant):
+    """The dashboard panel, loaded after the dashboard page (its figures scan the cards)."""
+    return render("letters/_panel.html", merchant=merchant, figures=services.figures(db.session, merchant))
+
+
 # --------------------------------------------------------------------------- templates
 
 

@@ -239,7 +239,10 @@ def test_dashboard_and_portrait_show_levels_and_referrals(app, client, make_merc
     buy(cafe, bob, amount=6_000)
     client.login(cafe.owner)
     dashboard = client.get(f"/business/{cafe.slug}/dashboard").get_data(as_text=True)
-    assert "Customers by level" in dashboard and "friends joined" in dashboard
+    panel_url = f"/business/{cafe.slug}/levels/panel"
+    assert f'hx-get="{panel_url}"' in dashboard  # the aggregate panel loads after the page
+    panel = client.get(panel_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Customers by level" in panel and "friends joined" in dashboard
     portrait = client.get(f"/business/{cafe.slug}/customers/{ann.id}").get_data(as_text=True)
     assert "Brought 1 friends: Bob" in portrait
     assert "Status level" in portrait

@@ -104,7 +104,10 @@ def test_dashboard_panel_shows_sent_letters_and_repeat_rate(client, shop, custom
     assert figures.repeat_rate_with == 100 and figures.repeat_rate_without is None
     client.login(shop.owner)
     dashboard = client.get(f"/business/{shop.slug}/dashboard").get_data(as_text=True)
-    assert "E-mails sent" in dashboard and "Came back after a letter: 100% of 1 customers." in dashboard
+    panel_url = f"/business/{shop.slug}/letters/panel"
+    assert f'hx-get="{panel_url}"' in dashboard  # the scanning panel loads after the page
+    panel = client.get(panel_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "E-mails sent" in panel and "Came back after a letter: 100% of 1 customers." in panel
 
 
 def test_erasure_removes_the_address_and_cancels_pending_letters(shop, customer):
