@@ -10,8 +10,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
-from flask import Blueprint, abort, current_app, g, request
+from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import select
 
 from webapp import hookspecs
@@ -286,6 +287,11 @@ def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any)
         g.plugin_merchant = merchant
 
     return blueprint
+
+
+def render_fragment(template: str, **context: Any) -> Markup:
+    """HTML for a slot or panel from an autoescaped ``.html`` template (user text is escaped)."""
+    return Markup(render_template(template, **context))  # noqa: S704 - autoescaped template output
 
 
 def sorted_by_order(items: list) -> list:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import url_for
 from flask_babel import gettext as _
-from markupsafe import Markup
 from sqlalchemy import select
 
 from plugins.gamification import models as _models  # noqa: F401  (registers the gamification tables)
@@ -22,12 +21,9 @@ from webapp.contracts import (
 )
 from webapp.extensions import db
 from webapp.models import Membership
-from webapp.plugins import hookimpl, is_enabled, plugin_settings
+from webapp.plugins import hookimpl, is_enabled, plugin_settings, render_fragment
 
-
-def _html(template: str, **context) -> Markup:
-    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
-    return Markup(render_template(template, **context))  # noqa: S704
+_html = render_fragment
 
 
 @hookimpl

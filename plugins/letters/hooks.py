@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from huey import crontab
-from markupsafe import Markup
 
 from plugins.letters import delivery, services, tasks
 from plugins.letters import models as _models  # noqa: F401  (registers the letters_ tables)
 from plugins.letters.views import bp
 from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
 from webapp.extensions import db
-from webapp.plugins import hookimpl, plugin_settings
+from webapp.plugins import hookimpl, plugin_settings, render_fragment
 from webapp.services.memberships import MARKETING, has_consent
 
-
-def _html(template: str, **context) -> Markup:
-    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
-    return Markup(render_template(template, **context))  # noqa: S704
+_html = render_fragment
 
 
 @hookimpl

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import has_request_context, render_template, request, url_for
+from flask import has_request_context, request, url_for
 from flask_babel import gettext as _
-from markupsafe import Markup
 from sqlalchemy import select
 
 from plugins.referrals import models as _models  # noqa: F401  (registers the referrals tables)
@@ -14,12 +13,9 @@ from plugins.referrals.views import bp, public_bp
 from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
 from webapp.extensions import db
 from webapp.models import Membership
-from webapp.plugins import hookimpl, plugin_settings
+from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
-
-def _html(template: str, **context) -> Markup:
-    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
-    return Markup(render_template(template, **context))  # noqa: S704
+_html = render_fragment
 
 
 def share_url(merchant, code: str) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, render_template, url_for
+from flask import current_app, url_for
 from flask_babel import gettext as _
-from markupsafe import Markup
 
 from plugins.surveys import models as _models  # noqa: F401  (registers the surveys_ tables)
 from plugins.surveys import services
@@ -15,15 +14,13 @@ from webapp.contracts import CustomerDataSection, CustomerFact, DashboardPanel, 
 from webapp.extensions import db
 from webapp.mail import send_email
 from webapp.models import User
-from webapp.plugins import hookimpl
+from webapp.plugins import hookimpl, render_fragment
 from webapp.services.memberships import MARKETING, has_consent
 
 log = logging.getLogger(__name__)
 
 
-def _html(template: str, **context) -> Markup:
-    # Safe: the template is an autoescaped .html file, so user text in it is already escaped.
-    return Markup(render_template(template, **context))  # noqa: S704
+_html = render_fragment
 
 
 def _public_url(endpoint: str, **values) -> str:
