@@ -39,7 +39,7 @@ from webapp.services.purchases import PurchaseDraft, record_purchase
 DEMO_PASSWORD = "neighbourly-demo"  # noqa: S105 - published on purpose: it is the demo
 NETWORK_SLUG = "abay-street"
 NETWORK_NAME = "Abay Street"
-OPERATOR_EMAIL = "operator@abay-street.kz"
+OPERATOR_EMAIL = "operator@abay-street.example.com"
 SEED = 20261101
 HISTORY_DAYS = 182
 KEY_PREFIX = "demo-"
@@ -69,7 +69,7 @@ class DemoMerchant:
 
 MERCHANTS: tuple[DemoMerchant, ...] = (
     DemoMerchant(
-        "Aru Beauty Salon", "beauty", "salon-aru.kz", 12, "Аружан Сейткали", "Мадина Омарова",
+        "Aru Beauty Salon", "beauty", "salon-aru.example.com", 12, "Аружан Сейткали", "Мадина Омарова",
         "Haircuts, colouring, manicure and brows by a team of six stylists who have worked on "
         "Abay Street for nine years. Book by phone or just walk in; the tea is on us.",
         "Mon–Sat 9:00–20:00\nSun 10:00–18:00",
@@ -78,7 +78,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         700, 30, 0.9, ("#f7b2cf", "#7b3f9e"),
     ),
     DemoMerchant(
-        "Dastarkhan", "restaurant", "dastarkhan-abay.kz", 15, "Ерлан Ахметов", "Асель Жунусова",
+        "Dastarkhan", "restaurant", "dastarkhan-abay.example.com", 15, "Ерлан Ахметов", "Асель Жунусова",
         "Kazakh and Central Asian home cooking: beshbarmak on Fridays, hand-pulled lagman and "
         "baursaks straight from the pan. Sixty seats and a quiet room for family celebrations.",
         "Daily 11:00–23:00",
@@ -87,7 +87,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         500, 50, 1.3, ("#f4c27a", "#a23b1c"),
     ),
     DemoMerchant(
-        "Zhuldyz Car Wash", "car_wash", "zhuldyz-wash.kz", 27, "Бауыржан Оспанов", "Дмитрий Козлов",
+        "Zhuldyz Car Wash", "car_wash", "zhuldyz-wash.example.com", 27, "Бауыржан Оспанов", "Дмитрий Козлов",
         "Hand wash and detailing in six bays, open around the clock. Wait in the lounge with a "
         "free coffee; a full wash takes about forty minutes.",
         "Open 24 hours, every day",
@@ -96,7 +96,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         1000, 20, 0.8, ("#8fd3f4", "#1d4e89"),
     ),
     DemoMerchant(
-        "Baursak Bakery", "bakery", "baursak-bakery.kz", 8, "Гульнара Искакова", "Ольга Смирнова",
+        "Baursak Bakery", "bakery", "baursak-bakery.example.com", 8, "Гульнара Искакова", "Ольга Смирнова",
         "Bread baked twice a day in a stone oven: tandyr nan, sourdough rye, samsa and honey "
         "cake. The morning batch is out by half past seven.",
         "Daily 7:00–21:00",
@@ -105,7 +105,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         300, 100, 1.6, ("#fbe3b0", "#b9770e"),
     ),
     DemoMerchant(
-        "Arman Cinema", "cinema", "arman-cinema.kz", 41, "Арман Касымов", "Даниияр Абенов",
+        "Arman Cinema", "cinema", "arman-cinema.example.com", 41, "Арман Касымов", "Даниияр Абенов",
         "A neighbourhood cinema with two halls, new releases in Kazakh and Russian and a "
         "children's matinee every weekend. The popcorn is made on site.",
         "Daily 10:00–01:00",
@@ -114,7 +114,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         500, 50, 0.9, ("#5c5c8a", "#161629"),
     ),
     DemoMerchant(
-        "Shanyrak Coffee", "cafe", "shanyrak-coffee.kz", 19, "Алихан Сулейменов", "Анна Павлова",
+        "Shanyrak Coffee", "cafe", "shanyrak-coffee.example.com", 19, "Алихан Сулейменов", "Анна Павлова",
         "Speciality coffee roasted in Almaty, breakfast all day and a long table for working "
         "with a laptop. Bring your own cup and save 100 ₸.",
         "Mon–Fri 7:30–22:00\nSat–Sun 9:00–22:00",
@@ -123,7 +123,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         800, 50, 1.5, ("#d7b59a", "#4e2a1e"),
     ),
     DemoMerchant(
-        "Gulder Flowers", "flowers", "gulder-flowers.kz", 23, "Сауле Тулегенова", "Камила Каримова",
+        "Gulder Flowers", "flowers", "gulder-flowers.example.com", 23, "Сауле Тулегенова", "Камила Каримова",
         "Tulips, roses and peonies from local greenhouses, bouquets made while you wait and "
         "delivery anywhere on Abay Street within the hour.",
         "Daily 8:00–22:00",
@@ -132,7 +132,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         600, 40, 0.6, ("#ffd1dc", "#2e8b57"),
     ),
     DemoMerchant(
-        "Altyn Fitness", "fitness", "altyn-fitness.kz", 33, "Тимур Баймуханов", "Виктория Орлова",
+        "Altyn Fitness", "fitness", "altyn-fitness.example.com", 33, "Тимур Баймуханов", "Виктория Орлова",
         "Free weights and a cardio zone, group classes (yoga, functional training, boxing) and a "
         "sauna. The trainers speak Kazakh, Russian and English.",
         "Mon–Fri 6:00–23:00\nSat–Sun 8:00–22:00",
@@ -141,7 +141,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         400, 25, 0.7, ("#ffe08a", "#c0392b"),
     ),
     DemoMerchant(
-        "Densaulyk Pharmacy", "pharmacy", "densaulyk-pharmacy.kz", 4, "Динара Утепова",
+        "Densaulyk Pharmacy", "pharmacy", "densaulyk-pharmacy.example.com", 4, "Динара Утепова",
         "Сергей Лебедев",
         "A pharmacist on duty all day, prescriptions filled while you wait, baby food, vitamins "
         "and skin care.",
@@ -151,7 +151,7 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         200, 10, 0.8, ("#c8f7dc", "#11806a"),
     ),
     DemoMerchant(
-        "Bereke Market", "grocery", "bereke-market.kz", 37, "Канат Есенов", "Наталья Морозова",
+        "Bereke Market", "grocery", "bereke-market.example.com", 37, "Канат Есенов", "Наталья Морозова",
         "Fresh produce from Almaty farms, kazy from the butcher's counter, dairy from Talgar and "
         "everything else for the kitchen.",
         "Daily 7:00–24:00",
@@ -180,7 +180,8 @@ _SURNAMES = (  # masculine forms; the feminine adds "а"
     "Аманов", "Нурланов", "Касымов", "Омаров", "Иванов", "Петров", "Смирнов", "Кузнецов", "Попов",
     "Соколов", "Лебедев", "Козлов", "Новиков", "Морозов", "Волков", "Павлов", "Федоров", "Орлов",
 )
-_MAIL_DOMAINS = ("mail.kz", "gmail.com", "mail.ru", "inbox.kz", "yandex.kz", "outlook.com")
+# Reserved example domains: demo e-mail can never reach a real mailbox, even with SMTP configured.
+_MAIL_DOMAINS = ("example.com", "example.org", "example.net")
 _MOBILE_PREFIXES = ("700", "701", "702", "705", "707", "708", "747", "771", "775", "776", "777", "778")
 
 
