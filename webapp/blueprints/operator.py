@@ -85,23 +85,40 @@ def approve(network_slug: str, merchant_id: int):
     return _back(network, "active")
 
 
-@bp.route("/<network_slug>/merchants/<int:merchant_id>/decline", methods=["POST"])
-@login_required
-def decline(network_slug: str, merchant_id: int):
+def _act_with_reason(network_slug: str, merchant_id: int, act, missing_reason: str):
+    """Run an operator action that needs a reason; re-render the page with the error if refused.
+
+    Returns ``(network, merchant, None)`` on success or ``(network, None, response)``.
+    """
     network = operated_network(network_slug)
     reason = _reason()
     try:
         if not reason:
-            raise ValidationFailed(_("Say why the application is declined; the owner will see it."))
-        merchant = merchants.decide_application(
-            db.session, network, current_user, merchant_id, False, reason=reason
-        )
+            raise ValidationFailed(missing_reason)
+        merchant = act(network, reason)
     except NotFound:
         abort(404)
     except (ValidationFailed, Conflict) as error:
         db.session.rollback()
-        return _network_page(network, status=error.status_code, errors={merchant_id: error.message},
-                             reasons={merchant_id: reason})
+        return network, None, _network_page(
+            network, status=error.status_code, errors={merchant_id: error.message},
+            reasons={merchant_id: reason},
+        )
+    return network, merchant, None
+
+
+@bp.route("/<network_slug>/merchants/<int:merchant_id>/decline", methods=["POST"])
+@login_required
+def decline(network_slug: str, merchant_id: int):
+    network, merchant, refused = _act_with_reason(
+        network_slug, merchant_id,
+        lambda network, reason: merchants.decide_application(
+            db.session, network, current_user, merchant_id, False, reason=reason
+        ),
+        _("Say why the application is declined; the owner will see it."),
+    )
+    if refused is not None:
+        return refused
     flash(_("%(name)s is declined; the owner sees your reason.", name=merchant.name), "success")
     return _back(network, "declined")
 
@@ -109,20 +126,15 @@ def decline(network_slug: str, merchant_id: int):
 @bp.route("/<network_slug>/merchants/<int:merchant_id>/suspend", methods=["POST"])
 @login_required
 def suspend(network_slug: str, merchant_id: int):
-    network = operated_network(network_slug)
-    reason = _reason()
-    try:
-        if not reason:
-            raise ValidationFailed(_("Say why the business is suspended; the owner will see it."))
-        merchant = merchants.set_suspended(
+    network, merchant, refused = _act_with_reason(
+        network_slug, merchant_id,
+        lambda network, reason: merchants.set_suspended(
             db.session, network, current_user, merchant_id, True, reason=reason
-        )
-    except NotFound:
-        abort(404)
-    except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
-        return _network_page(network, status=error.status_code, errors={merchant_id: error.message},
-                             reasons={merchant_id: reason})
+        ),
+        _("Say why the business is suspended; the owner will see it."),
+    )
+    if refused is not None:
+        return refused
     flash(
         _("%(name)s is suspended: it cannot record purchases, and its customers keep their points.",
           name=merchant.name),
