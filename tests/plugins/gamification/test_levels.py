@@ -9,7 +9,7 @@ from sqlalchemy import select
 from plugins.gamification import services
 from plugins.gamification.models import Badge, Status
 from plugins.referrals import services as referral_services
-from tests.plugins.gamification.conftest import buy, enable, join
+from tests.plugins.loyalty_kit import buy, enable, join
 from webapp.extensions import db
 from webapp.models import Membership, Purchase
 from webapp.plugins import plugin_settings

@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select
 
 from plugins.referrals import services
 from plugins.referrals.models import Reward
-from tests.plugins.referrals.conftest import buy, enable, join
+from tests.plugins.loyalty_kit import buy, enable, join
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase
 from webapp.plugins import plugin_settings, registry

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from plugins.referrals import services
 from plugins.referrals.models import LinkOpen, MonthlyTotal, ReferralLink, Reward
-from tests.plugins.referrals.conftest import buy, enable, join
+from tests.plugins.loyalty_kit import buy, enable, join
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, User
 from webapp.plugins import plugin_settings
