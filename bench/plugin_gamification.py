@@ -12,25 +12,15 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.inprocess import rate
+
 ROUNDS = 5
 SECONDS = 1.5
 MEMBERS = 50
-
-
-def _rate(operation: Callable[[], None], seconds: float) -> float:
-    done = 0
-    started = time.perf_counter()
-    while True:
-        operation()
-        done += 1
-        if time.perf_counter() - started >= seconds:
-            break
-    return done / (time.perf_counter() - started)
 
 
 def _setup(workdir: Path):
@@ -135,8 +125,8 @@ def run(results: dict) -> None:
         core_only()
     samples: dict[str, list[float]] = {"with": [], "core": []}
     for _round in range(ROUNDS):
-        samples["with"].append(_rate(with_plugins, SECONDS))
-        samples["core"].append(_rate(core_only, SECONDS))
+        samples["with"].append(rate(with_plugins, SECONDS))
+        samples["core"].append(rate(core_only, SECONDS))
     with app.app_context():
         rewards = db.session.scalar(select(func.count()).select_from(Reward).where(Reward.depth == 3))
         db.session.remove()
