@@ -199,6 +199,27 @@ def enabled_plugin_names(merchant: Merchant) -> frozenset[str]:
     return names
 
 
+def load_enabled_plugins(merchants: list[Merchant]) -> None:
+    """Fill the enabled-plugin cache of many merchants with one query (pages listing several cards)."""
+    from webapp.extensions import db
+    from webapp.models import MerchantPlugin
+
+    pending = {m.id: m for m in merchants if "_neighbourly_enabled" not in m.__dict__}
+    if not pending:
+        return
+    installed = registry().metas
+    names: dict[int, set[str]] = {merchant_id: set() for merchant_id in pending}
+    for merchant_id, name in db.session.execute(
+        select(MerchantPlugin.merchant_id, MerchantPlugin.plugin_name).where(
+            MerchantPlugin.merchant_id.in_(pending), MerchantPlugin.enabled.is_(True)
+        )
+    ):
+        if name in installed:
+            names[merchant_id].add(name)
+    for merchant_id, merchant in pending.items():
+        merchant.__dict__["_neighbourly_enabled"] = frozenset(names[merchant_id])
+
+
 def forget_enabled_cache(merchant: Merchant) -> None:
     merchant.__dict__.pop("_neighbourly_enabled", None)
 

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from webapp.errors import NotFound
 from webapp.extensions import db
+from webapp.plugins import load_enabled_plugins
 from webapp.services import codes, memberships
 from webapp.web import render
 
@@ -19,6 +20,8 @@ HISTORY_PER_PAGE = 25
 @login_required
 def index():
     cards = memberships.wallet_cards(db.session, current_user.id)
+    # Each card's plugin slot asks which plugins its merchant has on: one query for all of them.
+    load_enabled_plugins([card.membership.merchant for card in cards])
     return render(
         "wallet/index.html",
         cards=cards,
