@@ -92,3 +92,28 @@ class CustomerFact:
     source: str
     label: str = ""
     order: int = 100
+
+
+@dataclass(frozen=True)
+class RewardOption:
+    """A reward other than points that a merchant can give (a neighbour's certificate).
+
+    ``key`` is ``"<plugin>:<id>"``, stable while the option exists; other plugins store it (a
+    survey's reward) and hand it back to ``neighbourly_reward_recorded`` to give the reward.
+    ``available`` is false while it cannot be given (caps used up, partnership paused).
+    """
+
+    key: str
+    label: str
+    source: str
+    available: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GrantedReward:
+    """What ``neighbourly_reward_recorded`` gave: a label for the customer and a reference."""
+
+    key: str
+    label: str
+    object_ref: str

@@ -440,7 +440,8 @@ class _Loader:
         for membership in new:
             merchant = by_id[membership.merchant_id]
             hooks_for(merchant).neighbourly_membership_recorded(
-                merchant=merchant, membership=membership, session=self.session, referral_code=None
+                merchant=merchant, membership=membership, session=self.session, referral_code=None,
+                rejoined=False,
             )
         self.session.commit()
         self.created["memberships"] += len(new)

@@ -70,6 +70,10 @@ class Conflict(NeighbourlyError):
     status_code = 409
 
 
+class RewardUnavailable(Conflict):
+    """This reward cannot be given any more."""
+
+
 # The docstrings above double as default messages; listed here so that extraction finds them.
 _DEFAULT_MESSAGES = (
     _l("Request refused."),
@@ -82,4 +86,5 @@ _DEFAULT_MESSAGES = (
     _l("This purchase has already been refunded."),
     _l("This purchase cannot be refunded."),
     _l("The request conflicts with the current state."),
+    _l("This reward cannot be given any more."),
 )

@@ -68,17 +68,20 @@ def neighbourly_plugin_disabled(merchant, plugin_name, session):
 
 
 @hookspec
-def neighbourly_membership_recorded(merchant, membership, session, referral_code):
-    """A customer joined a merchant; add plugin rows that belong with the membership.
+def neighbourly_membership_recorded(merchant, membership, session, referral_code, rejoined):
+    """A customer joined a merchant, or re-joined after leaving; add rows that belong with it.
 
     Scope: merchant (plugins enabled for ``merchant``).
     Phase: inside the joining transaction, after the membership row is flushed; raising rolls
         the joining back.
 
     :param merchant: the ``Merchant`` joined.
-    :param membership: the new ``Membership``.
+    :param membership: the ``Membership`` (new, or the customer's earlier one opened again).
     :param session: the SQLAlchemy session of the transaction.
     :param referral_code: the referral code the customer arrived with, or ``None``.
+    :param rejoined: ``True`` when an earlier membership was opened again (its id, balance and
+        history are the ones the customer had): pay what waited for the customer, but do not
+        treat them as a new customer (no sign-up bonus, no referral link).
     :returns: ``None``.
     """
 
@@ -158,6 +161,46 @@ def neighbourly_purchase_refunded(merchant, purchase, session):
     :param purchase: the ``Purchase`` being refunded.
     :param session: the SQLAlchemy session of the transaction.
     :returns: ``None``.
+    """
+
+
+# --------------------------------------------------------------------------- rewards
+
+
+@hookspec
+def neighbourly_collect_reward_options(merchant, session):
+    """Rewards other than points that ``merchant`` can give a customer (a partner's certificate).
+
+    Lets one plugin offer what another gives away (a survey paid with a neighbour's certificate)
+    without importing it.
+
+    Scope: merchant.
+    Phase: page rendering or inside a transaction (no writes).
+
+    :param merchant: the ``Merchant`` that would give the reward.
+    :param session: the SQLAlchemy session to read with.
+    :returns: a list of ``webapp.contracts.RewardOption`` (or ``None``).
+    """
+
+
+@hookspec(firstresult=True)
+def neighbourly_reward_recorded(merchant, user, key, reason, session):
+    """Give a customer a reward named by a ``RewardOption.key`` (issue the certificate).
+
+    Only the plugin that owns ``key`` (its prefix) acts; every other one returns ``None``.
+
+    Scope: merchant.
+    Phase: inside the caller's transaction (the one that records why the reward is due, e.g. a
+        completed survey), without committing; raise ``webapp.errors.RewardUnavailable`` when it
+        cannot be given (caps used up, partnership ended), after undoing any row written, so
+        the caller can roll back or carry on.
+
+    :param merchant: the ``Merchant`` giving the reward.
+    :param user: the ``User`` receiving it.
+    :param key: the ``RewardOption.key`` chosen earlier.
+    :param reason: a short text for the customer and the books ("Survey: How did we do?").
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: a ``webapp.contracts.GrantedReward``, or ``None`` when the key is not this plugin's.
     """
 
 

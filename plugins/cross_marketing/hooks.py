@@ -76,6 +76,19 @@ def neighbourly_purchase_refunded(merchant, purchase, session):
     services.undo_for_refund(session, merchant, purchase)
 
 
+# --------------------------------------------------------------------------- certificates as rewards
+
+
+@hookimpl
+def neighbourly_collect_reward_options(merchant, session):
+    return services.reward_options(session, merchant)
+
+
+@hookimpl
+def neighbourly_reward_recorded(merchant, user, key, reason, session):
+    return services.issue_as_reward(session, merchant, user.id, key, reason)
+
+
 # --------------------------------------------------------------------------- the till
 
 

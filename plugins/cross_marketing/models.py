@@ -25,6 +25,7 @@ CERTIFICATE_STATUSES = ("issued", "attached", "redeemed", "voided", "expired")
 # "restored": a refunded purchase gives back the certificate it had used.
 EVENT_KINDS = ("issued", "redeemed", "restored", "voided", "expired", "transferred")
 MAX_MESSAGE = 200
+MAX_REASON = 200
 
 
 class Offer(db.Model):
@@ -123,7 +124,9 @@ class Certificate(db.Model):
     face_value: Mapped[int] = mapped_column()
     balance: Mapped[int] = mapped_column()  # what is left to spend (policy "kept")
     status: Mapped[str] = mapped_column(String(10), default="issued")
-    issued_purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    # The purchase it came with; ``None`` when given as a reward (``issued_reason`` says why).
+    issued_purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
+    issued_reason: Mapped[str] = mapped_column(String(MAX_REASON), default="")
     redeemed_purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

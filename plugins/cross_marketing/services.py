@@ -18,14 +18,22 @@ from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import (
     MAX_MESSAGE,
+    MAX_REASON,
     Certificate,
     CertificateEvent,
     HolderCount,
     Offer,
     Partnership,
 )
-from webapp.contracts import PurchaseAdjustment
-from webapp.errors import Conflict, NeighbourlyError, NotFound, PurchaseDeclined, ValidationFailed
+from webapp.contracts import GrantedReward, PurchaseAdjustment, RewardOption
+from webapp.errors import (
+    Conflict,
+    NeighbourlyError,
+    NotFound,
+    PurchaseDeclined,
+    RewardUnavailable,
+    ValidationFailed,
+)
 from webapp.formatting import money, parse_money
 from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
 from webapp.models.base import utcnow
@@ -361,21 +369,25 @@ class _Statements:
             )
             .exists()
         )
-        self.candidates = (
+        # Partnerships a distributor hands certificates out through right now.
+        live = (
             select(
-                p.c.id, p.c.max_per_day, o.c.id.label("offer_id"), o.c.issuer_id, o.c.face_value,
-                o.c.validity_days, o.c.per_customer_cap, m.c.name.label("issuer_name"),
+                p.c.id, p.c.max_per_day, p.c.counted_day, p.c.issued_on_day, o.c.id.label("offer_id"),
+                o.c.issuer_id, o.c.face_value, o.c.validity_days, o.c.per_customer_cap, o.c.total_cap,
+                o.c.issued_count, m.c.name.label("issuer_name"),
             )
             .select_from(p.join(o, o.c.id == p.c.offer_id).join(m, m.c.id == o.c.issuer_id))
             .where(
                 p.c.distributor_id == bindparam("distributor_id"),
                 p.c.status == "active",
-                p.c.min_purchase <= bindparam("amount"),
                 m.c.status == "active",
                 issuer_enabled,
             )
             .order_by(o.c.id)
         )
+        self.live = live
+        self.candidates = live.where(p.c.min_purchase <= bindparam("amount"))
+        self.one_live = live.where(p.c.id == bindparam("partnership_id"))
         self.take_offer = (
             update(o)
             .where(
@@ -485,24 +497,92 @@ def issue_for_purchase(
     now = purchase.created_at or utcnow()
     issued: list[IssuedCertificate] = []
     for row in rows:
-        if not _take_caps(session, row, user_id, now.date()):
-            continue
-        code, stored = new_code()
-        expires_at = now + timedelta(days=row.validity_days)
-        certificate_id = connection.execute(sql.insert_certificate, {
-            "offer_id": row.offer_id, "partnership_id": row.id, "issuer_id": row.issuer_id,
-            "distributor_id": distributor.id, "holder_id": user_id, "face_value": row.face_value,
-            "balance": row.face_value, "status": "issued", "issued_purchase_id": purchase.id,
-            "issued_at": now, "expires_at": expires_at, **stored,
-        }).scalar_one()
-        connection.execute(sql.insert_event, {
-            "certificate_id": certificate_id, "partnership_id": row.id, "issuer_id": row.issuer_id,
-            "distributor_id": distributor.id, "kind": "issued", "count": 1,
-            "face_value": row.face_value, "value_used": 0, "fee": 0, "purchase_amount": 0,
-            "new_customer": False, "purchase_id": purchase.id, "created_at": now,
-        })
-        issued.append(IssuedCertificate(certificate_id, code, row.issuer_name, row.face_value, expires_at))
+        if _take_caps(session, row, user_id, now.date()):
+            issued.append(_write_certificate(session, row, distributor.id, user_id, now, purchase.id, ""))
     return issued
+
+
+def _write_certificate(
+    session: Session, row, distributor_id: int, user_id: int, now: datetime, purchase_id: int | None,
+    reason: str,
+) -> IssuedCertificate:
+    """The certificate and its "issued" event, once every cap has been taken."""
+    sql, connection = _sql(), session.connection()
+    code, stored = new_code()
+    expires_at = now + timedelta(days=row.validity_days)
+    certificate_id = connection.execute(sql.insert_certificate, {
+        "offer_id": row.offer_id, "partnership_id": row.id, "issuer_id": row.issuer_id,
+        "distributor_id": distributor_id, "holder_id": user_id, "face_value": row.face_value,
+        "balance": row.face_value, "status": "issued", "issued_purchase_id": purchase_id,
+        "issued_reason": reason, "issued_at": now, "expires_at": expires_at, **stored,
+    }).scalar_one()
+    connection.execute(sql.insert_event, {
+        "certificate_id": certificate_id, "partnership_id": row.id, "issuer_id": row.issuer_id,
+        "distributor_id": distributor_id, "kind": "issued", "count": 1,
+        "face_value": row.face_value, "value_used": 0, "fee": 0, "purchase_amount": 0,
+        "new_customer": False, "purchase_id": purchase_id, "created_at": now,
+    })
+    return IssuedCertificate(certificate_id, code, row.issuer_name, row.face_value, expires_at)
+
+
+# --------------------------------------------------------------------------- certificates as rewards
+
+REWARD_PREFIX = "cross_marketing:partnership:"
+
+
+def _reward_label(row, currency: str) -> str:
+    return _("Certificate for %(value)s at %(issuer)s", value=money(row.face_value, currency),
+             issuer=row.issuer_name)
+
+
+def _has_room(row, today: date) -> bool:
+    """Whether every shared cap still has room (the per-customer cap is checked when giving)."""
+    if row.total_cap is not None and row.issued_count >= row.total_cap:
+        return False
+    return not (row.max_per_day is not None and row.counted_day == today and row.issued_on_day >= row.max_per_day)
+
+
+def reward_options(session: Session, distributor: Merchant) -> list[RewardOption]:
+    """One option per live partnership: a neighbour's certificate the distributor may give away."""
+    currency, today = distributor.network.currency, utcnow().date()
+    rows = session.connection().execute(_sql().live, {"distributor_id": distributor.id}).all()
+    options = []
+    for row in rows:
+        room = _has_room(row, today)
+        options.append(RewardOption(
+            key=f"{REWARD_PREFIX}{row.id}", label=_reward_label(row, currency), source=PLUGIN_NAME,
+            available=room, note="" if room else _("All certificates of this offer are given out for now."),
+        ))
+    return options
+
+
+def issue_as_reward(
+    session: Session, distributor: Merchant, user_id: int, key: str, reason: str
+) -> GrantedReward | None:
+    """Inside the caller's transaction: one certificate through the partnership ``key`` names.
+
+    The same caps as at a purchase (total, per day, per customer), taken by the same guarded
+    statements; the distributor's purchase threshold does not apply. Nothing here commits.
+    """
+    if not key.startswith(REWARD_PREFIX):
+        return None
+    try:
+        partnership_id = int(key.removeprefix(REWARD_PREFIX))
+    except ValueError:
+        return None
+    row = session.connection().execute(
+        _sql().one_live, {"distributor_id": distributor.id, "partnership_id": partnership_id}
+    ).first()
+    if row is None:
+        raise RewardUnavailable(_("The certificate offered as the reward is no longer handed out."))
+    now = utcnow()
+    if not _take_caps(session, row, user_id, now.date()):
+        raise RewardUnavailable(_("All certificates offered as the reward have been given out."))
+    certificate = _write_certificate(session, row, distributor.id, user_id, now, None, reason[:MAX_REASON])
+    return GrantedReward(
+        key=key, label=_reward_label(row, distributor.network.currency),
+        object_ref=f"{PLUGIN_NAME}:certificate:{certificate.certificate_id}",
+    )
 
 
 # --------------------------------------------------------------------------- redeeming at the till
@@ -1285,6 +1365,7 @@ def customer_export(session: Session, user_id: int) -> list[dict]:
         {
             "issuer": c.issuer.name,
             "received_at": c.distributor.name,
+            "received_for": c.issued_reason,
             "face_value": c.face_value,
             "balance": c.balance,
             "status": c.status,

@@ -38,7 +38,9 @@ def neighbourly_plugin_enabled(merchant, plugin_name, session):
 
 
 @hookimpl
-def neighbourly_membership_recorded(merchant, membership, session, referral_code):
+def neighbourly_membership_recorded(merchant, membership, session, referral_code, rejoined):
+    if rejoined:
+        return  # linked once, at the first joining
     ip = request.remote_addr if has_request_context() and referral_code else None
     services.link_at_joining(
         session, merchant, membership, referral_code, ip, plugin_settings(merchant, "referrals")

@@ -9,8 +9,9 @@ PLUGIN = PluginMeta(
     title=_l("Surveys and ratings"),
     summary=_l("Ask your customers, pay them points for answering, and hear about bad visits at once."),
     description=_l(
-        "Build surveys from templates, invite customers after a purchase, pay a points reward exactly "
-        "once per person. Customers rate every visit; a low rating opens a complaint thread you answer."
+        "Build surveys from templates, invite customers after a purchase, pay a reward exactly once per "
+        "person: points, a neighbour's certificate (with Neighbourhood certificates on), or both. "
+        "Customers rate every visit; a low rating opens a complaint thread you answer."
     ),
     version="1.0.0",
     category="communication",

@@ -45,8 +45,8 @@ def neighbourly_collect_nav_items(merchant, user):
 
 
 @hookimpl
-def neighbourly_membership_recorded(merchant, membership, session, referral_code):
-    # Rewards for public surveys answered before joining are paid inside the joining transaction.
+def neighbourly_membership_recorded(merchant, membership, session, referral_code, rejoined):
+    # Rewards for public surveys answered before (re-)joining are paid inside that transaction.
     services.pay_waiting_rewards(session, merchant, membership)
 
 
@@ -60,12 +60,14 @@ def neighbourly_purchase_committed(merchant, purchase):
     if user is None or not user.email or not has_consent(db.session, user.id, merchant.id, MARKETING):
         return
     for survey in invited:
+        reward = services.reward_words(survey.reward_points, survey.reward_label)
+        # Built apart: the message extractor does not see a gettext call nested in another's arguments.
+        reward_sentence = _("Your reward for the answers: %(reward)s.", reward=reward) if reward else ""
         body = _(
             "Hello %(name)s,\n\nThank you for your visit to %(merchant)s. Would you answer a short "
             "survey, \"%(title)s\"?%(reward)s\n\nAnswer here (you can stop and finish later):\n%(link)s",
             name=user.first_name, merchant=merchant.name, title=survey.title, link=_public_url("surveys_public.answer", token=survey.token),
-            reward=(" " + _("You get %(points)s points for your answers.", points=survey.reward_points))
-            if survey.reward_points else "",
+            reward=(" " + reward_sentence) if reward_sentence else "",
         )
         send_email(user.email, _("%(merchant)s asks for your opinion", merchant=merchant.name), body,
                    sender_name=merchant.name)

@@ -32,6 +32,8 @@ MAX_MESSAGE = 2000
 QUESTION_KINDS = ("rating", "single", "multiple", "short", "long", "nps")
 AUDIENCES = ("all", "recent", "status")
 MAX_STATUS = 60
+MAX_OPTION_KEY = 80
+MAX_REWARD_LABEL = 200
 
 
 class Survey(db.Model):
@@ -46,6 +48,9 @@ class Survey(db.Model):
     template: Mapped[str] = mapped_column(String(30), default="blank")
     status: Mapped[str] = mapped_column(String(10), default="draft")  # draft, open, closed
     reward_points: Mapped[int] = mapped_column(Integer, default=0)
+    # A reward another plugin gives (a neighbour's certificate): its RewardOption key and label.
+    reward_option: Mapped[str] = mapped_column(String(MAX_OPTION_KEY), default="")
+    reward_label: Mapped[str] = mapped_column(String(MAX_REWARD_LABEL), default="")
     audience: Mapped[str] = mapped_column(String(10), default="all")
     audience_days: Mapped[int | None] = mapped_column(Integer)
     # A status level name, matched against the "status" customer fact (gamification, when on).
@@ -101,7 +106,12 @@ class Response(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The reward promised when completed; paid now for members, on joining for non-members.
     reward_points: Mapped[int] = mapped_column(Integer, default=0)
+    reward_option: Mapped[str] = mapped_column(String(MAX_OPTION_KEY), default="")
+    reward_label: Mapped[str] = mapped_column(String(MAX_REWARD_LABEL), default="")
     reward_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the other plugin gave (``GrantedReward.object_ref``), or when it could not any more.
+    reward_ref: Mapped[str] = mapped_column(String(MAX_OPTION_KEY), default="")
+    reward_missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answers_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     survey: Mapped[Survey] = relationship()

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,7 +22,9 @@ from plugins.surveys.models import (
     MAX_COMMENT,
     MAX_LONG,
     MAX_MESSAGE,
+    MAX_OPTION_KEY,
     MAX_QUESTION,
+    MAX_REWARD_LABEL,
     MAX_SHORT,
     MAX_STATUS,
     MAX_TITLE,
@@ -36,7 +38,9 @@ from plugins.surveys.models import (
     Response,
     Survey,
 )
-from webapp.errors import Conflict, NotFound, ValidationFailed
+from webapp.contracts import RewardOption
+from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
+from webapp.formatting import points as format_points
 from webapp.models import Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
@@ -181,6 +185,16 @@ def update_settings(session: Session, merchant: Merchant, survey_id: int, form: 
         errors["intro"] = _("At most %(count)s characters.", count=MAX_LONG)
     reward = _int(form.get("reward_points"), "reward_points", errors, 0, MAX_REWARD,
                   _("Enter whole points from 0 to %(max)s.", max=MAX_REWARD)) or 0
+    option_key = (form.get("reward_option") or "").strip()
+    option_label = survey.reward_label if option_key == survey.reward_option else ""
+    if option_key and option_key != survey.reward_option:
+        option = {o.key: o for o in reward_options(session, merchant)}.get(option_key)
+        if option is None:
+            errors["reward_option"] = _("Choose one of the rewards offered.")
+        elif not option.available:
+            errors["reward_option"] = option.note or _("This reward cannot be given right now.")
+        else:
+            option_label = option.label[:MAX_REWARD_LABEL]
     audience = form.get("audience") or "all"
     if audience not in AUDIENCES:
         errors["audience"] = _("Choose who may answer.")
@@ -205,6 +219,7 @@ def update_settings(session: Session, merchant: Merchant, survey_id: int, form: 
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     survey.title, survey.intro, survey.reward_points = title, intro, reward
+    survey.reward_option, survey.reward_label = option_key, option_label
     survey.audience, survey.audience_days = audience, days if audience == "recent" else None
     survey.audience_status = status_level if audience == "status" else ""
     survey.starts_on, survey.ends_on, survey.quota = starts_on, ends_on, quota
@@ -325,6 +340,33 @@ def closed_reason(survey: Survey, today: date | None = None) -> str | None:
     if survey.quota is not None and survey.completed_count >= survey.quota:
         return _("This survey has all the answers it needs. Thank you!")
     return None
+
+
+def reward_options(session: Session, merchant: Merchant) -> list[RewardOption]:
+    """Rewards besides points other enabled plugins let this merchant give (a partner's certificate)."""
+    found = hooks_for(merchant).neighbourly_collect_reward_options(merchant=merchant, session=session)
+    return [option for options in found if options for option in options]
+
+
+def reward_problem(session: Session, merchant: Merchant, survey: Survey) -> str | None:
+    """Why the survey's non-point reward cannot be given now, or None when it can (or has none)."""
+    if not survey.reward_option:
+        return None
+    option = {o.key: o for o in reward_options(session, merchant)}.get(survey.reward_option)
+    if option is None:
+        return _("“%(reward)s” is not offered any more.", reward=survey.reward_label)
+    if not option.available:
+        return option.note or _("“%(reward)s” cannot be given right now.", reward=survey.reward_label)
+    return None
+
+
+def reward_words(points: int, label: str) -> str:
+    """The reward in words for messages ("100 points + Certificate for 2,000 ₸ at Café Abay")."""
+    if points and label:
+        return _("%(points)s points + %(reward)s", points=format_points(points), reward=label)
+    if points:
+        return _("%(points)s points", points=format_points(points))
+    return label
 
 
 def survey_by_token(session: Session, token: str) -> Survey:
@@ -502,7 +544,8 @@ def submit(session: Session, survey: Survey, user: User, form: Mapping[str, Sequ
         response_id = _start(session, survey, user)
         claimed = session.execute(
             update(Response).where(Response.id == response_id, Response.status == "started")
-            .values(status="completed", completed_at=now, reward_points=survey.reward_points)
+            .values(status="completed", completed_at=now, reward_points=survey.reward_points,
+                    reward_option=survey.reward_option, reward_label=survey.reward_label)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
@@ -515,9 +558,17 @@ def submit(session: Session, survey: Survey, user: User, form: Mapping[str, Sequ
         if not counted:
             raise Conflict(_("This survey has all the answers it needs. Thank you!"))
         _write_answers(session, response_id, answers)
-        if membership is not None and survey.reward_points > 0:
-            _pay_reward(session, survey, membership, response_id, now)
+        if membership is not None:
+            _pay_reward(session, survey, membership, user, response_id, now, strict=True)
         session.commit()
+    except RewardUnavailable as refusal:
+        # The promised certificate has run out: nothing is completed or paid, the answers stay.
+        session.rollback()
+        save_progress(session, survey, user, form)
+        raise RewardUnavailable(_(
+            "%(reason)s The survey cannot be completed with its reward now; your answers are saved.",
+            reason=refusal.message,
+        )) from refusal
     except Exception:
         session.rollback()
         raise
@@ -525,34 +576,73 @@ def submit(session: Session, survey: Survey, user: User, form: Mapping[str, Sequ
     return session.get(Response, response_id)
 
 
-def _pay_reward(session: Session, survey: Survey, membership: Membership, response_id: int, now: datetime) -> bool:
-    paid = session.execute(
-        update(Response).where(Response.id == response_id, Response.reward_paid_at.is_(None),
-                               Response.reward_points > 0)
-        .values(reward_paid_at=now).execution_options(synchronize_session=False)
-    ).rowcount
-    if not paid:
+_UNPAID = (Response.reward_paid_at.is_(None), Response.reward_missed_at.is_(None),
+           or_(Response.reward_points > 0, Response.reward_option != ""))
+
+
+def _pay_reward(
+    session: Session, survey: Survey, membership: Membership, user: User, response_id: int, now: datetime,
+    *, strict: bool,
+) -> bool:
+    """Pay a completed response's reward once: the points, then any other plugin's reward.
+
+    The conditional UPDATE on ``reward_paid_at`` makes the payment happen once however many
+    requests race. When the other plugin cannot give its reward any more, ``strict`` re-raises
+    (the caller rolls everything back); otherwise the points stay paid and the miss is recorded.
+    """
+    row = session.execute(
+        update(Response).where(Response.id == response_id, *_UNPAID)
+        .values(reward_paid_at=now).returning(Response.reward_points, Response.reward_option)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
         return False
-    points = session.scalar(select(Response.reward_points).where(Response.id == response_id))
-    ledger.post(session, [Posting(
-        membership.id, survey.merchant_id, "reward", points,
-        _("Survey: %(title)s", title=survey.title), source="surveys",
-        object_ref=f"surveys:response:{response_id}",
-    )], now)
+    points, option = row
+    reason = _("Survey: %(title)s", title=survey.title)
+    if points > 0:
+        ledger.post(session, [Posting(
+            membership.id, survey.merchant_id, "reward", points, reason, source="surveys",
+            object_ref=f"surveys:response:{response_id}",
+        )], now)
+    if option:
+        merchant = membership.merchant
+        try:
+            with session.begin_nested():
+                granted = hooks_for(merchant).neighbourly_reward_recorded(
+                    merchant=merchant, user=user, key=option, reason=reason, session=session,
+                )
+                if granted is None:  # the plugin giving it is switched off
+                    raise RewardUnavailable(_("“%(reward)s” is not offered any more.",
+                                              reward=survey.reward_label))
+        except RewardUnavailable:
+            if strict:
+                raise
+            session.execute(update(Response).where(Response.id == response_id)
+                            .values(reward_missed_at=now).execution_options(synchronize_session=False))
+        else:
+            session.execute(update(Response).where(Response.id == response_id)
+                            .values(reward_ref=granted.object_ref[:MAX_OPTION_KEY])
+                            .execution_options(synchronize_session=False))
     return True
 
 
 def pay_waiting_rewards(session: Session, merchant: Merchant, membership: Membership) -> int:
-    """Inside the joining transaction: pay rewards a new member earned before joining."""
+    """Inside the (re-)joining transaction: pay rewards earned before joining.
+
+    A reward another plugin can no longer give is recorded as missed; the joining goes on.
+    """
     rows = session.execute(
         select(Response.id, Survey).join(Survey, Survey.id == Response.survey_id).where(
             Survey.merchant_id == merchant.id, Response.user_id == membership.user_id,
-            Response.status == "completed", Response.reward_paid_at.is_(None), Response.reward_points > 0,
+            Response.status == "completed", *_UNPAID,
         )
     ).all()
+    if not rows:
+        return 0
+    user = session.get(User, membership.user_id)
     paid = 0
     for response_id, survey in rows:
-        paid += _pay_reward(session, survey, membership, response_id, utcnow())
+        paid += _pay_reward(session, survey, membership, user, response_id, utcnow(), strict=False)
     return paid
 
 

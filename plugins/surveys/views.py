@@ -23,7 +23,7 @@ bp = merchant_plugin_blueprint(
 )
 customer_bp = Blueprint("surveys_public", __name__, url_prefix="/surveys", template_folder="templates")
 
-SETTING_FIELDS = ("title", "intro", "reward_points", "audience", "audience_days", "audience_status",
+SETTING_FIELDS = ("title", "intro", "reward_points", "reward_option", "audience", "audience_days", "audience_status",
                   "starts_on", "ends_on", "quota", "public")
 QUESTION_FIELDS = ("kind", "text", "required", "choices")
 
@@ -35,6 +35,7 @@ def _form(names) -> dict[str, str]:
 def _settings_form(survey) -> dict[str, str]:
     return {
         "title": survey.title, "intro": survey.intro, "reward_points": str(survey.reward_points),
+        "reward_option": survey.reward_option,
         "audience": survey.audience, "audience_days": str(survey.audience_days or ""),
         "audience_status": survey.audience_status,
         "starts_on": survey.starts_on.isoformat() if survey.starts_on else "",
@@ -73,6 +74,9 @@ def _builder(merchant, survey, status=200, block=None, **context):
     context.setdefault("new_question", {"kind": "rating"})
     context.setdefault("question_errors", {})
     context.setdefault("editing", None)
+    if block in (None, "settings_form"):
+        context["reward_options"] = services.reward_options(db.session, merchant)
+        context["reward_problem"] = services.reward_problem(db.session, merchant, survey)
     return render(
         "surveys/edit.html", block=block, status=status, merchant=merchant, survey=survey,
         statuses_on=is_enabled(merchant, "gamification"),
@@ -287,9 +291,11 @@ def _enabled_survey(token: str):
 @login_required
 def answer(token: str):
     survey = _enabled_survey(token)
+    merchant = db.session.get(Merchant, survey.merchant_id)
     membership = services.check_respondent(db.session, survey, current_user)
     response = services.find_response(db.session, survey, current_user)
-    context = {"survey": survey, "membership": membership, "response": response, "errors": {}}
+    context = {"survey": survey, "merchant": merchant, "membership": membership, "response": response,
+               "errors": {}}
     if response is not None and response.status == "completed":
         return render("surveys/answer.html", **context, saved={}, done=True)
     reason = services.closed_reason(survey)
@@ -297,7 +303,8 @@ def answer(token: str):
         return render("surveys/answer.html", **context, saved={}, closed=reason, status=409 if request.method == "POST" else 200)
     if request.method == "GET":
         saved = services.saved_answers(db.session, response)
-        return render("surveys/answer.html", **context, saved=_saved_values(saved))
+        problem = services.reward_problem(db.session, merchant, survey)
+        return render("surveys/answer.html", **context, saved=_saved_values(saved), reward_problem=problem)
     form = {key: [value[:10000] for value in values] for key, values in request.form.to_dict(flat=False).items()}
     saved_input = {key[1:]: values for key, values in form.items() if key.startswith("q")}
     try:
@@ -336,7 +343,7 @@ def mine():
 @login_required
 def delete_answers(response_id: int):
     services.delete_my_answers(db.session, current_user, response_id)
-    flash(_("Your answers are deleted. The points you received stay on your card."))
+    flash(_("Your answers are deleted. The reward you received stays yours."))
     return see_other("surveys_public.mine")
 
 

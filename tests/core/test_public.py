@@ -309,3 +309,35 @@ def test_directory_paginates_in_a_stable_order(app, network, make_merchant):
     assert (first.total, first.pages) == (5, 3)
     assert [m.name for m in first.merchants] == ["Shop A", "Shop B"]
     assert last.page == 3 and [m.name for m in last.merchants] == ["Shop E"]
+
+
+class _JoinSpy:
+    """A throw-away plugin recording every joining it is told about."""
+
+    seen: list = []
+
+    @staticmethod
+    @hookimpl
+    def neighbourly_membership_recorded(merchant, membership, session, referral_code, rejoined):
+        _JoinSpy.seen.append((membership.id, rejoined))
+
+
+def test_joining_again_after_leaving_reaches_the_hooks_as_a_rejoining(app, make_user, make_merchant):
+    from webapp.services.memberships import DATA_PROCESSING, join_merchant, withdraw_consent
+
+    merchant = make_merchant()
+    user = make_user()
+    pm = app.extensions["neighbourly"].pm
+    _JoinSpy.seen = []
+    pm.register(_JoinSpy, name="join-spy")
+    try:
+        first, newly = join_merchant(db.session, user, merchant, consent_given=True, text_version="1")
+        assert newly
+        join_merchant(db.session, user, merchant, consent_given=True, text_version="1")  # still a member
+        withdraw_consent(db.session, user, merchant, DATA_PROCESSING, "1")
+        again, newly = join_merchant(db.session, user, merchant, consent_given=True, text_version="1")
+    finally:
+        pm.unregister(name="join-spy")
+    assert again.id == first.id and not newly
+    assert again.left_at is None
+    assert _JoinSpy.seen == [(first.id, False), (first.id, True)]

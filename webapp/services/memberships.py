@@ -124,7 +124,16 @@ def join_merchant(
         )
     if existing is not None:
         existing.left_at = None
-        session.commit()
+        try:
+            session.flush()
+            hooks_for(merchant).neighbourly_membership_recorded(
+                merchant=merchant, membership=existing, session=session, referral_code=referral_code,
+                rejoined=True,
+            )
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
         return existing, False
     membership = Membership(user_id=user.id, merchant_id=merchant.id, join_source=source)
     session.add(membership)
@@ -132,7 +141,8 @@ def join_merchant(
         session.flush()
         bump_weekly_stats(session, merchant.id, utcnow(), new_customers=1)
         hooks_for(merchant).neighbourly_membership_recorded(
-            merchant=merchant, membership=membership, session=session, referral_code=referral_code
+            merchant=merchant, membership=membership, session=session, referral_code=referral_code,
+            rejoined=False,
         )
         session.commit()
     except IntegrityError:
