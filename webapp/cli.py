@@ -15,3 +15,47 @@ def register(app: Flask) -> None:
         from webapp import demo
 
         demo.load(customers=customers, purchases=purchases, echo=click.echo)
+
+    @app.cli.command("network-create")
+    @click.argument("name")
+    @click.option("--currency", required=True, help="ISO 4217 code, e.g. KZT, EUR, BGN.")
+    @click.option("--locale", default="en", show_default=True, help="Default language: en or ru.")
+    @click.option("--point-value", default=None,
+                  help="What one point is worth in the currency, e.g. 1 or 0.50 [default: 1].")
+    @click.option("--operator-email", required=True, help="The operator's sign-in e-mail.")
+    @click.option("--operator-name", default="", help="The operator's name (for a new account).")
+    @click.password_option("--operator-password", envvar="NEIGHBOURLY_OPERATOR_PASSWORD",
+                           help="For a new account; asked for when not given.")
+    def network_create(name: str, currency: str, locale: str, point_value: str | None,
+                       operator_email: str, operator_name: str, operator_password: str) -> None:
+        """Create the street's network and its operator account (an existing account is reused)."""
+        from sqlalchemy import select
+
+        from webapp.demo import ensure_schema
+        from webapp.errors import NeighbourlyError
+        from webapp.extensions import db
+        from webapp.models import User
+        from webapp.services import accounts, merchants
+
+        db.session.commit()  # an open transaction would block the schema check's own connection
+        ensure_schema()
+        try:
+            name, slug, code, value = merchants.clean_network(db.session, name, currency, locale, point_value)
+            email = accounts.normalize_email(operator_email)
+            operator = db.session.scalar(select(User).where(User.email == email))
+            if operator is None:
+                operator = accounts.register_user(
+                    db.session, email=email, password=operator_password,
+                    name=operator_name or email.split("@")[0], locale=locale,
+                )
+            network = merchants.create_network(
+                db.session, name, code, operator, default_locale=locale, slug=slug, point_value_minor=value,
+            )
+        except NeighbourlyError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from error
+        click.echo(
+            f"Network \"{network.name}\" created (1 point = {value} minor units of {code}). Business "
+            f"owners sign up and apply at /business/; {operator.email} approves them at "
+            f"/operator/{network.slug}/; customers find the street at /n/{network.slug}/."
+        )

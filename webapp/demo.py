@@ -281,6 +281,7 @@ class _Loader:
         if network is None:
             network = merchant_service.create_network(
                 self.session, NETWORK_NAME, "KZT", operator, default_locale="ru", slug=NETWORK_SLUG,
+                point_value_minor=100,  # one point is one tenge
                 description="Neighbours on Abay Street in Almaty: one card for the salon, the "
                 "bakery, the cinema and the rest of the street.",
             )

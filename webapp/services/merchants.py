@@ -74,16 +74,52 @@ def new_join_code(session: Session) -> str:
 
 def create_network(
     session: Session, name: str, currency: str, operator: User | None, default_locale: str = "en",
-    slug: str | None = None, description: str = "",
+    slug: str | None = None, description: str = "", point_value_minor: int = 1,
 ) -> Network:
     network = Network(
         name=name, slug=slug or slugify(name), currency=currency.upper(),
         default_locale=default_locale, operator_id=operator.id if operator else None,
-        description=description,
+        description=description, point_value_minor=point_value_minor,
     )
     session.add(network)
     session.commit()
     return network
+
+
+def clean_network(
+    session: Session, name: str, currency: str, locale: str, point_value: str | None
+) -> tuple[str, str, str, int]:
+    """Check what ``flask network-create`` was given: (name, slug, currency, point value in minor units).
+
+    The point value defaults to one major unit of the currency (1 point = 1 ₸, 1 €), written the
+    way prices are (``0.50`` for half a unit).
+    """
+    from babel.numbers import UnknownCurrencyError, get_currency_name
+
+    from webapp.formatting import parse_money
+
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise ValidationFailed(_("Give the network a name of at most 120 characters."))
+    slug = slugify(name)
+    if session.scalar(select(Network.id).where(Network.slug == slug)) is not None:
+        raise Conflict(_("A network with the address %(slug)s already exists.", slug=slug))
+    code = (currency or "").strip().upper()
+    try:
+        known = len(code) == 3 and get_currency_name(code, locale="en") != code
+    except UnknownCurrencyError:
+        known = False
+    if not known:
+        raise ValidationFailed(_("Give the currency as an ISO 4217 code such as KZT, EUR or BGN."))
+    if locale not in ("en", "ru"):
+        raise ValidationFailed(_("The default language must be en or ru."))
+    try:
+        value = parse_money(point_value or "1", code)
+    except ValueError as error:
+        raise ValidationFailed(str(error)) from error
+    if value <= 0:
+        raise ValidationFailed(_("A point must be worth more than nothing."))
+    return name, slug, code, value
 
 
 def staff_role(session: Session, user_id: int, merchant_id: int) -> str | None:
