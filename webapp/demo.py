@@ -614,9 +614,11 @@ class _Loader:
             for name in ordered:
                 before = is_enabled(merchant, name)
                 try:
-                    merchant_service.set_plugin_enabled(
-                        self.session, registry, merchant, name, True, actor=owner
-                    )
+                    # Defaults a plugin creates (level names, letter texts) in the owner's language.
+                    with force_locale(owner.locale or merchant.network.default_locale):
+                        merchant_service.set_plugin_enabled(
+                            self.session, registry, merchant, name, True, actor=owner
+                        )
                 except NeighbourlyError as error:
                     self.echo(f"  {name} not enabled for {merchant.name}: {error.message}")
                     continue

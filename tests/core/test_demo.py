@@ -95,6 +95,7 @@ def test_demo_builds_a_consistent_neighbourhood(app):
 
     network = db.session.scalar(select(Network).where(Network.slug == "abay-street"))
     assert network.currency == "KZT"
+    assert network.point_value_minor == 100  # one point is one tenge: balances read like money
     merchants = db.session.scalars(select(Merchant).where(Merchant.network_id == network.id)).all()
     assert len(merchants) >= 8
     assert len({merchant.category for merchant in merchants}) >= 8
@@ -128,6 +129,17 @@ def test_demo_builds_a_consistent_neighbourhood(app):
     customer_email = demo.customer_specs(1)[0].email
     assert customer_email in output
     assert accounts.authenticate(db.session, customer_email, demo.DEMO_PASSWORD) is not None
+
+
+def test_plugin_defaults_are_made_in_the_owners_language(app):
+    """Enabling a plugin creates defaults (status level names) in the owner's language, not English."""
+    if "gamification" not in app.extensions["neighbourly"].modules:
+        pytest.skip("the gamification plugin is not installed")
+    from plugins.gamification.models import Level
+
+    demo.load(echo=lambda line: None, **SMALL)
+    names = set(db.session.scalars(select(Level.name)))
+    assert "Серебро" in names and "Silver" not in names
 
 
 def test_demo_is_idempotent(app):
