@@ -29,7 +29,7 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.plugins import enabled_plugin_names, hooks_for, is_enabled
+from webapp.plugins import enabled_plugin_names, hooks_for, is_enabled, only_plugin
 from webapp.services import accounts, codes, photos
 from webapp.services import memberships as membership_service
 from webapp.services import merchants as merchant_service
@@ -624,6 +624,18 @@ class _Loader:
                     continue
                 if not before:
                     self.created["plugins enabled"] += 1
+        chosen = staff[:PLUGIN_MERCHANTS]
+        merchants = [self.session.get(Merchant, info.merchant_id) for info in chosen]
+        owners = [self.session.get(User, info.owner_id) for info in chosen]
+        for name in ordered:
+            hooks = only_plugin(name)
+            for merchant, owner in zip(merchants, owners, strict=True):
+                neighbours = [m for m in merchants if m.id != merchant.id and is_enabled(m, name)]
+                if not is_enabled(merchant, name):
+                    continue
+                with force_locale(owner.locale or merchant.network.default_locale):
+                    hooks.neighbourly_demo_content(merchant=merchant, neighbours=neighbours, session=self.session)
+                self.session.commit()
         return ordered
 
 

@@ -248,6 +248,25 @@ def neighbourly_customer_erased(user, session):
     """
 
 
+# --------------------------------------------------------------------------- demo
+
+
+@hookspec
+def neighbourly_demo_content(merchant, neighbours, session):
+    """Add sample rows to the demo street so the plugin's pages show something (``flask demo``).
+
+    Scope: merchant (only the plugin just switched on for ``merchant`` is called).
+    Phase: demo loading, after the plugin was switched on for every demo merchant that gets it;
+        runs in the owner's language and may commit. Must be idempotent: the demo can be loaded
+        again and must not grow.
+
+    :param merchant: the demo ``Merchant``.
+    :param neighbours: the other demo merchants with the plugin switched on, in a stable order.
+    :param session: the SQLAlchemy session.
+    :returns: ``None``.
+    """
+
+
 # --------------------------------------------------------------------------- UI contributions
 
 

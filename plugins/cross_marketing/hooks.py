@@ -215,3 +215,10 @@ def neighbourly_register_periodic_tasks(huey):
                 send_reminders(db.session)
             finally:
                 db.session.remove()
+
+
+@hookimpl
+def neighbourly_demo_content(merchant, neighbours, session):
+    from plugins.cross_marketing.demo import add_demo_partnership
+
+    add_demo_partnership(session, merchant, neighbours)

@@ -65,3 +65,10 @@ def neighbourly_collect_customer_data(user):
 @hookimpl
 def neighbourly_customer_erased(user, session):
     services.forget_author(session, user.id)
+
+
+@hookimpl
+def neighbourly_demo_content(merchant, neighbours, session):
+    from plugins.news.demo import add_demo_posts
+
+    add_demo_posts(session, merchant, neighbours)

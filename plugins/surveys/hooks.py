@@ -126,3 +126,10 @@ def neighbourly_collect_customer_data(user):
 @hookimpl
 def neighbourly_customer_erased(user, session):
     services.erase_customer(session, user.id)
+
+
+@hookimpl
+def neighbourly_demo_content(merchant, neighbours, session):
+    from plugins.surveys.demo import add_demo_surveys
+
+    add_demo_surveys(session, merchant, neighbours)

@@ -20,6 +20,7 @@ ALLOWED_NAMES = [
     re.compile(r"^neighbourly_plugin_(enabled|disabled)$"),  # marketplace switch callbacks
     re.compile(r"^neighbourly_[a-z]+_(recorded|committed|refunded)$"),  # around a transaction
     re.compile(r"^neighbourly_customer_erased$"),  # erasure of personal data
+    re.compile(r"^neighbourly_demo_content$"),  # sample rows for the demo street
 ]
 # What the ``Phase:`` of each transactional kind must promise.
 PHASE_WORDS = {
