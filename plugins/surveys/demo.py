@@ -10,9 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from plugins.surveys import services
-from plugins.surveys.models import Rating, Survey
+from plugins.surveys.models import Invitation, Rating, Survey
 from webapp.models import Membership, Merchant, Purchase, StaffRole, User
 
+INVITED = 30
 RESPONDENTS = 12
 RATED_VISITS = 24
 
@@ -47,8 +48,11 @@ def add_demo_surveys(session: Session, merchant: Merchant, neighbours: list[Merc
     services.set_status(session, merchant, survey.id, "open")
     members = list(session.scalars(
         select(Membership).where(Membership.merchant_id == merchant.id, Membership.left_at.is_(None))
-        .order_by(Membership.id).limit(RESPONDENTS)))
+        .order_by(Membership.id).limit(INVITED)))
     for membership in members:
+        session.add(Invitation(survey_id=survey.id, user_id=membership.user_id, emailed=False))
+    session.commit()
+    for membership in members[:RESPONDENTS]:
         services.submit(session, survey, session.get(User, membership.user_id), _answers(survey, rng))
     _rate_recent_visits(session, merchant, rng)
 
