@@ -13,7 +13,7 @@ import pluggy
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from webapp import hookspecs
 from webapp.errors import ValidationFailed
@@ -271,20 +271,64 @@ def only_plugin(name: str) -> MerchantHooks:
 
 
 def plugin_settings(merchant: Merchant, plugin_name: str) -> dict[str, Any]:
-    """A plugin's settings for a merchant: declared defaults overlaid with what the owner saved."""
+    """A plugin's settings for a merchant: declared defaults overlaid with what the owner saved.
+
+    A sale reads the settings of every plugin it runs, so one query reads those of all the
+    merchant's plugins and the answer is kept on the merchant for the rest of the transaction.
+    Pending changes are flushed first (as the ORM query this replaces did); a flush that writes
+    a plugin row, a commit or a rollback makes the next call read again.
+    """
+    meta = registry().meta(plugin_name)
+    values = meta.defaults() if meta else {}
+    saved = _saved_settings(merchant).get(plugin_name)
+    if saved:
+        values.update({key: value for key, value in saved.items() if key in values})
+    return values
+
+
+_SETTINGS_WRITES = "neighbourly_plugin_row_writes"
+_settings_statement = None  # built on first use (the models import this module's package)
+
+
+def _plugin_row_written(mapper, connection, target) -> None:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(target)
+    if session is not None:
+        session.info[_SETTINGS_WRITES] = session.info.get(_SETTINGS_WRITES, 0) + 1
+
+
+def _saved_settings(merchant: Merchant) -> dict[str, dict]:
+    import weakref
+
+    from sqlalchemy import event
+
     from webapp.extensions import db
     from webapp.models import MerchantPlugin
 
-    meta = registry().meta(plugin_name)
-    values = meta.defaults() if meta else {}
-    row = db.session.scalar(
-        select(MerchantPlugin).where(
-            MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
+    global _settings_statement
+    if _settings_statement is None:
+        for name in ("after_insert", "after_update", "after_delete"):
+            event.listen(MerchantPlugin, name, _plugin_row_written)
+        table = MerchantPlugin.__table__
+        _settings_statement = select(table.c.plugin_name, table.c.settings).where(
+            table.c.merchant_id == bindparam("merchant_id")
         )
-    )
-    if row and row.settings:
-        values.update({key: value for key, value in row.settings.items() if key in values})
-    return values
+    session = db.session()
+    session.flush()
+    # The innermost transaction: leaving a savepoint (which may undo a row write) reads again.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    writes = session.info.get(_SETTINGS_WRITES, 0)
+    cached = merchant.__dict__.get("_neighbourly_settings")
+    if cached is not None and transaction is not None and cached[0]() is transaction and cached[1] == writes:
+        return cached[2]
+    saved = {
+        name: settings or {}
+        for name, settings in session.connection().execute(_settings_statement, {"merchant_id": merchant.id})
+    }
+    transaction = session.get_nested_transaction() or session.get_transaction()  # begun if none was
+    merchant.__dict__["_neighbourly_settings"] = (weakref.ref(transaction), writes, saved)
+    return saved
 
 
 def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any) -> Blueprint:

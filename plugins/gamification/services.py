@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, literal, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -145,36 +145,166 @@ def recompute(
     """Set a member's level from their data (inside the caller's transaction; no commit).
 
     A rise is a level-up (announced on the card and by e-mail); a fall here comes from a
-    refund, which corrects the data rather than downgrading the customer.
+    refund, which corrects the data rather than downgrading the customer. The purchase path
+    runs the same rule through ``_facts`` and ``_store_level`` without loading the status.
     """
+    session.flush()
     level_rows = level_rows if level_rows is not None else levels(session, merchant.id)
     value = metric(session, merchant, membership_id, settings)
-    new_position = position_for(level_rows, value)
-    query = (
-        select(Status).where(Status.membership_id == membership_id).with_for_update()
+    _store_level(session, merchant.id, membership_id, position_for(level_rows, value), value, purchase_id)
+    return session.scalars(
+        select(Status).where(Status.membership_id == membership_id)
         .execution_options(populate_existing=True)
-    )
-    status = session.scalars(query).one_or_none()
-    if status is None:
-        session.execute(
-            _insert(session)(Status.__table__)
-            .values(merchant_id=merchant.id, membership_id=membership_id, position=0, held_position=0,
-                    metric=0, level_up_seen=True, level_up_emailed=True)
-            .on_conflict_do_nothing()
+    ).one()
+
+
+_BADGE_BITS = {"first_purchase": 1, "tenth_visit": 2, "monthly_streak": 4, "good_neighbour": 8}
+
+
+class _Statements:
+    """The purchase path's statements, built once per dialect on the tables and run on the
+    session's connection: a sale pays for executing them, not for composing them again."""
+
+    def __init__(self, dialect: str) -> None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._facts: dict[tuple[str, bool, bool], object] = {}
+        st, lv = Status.__table__, Level.__table__
+        self.level_rate = (
+            select(lv.c.cashback_bp, lv.c.name)
+            .join(st, and_(st.c.merchant_id == lv.c.merchant_id,
+                           lv.c.position == case((st.c.held_position > st.c.position, st.c.held_position),
+                                                 else_=st.c.position)))
+            .where(st.c.membership_id == bindparam("membership_id"), lv.c.merchant_id == bindparam("merchant_id"))
         )
-        status = session.scalars(query).one()
-    before = status.effective
-    status.position = new_position
-    status.metric = value
-    if status.downgrade_to is not None and new_position > status.downgrade_to:
-        status.downgrade_to = status.downgrade_on = None  # they climbed back: no drop ahead
-    if status.effective > before:
-        status.reached_at = utcnow()
-        status.level_up_purchase_id = purchase_id
-        status.level_up_seen = False
-        status.level_up_emailed = purchase_id is None  # e-mails go out for purchases only
-    session.flush()
-    return status
+        # A status row in one statement: a new row starts at 0 (so any level above is a level-up);
+        # an existing row takes the new position and metric, cancels an announced drop the member
+        # climbed back from, and records a level-up only when the effective level rises (the new
+        # position beats both the old position and the held one). SET reads the old row.
+        statement = insert(st).values(
+            merchant_id=bindparam("s_merchant_id"), membership_id=bindparam("s_membership_id"),
+            position=bindparam("s_position"), held_position=0, metric=bindparam("s_metric"),
+            reached_at=bindparam("s_reached_at", type_=st.c.reached_at.type),
+            level_up_purchase_id=bindparam("s_purchase_id"),
+            level_up_seen=bindparam("s_seen", type_=st.c.level_up_seen.type),
+            level_up_emailed=bindparam("s_emailed", type_=st.c.level_up_emailed.type),
+        )
+        new = statement.excluded
+        rises = and_(new.position > st.c.position, new.position > st.c.held_position)
+        climbed_back = and_(st.c.downgrade_to.is_not(None), new.position > st.c.downgrade_to)
+        self.store_level = statement.on_conflict_do_update(
+            index_elements=[st.c.membership_id],
+            set_={
+                "position": new.position,
+                "metric": new.metric,
+                "downgrade_to": case((climbed_back, null()), else_=st.c.downgrade_to),
+                "downgrade_on": case((climbed_back, null()), else_=st.c.downgrade_on),
+                "reached_at": case((rises, new.reached_at), else_=st.c.reached_at),
+                "level_up_purchase_id": case((rises, new.level_up_purchase_id), else_=st.c.level_up_purchase_id),
+                "level_up_seen": case((rises, new.level_up_seen), else_=st.c.level_up_seen),
+                "level_up_emailed": case((rises, new.level_up_emailed), else_=st.c.level_up_emailed),
+            },
+        )
+
+    def facts(self, basis: str, windowed: bool, referrals_on: bool):
+        """One query: the member's metric and the level it gives, their live visits (all time
+        and this month) and the badges they hold (bits of ``_BADGE_BITS``)."""
+        key = (basis, windowed, referrals_on)
+        statement = self._facts.get(key)
+        if statement is not None:
+            return statement
+        p, lv, b = Purchase.__table__, Level.__table__, Badge.__table__
+        membership_id = bindparam("membership_id", type_=Integer)
+        merchant_id = bindparam("merchant_id", type_=Integer)
+        start = bindparam("start", type_=p.c.created_at.type)
+        month_start = bindparam("month_start", type_=p.c.created_at.type)
+        if basis == "referrals":
+            if referrals_on:  # friends with a live purchase here (in the window)
+                friend, bought = Membership.__table__.alias("friend"), p.alias("bought")
+                conditions = [friend.c.referrer_id == membership_id, bought.c.refunded_at.is_(None),
+                              bought.c.merchant_id == merchant_id]
+                if windowed:
+                    conditions.append(bought.c.created_at >= start)
+                value = (
+                    select(func.count(func.distinct(friend.c.id)))
+                    .select_from(friend.join(bought, bought.c.membership_id == friend.c.id))
+                    .where(*conditions).scalar_subquery()
+                )
+            else:
+                value = literal(0, Integer)
+        elif basis == "spend":
+            value = func.coalesce(func.sum(case((p.c.created_at >= start, p.c.amount), else_=0)
+                                           if windowed else p.c.amount), 0)
+        else:  # visits
+            value = (func.coalesce(func.sum(case((p.c.created_at >= start, 1), else_=0)), 0)
+                     if windowed else func.count(p.c.id))
+        agg = (
+            select(value.label("value"), func.count(p.c.id).label("visits"),
+                   func.coalesce(func.sum(case((p.c.created_at >= month_start, 1), else_=0)), 0)
+                   .label("this_month"))
+            .where(p.c.membership_id == membership_id, p.c.refunded_at.is_(None))
+            .subquery("agg")
+        )
+        position = (
+            select(func.coalesce(func.max(lv.c.position), 0))
+            .where(lv.c.merchant_id == merchant_id, lv.c.threshold <= agg.c.value)
+            .scalar_subquery()
+        )
+        bits = case(*[(b.c.badge == name, bit) for name, bit in _BADGE_BITS.items()], else_=0)
+        have = (
+            select(func.coalesce(func.sum(bits), 0)).where(b.c.membership_id == membership_id)
+            .scalar_subquery()
+        )
+        statement = self._facts[key] = select(agg.c.value, position, agg.c.visits, agg.c.this_month, have)
+        return statement
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def _sql(session: Session) -> _Statements:
+    dialect = session.get_bind().dialect.name
+    statements = _statements.get(dialect)
+    if statements is None:
+        statements = _statements[dialect] = _Statements(dialect)
+    return statements
+
+
+@dataclass(frozen=True)
+class _Facts:
+    value: int
+    position: int
+    visits: int
+    this_month: int
+    badges: frozenset[str]
+
+
+def _facts(
+    session: Session, merchant: Merchant, membership_id: int, settings: dict, now: datetime,
+    month_start: datetime,
+) -> _Facts:
+    """What ``metric`` and ``position_for`` give, plus what the badges need, in one query."""
+    start = window_start(settings["window"], now)
+    basis = settings["basis"]
+    referrals_on = basis == "referrals" and is_enabled(merchant, "referrals")
+    statement = _sql(session).facts(basis, start is not None, referrals_on)
+    value, position, visits, this_month, have = session.connection().execute(statement, {
+        "membership_id": membership_id, "merchant_id": merchant.id, "start": start, "month_start": month_start,
+    }).one()
+    badges = frozenset(name for name, bit in _BADGE_BITS.items() if int(have) & bit)
+    return _Facts(int(value or 0), int(position), int(visits), int(this_month), badges)
+
+
+def _store_level(
+    session: Session, merchant_id: int, membership_id: int, position: int, value: int, purchase_id: int | None,
+) -> None:
+    """Write a member's level as ``recompute`` defines it, in one upsert (no status loaded)."""
+    rises = position > 0  # for a new row, which starts at level 0
+    session.connection().execute(_sql(session).store_level, {
+        "s_merchant_id": merchant_id, "s_membership_id": membership_id, "s_position": position,
+        "s_metric": value, "s_reached_at": utcnow() if rises else None,
+        "s_purchase_id": purchase_id if rises else None, "s_seen": not rises,
+        "s_emailed": not rises or purchase_id is None,
+    })
 
 
 def status_of(session: Session, membership_id: int) -> Status | None:
@@ -183,33 +313,40 @@ def status_of(session: Session, membership_id: int) -> Status | None:
 
 def level_rate(session: Session, merchant_id: int, membership_id: int) -> tuple[int, str] | None:
     """(rate in basis points, level name) of a member's current level (one query)."""
-    row = session.execute(
-        select(Level.cashback_bp, Level.name)
-        .join(Status, and_(Status.merchant_id == Level.merchant_id,
-                           Level.position == case((Status.held_position > Status.position, Status.held_position),
-                                                  else_=Status.position)))
-        .where(Status.membership_id == membership_id, Level.merchant_id == merchant_id)
+    row = session.connection().execute(
+        _sql(session).level_rate, {"membership_id": membership_id, "merchant_id": merchant_id}
     ).first()
     return (row[0], row[1]) if row else None
 
 
 def on_purchase(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> None:
-    """Inside the purchase transaction: the buyer's level, their referrer's, and badges."""
-    level_rows = levels(session, merchant.id)
-    recompute(session, merchant, purchase.membership_id, settings, purchase.id, level_rows)
+    """Inside the purchase transaction: the buyer's level, their referrer's, and badges.
+
+    The buyer's level and badges come from one query (``_facts``) and one upsert; a referrer's
+    level (when friends count) from one more of each.
+    """
+    now = purchase.created_at or utcnow()
+    month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    facts = _facts(session, merchant, purchase.membership_id, settings, utcnow(), month_start)
+    _store_level(session, merchant.id, purchase.membership_id, facts.position, facts.value, purchase.id)
     if settings["basis"] == "referrals":
         referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
         if referrer is not None:
-            recompute(session, merchant, referrer, settings, purchase.id, level_rows)
-    award_badges(session, merchant, purchase, settings)
+            lifted = _facts(session, merchant, referrer, settings, utcnow(), month_start)
+            _store_level(session, merchant.id, referrer, lifted.position, lifted.value, purchase.id)
+    award_badges(session, merchant, purchase, settings, facts)
 
 
 def on_refund(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> None:
-    level_rows = levels(session, merchant.id)
-    recompute(session, merchant, purchase.membership_id, settings, None, level_rows)
-    referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
-    if referrer is not None and settings["basis"] == "referrals":
-        recompute(session, merchant, referrer, settings, None, level_rows)
+    now = utcnow()
+    month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    facts = _facts(session, merchant, purchase.membership_id, settings, now, month_start)
+    _store_level(session, merchant.id, purchase.membership_id, facts.position, facts.value, None)
+    if settings["basis"] == "referrals":
+        referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
+        if referrer is not None:
+            lifted = _facts(session, merchant, referrer, settings, now, month_start)
+            _store_level(session, merchant.id, referrer, lifted.position, lifted.value, None)
 
 
 def _months_back(day: date, count: int) -> list[tuple[int, int]]:
@@ -222,19 +359,22 @@ def _months_back(day: date, count: int) -> list[tuple[int, int]]:
     return months
 
 
-def award_badges(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> list[str]:
-    """Badges earned by this purchase; each once per member (UNIQUE, insert-or-ignore)."""
-    have = set(session.scalars(select(Badge.badge).where(Badge.membership_id == purchase.membership_id)))
+def award_badges(
+    session: Session, merchant: Merchant, purchase: Purchase, settings: dict, facts: _Facts | None = None,
+) -> list[str]:
+    """Badges earned by this purchase; each once per member (UNIQUE, insert-or-ignore).
+
+    ``facts`` (from ``on_purchase``) already hold the badges and the visits; without them they
+    are read here.
+    """
     earned: list[str] = []
     now = purchase.created_at or utcnow()
     month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
-    # One query gives the visits and whether this is the month's first visit: a streak can only
-    # be completed by a month's first visit, so the streak query runs only then.
-    visits, this_month = session.execute(
-        select(func.count(Purchase.id),
-               func.coalesce(func.sum(case((Purchase.created_at >= month_start, 1), else_=0)), 0))
-        .where(Purchase.membership_id == purchase.membership_id, Purchase.refunded_at.is_(None))
-    ).one()
+    if facts is None:
+        facts = _facts(session, merchant, purchase.membership_id, settings, utcnow(), month_start)
+    # The visits and whether this is the month's first visit: a streak can only be completed
+    # by a month's first visit, so the streak query runs only then.
+    have, visits, this_month = facts.badges, facts.visits, facts.this_month
     if visits >= 1 and "first_purchase" not in have:
         earned.append("first_purchase")
     if visits >= 10 and "tenth_visit" not in have:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Integer, bindparam, case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -167,47 +167,98 @@ def level_amount(settings: dict, depth: int, amount_paid: int, point_value: int)
     return amount_paid * settings[f"level{depth}_bp"] // 10000 // point_value + settings[f"level{depth}_fixed"]
 
 
+class _Statements:
+    """The reward path's statements, built once per dialect on the tables and run on the
+    session's connection: a sale pays for executing them, not for composing them again.
+
+    The reward rows and the cap reservations are executed with one parameter set per row:
+    SQLAlchemy sends them as one multi-row INSERT (``insertmanyvalues``) that it compiles once,
+    where a ``values([...])`` statement would be compiled again for every sale.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        m = Membership.__table__
+        m1, m2, m3 = m.alias("m1"), m.alias("m2"), m.alias("m3")
+        self.chain = (
+            select(m1.c.referrer_id, m2.c.referrer_id, m3.c.referrer_id)
+            .select_from(m1.outerjoin(m2, m2.c.id == m1.c.referrer_id).outerjoin(m3, m3.c.id == m2.c.referrer_id))
+            .where(m1.c.id == bindparam("membership_id"))
+        )
+        links = ReferralLink.__table__
+        self.claim_bonus = (
+            update(links)
+            .where(links.c.referee_membership_id == bindparam("b_membership_id"), links.c.status == "active",
+                   links.c.signup_bonus_purchase_id.is_(None))
+            .values(signup_bonus_purchase_id=bindparam("b_purchase_id"))
+        )
+        totals, rewards = MonthlyTotal.__table__, Reward.__table__
+        self.release_cap = (
+            update(totals)
+            .where(totals.c.membership_id == bindparam("b_membership_id"), totals.c.month == bindparam("b_month"))
+            .values(total=totals.c.total - bindparam("b_amount", type_=Integer))
+        )
+        # A row already there (same purchase, beneficiary, depth) is skipped and missing from
+        # what RETURNING gives back.
+        self.claim = (
+            self._insert(rewards).on_conflict_do_nothing()
+            .returning(rewards.c.id, rewards.c.beneficiary_membership_id, rewards.c.depth)
+        )
+        self._reserve: dict[int, object] = {}
+
+    def reserve(self, cap: int):
+        """The cap upsert for one cap value (a bound literal: the rows carry every parameter).
+
+        Both SET expressions read the row's old ``total`` and the upsert locks the row, so
+        concurrent rewards to one beneficiary can never overshoot the cap.
+        """
+        statement = self._reserve.get(cap)
+        if statement is None:
+            if len(self._reserve) > 64:
+                self._reserve.clear()
+            table = MonthlyTotal.__table__
+            statement = self._insert(table)
+            asked = statement.excluded.last_granted  # min(wanted, cap) for this row
+            limit = literal(cap, Integer)
+            grant = case((table.c.total + asked <= limit, asked), (table.c.total < limit, limit - table.c.total),
+                         else_=0)
+            statement = self._reserve[cap] = statement.on_conflict_do_update(
+                index_elements=[table.c.membership_id, table.c.month],
+                set_={"last_granted": grant, "total": table.c.total + grant},
+            ).returning(table.c.membership_id, table.c.last_granted)
+        return statement
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def _sql(session: Session) -> _Statements:
+    dialect = session.get_bind().dialect.name
+    statements = _statements.get(dialect)
+    if statements is None:
+        statements = _statements[dialect] = _Statements(dialect)
+    return statements
+
+
 def _capped(session: Session, month: date, wanted: dict[int, int], cap: int) -> dict[int, int]:
     """Reserve points under the monthly cap for several beneficiaries in one upsert.
 
-    Returns what each may be paid. Both SET expressions read the row's old ``total`` and the
-    upsert locks the row, so concurrent rewards to one beneficiary can never overshoot the cap.
+    Returns what each may be paid (rows in ascending ids: no deadlocks).
     """
     if not wanted:
         return {}
-    table = MonthlyTotal.__table__
     rows = [
         {"membership_id": membership_id, "month": month, "total": max(0, min(amount, cap)),
          "last_granted": max(0, min(amount, cap))}
-        for membership_id, amount in sorted(wanted.items())  # ascending ids: no deadlocks
+        for membership_id, amount in sorted(wanted.items())
     ]
-    statement = _insert(session)(table).values(rows)
-    asked = statement.excluded.last_granted  # min(wanted, cap) for this row
-    grant = case(
-        (table.c.total + asked <= cap, asked),
-        (table.c.total < cap, cap - table.c.total),
-        else_=0,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.membership_id, table.c.month],
-        set_={"last_granted": grant, "total": table.c.total + grant},
-    ).returning(table.c.membership_id, table.c.last_granted)
-    return {row[0]: row[1] for row in session.execute(statement)}
-
-
-_M1, _M2, _M3 = aliased(Membership), aliased(Membership), aliased(Membership)
-_CHAIN = (
-    select(_M1.referrer_id, _M2.referrer_id, _M3.referrer_id)
-    .select_from(_M1)
-    .outerjoin(_M2, _M2.id == _M1.referrer_id)
-    .outerjoin(_M3, _M3.id == _M2.referrer_id)
-    .where(_M1.id == bindparam("membership_id"))
-)
+    result = session.connection().execute(_sql(session).reserve(int(cap)), rows)
+    return {row[0]: row[1] for row in result}
 
 
 def chain(session: Session, membership_id: int) -> list[int]:
     """Referrers of a member, nearest first, at most three (one prebuilt query)."""
-    row = session.execute(_CHAIN, {"membership_id": membership_id}).first()
+    row = session.connection().execute(_sql(session).chain, {"membership_id": membership_id}).first()
     if row is None:
         return []
     return [ref for ref in row if ref is not None][:MAX_DEPTH]
@@ -217,8 +268,12 @@ def pay_rewards(session: Session, merchant: Merchant, purchase: Purchase, settin
     """Pay the referral rewards of one purchase inside its transaction; returns points paid.
 
     Exactly once per (purchase, beneficiary, depth): the reward row is inserted with
-    ON CONFLICT DO NOTHING before any money moves, in the same transaction as the ledger posting.
+    ON CONFLICT DO NOTHING in the same transaction as the ledger posting, and only the rows
+    inserted are paid. The monthly cap is reserved just before (under the cap rows' locks, held
+    to the end of the transaction) so the rows go in with their amounts; a reservation whose
+    reward row already existed is given back at once, so the cap counts only what is paid.
     """
+    sql, connection = _sql(session), session.connection()
     referrers = chain(session, purchase.membership_id)
     wanted: list[tuple[int, int]] = []  # (beneficiary, depth)
     point_value = merchant.network.point_value_minor
@@ -228,12 +283,8 @@ def pay_rewards(session: Session, merchant: Merchant, purchase: Purchase, settin
         wanted.append((beneficiary, depth))
     bonus = settings["signup_bonus"]
     if bonus and referrers:
-        claimed = session.execute(
-            update(ReferralLink)
-            .where(ReferralLink.referee_membership_id == purchase.membership_id,
-                   ReferralLink.status == "active", ReferralLink.signup_bonus_purchase_id.is_(None))
-            .values(signup_bonus_purchase_id=purchase.id)
-            .execution_options(synchronize_session=False)
+        claimed = connection.execute(
+            sql.claim_bonus, {"b_membership_id": purchase.membership_id, "b_purchase_id": purchase.id}
         ).rowcount
         if claimed:
             wanted.insert(0, (purchase.membership_id, 0))
@@ -248,42 +299,35 @@ def pay_rewards(session: Session, merchant: Merchant, purchase: Purchase, settin
     amounts = {key: amount for key, amount in amounts.items() if amount > 0}
     if not amounts:
         return 0
+    grants = _capped(
+        session, month, {b: amount for (b, d), amount in amounts.items() if d > 0}, settings["monthly_cap"]
+    )
+    pay = {(b, d): amount if d == 0 else grants.get(b, 0) for (b, d), amount in amounts.items()}
     now = utcnow()
+    rows = [
+        {"merchant_id": merchant.id, "purchase_id": purchase.id, "beneficiary_membership_id": beneficiary,
+         "depth": depth, "amount": amount, "month": month, "created_at": now}
+        for (beneficiary, depth), amount in pay.items()
+    ]
     # One multi-row insert claims every reward; rows another worker already claimed come back
     # missing and are skipped, so nothing is paid twice.
-    inserted = session.execute(
-        _insert(session)(Reward.__table__)
-        .values([
-            {"merchant_id": merchant.id, "purchase_id": purchase.id, "beneficiary_membership_id": beneficiary,
-             "depth": depth, "amount": 0, "month": month, "created_at": now}
-            for beneficiary, depth in amounts
-        ])
-        .on_conflict_do_nothing()
-        .returning(Reward.__table__.c.id, Reward.__table__.c.beneficiary_membership_id, Reward.__table__.c.depth)
-    ).all()
+    inserted = connection.execute(sql.claim, rows).all()
     claimed = {(row[1], row[2]): row[0] for row in inserted}
-    grants = _capped(
-        session, month, {b: amounts[(b, d)] for (b, d) in claimed if d > 0}, settings["monthly_cap"]
-    )
+    for (beneficiary, depth), amount in sorted(pay.items()):
+        if depth and amount and (beneficiary, depth) not in claimed:
+            connection.execute(sql.release_cap, {"b_membership_id": beneficiary, "b_month": month,
+                                                 "b_amount": amount})
     postings: list[Posting] = []
-    paid: dict[int, int] = {}
     for (beneficiary, depth), reward_id in sorted(claimed.items(), key=lambda item: item[0][1]):
-        amount = amounts[(beneficiary, depth)] if depth == 0 else grants.get(beneficiary, 0)
+        amount = pay[(beneficiary, depth)]
         if amount <= 0:
             continue
-        paid[reward_id] = amount
         reason = (
             f"Sign-up bonus on first purchase #{purchase.id}" if depth == 0
             else f"Referral reward (level {depth}) on a friend's purchase #{purchase.id}"
         )
         postings.append(Posting(beneficiary, merchant.id, "referral", amount, reason, source="referrals",
                                 purchase_id=purchase.id, object_ref=f"referral:{reward_id}"))
-    if paid:
-        table = Reward.__table__
-        session.execute(
-            update(table).where(table.c.id.in_(list(paid)))
-            .values(amount=case(paid, value=table.c.id, else_=table.c.amount))
-        )
     post(session, postings, purchase.created_at)
     return sum(p.amount for p in postings)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,17 +55,57 @@ def _weekly_upsert(dialect: str, columns: tuple[str, ...]):
     )
 
 
+_DEFERRED_WEEKLY = "neighbourly_deferred_weekly_stats"
+
+
 def bump_weekly_stats(
     session: Session, merchant_id: int, moment: datetime, **increments: int
 ) -> None:
-    """Add to one merchant-week row in a single upsert; never read-modify-write."""
+    """Add to one merchant-week row in a single upsert; never read-modify-write.
+
+    Inside ``batched_weekly_stats`` the increments are summed and written once, at its end.
+    """
     increments = {key: value for key, value in increments.items() if value}
     if not increments:
         return
+    pending = session.info.get(_DEFERRED_WEEKLY)
+    if pending is not None:
+        totals = pending.setdefault((merchant_id, week_start(moment)), {})
+        for key, value in increments.items():
+            totals[key] = totals.get(key, 0) + value
+        return
+    _write_weekly(session, merchant_id, week_start(moment), increments)
+
+
+def _write_weekly(session: Session, merchant_id: int, week: date, increments: dict[str, int]) -> None:
     statement = _weekly_upsert(session.get_bind().dialect.name, tuple(sorted(increments)))
-    session.execute(
-        statement, {"merchant_id": merchant_id, "week_start": week_start(moment), **increments}
+    session.connection().execute(
+        statement, {"merchant_id": merchant_id, "week_start": week, **increments}
     )
+
+
+@contextmanager
+def batched_weekly_stats(session: Session) -> Iterator[None]:
+    """Sum every ``bump_weekly_stats`` made inside into one upsert per merchant-week, written
+    when the block ends without an error (inside the caller's transaction; no commit).
+
+    A purchase bumps its merchant's week, and a plugin posting points in the same transaction
+    bumps it again: one statement instead of two, and the hot weekly row is locked last, for the
+    shortest time. On an error nothing is written (the caller rolls back).
+    """
+    if _DEFERRED_WEEKLY in session.info:  # already batching: the outer block writes
+        yield
+        return
+    pending: dict[tuple[int, date], dict[str, int]] = {}
+    session.info[_DEFERRED_WEEKLY] = pending
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED_WEEKLY, None)
+    for (merchant_id, week), increments in sorted(pending.items()):  # one order: no deadlocks
+        increments = {key: value for key, value in increments.items() if value}
+        if increments:
+            _write_weekly(session, merchant_id, week, increments)
 
 
 def change_balance(session: Session, membership_id: int, delta: int) -> int:
@@ -72,20 +114,79 @@ def change_balance(session: Session, membership_id: int, delta: int) -> int:
     Raises ``InsufficientPoints`` when the balance would go negative. The condition is part of
     the UPDATE, so concurrent spends of one balance can never overdraw it.
     """
-    new_balance = session.execute(
-        update(Membership)
-        .where(Membership.id == membership_id, Membership.balance + delta >= 0)
-        .values(balance=Membership.balance + delta)
-        .returning(Membership.balance)
-        .execution_options(synchronize_session=False)
+    session.flush()  # pending ORM changes first, as the ORM's own UPDATE would
+    new_balance = session.connection().execute(
+        _balance_updates("any", 1), {"id_0": membership_id, "delta_0": delta}
     ).scalar()
     if new_balance is None:
         raise InsufficientPoints(_("Not enough points on the card for that."))
     return new_balance
 
 
+@lru_cache(maxsize=32)
+def _balance_updates(dialect: str, count: int):
+    """One guarded UPDATE of ``count`` balances (``id_i`` gets ``delta_i``), built once.
+
+    Every row is guarded on its own (its balance stays >= 0) and RETURNING names the rows
+    changed, so a shortfall is seen. On PostgreSQL the rows are first locked in ascending id
+    order (a locking subquery), like the one-UPDATE-per-card loop this replaces: concurrent
+    postings to overlapping cards cannot deadlock. SQLite has one writer at a time.
+    """
+    table = Membership.__table__
+    ids = [bindparam(f"id_{i}", type_=Integer) for i in range(count)]
+    if count == 1:
+        delta = bindparam("delta_0", type_=Integer)
+        statement = update(table).where(table.c.id == ids[0], table.c.balance + delta >= 0)
+    else:
+        delta = case(
+            *[(table.c.id == ids[i], bindparam(f"delta_{i}", type_=Integer)) for i in range(count)],
+            else_=0,
+        )
+        statement = update(table).where(table.c.balance + delta >= 0)
+        if dialect == "postgresql":
+            locked = (
+                select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id)
+                .with_for_update().correlate(None).subquery("locked")
+            )
+            statement = statement.where(table.c.id == locked.c.id)
+        else:
+            statement = statement.where(table.c.id.in_(ids))
+    return statement.values(balance=table.c.balance + delta).returning(table.c.balance, table.c.id)
+
+
+def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int]:
+    """Run the guarded UPDATE for (membership id, delta) pairs; return the ids it changed."""
+    dialect = session.get_bind().dialect.name if len(deltas) > 1 else "any"
+    params: dict[str, int] = {}
+    for index, (membership_id, delta) in enumerate(deltas):
+        params[f"id_{index}"] = membership_id
+        params[f"delta_{index}"] = delta
+    rows = session.connection().execute(_balance_updates(dialect, len(deltas)), params)
+    return [row[1] for row in rows]
+
+
+def change_balances(session: Session, totals: dict[int, int]) -> None:
+    """Apply several balance changes (membership id -> delta) in one guarded statement, or none.
+
+    Raises ``InsufficientPoints`` when any balance would go negative; the cards the statement
+    did change are changed back first (their rows are still locked by this transaction), so a
+    refusal leaves every balance as it was.
+    """
+    deltas = sorted((membership_id, delta) for membership_id, delta in totals.items() if delta)
+    if not deltas:
+        return
+    session.flush()  # pending ORM changes first, as the ORM's own UPDATE would
+    changed = _apply_balances(session, deltas)
+    if len(changed) == len(deltas):
+        return
+    if changed:
+        _apply_balances(session, sorted((membership_id, -totals[membership_id]) for membership_id in changed))
+    raise InsufficientPoints(_("Not enough points on the card for that."))
+
+
 def post(session: Session, postings: list[Posting], moment: datetime | None = None) -> None:
-    """Write postings: balances change first (ascending membership id, so no deadlocks), then rows.
+    """Write postings: balances change first (one guarded statement, locking cards in ascending
+    id order), then the ledger rows (one INSERT), then the merchants' weekly figures.
 
     For use by plugins (rewards, adjustments). Purchases use their own fused statements.
     """
@@ -95,8 +196,7 @@ def post(session: Session, postings: list[Posting], moment: datetime | None = No
     totals: dict[int, int] = {}
     for posting in postings:
         totals[posting.membership_id] = totals.get(posting.membership_id, 0) + posting.amount
-    for membership_id in sorted(totals):
-        change_balance(session, membership_id, totals[membership_id])
+    change_balances(session, totals)
     insert_entries(session, postings, moment)
     per_merchant: dict[int, int] = {}
     for posting in postings:
@@ -106,9 +206,10 @@ def post(session: Session, postings: list[Posting], moment: datetime | None = No
 
 
 def insert_entries(session: Session, postings: list[Posting], moment: datetime) -> None:
-    """One multi-row INSERT of ledger entries."""
-    session.execute(
-        insert(LedgerEntry),
+    """One multi-row INSERT of ledger entries (a Core insert on the session's connection)."""
+    session.flush()  # pending ORM changes first, as the ORM's bulk insert would
+    session.connection().execute(
+        _LEDGER_INSERT,
         [
             {
                 "membership_id": p.membership_id,
@@ -125,6 +226,9 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
             for p in postings
         ],
     )
+
+
+_LEDGER_INSERT = insert(LedgerEntry.__table__)
 
 
 def ledger_sum(session: Session, membership_id: int) -> int:

@@ -29,7 +29,13 @@ from webapp.errors import (
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
-from webapp.services.ledger import Posting, bump_weekly_stats, change_balance, insert_entries
+from webapp.services.ledger import (
+    Posting,
+    batched_weekly_stats,
+    bump_weekly_stats,
+    change_balances,
+    insert_entries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -349,20 +355,22 @@ def _record(
             )
         if postings:
             insert_entries(session, postings, now)
-        bump_weekly_stats(
-            session,
-            merchant.id,
-            now,
-            purchases=1,
-            revenue=draft.amount,
-            amount_paid=amount_paid,
-            points_earned=earned,
-            points_redeemed=draft.points_to_use,
-            repeat_customers=1 if row.visits == 2 else 0,
-        )
-        hooks.neighbourly_purchase_recorded(
-            merchant=merchant, purchase=purchase, membership=membership, session=session
-        )
+        # Plugins posting points bump the same merchant-week: one upsert at the end for all.
+        with batched_weekly_stats(session):
+            bump_weekly_stats(
+                session,
+                merchant.id,
+                now,
+                purchases=1,
+                revenue=draft.amount,
+                amount_paid=amount_paid,
+                points_earned=earned,
+                points_redeemed=draft.points_to_use,
+                repeat_customers=1 if row.visits == 2 else 0,
+            )
+            hooks.neighbourly_purchase_recorded(
+                merchant=merchant, purchase=purchase, membership=membership, session=session
+            )
         session.commit()
     except IntegrityError as error:
         session.rollback()
@@ -401,8 +409,8 @@ def refund_purchase(
 ) -> Purchase:
     """Reverse exactly what a purchase caused; a second refund is refused.
 
-    Every ledger entry naming the purchase (core and plugins, any membership) is reversed, one
-    guarded balance update per membership in ascending id order.
+    Every ledger entry naming the purchase (core and plugins, any membership) is reversed: one
+    guarded balance update for all the memberships (locked in ascending id order).
     """
     now = utcnow()
     try:
@@ -446,14 +454,13 @@ def refund_purchase(
         totals: dict[int, int] = {}
         for posting in reversals:
             totals[posting.membership_id] = totals.get(posting.membership_id, 0) + posting.amount
-        for membership_id in sorted(totals):
-            try:
-                change_balance(session, membership_id, totals[membership_id])
-            except InsufficientPoints:
-                raise RefundRefused(_(
-                    "The points this purchase earned have already been spent, so it cannot be "
-                    "refunded automatically; adjust the balance first."
-                )) from None
+        try:
+            change_balances(session, totals)  # one guarded statement, all cards or none
+        except InsufficientPoints:
+            raise RefundRefused(_(
+                "The points this purchase earned have already been spent, so it cannot be "
+                "refunded automatically; adjust the balance first."
+            )) from None
         if reversals:
             insert_entries(session, reversals, now)
         session.execute(

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from plugins.referrals import services
-from plugins.referrals.models import Reward
+from plugins.referrals.models import MonthlyTotal, Reward
 from tests.plugins.loyalty_kit import buy, enable, join
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase
@@ -95,3 +95,15 @@ def test_twenty_workers_pay_each_reward_exactly_once(app, make_merchant, make_us
     assert db.session.scalar(select(Membership.balance).where(Membership.id == members[0].id)) == 0
     assert db.session.scalar(select(Membership.balance).where(Membership.id == members[3].id)) == 3000 * REPEATS
     assert find_balance_mismatches(db.session) == []
+    # The monthly cap counts exactly what was paid: the workers that lost the race gave back
+    # what they had reserved.
+    reserved = dict(db.session.execute(
+        select(MonthlyTotal.membership_id, func.sum(MonthlyTotal.total)).group_by(MonthlyTotal.membership_id)
+    ).all())
+    paid = dict(db.session.execute(
+        select(Reward.beneficiary_membership_id, func.sum(Reward.amount))
+        .where(Reward.depth > 0, Reward.reversed_at.is_(None)).group_by(Reward.beneficiary_membership_id)
+    ).all())
+    assert {k: v for k, v in reserved.items() if v} == paid == {
+        members[3].id: 3000 * REPEATS, members[2].id: 2000 * REPEATS, members[1].id: 1000 * REPEATS,
+    }
