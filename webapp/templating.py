@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import lru_cache
 
 import segno
+from babel.numbers import get_currency_precision, get_decimal_symbol, get_group_symbol
 from flask import Flask, current_app, g, url_for
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale, get_translations, to_user_timezone
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -18,12 +22,199 @@ SLOTS = ("wallet_card", "merchant_page", "customer_portrait", "receipt", "checko
 
 def qr_svg(data: str, scale: int = 4, title: str = "") -> Markup:
     """An inline SVG QR code; segno escapes nothing of ours, the data is only encoded as modules."""
+    return Markup(_qr_svg(str(data), int(scale), str(title or "")))  # noqa: S704 - segno output
+
+
+@lru_cache(maxsize=512)
+def _qr_svg(data: str, scale: int, title: str) -> str:
+    # Encoding picks the best of eight masks (a few ms); the same card or link gives the same SVG,
+    # so a wallet shown again does not encode its codes again.
     buffer = io.BytesIO()
     segno.make(data, error="m").save(
         buffer, kind="svg", scale=scale, xmldecl=False, svgns=True, nl=False,
         title=title or None, svgclass="qr", lineclass=None, border=2, omitsize=True,
     )
-    return Markup(buffer.getvalue().decode())  # noqa: S704 - segno output, the data is only encoded
+    return buffer.getvalue().decode()
+
+
+# --------------------------------------------------------------------------- per-request locale
+#
+# Flask-Babel resolves the domain, the locale and the catalogue again on every gettext call and
+# every formatter looks the locale up again: a page with a hundred labels and figures spent
+# milliseconds there. The templates' helpers below look them up once per request (and again
+# whenever the locale object changes: ``force_locale``, ``refresh``).
+
+
+def _babel_state() -> tuple[object, str, object] | None:
+    """(locale, its identifier, translations) of the current request, or None outside one."""
+    try:
+        namespace = g._flask_babel  # Flask-Babel's per-context namespace
+    except (AttributeError, RuntimeError):
+        return None
+    locale = getattr(namespace, "babel_locale", None)
+    cached = getattr(namespace, "neighbourly_state", None)
+    if cached is not None and locale is not None and cached[0] is locale:
+        return cached
+    translations = get_translations()
+    locale = get_locale()
+    state = (locale, str(locale or "en"), translations)
+    namespace.neighbourly_state = state
+    return state
+
+
+def _translations():
+    state = _babel_state()
+    return state[2] if state is not None else get_translations()
+
+
+def _locale_id() -> str:
+    state = _babel_state()
+    return state[1] if state is not None else str(get_locale() or "en")
+
+
+def _gettext(string: str) -> str:
+    return _translations().ugettext(string)
+
+
+def _ngettext(singular: str, plural: str, number: int) -> str:
+    return _translations().ungettext(singular, plural, number)
+
+
+def _pgettext(context: str, string: str) -> str:
+    return _translations().upgettext(context, string)
+
+
+def _npgettext(context: str, singular: str, plural: str, number: int) -> str:
+    return _translations().unpgettext(context, singular, plural, number)
+
+
+# --------------------------------------------------------------------------- numbers and dates
+#
+# The same text as ``formatting.points``/``formatting.money`` (Babel), built from the locale's
+# symbols once per locale and currency. A fast formatter is used only after it gave Babel's exact
+# text for a spread of amounts; a locale it does not fit keeps Babel.
+
+_SAMPLES = (0, 1, 7, 12, 99, 100, 999, 1000, 1001, 9999, 10_000, 12_345, 99_999, 100_000,
+            123_456, 999_999, 1_000_000, 1_234_567, 12_345_678, 123_456_789, 10**12 + 7,
+            987_654_321_012_345)
+
+
+def _grouped(number: int, group: str) -> str:
+    return f"{number:,}".replace(",", group) if group != "," else f"{number:,}"
+
+
+def _checked(fast: Callable[[int], str], slow: Callable[[int], str]) -> Callable[[int], str] | None:
+    for number in _SAMPLES:
+        for value in (number, -number):
+            if fast(value) != slow(value):
+                return None
+    return fast
+
+
+@lru_cache(maxsize=64)
+def _points_formatter(locale: str) -> Callable[[int], str] | None:
+    group = get_group_symbol(locale)
+    plain = formatting.points(10**9 + 1, locale=locale)
+    negative = formatting.points(-(10**9 + 1), locale=locale)
+    number = _grouped(10**9 + 1, group)
+    if plain != number or number not in negative:
+        return None
+    before, after = negative.split(number, 1)
+
+    def fast(value: int) -> str:
+        return _grouped(value, group) if value >= 0 else before + _grouped(-value, group) + after
+
+    return _checked(fast, lambda value: formatting.points(value, locale=locale))
+
+
+@lru_cache(maxsize=256)
+def _money_formatter(locale: str, currency: str) -> Callable[[int], str] | None:
+    digits = get_currency_precision(currency)
+    group, decimal = get_group_symbol(locale), get_decimal_symbol(locale)
+    scale = 10**digits
+
+    def number_text(value: int) -> str:
+        whole = _grouped(value // scale, group)
+        return f"{whole}{decimal}{value % scale:0{digits}d}" if digits else whole
+
+    probe = 123_456_789_012
+    shapes = []
+    for sign in (1, -1):
+        text, number = formatting.money(sign * probe, currency, locale=locale), number_text(probe)
+        if text.count(number) != 1:
+            return None
+        shapes.append(text.split(number, 1))
+    (before, after), (minus_before, minus_after) = shapes
+
+    def fast(value: int) -> str:
+        if value >= 0:
+            return before + number_text(value) + after
+        return minus_before + number_text(-value) + minus_after
+
+    return _checked(fast, lambda value: formatting.money(value, currency, locale=locale))
+
+
+def points_filter(value) -> str:
+    locale = _locale_id()
+    if type(value) is int or value is None:
+        fast = _points_formatter(locale)
+        if fast is not None:
+            return fast(value or 0)
+    return formatting.points(value, locale=locale)
+
+
+def money_filter(amount, currency: str) -> str:
+    if amount is None:
+        return ""
+    locale = _locale_id()
+    if type(amount) is int:
+        fast = _money_formatter(locale, currency)
+        if fast is not None:
+            return fast(amount)
+    return formatting.money(amount, currency, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date, fmt: str, locale: str) -> str:
+    return format_date(day, fmt, rebase=False)  # the current locale, which ``locale`` names
+
+
+def date_filter(value, fmt: str = "medium") -> str:
+    """``format_date`` (in the user's time zone); a day's text is kept per format and locale."""
+    if not value:
+        return ""
+    if isinstance(value, datetime):
+        value = to_user_timezone(value).date()
+    elif not isinstance(value, date):
+        return format_date(value, fmt)
+    return _day_text(value, fmt, _locale_id())
+
+
+@lru_cache(maxsize=4096)
+def _moment_text(moment: datetime, fmt: str, locale: str) -> str:
+    return format_datetime(moment, fmt, rebase=False)  # already in the user's time zone
+
+
+def datetime_filter(value, fmt: str = "medium") -> str:
+    """``format_datetime`` in the user's time zone; the text of a moment is kept (ledger entries
+    and purchases are shown again on every visit to the same page)."""
+    if not value:
+        return ""
+    if not isinstance(value, datetime):
+        return format_datetime(value, fmt)
+    return _moment_text(to_user_timezone(value), fmt, _locale_id())
+
+
+@lru_cache(maxsize=4096)
+def _ledger_reason_text(text: str, locale: str) -> str:
+    return formatting.ledger_reason(text)  # in the current locale, which ``locale`` names
+
+
+def ledger_reason_filter(text) -> str:
+    """``formatting.ledger_reason``: the same stored reasons come back on every wallet visit."""
+    if not isinstance(text, str):
+        return formatting.ledger_reason(text)
+    return _ledger_reason_text(text, _locale_id())
 
 
 def slot(name: str, merchant, **kwargs) -> Markup:
@@ -54,12 +245,16 @@ def register(app: Flask) -> None:
         get_locale=get_locale,
         languages=lambda: current_app.config["LANGUAGES"],
     )
+    # Flask-Babel installed its gettext callables; these give the same text, resolved once a request.
+    app.jinja_env.install_gettext_callables(
+        gettext=_gettext, ngettext=_ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext,
+    )
     app.jinja_env.filters.update(
-        money=lambda amount, currency: formatting.money(amount, currency),
-        points=formatting.points,
-        ledger_reason=formatting.ledger_reason,
-        date=lambda value, fmt="medium": format_date(value, fmt) if value else "",
-        datetime=lambda value, fmt="medium": format_datetime(value, fmt) if value else "",
+        money=money_filter,
+        points=points_filter,
+        ledger_reason=ledger_reason_filter,
+        date=date_filter,
+        datetime=datetime_filter,
         percent_bp=formatting.percent_bp,
     )
     app.jinja_env.add_extension("jinja2.ext.do")

@@ -10,6 +10,7 @@ from flask import abort, g, make_response, redirect, render_template, request, u
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
 from webapp.models import Merchant, Network, StaffRole
@@ -80,9 +81,12 @@ def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> 
     """
     if not current_user.is_authenticated:
         abort(404)
+    # The network (currency, point value) comes along: nearly every staff page shows money.
     row = db.session.execute(
         select(Merchant, StaffRole.role)
         .join(StaffRole, StaffRole.merchant_id == Merchant.id)
+        .join(Network, Network.id == Merchant.network_id)
+        .options(contains_eager(Merchant.network))
         .where(Merchant.slug == slug, StaffRole.user_id == current_user.id)
     ).first()
     if row is None or row[1] not in roles:

@@ -50,9 +50,8 @@ def neighbourly_tpl_wallet_card(merchant, membership):
 
 @hookimpl
 def neighbourly_collect_dashboard_panels(merchant):
-    count = services.count_posts(db.session, merchant.id)
-    latest = services.latest_posts(db.session, merchant.id, 1)
-    html = _html("news/_panel.html", merchant=merchant, count=count, latest=latest[0] if latest else None)
+    latest, count = services.latest_post_and_count(db.session, merchant.id)
+    html = _html("news/_panel.html", merchant=merchant, count=count, latest=latest)
     return [DashboardPanel(key="news", title=_("News"), order=60, html=html)]
 
 

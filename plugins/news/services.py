@@ -116,6 +116,17 @@ def latest_posts(session: Session, merchant_id: int, limit: int) -> list[NewsPos
     )
 
 
+def latest_post_and_count(session: Session, merchant_id: int) -> tuple[NewsPost | None, int]:
+    """The newest post and how many there are, in one statement (the dashboard panel)."""
+    row = session.execute(
+        select(NewsPost, func.count().over().label("total"))
+        .where(NewsPost.merchant_id == merchant_id)
+        .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], int(row[1])) if row else (None, 0)
+
+
 def count_posts(session: Session, merchant_id: int) -> int:
     return session.scalar(
         select(func.count()).select_from(NewsPost).where(NewsPost.merchant_id == merchant_id)

@@ -102,10 +102,8 @@ def neighbourly_tpl_customer_portrait(merchant, membership):
 
 @hookimpl
 def neighbourly_collect_dashboard_panels(merchant):
-    open_complaints = services.open_complaints_count(db.session, merchant)
-    surveys = services.list_surveys(db.session, merchant)
-    html = _html("surveys/_panel.html", merchant=merchant, open_complaints=open_complaints,
-                 running=[s for s in surveys if s.status == "open"])
+    open_complaints, running = services.panel_counts(db.session, merchant)
+    html = _html("surveys/_panel.html", merchant=merchant, open_complaints=open_complaints, running=running)
     return [DashboardPanel(key="surveys", title=_("Surveys and ratings"), order=65, html=html)]
 
 
