@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -757,6 +757,30 @@ def results(session: Session, survey: Survey) -> list[QuestionResult]:
     return out
 
 
+@dataclass(frozen=True)
+class RewardsGiven:
+    """What a survey has paid out so far; ``waiting`` rewards belong to people not yet members."""
+
+    points: int
+    certificates: int
+    waiting: int
+    missed: int
+
+
+def rewards_given(session: Session, survey: Survey) -> RewardsGiven:
+    paid = Response.reward_paid_at.is_not(None)
+    points, certificates, waiting, missed = session.execute(
+        select(
+            func.coalesce(func.sum(case((paid, Response.reward_points), else_=0)), 0),
+            func.count(case((Response.reward_ref != "", 1))),
+            func.count(case((Response.reward_paid_at.is_(None) & Response.reward_missed_at.is_(None)
+                             & ((Response.reward_points > 0) | (Response.reward_option != "")), 1))),
+            func.count(Response.reward_missed_at),
+        ).where(Response.survey_id == survey.id, Response.status == "completed")
+    ).one()
+    return RewardsGiven(int(points), certificates, waiting, missed)
+
+
 def invited_count(session: Session, survey: Survey) -> int:
     return session.scalar(select(func.count()).select_from(Invitation).where(Invitation.survey_id == survey.id)) or 0
 
@@ -883,6 +907,20 @@ def rate_visit(session: Session, user: User, purchase_id: int, score: str | None
 
 def complaint_for_rating(session: Session, rating_id: int) -> Complaint | None:
     return session.scalar(select(Complaint).where(Complaint.rating_id == rating_id))
+
+
+def panel_counts(session: Session, merchant: Merchant) -> tuple[int, int]:
+    """(open complaints, surveys running) for the dashboard panel, in one statement."""
+    complaints = (
+        select(func.count()).select_from(Complaint)
+        .where(Complaint.merchant_id == merchant.id, Complaint.status == "open").scalar_subquery()
+    )
+    running = (
+        select(func.count()).select_from(Survey)
+        .where(Survey.merchant_id == merchant.id, Survey.status == "open").scalar_subquery()
+    )
+    complaints_count, running_count = session.execute(select(complaints, running)).one()
+    return int(complaints_count or 0), int(running_count or 0)
 
 
 def open_complaints_count(session: Session, merchant: Merchant) -> int:
@@ -1054,11 +1092,12 @@ def has_answered(session: Session, merchant: Merchant, user_id: int) -> bool:
 
 def unrated_purchase(session: Session, membership: Membership) -> Purchase | None:
     """The member's latest purchase if it is not rated yet (offered on the wallet card)."""
-    purchase = session.scalar(select(Purchase).where(Purchase.membership_id == membership.id)
-                              .order_by(Purchase.id.desc()).limit(1))
-    if purchase is None or rating_for(session, purchase.id) is not None:
+    rated = select(Rating.id).where(Rating.purchase_id == Purchase.id).exists()
+    row = session.execute(select(Purchase, rated).where(Purchase.membership_id == membership.id)
+                          .order_by(Purchase.id.desc()).limit(1)).first()
+    if row is None or row[1]:
         return None
-    return purchase
+    return row[0]
 
 
 # --------------------------------------------------------------------------- privacy

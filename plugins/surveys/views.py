@@ -196,6 +196,7 @@ def results(merchant, survey_id: int):
     return render(
         "surveys/results.html", block="texts", merchant=merchant, survey=survey, search=search, texts=texts,
         results=services.results(db.session, survey), invited=invited,
+        rewards=services.rewards_given(db.session, survey),
         rate=round(100 * survey.completed_count / invited) if invited else None,
     )
 

@@ -4,6 +4,8 @@ who join later, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -141,6 +143,7 @@ def test_a_public_certificate_waits_for_joining_and_a_spent_one_is_recorded_as_m
     for stranger in (first, second):
         response = services.submit(db.session, survey, stranger, full_answers(survey))
         assert response.reward_paid_at is None and held(stranger.id) == []
+    assert services.rewards_given(db.session, survey).waiting == 2
 
     join_merchant(db.session, first, shop, consent_given=True, text_version="1")
     assert len(held(first.id)) == 1
@@ -154,6 +157,8 @@ def test_a_public_certificate_waits_for_joining_and_a_spent_one_is_recorded_as_m
     db.session.refresh(response)
     assert response.reward_paid_at is not None and response.reward_missed_at is not None
     assert find_balance_mismatches(db.session) == []
+    assert services.rewards_given(db.session, survey) == services.RewardsGiven(
+        points=40, certificates=1, waiting=0, missed=1)
 
 
 def test_a_customer_who_left_gets_the_waiting_reward_when_joining_again(shop, cafe, offer, make_member):
@@ -261,3 +266,8 @@ def test_owner_chooses_the_certificate_in_the_builder_and_the_customer_sees_it(
     assert "is in your wallet" in done
     wallet = client.get("/wallet/").get_data(as_text=True)
     assert f"Survey: {survey.title}" in wallet
+
+    client.post_form("/auth/logout")
+    client.login(shop.owner)
+    results = client.get(f"{base}/results").get_data(as_text=True)
+    assert re.search(r'class="surveys-certificates-given">1<', results)
