@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask_babel import Babel
 from flask_htmx import HTMX
@@ -15,7 +17,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -26,6 +28,9 @@ NAMING_CONVENTION = {
 }
 
 
+T = TypeVar("T")
+
+
 class Base(DeclarativeBase):
     """Declarative base with a constraint naming convention, so migrations name things alike."""
 
@@ -33,6 +38,24 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def per_dialect(build: Callable[[str], T]) -> Callable[[Session], T]:
+    """``get(session)`` returns ``build(dialect name)``, built once per dialect.
+
+    For hot paths that prepare their statements once (upserts differ between SQLite and
+    PostgreSQL) and run them on every call.
+    """
+    built: dict[str, T] = {}
+
+    def get(session: Session) -> T:
+        dialect = session.get_bind().dialect.name
+        found = built.get(dialect)
+        if found is None:
+            found = built[dialect] = build(dialect)
+        return found
+
+    return get
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

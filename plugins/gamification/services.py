@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from plugins.gamification.models import Badge, Level, Status
 from webapp.errors import ValidationFailed
+from webapp.extensions import per_dialect
 from webapp.models import Membership, Merchant, Purchase
 from webapp.models.base import utcnow
 from webapp.plugins import is_enabled
@@ -258,15 +259,7 @@ class _Statements:
         return statement
 
 
-_statements: dict[str, _Statements] = {}
-
-
-def _sql(session: Session) -> _Statements:
-    dialect = session.get_bind().dialect.name
-    statements = _statements.get(dialect)
-    if statements is None:
-        statements = _statements[dialect] = _Statements(dialect)
-    return statements
+_sql = per_dialect(_Statements)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from plugins.referrals import MAX_DEPTH
 from plugins.referrals.models import LinkOpen, MonthlyTotal, ReferralCode, ReferralLink, Reward
 from webapp.errors import Conflict, NotFound
+from webapp.extensions import per_dialect
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
 from webapp.services.ledger import Posting, post
@@ -229,15 +230,7 @@ class _Statements:
         return statement
 
 
-_statements: dict[str, _Statements] = {}
-
-
-def _sql(session: Session) -> _Statements:
-    dialect = session.get_bind().dialect.name
-    statements = _statements.get(dialect)
-    if statements is None:
-        statements = _statements[dialect] = _Statements(dialect)
-    return statements
+_sql = per_dialect(_Statements)
 
 
 def _capped(session: Session, month: date, wanted: dict[int, int], cap: int) -> dict[int, int]:

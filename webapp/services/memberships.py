@@ -122,27 +122,21 @@ def join_merchant(
             session, user, merchant, MARKETING, True, text_version,
             consent_text(merchant, MARKETING),
         )
-    if existing is not None:
-        existing.left_at = None
-        try:
-            session.flush()
-            hooks_for(merchant).neighbourly_membership_recorded(
-                merchant=merchant, membership=existing, session=session, referral_code=referral_code,
-                rejoined=True,
-            )
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
-        return existing, False
-    membership = Membership(user_id=user.id, merchant_id=merchant.id, join_source=source)
-    session.add(membership)
+    # Re-joining opens the earlier card again (same balance and history): not a new customer.
+    rejoined = existing is not None
+    if rejoined:
+        membership = existing
+        membership.left_at = None
+    else:
+        membership = Membership(user_id=user.id, merchant_id=merchant.id, join_source=source)
+        session.add(membership)
     try:
         session.flush()
-        bump_weekly_stats(session, merchant.id, utcnow(), new_customers=1)
+        if not rejoined:
+            bump_weekly_stats(session, merchant.id, utcnow(), new_customers=1)
         hooks_for(merchant).neighbourly_membership_recorded(
             merchant=merchant, membership=membership, session=session, referral_code=referral_code,
-            rejoined=False,
+            rejoined=rejoined,
         )
         session.commit()
     except IntegrityError:
@@ -155,6 +149,8 @@ def join_merchant(
     except Exception:
         session.rollback()
         raise
+    if rejoined:
+        return membership, False
     tasks.dispatch_committed(merchant, "membership", membership.id)
     return membership, True
 
