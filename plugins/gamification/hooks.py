@@ -98,22 +98,24 @@ def neighbourly_collect_customer_facts(merchant, membership, purchase):
     return [CustomerFact(key="status", value=found[1], source="gamification", label=_("Status level"))]
 
 
-def _card_context(merchant, membership):
+def _card_context(merchant, membership) -> dict | None:
+    """The card's context (the levels, the member's status and badges: two statements), or None
+    when the merchant has no levels."""
     settings = plugin_settings(merchant, "gamification")
-    status = services.status_of(db.session, membership.id)
-    prog = services.progress(db.session, merchant, status, settings)
+    view = services.card(db.session, merchant.id, membership.id)
+    if view.progress is None:
+        return None
     return dict(
-        merchant=merchant, membership=membership, status=status, progress=prog, settings=settings,
-        level_rows=services.levels(db.session, merchant.id), currency=merchant.network.currency,
-        badges=services.badges_of(db.session, membership.id), badge_names=services.BADGE_NAMES,
-        referrals_on=is_enabled(merchant, "referrals"),
+        merchant=merchant, membership=membership, status=view.status, progress=view.progress,
+        settings=settings, level_rows=view.level_rows, currency=merchant.network.currency,
+        badges=view.badges, badge_names=services.BADGE_NAMES, referrals_on=is_enabled(merchant, "referrals"),
     )
 
 
 @hookimpl
 def neighbourly_tpl_wallet_card(merchant, membership):
     context = _card_context(merchant, membership)
-    if context["progress"] is None:
+    if context is None:
         return None
     html = _html("gamification/_wallet_card.html", **context)
     status = context["status"]
@@ -125,7 +127,7 @@ def neighbourly_tpl_wallet_card(merchant, membership):
 @hookimpl
 def neighbourly_tpl_customer_portrait(merchant, membership):
     context = _card_context(merchant, membership)
-    if context["progress"] is None:
+    if context is None:
         return None
     return _html("gamification/_portrait.html", **context)
 

@@ -433,14 +433,17 @@ def claim_level_up_emails(session: Session, purchase_id: int) -> list[Status]:
 
 @dataclass(frozen=True)
 class Progress:
-    current: Level
-    next: Level | None
+    current: Level | CardLevel
+    next: Level | CardLevel | None
     value: int
     missing: int
 
 
 def progress(session: Session, merchant: Merchant, status: Status | None, settings: dict) -> Progress | None:
-    level_rows = levels(session, merchant.id)
+    return _progress(levels(session, merchant.id), status)
+
+
+def _progress(level_rows: list, status: Status | CardStatus | None) -> Progress | None:
     if not level_rows:
         return None
     effective = status.effective if status else 0
@@ -449,6 +452,88 @@ def progress(session: Session, merchant: Merchant, status: Status | None, settin
     upcoming = next((lvl for lvl in level_rows if lvl.position > effective), None)
     missing = max(0, upcoming.threshold - value) if upcoming else 0
     return Progress(current, upcoming, value, missing)
+
+
+# --------------------------------------------------------------------------- a member's card
+
+
+@dataclass(frozen=True)
+class CardLevel:
+    position: int
+    name: str
+    threshold: int
+    cashback_bp: int
+
+
+@dataclass(frozen=True)
+class CardStatus:
+    """What a card shows of a member's stored status."""
+
+    id: int
+    position: int
+    held_position: int
+    metric: int
+    level_up_seen: bool
+    downgrade_to: int | None
+    downgrade_on: date | None
+
+    @property
+    def effective(self) -> int:
+        return max(self.position, self.held_position)
+
+
+@dataclass(frozen=True)
+class CardBadge:
+    badge: str
+    earned_at: datetime
+
+
+@dataclass(frozen=True)
+class Card:
+    """A member's level, progress and badges at one merchant (``progress`` None: no levels)."""
+
+    level_rows: list[CardLevel]
+    status: CardStatus | None
+    progress: Progress | None
+    badges: list[CardBadge]
+
+
+class _CardStatements:
+    """The card's statements, built once per dialect and run on the session's connection."""
+
+    def __init__(self, dialect: str) -> None:
+        lv, st, bg = Level.__table__, Status.__table__, Badge.__table__
+        # Every level of the merchant, each row carrying the member's status (NULLs without one).
+        self.levels = (
+            select(lv.c.position, lv.c.name, lv.c.threshold, lv.c.cashback_bp,
+                   st.c.id, st.c.position.label("status_position"), st.c.held_position, st.c.metric,
+                   st.c.level_up_seen, st.c.downgrade_to, st.c.downgrade_on)
+            .select_from(lv.outerjoin(st, st.c.membership_id == bindparam("membership_id")))
+            .where(lv.c.merchant_id == bindparam("merchant_id"))
+            .order_by(lv.c.position)
+        )
+        self.badges = (
+            select(bg.c.badge, bg.c.earned_at).where(bg.c.membership_id == bindparam("membership_id"))
+            .order_by(bg.c.earned_at, bg.c.id)
+        )
+
+
+_card_sql = per_dialect(_CardStatements)
+
+
+def card(session: Session, merchant_id: int, membership_id: int) -> Card:
+    """What the wallet card and the customer's portrait show: two statements, badges read only
+    when the merchant has levels (without them the card shows nothing)."""
+    sql, connection = _card_sql(session), session.connection()
+    params = {"merchant_id": merchant_id, "membership_id": membership_id}
+    rows = connection.execute(sql.levels, params).all()
+    if not rows:
+        return Card([], None, None, [])
+    level_rows = [CardLevel(*row[:4]) for row in rows]
+    first = rows[0]
+    status = None if first[4] is None else CardStatus(*first[4:])
+    badges = [CardBadge(badge, earned_at) for badge, earned_at in connection.execute(sql.badges, params)]
+    return Card(level_rows, status, _progress(level_rows, status), badges)
 
 
 def recompute_merchant(session: Session, merchant: Merchant, settings: dict | None = None) -> int:

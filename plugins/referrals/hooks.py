@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from flask import has_request_context, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from plugins.referrals import models as _models  # noqa: F401  (registers the referrals tables)
 from plugins.referrals import services
-from plugins.referrals.models import ReferralCode
 from plugins.referrals.views import bp, public_bp
 from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
 from webapp.extensions import db
-from webapp.models import Membership
 from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
 _html = render_fragment
@@ -65,7 +63,8 @@ def neighbourly_collect_nav_items(merchant, user):
 
 @hookimpl
 def neighbourly_tpl_wallet_card(merchant, membership):
-    code = db.session.scalar(select(ReferralCode.code).where(ReferralCode.membership_id == membership.id))
+    member = services.member_referrals(db.session, membership.id)
+    code = member.code
     if code is None:
         code = services.ensure_code(db.session, membership)
         db.session.commit()  # a trivial, idempotent write: the card's own code
@@ -73,14 +72,31 @@ def neighbourly_tpl_wallet_card(merchant, membership):
     return _html(
         "referrals/_wallet_card.html", merchant=merchant, membership=membership,
         link=share_url(merchant, code), settings=settings,
-        friends=services.friends_of(db.session, membership),
-        earned=services.earned_by(db.session, membership),
-        rules=rules_in_words(merchant, settings),
+        friends=member.friends, earned=member.earned, rules=rules_in_words(merchant, settings),
     )
 
 
+_RULE_SETTINGS = ("level1_bp", "level1_fixed", "level2_bp", "level2_fixed", "level3_bp", "level3_fixed",
+                  "signup_bonus", "monthly_cap")
+_rules_text: dict[tuple, tuple[str, ...]] = {}
+
+
 def rules_in_words(merchant, settings: dict) -> list[str]:
-    """The programme in plain words, for customers: depth, rates, bonus, cap."""
+    """The programme in plain words, for customers: depth, rates, bonus, cap.
+
+    The same few settings come back on every wallet card: the words are kept per locale and
+    settings (Python-side translations are the slow path).
+    """
+    key = (str(get_locale()), tuple(settings[name] for name in _RULE_SETTINGS))
+    words = _rules_text.get(key)
+    if words is None:
+        if len(_rules_text) >= 512:
+            _rules_text.clear()
+        words = _rules_text[key] = tuple(_rules(settings))
+    return list(words)
+
+
+def _rules(settings: dict) -> list[str]:
     words = []
     names = {1: _("a friend you brought"), 2: _("a friend of your friend"), 3: _("one more step away")}
     for depth in (1, 2, 3):
@@ -105,18 +121,16 @@ def rules_in_words(merchant, settings: dict) -> list[str]:
 
 @hookimpl
 def neighbourly_collect_dashboard_panels(merchant):
-    figures = services.funnel(db.session, merchant)
-    html = _html("referrals/_panel.html", merchant=merchant, funnel=figures,
-                 cost=services.cost(db.session, merchant))
+    figures, paid = services.panel_figures(db.session, merchant.id)
+    html = _html("referrals/_panel.html", merchant=merchant, funnel=figures, cost=paid)
     return [DashboardPanel(key="referrals", title=_("Referrals"), order=72, html=html)]
 
 
 @hookimpl
 def neighbourly_tpl_customer_portrait(merchant, membership):
-    friends = services.friends_of(db.session, membership)
-    referrer = db.session.get(Membership, membership.referrer_id) if membership.referrer_id else None
-    return _html("referrals/_portrait.html", friends=friends, referrer=referrer,
-                 earned=services.earned_by(db.session, membership))
+    member = services.member_referrals(db.session, membership.id)
+    return _html("referrals/_portrait.html", friends=member.friends, referrer=member.referred,
+                 earned=member.earned)
 
 
 @hookimpl

@@ -396,23 +396,93 @@ class Funnel:
     held: int
 
 
+class _FigureStatements:
+    """The panel's and the card's read statements, built once per dialect (the pages run them
+    on every view; composing them again each time cost more than running them)."""
+
+    def __init__(self, dialect: str) -> None:
+        opens, links, rewards = LinkOpen.__table__, ReferralLink.__table__, Reward.__table__
+        purchases, members, users = Purchase.__table__, Membership.__table__, User.__table__
+        merchant_id = bindparam("merchant_id")
+
+        def count_links(status: str):
+            return (select(func.count()).select_from(links)
+                    .where(links.c.merchant_id == merchant_id, links.c.status == status).scalar_subquery())
+
+        # The funnel and the cost in one statement of five scalar subqueries.
+        self.panel = select(
+            select(func.count()).select_from(opens).where(opens.c.merchant_id == merchant_id).scalar_subquery(),
+            count_links("active"),
+            select(func.count(func.distinct(links.c.referee_membership_id)))
+            .select_from(links.join(purchases, purchases.c.membership_id == links.c.referee_membership_id))
+            .where(links.c.merchant_id == merchant_id, links.c.status == "active", purchases.c.refunded_at.is_(None))
+            .scalar_subquery(),
+            count_links("held"),
+            select(func.coalesce(func.sum(rewards.c.amount), 0))
+            .where(rewards.c.merchant_id == merchant_id, rewards.c.reversed_at.is_(None)).scalar_subquery(),
+        )
+        # A member's code, points earned, whether a referrer brought them, and one row per friend
+        # they brought (in the order the friends joined; one row of NULLs without friends).
+        member_id = bindparam("membership_id")
+        me, referrer, friend = members.alias("me"), members.alias("referrer"), members.alias("friend")
+        codes = ReferralCode.__table__
+        friends = links.join(friend, friend.c.id == links.c.referee_membership_id).join(
+            users, users.c.id == friend.c.user_id)
+        earned = (
+            select(func.coalesce(func.sum(rewards.c.amount), 0))
+            .where(rewards.c.beneficiary_membership_id == member_id, rewards.c.reversed_at.is_(None),
+                   rewards.c.depth > 0)
+            .scalar_subquery()
+        )
+        self.member = (
+            select(codes.c.code, earned, referrer.c.id, users.c.name)
+            .select_from(
+                me.outerjoin(codes, codes.c.membership_id == me.c.id)
+                .outerjoin(referrer, referrer.c.id == me.c.referrer_id)
+                .outerjoin(friends, (links.c.referrer_membership_id == me.c.id) & (links.c.status == "active"))
+            )
+            .where(me.c.id == member_id)
+            .order_by(links.c.created_at, links.c.id)
+        )
+
+
+_figures_sql = per_dialect(_FigureStatements)
+
+
+def panel_figures(session: Session, merchant_id: int) -> tuple[Funnel, int]:
+    """The dashboard panel's funnel and the points paid in rewards (not reversed), one statement."""
+    opened, joined, bought, held, paid = session.connection().execute(
+        _figures_sql(session).panel, {"merchant_id": merchant_id}
+    ).one()
+    return Funnel(opened or 0, joined or 0, bought or 0, held or 0), int(paid or 0)
+
+
 def funnel(session: Session, merchant: Merchant) -> Funnel:
-    opened = session.scalar(select(func.count()).select_from(LinkOpen).where(LinkOpen.merchant_id == merchant.id))
-    joined = session.scalar(
-        select(func.count()).select_from(ReferralLink)
-        .where(ReferralLink.merchant_id == merchant.id, ReferralLink.status == "active")
-    )
-    held = session.scalar(
-        select(func.count()).select_from(ReferralLink)
-        .where(ReferralLink.merchant_id == merchant.id, ReferralLink.status == "held")
-    )
-    bought = session.scalar(
-        select(func.count(func.distinct(ReferralLink.referee_membership_id)))
-        .join(Purchase, Purchase.membership_id == ReferralLink.referee_membership_id)
-        .where(ReferralLink.merchant_id == merchant.id, ReferralLink.status == "active",
-               Purchase.refunded_at.is_(None))
-    )
-    return Funnel(opened or 0, joined or 0, bought or 0, held or 0)
+    return panel_figures(session, merchant.id)[0]
+
+
+@dataclass(frozen=True)
+class MemberReferrals:
+    """What a member's card and portrait show: their code (None before it is made), the first
+    names of the friends they brought, the points those earned them, and whether they joined
+    through a friend's link."""
+
+    code: str | None
+    friends: list[str]
+    earned: int
+    referred: bool
+
+
+def member_referrals(session: Session, membership_id: int) -> MemberReferrals:
+    """``friends_of``, ``earned_by``, the code and the referrer of one member in one statement."""
+    rows = session.connection().execute(
+        _figures_sql(session).member, {"membership_id": membership_id}
+    ).all()
+    if not rows:
+        return MemberReferrals(None, [], 0, False)
+    code, earned, referrer_id, _name = rows[0]
+    friends = [first_name(name) for *_rest, name in rows if name is not None]
+    return MemberReferrals(code, friends, int(earned or 0), referrer_id is not None)
 
 
 def cost(session: Session, merchant: Merchant) -> int:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from webapp import tasks
 from webapp.errors import NotFound, ValidationFailed
-from webapp.models import ConsentRecord, LedgerEntry, Membership, Merchant, User
+from webapp.models import ConsentRecord, LedgerEntry, Membership, Merchant, Network, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for
 from webapp.services import codes
@@ -214,56 +215,84 @@ def find_customer_at_till(session: Session, merchant: Merchant, query: str) -> M
 # --------------------------------------------------------------------------- the customer's side
 
 
+@dataclass(frozen=True)
+class RecentEntry:
+    """What a wallet card shows of one ledger entry (read as plain columns, no ORM instance)."""
+
+    amount: int
+    reason: str
+    created_at: datetime
+
+
 @dataclass
 class WalletCard:
     """One open card in a customer's wallet with its latest ledger entries."""
 
     membership: Membership
-    recent: list[LedgerEntry]
+    recent: list[RecentEntry]
 
     @property
     def merchant(self) -> Merchant:
         return self.membership.merchant
 
 
+class _WalletStatements:
+    """The wallet's two statements, built once: the page pays for running them, not composing them."""
+
+    def __init__(self) -> None:
+        # The merchant and network come with the card (plugin slots need the instances), without
+        # the long texts of the merchant's public page, which no card shows.
+        self.cards = (
+            select(Membership)
+            .join(Membership.merchant)
+            .join(Merchant.network)
+            .where(Membership.user_id == bindparam("user_id"), Membership.left_at.is_(None))
+            .options(
+                contains_eager(Membership.merchant).defer(Merchant.description).defer(Merchant.opening_hours)
+                .defer(Merchant.price_list).defer(Merchant.decline_reason),
+                contains_eager(Membership.merchant).contains_eager(Merchant.network).defer(Network.description),
+            )
+            .order_by(Merchant.name, Membership.id)
+        )
+        ledger = LedgerEntry.__table__
+        ranked = (
+            select(
+                ledger.c.membership_id, ledger.c.amount, ledger.c.reason, ledger.c.created_at,
+                func.row_number()
+                .over(partition_by=ledger.c.membership_id, order_by=(ledger.c.created_at.desc(), ledger.c.id.desc()))
+                .label("position"),
+            )
+            .where(ledger.c.membership_id.in_(bindparam("membership_ids", expanding=True)))
+            .subquery()
+        )
+        self.recent = (
+            select(ranked.c.membership_id, ranked.c.amount, ranked.c.reason, ranked.c.created_at)
+            .where(ranked.c.position <= bindparam("recent"))
+            .order_by(ranked.c.membership_id, ranked.c.position)
+        )
+
+
+_wallet_statements: _WalletStatements | None = None
+
+
 def wallet_cards(session: Session, user_id: int, recent: int = 5) -> list[WalletCard]:
     """Every open card of a customer, each with its ``recent`` newest ledger entries.
 
-    Two queries whatever the number of cards or entries: the memberships, then one windowed
-    query for the newest entries of all of them.
+    Two queries whatever the number of cards or entries: the memberships (with their merchants
+    and network), then one windowed query for the newest entries of all of them.
     """
-    memberships = list(
-        session.scalars(
-            select(Membership)
-            .join(Merchant, Merchant.id == Membership.merchant_id)
-            .where(Membership.user_id == user_id, Membership.left_at.is_(None))
-            .options(joinedload(Membership.merchant).joinedload(Merchant.network))
-            .order_by(Merchant.name, Membership.id)
-        )
-    )
+    global _wallet_statements
+    if _wallet_statements is None:
+        _wallet_statements = _WalletStatements()
+    statements = _wallet_statements
+    memberships = list(session.scalars(statements.cards, {"user_id": user_id}))
     if not memberships:
         return []
-    ranked = (
-        select(
-            LedgerEntry,
-            func.row_number()
-            .over(
-                partition_by=LedgerEntry.membership_id,
-                order_by=(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()),
-            )
-            .label("position"),
-        )
-        .where(LedgerEntry.membership_id.in_([m.id for m in memberships]))
-        .subquery()
-    )
-    entry = aliased(LedgerEntry, ranked)
-    by_membership: dict[int, list[LedgerEntry]] = {m.id: [] for m in memberships}
-    for row in session.scalars(
-        select(entry)
-        .where(ranked.c.position <= recent)
-        .order_by(ranked.c.membership_id, ranked.c.position)
+    by_membership: dict[int, list[RecentEntry]] = {m.id: [] for m in memberships}
+    for membership_id, amount, reason, created_at in session.connection().execute(
+        statements.recent, {"membership_ids": list(by_membership), "recent": recent}
     ):
-        by_membership[row.membership_id].append(row)
+        by_membership[membership_id].append(RecentEntry(amount, reason, created_at))
     return [WalletCard(m, by_membership[m.id]) for m in memberships]
 
 
@@ -285,23 +314,28 @@ def customer_membership(session: Session, user_id: int, membership_id: int) -> M
 
 def card_history(
     session: Session, membership: Membership, page: int = 1, per_page: int = 25
-) -> tuple[list[LedgerEntry], int, int]:
-    """One page of a card's ledger, newest first: (entries, page, pages)."""
-    total = session.scalar(
-        select(func.count(LedgerEntry.id)).where(LedgerEntry.membership_id == membership.id)
-    ) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    entries = list(
-        session.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.membership_id == membership.id)
-            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
+) -> tuple[list[RecentEntry], int, int]:
+    """One page of a card's ledger, newest first: (entries, page, pages).
+
+    One statement gives the page and the total (a window count); a page past the end (a stale
+    link) takes a second look for the last page.
+    """
+    ledger = LedgerEntry.__table__
+    listing = (
+        select(ledger.c.amount, ledger.c.reason, ledger.c.created_at, func.count().over().label("total"))
+        .where(ledger.c.membership_id == membership.id)
+        .order_by(ledger.c.created_at.desc(), ledger.c.id.desc())
+        .limit(per_page)
     )
-    return entries, page, pages
+    page = max(1, page)
+    rows = session.connection().execute(listing.offset((page - 1) * per_page)).all()
+    if not rows and page > 1:
+        total = session.scalar(select(func.count(ledger.c.id)).where(ledger.c.membership_id == membership.id)) or 0
+        page = max(1, -(-total // per_page))
+        rows = session.connection().execute(listing.offset((page - 1) * per_page)).all()
+    total = rows[0].total if rows else 0
+    pages = max(1, -(-total // per_page))
+    return [RecentEntry(amount, reason, created_at) for amount, reason, created_at, _total in rows], page, pages
 
 
 @dataclass
