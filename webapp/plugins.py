@@ -179,22 +179,23 @@ def registry() -> PluginRegistry:
 
 
 def enabled_plugin_names(merchant: Merchant) -> frozenset[str]:
-    """Names of the plugins switched on for ``merchant``; cached on the instance for its session."""
+    """Names of the plugins switched on for ``merchant``; cached on the instance for its session.
+
+    The same statement reads the merchant's plugin settings, kept for the transaction like
+    ``plugin_settings`` keeps them: a sale needs both, and pays for one statement.
+    """
     cached = merchant.__dict__.get("_neighbourly_enabled")
     if cached is not None:
         return cached
     from webapp.extensions import db
-    from webapp.models import MerchantPlugin
 
-    names = frozenset(
-        db.session.scalars(
-            select(MerchantPlugin.plugin_name).where(
-                MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.enabled.is_(True)
-            )
-        )
-    )
+    session = db.session()
+    session.flush()  # pending changes first, as the ORM query this replaces did
     installed = registry().metas
-    names = frozenset(name for name in names if name in installed)
+    names = frozenset(
+        name for name, _settings, enabled in _load_plugin_rows(session, merchant)
+        if enabled and name in installed
+    )
     merchant.__dict__["_neighbourly_enabled"] = names
     return names
 
@@ -237,6 +238,16 @@ class MerchantHooks:
             module for name, module in reg.modules.items() if name not in enabled
         ]
         self._callers: dict[str, Any] = {}
+        self._implementers: dict[str, tuple[str, ...]] = {}
+
+    def implementers(self, hook_name: str) -> tuple[str, ...]:
+        """Names of the plugins (``core`` included) whose implementation of ``hook_name`` these
+        callers reach, in pluggy's order; empty when calling it would do nothing."""
+        names = self._implementers.get(hook_name)
+        if names is None:
+            names = tuple(impl.plugin_name for impl in getattr(self, hook_name).get_hookimpls())
+            self._implementers[hook_name] = names
+        return names
 
     def __getattr__(self, hook_name: str):
         if not hook_name.startswith("neighbourly_"):
@@ -299,21 +310,8 @@ def _plugin_row_written(mapper, connection, target) -> None:
 
 
 def _saved_settings(merchant: Merchant) -> dict[str, dict]:
-    import weakref
-
-    from sqlalchemy import event
-
     from webapp.extensions import db
-    from webapp.models import MerchantPlugin
 
-    global _settings_statement
-    if _settings_statement is None:
-        for name in ("after_insert", "after_update", "after_delete"):
-            event.listen(MerchantPlugin, name, _plugin_row_written)
-        table = MerchantPlugin.__table__
-        _settings_statement = select(table.c.plugin_name, table.c.settings).where(
-            table.c.merchant_id == bindparam("merchant_id")
-        )
     session = db.session()
     session.flush()
     # The innermost transaction: leaving a savepoint (which may undo a row write) reads again.
@@ -322,13 +320,34 @@ def _saved_settings(merchant: Merchant) -> dict[str, dict]:
     cached = merchant.__dict__.get("_neighbourly_settings")
     if cached is not None and transaction is not None and cached[0]() is transaction and cached[1] == writes:
         return cached[2]
-    saved = {
-        name: settings or {}
-        for name, settings in session.connection().execute(_settings_statement, {"merchant_id": merchant.id})
-    }
+    _load_plugin_rows(session, merchant)
+    return merchant.__dict__["_neighbourly_settings"][2]
+
+
+def _load_plugin_rows(session, merchant: Merchant) -> list:
+    """(name, settings, enabled) of every plugin row of ``merchant``, in one Core statement; the
+    settings are kept on the merchant for the current transaction (see ``plugin_settings``).
+    The caller has flushed pending changes."""
+    import weakref
+
+    from sqlalchemy import event
+
+    from webapp.models import MerchantPlugin
+
+    global _settings_statement
+    if _settings_statement is None:
+        for name in ("after_insert", "after_update", "after_delete"):
+            event.listen(MerchantPlugin, name, _plugin_row_written)
+        table = MerchantPlugin.__table__
+        _settings_statement = select(table.c.plugin_name, table.c.settings, table.c.enabled).where(
+            table.c.merchant_id == bindparam("merchant_id")
+        )
+    writes = session.info.get(_SETTINGS_WRITES, 0)
+    rows = session.connection().execute(_settings_statement, {"merchant_id": merchant.id}).all()
+    saved = {name: settings or {} for name, settings, _enabled in rows}
     transaction = session.get_nested_transaction() or session.get_transaction()  # begun if none was
     merchant.__dict__["_neighbourly_settings"] = (weakref.ref(transaction), writes, saved)
-    return saved
+    return rows
 
 
 def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any) -> Blueprint:

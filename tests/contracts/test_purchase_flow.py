@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from tests.contracts.plugin_kit import build_plugin
 from webapp.errors import NeighbourlyError, PurchaseDeclined
 from webapp.extensions import db
+from webapp.formatting import points
 from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats, Purchase
 from webapp.plugins import registry
 from webapp.services import merchants as merchant_service
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, receipt_lines, record_purchase, refund_purchase
-from webapp.tasks import huey, run_committed_hook
+from webapp.tasks import huey, run_committed_hook, run_committed_hooks
 
 _keys = itertools.count(1)
 STATE = {"recorded": None, "committed_fails": True}
@@ -245,3 +246,71 @@ def test_a_retry_does_nothing_once_the_merchant_switched_the_plugin_off(make_mer
     huey.execute(huey.read_schedule(due)[0], timestamp=due)
     assert committed_calls == [("flaky", purchase_id)]  # not called again
     assert huey.scheduled() == []
+
+
+# --------------------------------------------------------------------------- (h) what a sale costs
+
+
+def committed_tasks(monkeypatch) -> list:
+    """The after-commit tasks put on the queue from now on (immediate mode still runs them)."""
+    queued: list = []
+    enqueue = huey.enqueue
+
+    def counting(task):
+        if isinstance(task, run_committed_hooks.task_class):
+            queued.append(task)
+        return enqueue(task)
+
+    monkeypatch.setattr(huey, "enqueue", counting)
+    return queued
+
+
+def test_nothing_is_queued_unless_an_enabled_plugin_has_an_after_commit_hook(make_merchant, make_member, monkeypatch):
+    merchant = make_merchant()
+    enable(merchant, "exploder")  # an in-transaction hook only
+    STATE["committed_fails"] = False
+    member = make_member(merchant, points=100)
+    queued = committed_tasks(monkeypatch)
+
+    record_purchase(db.session, merchant, member, draft(member))
+    assert queued == []  # no queue write: no enabled plugin would do anything after the commit
+
+    enable(merchant, "steady")
+    purchase_id = record_purchase(db.session, merchant, member, draft(member)).purchase.id
+    assert [task.args for task in queued] == [("purchase", purchase_id, merchant.id, ["steady"])]
+    assert committed_calls == [("steady", purchase_id)]  # "flaky" is installed but not enabled here
+
+
+def test_after_the_commit_the_sale_keeps_what_it_knows_and_reads_the_card_again(
+    make_merchant, make_member, monkeypatch
+):
+    from sqlalchemy import event, inspect
+
+    merchant = make_merchant()
+    enable(merchant, "exploder", "steady")  # a plugin posts 77 points to the card in the sale
+    STATE["committed_fails"] = False
+    member = make_member(merchant, points=500)
+    merchant.network  # noqa: B018 - loaded, as the till loads it with the merchant
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        purchase = record_purchase(db.session, merchant, member, draft(member, amount=50000, points=200)).purchase
+        committed = len(statements)
+        # The purchase (every column written by the sale), the merchant and its network stay loaded.
+        assert not inspect(purchase).expired_attributes
+        assert purchase.amount == 50000 and merchant.slug and merchant.network.currency
+        assert len(statements) == committed
+        # The card moved in a Core UPDATE (and by the plugin's posting): it is read again.
+        assert "balance" in inspect(member).expired_attributes
+        with current_app.test_request_context():
+            lines = {line.label: line.value for line in receipt_lines(merchant, purchase)}
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    balance = db.session.scalar(select(Membership.balance).where(Membership.id == member.id))
+    assert balance == ledger_total(member.id) == 500 - 200 + 77 + purchase.points_earned
+    with current_app.test_request_context():
+        assert lines["Card balance"] == points(balance)

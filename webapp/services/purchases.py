@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
 
 from webapp import tasks
 from webapp.contracts import EarnRate, PurchaseAdjustment
@@ -26,7 +26,8 @@ from webapp.errors import (
     RefundRefused,
     ValidationFailed,
 )
-from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline
+from webapp.extensions import per_dialect
+from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services.ledger import (
@@ -127,20 +128,50 @@ _STORED_ERRORS: dict[str, type[NeighbourlyError]] = {
 }
 
 
-def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
-    """The stored outcome of this key, if any: the purchase, or the decline raised again.
+class _Statements:
+    """The sale's own statements, built once per dialect on the tables (Core, no ORM entities):
+    a sale pays for executing them, not for composing them and looking up their compiled form."""
 
-    One statement looks in both places, since every new sale asks (and nearly always finds nothing).
-    """
-    key = draft.idempotency_key
-    found = session.execute(
-        select(literal("purchase").label("kind"), Purchase.id, Purchase.fingerprint)
-        .where(Purchase.merchant_id == merchant_id, Purchase.idempotency_key == key)
-        .union_all(
-            select(literal("decline"), PurchaseDecline.id, PurchaseDecline.fingerprint).where(
-                PurchaseDecline.merchant_id == merchant_id, PurchaseDecline.idempotency_key == key
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        p, d, m = Purchase.__table__, PurchaseDecline.__table__, Membership.__table__
+        key, merchant_id = bindparam("key"), bindparam("merchant_id", type_=Integer)
+        # Every new sale asks (and nearly always finds nothing): one statement looks in both places.
+        self.replay = (
+            select(literal("purchase").label("kind"), p.c.id, p.c.fingerprint)
+            .where(p.c.merchant_id == merchant_id, p.c.idempotency_key == key)
+            .union_all(
+                select(literal("decline"), d.c.id, d.c.fingerprint).where(
+                    d.c.merchant_id == merchant_id, d.c.idempotency_key == key
+                )
             )
         )
+        self.declined = select(d.c.id).where(d.c.merchant_id == merchant_id, d.c.idempotency_key == key)
+        # One guarded statement moves the balance and the membership's counters together.
+        points = bindparam("b_points", type_=Integer)
+        now = bindparam("b_now", type_=m.c.last_purchase_at.type)
+        latest = func.max if dialect == "sqlite" else func.greatest
+        self.charge = (
+            update(m)
+            .where(m.c.id == bindparam("b_membership_id", type_=Integer), m.c.balance >= points)
+            .values(
+                balance=m.c.balance - points + bindparam("b_earned", type_=Integer),
+                total_spent=m.c.total_spent + bindparam("b_amount", type_=Integer),
+                visits=m.c.visits + 1,
+                last_purchase_at=func.coalesce(latest(m.c.last_purchase_at, now), now),
+            )
+            .returning(m.c.balance, m.c.visits)
+        )
+        self.insert_purchase = insert(p).returning(p.c.id)
+
+
+_statements_for = per_dialect(_Statements)
+
+
+def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
+    """The stored outcome of this key, if any: the purchase, or the decline raised again."""
+    found = session.connection().execute(
+        _statements_for(session).replay, {"merchant_id": merchant_id, "key": draft.idempotency_key}
     ).first()
     if found is None:
         return None
@@ -189,12 +220,10 @@ def _store_decline(
 
 def _declined_meanwhile(session: Session, merchant_id: int, draft: PurchaseDraft) -> bool:
     """Whether a decline of this key has been committed (read after taking the card's lock)."""
-    return session.scalar(
-        select(PurchaseDecline.id).where(
-            PurchaseDecline.merchant_id == merchant_id,
-            PurchaseDecline.idempotency_key == draft.idempotency_key,
-        )
-    ) is not None
+    return session.connection().execute(
+        _statements_for(session).declined,
+        {"merchant_id": merchant_id, "key": draft.idempotency_key},
+    ).first() is not None
 
 
 class _ReplayInstead(Exception):
@@ -269,9 +298,12 @@ def _record(
 ) -> Purchase:
     now = draft.created_at or utcnow()
     hooks = hooks_for(merchant)
+    statements = _statements_for(session)
+    merchant_id, membership_id = merchant.id, membership.id
     point_value = merchant.network.point_value_minor
     draft.points_value = draft.points_to_use * point_value
     draft.adjustments = []
+    purchase: Purchase | None = None
     try:
         for adjustment in sorted_by_order(
             hooks.neighbourly_collect_purchase_adjustments(
@@ -291,39 +323,34 @@ def _record(
         certificate_value = sum(a.amount for a in draft.adjustments if a.kind == "certificate")
         discount = sum(a.amount for a in draft.adjustments if a.kind != "certificate")
 
-        # One guarded statement moves the balance and the membership's counters together.
+        session.flush()  # pending changes of the adjustment hooks first, as an ORM UPDATE would
+        # One guarded statement moves the balance and the membership's counters together. Run
+        # through the session (not its connection) so ``do_orm_execute`` listeners see it.
         row = session.execute(
-            update(Membership)
-            .where(Membership.id == membership.id, Membership.balance >= draft.points_to_use)
-            .values(
-                balance=Membership.balance - draft.points_to_use + earned,
-                total_spent=Membership.total_spent + draft.amount,
-                visits=Membership.visits + 1,
-                last_purchase_at=func.coalesce(
-                    func.max(Membership.last_purchase_at, now)
-                    if session.get_bind().dialect.name == "sqlite"
-                    else func.greatest(Membership.last_purchase_at, now),
-                    now,
-                ),
-            )
-            .returning(Membership.balance, Membership.visits)
-            .execution_options(synchronize_session=False)
+            statements.charge,
+            {
+                "b_membership_id": membership_id,
+                "b_points": draft.points_to_use,
+                "b_earned": earned,
+                "b_amount": draft.amount,
+                "b_now": now,
+            },
         ).first()
         if row is None:
             raise InsufficientPoints(_("The customer no longer has enough points for that."))
-        if session.get_bind().dialect.name != "sqlite" and _declined_meanwhile(
-            session, merchant.id, draft
-        ):
+        if statements.dialect != "sqlite" and _declined_meanwhile(session, merchant_id, draft):
             # A twin stored a decline for this key after our first check: answer alike. Only
             # PostgreSQL needs this (it reads committed rows per statement); on SQLite, BEGIN
             # IMMEDIATE already runs the first check and this write in one locked transaction.
             session.rollback()
-            _replay(session, merchant.id, draft)  # raises the stored decline
+            _replay(session, merchant_id, draft)  # raises the stored decline
             raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged."))
 
-        purchase = Purchase(
-            merchant_id=merchant.id,
-            membership_id=membership.id,
+        purchase = _insert_purchase(
+            session,
+            statements,
+            merchant_id=merchant_id,
+            membership_id=membership_id,
             cashier_id=draft.cashier_id,
             amount=draft.amount,
             points_used=draft.points_to_use,
@@ -338,18 +365,16 @@ def _record(
             note=draft.note[:200],
             created_at=now,
         )
-        session.add(purchase)
-        session.flush()
 
         postings = []
         if draft.points_to_use:
             postings.append(
-                Posting(membership.id, merchant.id, "redeem", -draft.points_to_use,
+                Posting(membership_id, merchant_id, "redeem", -draft.points_to_use,
                         f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
             )
         if earned:
             postings.append(
-                Posting(membership.id, merchant.id, "earn", earned,
+                Posting(membership_id, merchant_id, "earn", earned,
                         f"Cashback {rate.basis_points / 100:g}% on purchase #{purchase.id}",
                         purchase_id=purchase.id)
             )
@@ -359,7 +384,7 @@ def _record(
         with batched_weekly_stats(session):
             bump_weekly_stats(
                 session,
-                merchant.id,
+                merchant_id,
                 now,
                 purchases=1,
                 revenue=draft.amount,
@@ -371,24 +396,76 @@ def _record(
             hooks.neighbourly_purchase_recorded(
                 merchant=merchant, purchase=purchase, membership=membership, session=session
             )
-        session.commit()
+        _commit_keeping(session, merchant, purchase)
     except IntegrityError as error:
-        session.rollback()
-        replay = _replay(session, merchant.id, draft)
+        _roll_back(session, purchase)
+        replay = _replay(session, merchant_id, draft)
         if replay is not None:
             raise _ReplayInstead(replay) from None
         log.exception("purchase insert failed")
         raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged.")) from error
     except NeighbourlyError:
-        session.rollback()
+        _roll_back(session, purchase)
         raise
     except Exception as error:
-        session.rollback()
+        _roll_back(session, purchase)
         log.exception("a plugin failed while recording a purchase; rolled back")
         raise _Unrecorded(
             _("The purchase could not be recorded because of an internal error; nothing was charged.")
         ) from error
     return purchase
+
+
+def _insert_purchase(session: Session, statements: _Statements, **values: Any) -> Purchase:
+    """Insert the purchase row with one prepared statement and hand it to the session as a
+    persistent, fully loaded instance (what ``add`` + ``flush`` gives, without the unit of work).
+
+    Every column is given, so nothing is left to a default or to be loaded again; plugins get
+    this instance in the record phase and may change it through the ORM like any other.
+    """
+    session.flush()  # pending ORM changes first, as the ORM's own INSERT would
+    purchase_id = session.execute(statements.insert_purchase, values).scalar_one()
+    purchase = Purchase(id=purchase_id, refunded_at=None, refunded_by_id=None, **values)
+    make_transient_to_detached(purchase)
+    session.add(purchase)
+    return purchase
+
+
+def _roll_back(session: Session, purchase: Purchase | None) -> None:
+    """Roll the sale back. The purchase instance was handed to the session as persistent, which
+    a rollback leaves in the session (expired) instead of expunging it as it does with objects
+    added in the transaction: it goes with its row."""
+    session.rollback()
+    if purchase is not None and purchase in session:
+        session.expunge(purchase)
+
+
+def _commit_keeping(session: Session, merchant: Merchant, purchase: Purchase) -> None:
+    """Commit the sale, then expire what the session holds except what the sale cannot have
+    changed behind the ORM's back, so the receipt and the after-commit dispatch do not load
+    them again.
+
+    Kept: the purchase (this transaction wrote every column of it), the merchant and its
+    network, and users (a sale never writes those rows). Everything else, the card first (its
+    balance moved in a Core UPDATE, and plugins may have posted to it), is expired as a commit
+    always does, and is read again when next used.
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    expire = real.expire_on_commit
+    real.expire_on_commit = False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = expire
+    if not expire:
+        return
+    kept = {id(purchase), id(merchant)}
+    network = merchant.__dict__.get("network")
+    if network is not None:
+        kept.add(id(network))
+    for instance in list(real.identity_map.values()):
+        if id(instance) not in kept and not isinstance(instance, User):
+            real.expire(instance)
 
 
 class _Unrecorded(NeighbourlyError):
