@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -64,7 +65,11 @@ class CertificateRefused(PurchaseDeclined):
 
 def _secret(purpose: str) -> bytes:
     """A key for one purpose, derived from the app's secret (a database copy alone has none)."""
-    base = current_app.config["SECRET_KEY"]
+    return _derive(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=16)
+def _derive(base: str | bytes, purpose: str) -> bytes:
     return hmac.new(base.encode() if isinstance(base, str) else base, purpose.encode(), hashlib.sha256).digest()
 
 
@@ -77,7 +82,8 @@ def seal(code: str) -> str:
     nonce = secrets.token_bytes(16)
     stream = hmac.new(_secret("cross_marketing:seal"), nonce, hashlib.sha256).digest()
     data = code.encode()
-    return (nonce + bytes(a ^ b for a, b in zip(data, stream, strict=False))).hex()
+    mixed = int.from_bytes(data, "big") ^ int.from_bytes(stream[:len(data)], "big")
+    return (nonce + mixed.to_bytes(len(data), "big")).hex()
 
 
 def unseal(sealed: str) -> str:

@@ -26,8 +26,13 @@ def check_symbol(payload: str) -> str:
 
 
 def generate(symbols: int = 16) -> str:
-    """A fresh code of ``symbols`` random symbols (5 bits each) plus its check symbol."""
-    payload = "".join(secrets.choice(ALPHABET) for _ in range(symbols))
+    """A fresh code of ``symbols`` random symbols (5 bits each) plus its check symbol.
+
+    One draw of ``5 * symbols`` random bits, read five at a time (each symbol uniform, as with
+    one ``secrets.choice`` per symbol, at a fraction of the cost).
+    """
+    bits = secrets.randbits(5 * symbols)
+    payload = "".join(ALPHABET[(bits >> (5 * index)) & 31] for index in range(symbols))
     return payload + check_symbol(payload)
 
 
