@@ -40,6 +40,20 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def commit_without_expiring(session: Session) -> bool:
+    """Commit, leaving every loaded object as it is (the caller knows which ones cannot be stale).
+
+    Returns the session's usual ``expire_on_commit``, for callers that then expire the rest.
+    """
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+    return expire
+
+
 def per_dialect(build: Callable[[str], T]) -> Callable[[Session], T]:
     """``get(session)`` returns ``build(dialect name)``, built once per dialect.
 

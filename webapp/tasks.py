@@ -129,17 +129,11 @@ def _end_callers_transaction() -> None:
     worker process (which has no caller and skips this) leaves it too.
     """
     if has_app_context():
-        from webapp.extensions import db
+        from webapp.extensions import commit_without_expiring, db
 
         session = db.session()
-        if not session.in_transaction():
-            return
-        expire = session.expire_on_commit
-        session.expire_on_commit = False
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expire
+        if session.in_transaction():
+            commit_without_expiring(session)
 
 
 COMMITTED_RETRIES = 5

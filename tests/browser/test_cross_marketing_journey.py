@@ -9,10 +9,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from plugins.cross_marketing import services as certificates
+from tests.browser.street import open_shops
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import accounts, memberships, merchants
+from webapp.services import accounts, memberships
 
 pytestmark = pytest.mark.browser
 
@@ -32,18 +32,8 @@ def open_street(app) -> Street:
     """Café Lipa's 500 ₸ certificate, handed out by Salon Aru; a customer of the salon and a
     friend who is a customer of the café."""
     with app.app_context():
-        operator = accounts.register_user(db.session, "operator@example.com", PASSWORD, "Olga Operator")
-        network = merchants.create_network(db.session, "Abay Street", "KZT", operator, slug="abay")
-        shops = {}
-        for name, email in (("Café Lipa", "cafe@example.com"), ("Salon Aru", "salon@example.com")):
-            owner = accounts.register_user(db.session, email, PASSWORD, f"Owner of {name}")
-            shop = merchants.apply_to_network(
-                db.session, owner, network, name=name, category="cafe", address="1 Abay Avenue",
-                opening_hours="9-21", cashback_bp=500, max_points_share_pct=50,
-            )
-            merchants.decide_application(db.session, network, operator, shop.id, approve=True)
-            merchants.set_plugin_enabled(db.session, registry(), shop, "cross_marketing", True, owner)
-            shops[name] = shop
+        shops = open_shops([("Café Lipa", "cafe@example.com"), ("Salon Aru", "salon@example.com")],
+                           ("cross_marketing",))
         cafe, salon = shops["Café Lipa"], shops["Salon Aru"]
         offer = certificates.create_offer(
             db.session, cafe, {"face_value": "500", "validity_days": "30", "fee": "50"}

@@ -9,11 +9,11 @@ import pytest
 from playwright.sync_api import expect
 
 from plugins.cross_marketing import services as certificates
+from tests.browser.street import open_shops
 from tests.browser.test_surveys_journey import PHONE, TABLET, sign_in
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import accounts, merchants
+from webapp.services import accounts
 
 pytestmark = pytest.mark.browser
 
@@ -21,21 +21,9 @@ pytestmark = pytest.mark.browser
 def open_street(app) -> str:
     """Café Lipa's 1,000 ₸ certificate handed out by Bakery Nan, which runs surveys; returns the bakery's slug."""
     with app.app_context():
-        operator = accounts.register_user(db.session, "operator@example.com", PASSWORD, "Olga Operator")
-        network = merchants.create_network(db.session, "Abay Street", "KZT", operator, slug="abay")
-        shops = {}
-        for name, email in (("Café Lipa", "cafe@example.com"), ("Bakery Nan", "bakery@example.com")):
-            owner = accounts.register_user(db.session, email, PASSWORD, f"Owner of {name}")
-            shop = merchants.apply_to_network(
-                db.session, owner, network, name=name, category="cafe", address="1 Abay Avenue",
-                opening_hours="8-20", cashback_bp=500, max_points_share_pct=50,
-            )
-            merchants.decide_application(db.session, network, operator, shop.id, approve=True)
-            merchants.set_plugin_enabled(db.session, registry(), shop, "cross_marketing", True, owner)
-            shops[name] = shop
+        shops = open_shops([("Café Lipa", "cafe@example.com"), ("Bakery Nan", "bakery@example.com")],
+                           ("cross_marketing", "surveys"))
         cafe, bakery = shops["Café Lipa"], shops["Bakery Nan"]
-        owner = accounts.find_user_by_email(db.session, "bakery@example.com")
-        merchants.set_plugin_enabled(db.session, registry(), bakery, "surveys", True, owner)
         offer = certificates.create_offer(db.session, cafe, {"face_value": "1000", "validity_days": "30"})
         partnership = certificates.invite(db.session, cafe, offer.id, bakery.id)
         certificates.respond(db.session, bakery, partnership.id, True, {"rule_min_purchase": ""})

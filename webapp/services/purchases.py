@@ -26,7 +26,7 @@ from webapp.errors import (
     RefundRefused,
     ValidationFailed,
 )
-from webapp.extensions import per_dialect
+from webapp.extensions import commit_without_expiring, per_dialect
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
@@ -451,13 +451,7 @@ def _commit_keeping(session: Session, merchant: Merchant, purchase: Purchase) ->
     always does, and is read again when next used.
     """
     real = session() if isinstance(session, scoped_session) else session
-    expire = real.expire_on_commit
-    real.expire_on_commit = False
-    try:
-        real.commit()
-    finally:
-        real.expire_on_commit = expire
-    if not expire:
+    if not commit_without_expiring(real):
         return
     kept = {id(purchase), id(merchant)}
     network = merchant.__dict__.get("network")
