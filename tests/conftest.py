@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import sqlite3
 import uuid
 
 import psycopg
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from webapp import create_app
 from webapp.config import TestConfig
@@ -123,6 +124,23 @@ def app(backend, database_url, app_overrides, tmp_path):
         db.session.remove()
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def patient_sqlite(app):
+    """SQLite's busy handler is not fair: with 20-50 writers on a loaded two-core machine one
+    thread can wait past the app's busy timeout. Concurrency tests check exactly-once effects,
+    not that starvation bound, so their SQLite connections wait up to 60 s."""
+    engine = db.engine
+
+    def longer_wait(dbapi_connection, connection_record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute("PRAGMA busy_timeout=60000")
+
+    event.listen(engine, "connect", longer_wait)
+    engine.dispose()  # new connections pick the setting up
+    yield
+    event.remove(engine, "connect", longer_wait)
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ on SQLite (BEGIN IMMEDIATE) and PostgreSQL (rows locked in ascending id order)."
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from tests.core.test_concurrency import run_in_threads
 from webapp.errors import InsufficientPoints
@@ -74,63 +73,53 @@ def test_weekly_figures_of_a_batch_are_summed_into_one_row(app, make_merchant, m
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("patient_sqlite")  # many writers on a two-core machine
 def test_concurrent_postings_to_overlapping_cards_keep_the_books(app, make_merchant, make_member):
-    engine = db.engine
+    merchant = make_merchant()
+    ids = [make_member(merchant, points=300).id for _ in range(CARDS)]
+    merchant_id = merchant.id
+    db.session.commit()
 
-    def patient(dbapi_connection, connection_record):  # many writers on a two-core machine
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.execute("PRAGMA busy_timeout=60000")
+    def work(index: int, barrier: threading.Barrier) -> list:
+        chooser = random.Random(index)  # deterministic per thread
+        log = []
+        barrier.wait()
+        for _step in range(ATTEMPTS_PER_THREAD):
+            cards = chooser.sample(ids, chooser.randint(2, CARDS))  # any order, any overlap
+            postings = [
+                Posting(card, merchant_id, "adjust", chooser.choice([-120, -60, -25, 30, 80]), "Mixed")
+                for card in cards
+            ]
+            try:
+                ledger.post(db.session, postings)
+                db.session.commit()
+                log.append(("ok", postings))
+            except InsufficientPoints:
+                db.session.rollback()
+                log.append(("refused", postings))
+            except Exception as error:  # a deadlock or lock error fails the test below
+                db.session.rollback()
+                log.append(("error", repr(error)))
+            finally:
+                db.session.remove()
+        return log
 
-    event.listen(engine, "connect", patient)
-    engine.dispose()
-    try:
-        merchant = make_merchant()
-        ids = [make_member(merchant, points=300).id for _ in range(CARDS)]
-        merchant_id = merchant.id
-        db.session.commit()
-
-        def work(index: int, barrier: threading.Barrier) -> list:
-            chooser = random.Random(index)  # deterministic per thread
-            log = []
-            barrier.wait()
-            for _step in range(ATTEMPTS_PER_THREAD):
-                cards = chooser.sample(ids, chooser.randint(2, CARDS))  # any order, any overlap
-                postings = [
-                    Posting(card, merchant_id, "adjust", chooser.choice([-120, -60, -25, 30, 80]), "Mixed")
-                    for card in cards
-                ]
-                try:
-                    ledger.post(db.session, postings)
-                    db.session.commit()
-                    log.append(("ok", postings))
-                except InsufficientPoints:
-                    db.session.rollback()
-                    log.append(("refused", postings))
-                except Exception as error:  # a deadlock or lock error fails the test below
-                    db.session.rollback()
-                    log.append(("error", repr(error)))
-                finally:
-                    db.session.remove()
-            return log
-
-        results = run_in_threads(app, THREADS, work)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        assert failures == [], failures
-        outcomes = [entry for log in results for entry in log]
-        errors = [entry for entry in outcomes if entry[0] == "error"]
-        assert errors == [], errors[:3]
-        assert any(entry[0] == "refused" for entry in outcomes)
-        assert any(entry[0] == "ok" for entry in outcomes)
-        db.session.commit()
-        expected = dict.fromkeys(ids, 300)
-        for status, postings in outcomes:
-            if status == "ok":  # only accepted postings moved anything, every card of them
-                for posting in postings:
-                    expected[posting.membership_id] += posting.amount
-        assert balances(ids) == expected
-        for membership_id in ids:
-            assert expected[membership_id] >= 0
-            assert ledger.ledger_sum(db.session, membership_id) == expected[membership_id]
-        assert ledger.find_balance_mismatches(db.session) == []
-    finally:
-        event.remove(engine, "connect", patient)
+    results = run_in_threads(app, THREADS, work)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert failures == [], failures
+    outcomes = [entry for log in results for entry in log]
+    errors = [entry for entry in outcomes if entry[0] == "error"]
+    assert errors == [], errors[:3]
+    assert any(entry[0] == "refused" for entry in outcomes)
+    assert any(entry[0] == "ok" for entry in outcomes)
+    db.session.commit()
+    expected = dict.fromkeys(ids, 300)
+    for status, postings in outcomes:
+        if status == "ok":  # only accepted postings moved anything, every card of them
+            for posting in postings:
+                expected[posting.membership_id] += posting.amount
+    assert balances(ids) == expected
+    for membership_id in ids:
+        assert expected[membership_id] >= 0
+        assert ledger.ledger_sum(db.session, membership_id) == expected[membership_id]
+    assert ledger.find_balance_mismatches(db.session) == []

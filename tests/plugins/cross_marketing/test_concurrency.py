@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Certificate, CertificateEvent, HolderCount, Offer
+from tests.concurrency import race as shared_race
 from tests.plugins.cross_marketing.conftest import buy
 from webapp.errors import Conflict, NeighbourlyError, NotFound, PurchaseDeclined
 from webapp.extensions import db
@@ -22,48 +21,12 @@ ATTEMPTS = 200
 REPEATS = 20
 
 
-@pytest.fixture(autouse=True)
-def patient_sqlite(app):
-    """SQLite's busy handler is not fair: with 20 writers on a loaded two-core machine (other test
-    runs share it) one thread could wait past the core's 5 s ``busy_timeout``. These tests check
-    caps and single use, not that starvation bound, so their connections wait up to 60 s."""
-    engine = db.engine
-
-    def longer_wait(dbapi_connection, connection_record):
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.execute("PRAGMA busy_timeout=60000")
-
-    event.listen(engine, "connect", longer_wait)
-    engine.dispose()  # new connections pick the setting up
-    yield
-    event.remove(engine, "connect", longer_wait)
+pytestmark = pytest.mark.usefixtures("patient_sqlite")
 
 
 def race(app, work, attempts: int = ATTEMPTS) -> list:
-    """Run ``work(thread, attempt)`` ``attempts`` times from THREADS threads released together."""
-    barrier = threading.Barrier(THREADS)
-    outcomes: list = []
-    lock = threading.Lock()
-
-    def runner(thread: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            for attempt in range(attempts // THREADS):
-                try:
-                    outcome = work(thread, attempt)
-                except Exception as error:  # collected and asserted on below
-                    db.session.rollback()
-                    outcome = error
-                with lock:
-                    outcomes.append(outcome)
-            db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(number,)) for number in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+    """Run ``work(thread, attempt)`` ``attempts`` times in all from THREADS threads released together."""
+    return shared_race(app, THREADS, work, rounds=attempts // THREADS)
 
 
 def purchase_in_thread(merchant_id: int, membership_id: int, amount: int = 100_000, **options):

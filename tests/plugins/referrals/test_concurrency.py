@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from plugins.referrals import services
 from plugins.referrals.models import MonthlyTotal, Reward
@@ -21,19 +20,7 @@ THREADS = 20
 REPEATS = 3
 
 
-@pytest.fixture(autouse=True)
-def patient_sqlite(app):
-    """20 writers on a shared two-core machine: let SQLite connections wait longer than 5 s."""
-    engine = db.engine
-
-    def longer_wait(dbapi_connection, connection_record):
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.execute("PRAGMA busy_timeout=60000")
-
-    event.listen(engine, "connect", longer_wait)
-    engine.dispose()
-    yield
-    event.remove(engine, "connect", longer_wait)
+pytestmark = pytest.mark.usefixtures("patient_sqlite")
 
 
 def test_twenty_workers_pay_each_reward_exactly_once(app, make_merchant, make_user):

@@ -13,10 +13,10 @@ from plugins.cross_marketing import services as certificates
 from plugins.cross_marketing.models import Certificate, CertificateEvent, Offer
 from plugins.surveys import services
 from plugins.surveys.models import Answer, Response, Survey
+from tests.concurrency import race
 from tests.plugins.cross_marketing.conftest import enable as enable_certificates
 from tests.plugins.cross_marketing.conftest import make_offer, partner
 from tests.plugins.surveys.conftest import full_answers, make_survey
-from tests.plugins.surveys.test_concurrency import race
 from webapp.errors import Conflict, RewardUnavailable, ValidationFailed
 from webapp.extensions import db
 from webapp.models import Membership, User
@@ -187,13 +187,14 @@ def test_switching_the_certificates_off_blocks_completion_with_a_message(shop, c
     assert services.find_response(db.session, survey, member.user).status == "started"
 
 
+@pytest.mark.usefixtures("patient_sqlite")
 def test_twenty_concurrent_submissions_give_one_certificate(app, shop, cafe, offer, make_member):
     member = make_member(shop)
     survey = certificate_survey(shop, points=5)
     survey_id, user_id, answers = survey.id, member.user_id, full_answers(survey)
     db.session.commit()
 
-    def submit(_index):
+    def submit(_thread, _round):
         return services.submit(db.session, db.session.get(Survey, survey_id), db.session.get(User, user_id), answers).id
 
     outcomes = race(app, 20, submit)
@@ -205,6 +206,7 @@ def test_twenty_concurrent_submissions_give_one_certificate(app, shop, cafe, off
     assert db.session.get(Membership, member.id).balance == 5
 
 
+@pytest.mark.usefixtures("patient_sqlite")
 def test_a_quota_of_ten_and_a_cap_of_six_give_six_certificates_to_thirty_respondents(
     app, shop, cafe, make_member
 ):
@@ -216,7 +218,7 @@ def test_a_quota_of_ten_and_a_cap_of_six_give_six_certificates_to_thirty_respond
     survey_id, answers, user_ids = survey.id, full_answers(survey), [m.user_id for m in members]
     db.session.commit()
 
-    def submit(index):
+    def submit(index, _round):
         return services.submit(db.session, db.session.get(Survey, survey_id), db.session.get(User, user_ids[index]), answers).id
 
     outcomes = race(app, 30, submit)

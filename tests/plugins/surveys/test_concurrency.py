@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from plugins.surveys import services
 from plugins.surveys.models import Response, Survey
+from tests.concurrency import race
 from tests.plugins.surveys.conftest import full_answers, make_survey
 from webapp.errors import Conflict
 from webapp.extensions import db
@@ -19,46 +17,8 @@ from webapp.services.ledger import find_balance_mismatches
 REPEATS = 3
 
 
-@pytest.fixture(autouse=True)
-def patient_sqlite(app):
-    """With many writers on a shared two-core machine one SQLite thread may wait past the 5 s
-    ``busy_timeout``; these tests check exactly-once payment, not that bound."""
-    engine = db.engine
+pytestmark = pytest.mark.usefixtures("patient_sqlite")
 
-    def longer_wait(dbapi_connection, connection_record):
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.execute("PRAGMA busy_timeout=60000")
-
-    event.listen(engine, "connect", longer_wait)
-    engine.dispose()
-    yield
-    event.remove(engine, "connect", longer_wait)
-
-
-def race(app, threads: int, work) -> list:
-    """Run ``work(index)`` from ``threads`` threads released together; collect outcomes."""
-    barrier = threading.Barrier(threads)
-    outcomes: list = []
-    lock = threading.Lock()
-
-    def runner(index: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                outcome = work(index)
-            except Exception as error:  # collected and asserted on below
-                db.session.rollback()
-                outcome = error
-            with lock:
-                outcomes.append(outcome)
-            db.session.remove()
-
-    pool = [threading.Thread(target=runner, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return outcomes
 
 
 def _rewards(survey_id: int) -> int:
@@ -76,7 +36,7 @@ def test_twenty_concurrent_submissions_of_one_response_pay_once(app, shop, make_
     survey_id, user_id = survey.id, member.user_id
     db.session.commit()
 
-    def submit(_index):
+    def submit(_thread, _round):
         fresh_survey = db.session.get(Survey, survey_id)
         return services.submit(db.session, fresh_survey, db.session.get(User, user_id), answers).id
 
@@ -101,7 +61,7 @@ def test_a_quota_of_ten_with_fifty_concurrent_respondents_pays_ten(app, shop, ma
     user_ids = [m.user_id for m in members]
     db.session.commit()
 
-    def submit(index):
+    def submit(index, _round):
         fresh_survey = db.session.get(Survey, survey_id)
         return services.submit(db.session, fresh_survey, db.session.get(User, user_ids[index]), answers).id
 
