@@ -1,11 +1,25 @@
-"""Shops on one street for the browser journeys: approved by the operator, plugins switched on."""
+"""What the browser journeys share: screen sizes, signing in, shops approved with plugins on."""
 
 from __future__ import annotations
+
+from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.plugins import registry
 from webapp.services import accounts, merchants
+
+PHONE = {"width": 390, "height": 844}
+TABLET = {"width": 820, "height": 1180}
+
+
+def sign_in(page: Page, base: str, email: str) -> None:
+    """Sign in with the shared test password; every account lands on its wallet."""
+    page.goto(f"{base}/auth/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="My wallet")).to_be_visible()
 
 
 def open_shops(shops: list[tuple[str, str]], plugins: tuple[str, ...]) -> dict:

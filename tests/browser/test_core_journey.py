@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.street import PHONE, TABLET
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import Merchant
@@ -17,8 +18,6 @@ from webapp.services.ledger import Posting, post
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
-TABLET = {"width": 820, "height": 1180}
 CASHBACK_BP = 500  # 5%
 MAX_SHARE_PCT = 50
 MINOR_PER_UNIT = 100  # KZT has two decimals; one point is worth one minor unit

@@ -9,15 +9,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from plugins.cross_marketing import services as certificates
-from tests.browser.street import open_shops
+from tests.browser.street import PHONE, TABLET, open_shops, sign_in
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.services import accounts, memberships
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
-TABLET = {"width": 820, "height": 1180}
 
 
 @dataclass(frozen=True)
@@ -46,13 +43,6 @@ def open_street(app) -> Street:
         memberships.join_merchant(db.session, friend, cafe, consent_given=True, text_version="t")
         return Street(cafe.slug, salon.slug, customer.card_code, friend.card_code)
 
-
-def sign_in(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="My wallet")).to_be_visible()
 
 
 def find_customer(till: Page, base: str, slug: str, card: str) -> None:

@@ -5,35 +5,24 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from plugins.gamification import services as levels
+from tests.browser.street import PHONE, TABLET, open_shops, sign_in
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import MerchantPlugin, User
-from webapp.plugins import registry
-from webapp.services import accounts, memberships, merchants
+from webapp.services import accounts, memberships
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
-TABLET = {"width": 820, "height": 1180}
 
 
 def open_cafe(app) -> tuple[str, str]:
     """Café Lipa with referrals (10% on a friend's purchases) and levels earned by friends who buy."""
     with app.app_context():
-        operator = accounts.register_user(db.session, "operator@example.com", PASSWORD, "Olga Operator")
-        network = merchants.create_network(db.session, "Abay Street", "KZT", operator, slug="abay")
-        owner = accounts.register_user(db.session, "cafe@example.com", PASSWORD, "Owner of Café Lipa")
-        cafe = merchants.apply_to_network(
-            db.session, owner, network, name="Café Lipa", category="cafe", address="1 Abay Avenue",
-            opening_hours="9-21", cashback_bp=500, max_points_share_pct=50,
-        )
-        merchants.decide_application(db.session, network, operator, cafe.id, approve=True)
+        cafe = open_shops([("Café Lipa", "cafe@example.com")], ("referrals", "gamification"))["Café Lipa"]
         for name, settings in (("referrals", {"level1_bp": 1000}), ("gamification", {"basis": "referrals"})):
-            merchants.set_plugin_enabled(db.session, registry(), cafe, name, True, owner)
             row = db.session.scalar(select(MerchantPlugin).where(
                 MerchantPlugin.merchant_id == cafe.id, MerchantPlugin.plugin_name == name))
             row.settings = {**(row.settings or {}), **settings}
@@ -47,13 +36,6 @@ def open_cafe(app) -> tuple[str, str]:
         dana = db.session.scalar(select(User).where(User.email == "dana@example.com"))
         return cafe.slug, dana.card_code
 
-
-def sign_in(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="My wallet")).to_be_visible()
 
 
 def test_friend_joins_by_link_buys_and_the_referrer_climbs(live_app, new_page):

@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from plugins.cross_marketing import services as certificates
-from tests.browser.street import open_shops
-from tests.browser.test_surveys_journey import PHONE, TABLET, sign_in
+from tests.browser.street import PHONE, TABLET, open_shops, sign_in
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.services import accounts

@@ -7,41 +7,23 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.street import PHONE, TABLET, open_shops, sign_in
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import accounts, memberships, merchants
+from webapp.services import accounts, memberships
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
-TABLET = {"width": 820, "height": 1180}
 
 
 def open_bakery(app) -> tuple[str, str]:
     """A bakery with the surveys plugin on and one customer who agreed to marketing e-mail."""
     with app.app_context():
-        operator = accounts.register_user(db.session, "operator@example.com", PASSWORD, "Olga Operator")
-        network = merchants.create_network(db.session, "Abay Street", "KZT", operator, slug="abay")
-        owner = accounts.register_user(db.session, "bakery@example.com", PASSWORD, "Owner of Bakery Nan")
-        shop = merchants.apply_to_network(
-            db.session, owner, network, name="Bakery Nan", category="cafe", address="1 Abay Avenue",
-            opening_hours="8-20", cashback_bp=500, max_points_share_pct=50,
-        )
-        merchants.decide_application(db.session, network, operator, shop.id, approve=True)
-        merchants.set_plugin_enabled(db.session, registry(), shop, "surveys", True, owner)
+        shop = open_shops([("Bakery Nan", "bakery@example.com")], ("surveys",))["Bakery Nan"]
         customer = accounts.register_user(db.session, "aliya@example.com", PASSWORD, "Aliya Serikova")
         memberships.join_merchant(db.session, customer, shop, consent_given=True, text_version="t",
                                   marketing_consent=True)
         return shop.slug, customer.card_code
 
-
-def sign_in(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="My wallet")).to_be_visible()
 
 
 def balance(page: Page) -> int:
