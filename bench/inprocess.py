@@ -87,6 +87,46 @@ def interleaved(operations: dict[str, Callable[[], None]], rounds: int, seconds:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def plugin_checkouts(
+    app: Flask, sides: dict[str, tuple[int, list[int]]], rounds: int, seconds: float
+) -> dict[str, float]:
+    """For the plugin benches: ``record_purchase`` per second for each side (merchant id, card
+    ids), one sale per fresh app context like a request, sides interleaved round by round."""
+    from webapp.extensions import db
+    from webapp.models import Membership, Merchant
+    from webapp.services.purchases import PurchaseDraft, record_purchase
+
+    counter = {"n": 0}
+
+    def checkout(merchant_id: int, members: list[int]) -> Callable[[], None]:
+        def sale() -> None:
+            number = counter["n"] = counter["n"] + 1
+            with app.app_context():
+                merchant = db.session.get(Merchant, merchant_id)
+                membership = db.session.get(Membership, members[number % len(members)])
+                record_purchase(db.session, merchant, membership, PurchaseDraft(
+                    membership_id=membership.id, amount=450_000, points_to_use=0,
+                    idempotency_key=uuid.uuid4().hex,
+                ))
+        return sale
+
+    operations = {name: checkout(*side) for name, side in sides.items()}
+    for _warm in range(20):
+        for operation in operations.values():
+            operation()
+    return interleaved(operations, rounds, seconds)
+
+
+def plugin_workdir() -> Path:
+    """Where the plugin benches keep their SQLite files (``BENCH_WORKDIR``)."""
+    import os
+    import tempfile
+
+    workdir = Path(os.environ.get("BENCH_WORKDIR", Path(tempfile.gettempdir()) / "neighbourly-bench"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
 def alternating_latency(first: Callable[[], None], second: Callable[[], None], seconds: float) -> tuple[float, float]:
     """Median latency of two operations run one after the other, turn by turn (noise hits both)."""
     times: tuple[list[float], list[float]] = ([], [])

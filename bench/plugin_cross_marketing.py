@@ -10,13 +10,9 @@ event insert, the partnership lookup). ``run(results)`` stores
 from __future__ import annotations
 
 import os
-import statistics
-import tempfile
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-from bench.inprocess import rate
+from bench.inprocess import plugin_checkouts, plugin_workdir
 
 ROUNDS = 5
 SECONDS = 1.5
@@ -82,40 +78,18 @@ def _setup(workdir: Path):
 
 def run(results: dict) -> None:
     """Measure both checkouts turn by turn and store the median ratio in ``results``."""
-    workdir = Path(os.environ.get("BENCH_WORKDIR", Path(tempfile.gettempdir()) / "neighbourly-bench"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = plugin_workdir()
     app, (salon_id, plain_id, salon_members, plain_members) = _setup(workdir)
 
     from sqlalchemy import func, select
 
     from plugins.cross_marketing.models import Certificate
     from webapp.extensions import db
-    from webapp.models import Membership, Merchant
-    from webapp.services.purchases import PurchaseDraft, record_purchase
+    from webapp.models import Membership
 
-    counter = {"n": 0}
-
-    def checkout(merchant_id: int, members: list[int]) -> Callable[[], None]:
-        def sale() -> None:
-            number = counter["n"] = counter["n"] + 1
-            with app.app_context():
-                merchant = db.session.get(Merchant, merchant_id)
-                membership = db.session.get(Membership, members[number % len(members)])
-                record_purchase(db.session, merchant, membership, PurchaseDraft(
-                    membership_id=membership.id, amount=450_000, points_to_use=0,
-                    idempotency_key=uuid.uuid4().hex,
-                ))
-        return sale
-
-    with_partnership = checkout(salon_id, salon_members)
-    core_only = checkout(plain_id, plain_members)
-    for _warm in range(20):
-        with_partnership()
-        core_only()
-    samples: dict[str, list[float]] = {"with": [], "core": []}
-    for _round in range(ROUNDS):
-        samples["with"].append(rate(with_partnership, SECONDS))
-        samples["core"].append(rate(core_only, SECONDS))
+    rates = plugin_checkouts(
+        app, {"with": (salon_id, salon_members), "core": (plain_id, plain_members)}, ROUNDS, SECONDS,
+    )
     with app.app_context():
         issued = db.session.scalar(select(func.count()).select_from(Certificate))
         purchases_with = db.session.scalar(
@@ -125,8 +99,7 @@ def run(results: dict) -> None:
         db.engine.dispose()
     if not issued or not purchases_with:
         raise RuntimeError("the partnership did not fire: the measurement would be meaningless")
-    with_rate = statistics.median(samples["with"])
-    core_rate = statistics.median(samples["core"])
+    with_rate, core_rate = rates["with"], rates["core"]
     results["cross_marketing_checkout_vs_core"] = round(with_rate / core_rate, 3)
     results["cross_marketing_checkout_per_second"] = round(with_rate, 1)
     results["cross_marketing_core_checkout_per_second"] = round(core_rate, 1)

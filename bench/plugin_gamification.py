@@ -10,13 +10,9 @@ rows and postings under the monthly cap). ``run(results)`` stores
 from __future__ import annotations
 
 import os
-import statistics
-import tempfile
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-from bench.inprocess import rate
+from bench.inprocess import plugin_checkouts, plugin_workdir
 
 ROUNDS = 5
 SECONDS = 1.5
@@ -93,48 +89,24 @@ def _setup(workdir: Path):
 
 def run(results: dict) -> None:
     """Measure both checkouts turn by turn and store the median ratio in ``results``."""
-    workdir = Path(os.environ.get("BENCH_WORKDIR", Path(tempfile.gettempdir()) / "neighbourly-bench"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = plugin_workdir()
     app, (cafe_id, plain_id, cafe_members, plain_members) = _setup(workdir)
 
     from sqlalchemy import func, select
 
     from plugins.referrals.models import Reward
     from webapp.extensions import db
-    from webapp.models import Membership, Merchant
-    from webapp.services.purchases import PurchaseDraft, record_purchase
 
-    counter = {"n": 0}
-
-    def checkout(merchant_id: int, members: list[int]) -> Callable[[], None]:
-        def sale() -> None:
-            number = counter["n"] = counter["n"] + 1
-            with app.app_context():
-                merchant = db.session.get(Merchant, merchant_id)
-                membership = db.session.get(Membership, members[number % len(members)])
-                record_purchase(db.session, merchant, membership, PurchaseDraft(
-                    membership_id=membership.id, amount=450_000, points_to_use=0,
-                    idempotency_key=uuid.uuid4().hex,
-                ))
-        return sale
-
-    with_plugins = checkout(cafe_id, cafe_members)
-    core_only = checkout(plain_id, plain_members)
-    for _warm in range(20):
-        with_plugins()
-        core_only()
-    samples: dict[str, list[float]] = {"with": [], "core": []}
-    for _round in range(ROUNDS):
-        samples["with"].append(rate(with_plugins, SECONDS))
-        samples["core"].append(rate(core_only, SECONDS))
+    rates = plugin_checkouts(
+        app, {"with": (cafe_id, cafe_members), "core": (plain_id, plain_members)}, ROUNDS, SECONDS,
+    )
     with app.app_context():
         rewards = db.session.scalar(select(func.count()).select_from(Reward).where(Reward.depth == 3))
         db.session.remove()
         db.engine.dispose()
     if not rewards:
         raise RuntimeError("no third-level reward was paid: the measurement would be meaningless")
-    with_rate = statistics.median(samples["with"])
-    core_rate = statistics.median(samples["core"])
+    with_rate, core_rate = rates["with"], rates["core"]
     results["gamification_referrals_checkout_vs_core"] = round(with_rate / core_rate, 3)
     results["gamification_referrals_checkout_per_second"] = round(with_rate, 1)
     results["gamification_referrals_core_checkout_per_second"] = round(core_rate, 1)
