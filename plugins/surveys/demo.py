@@ -59,14 +59,16 @@ def add_demo_surveys(session: Session, merchant: Merchant, neighbours: list[Merc
 
 def _rate_recent_visits(session: Session, merchant: Merchant, rng: random.Random) -> None:
     """Ratings over the last weeks; one low rating opens a complaint the owner has answered."""
-    purchases = list(session.scalars(
-        select(Purchase).where(Purchase.merchant_id == merchant.id, Purchase.refunded_at.is_(None))
-        .order_by(Purchase.created_at.desc()).limit(RATED_VISITS)))
+    visits = session.execute(
+        select(Purchase, User)
+        .join(Membership, Membership.id == Purchase.membership_id)
+        .join(User, User.id == Membership.user_id)
+        .where(Purchase.merchant_id == merchant.id, Purchase.refunded_at.is_(None))
+        .order_by(Purchase.created_at.desc()).limit(RATED_VISITS)
+    ).all()
     owner = session.scalar(select(User).join(StaffRole, StaffRole.user_id == User.id).where(
         StaffRole.merchant_id == merchant.id, StaffRole.role == "owner"))
-    for index, purchase in enumerate(purchases):
-        user = session.scalar(select(User).join(Membership, Membership.user_id == User.id)
-                              .where(Membership.id == purchase.membership_id))
+    for index, (purchase, user) in enumerate(visits):
         low = index in (3, 11)
         score = rng.choice((1, 2)) if low else rng.choice((4, 5, 5, 5))
         comment = _("I waited twenty minutes and nobody came to help.") if low else ""
