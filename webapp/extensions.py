@@ -16,6 +16,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -38,6 +39,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def upsert_insert(dialect: Session | str):
+    """``insert`` with ``on_conflict_do_*`` for the dialect of a session (or a dialect name):
+    PostgreSQL's or SQLite's, the two databases Neighbourly runs on."""
+    name = dialect if isinstance(dialect, str) else dialect.get_bind().dialect.name
+    return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
 def commit_without_expiring(session: Session) -> bool:

@@ -14,7 +14,6 @@ from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import (
@@ -35,6 +34,7 @@ from webapp.errors import (
     RewardUnavailable,
     ValidationFailed,
 )
+from webapp.extensions import upsert_insert
 from webapp.formatting import money, parse_money
 from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
 from webapp.models.base import utcnow
@@ -355,9 +355,6 @@ def merchant_partnerships(session: Session, merchant: Merchant) -> list[Partners
 # --------------------------------------------------------------------------- issuing
 
 
-def _insert_for(session: Session, model):
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(model)
-
 
 class _Statements:
     """The issuing path's statements, built once on the tables and run on the session's
@@ -458,7 +455,7 @@ def _take_caps(session: Session, row, user_id: int, today: date) -> bool:
             connection.execute(sql.release_offer, {"b_offer_id": row.offer_id})
             return False
     if row.per_customer_cap is not None:
-        statement = _insert_for(session, HolderCount).values(
+        statement = upsert_insert(session)(HolderCount).values(
             offer_id=row.offer_id, user_id=user_id, issued=1
         )
         statement = statement.on_conflict_do_update(

@@ -9,12 +9,11 @@ from datetime import date, datetime, timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, and_, bindparam, case, func, literal, null, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from plugins.gamification.models import Badge, Level, Status
 from webapp.errors import ValidationFailed
-from webapp.extensions import per_dialect
+from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import Membership, Merchant, Purchase
 from webapp.models.base import utcnow
 from webapp.plugins import is_enabled
@@ -42,9 +41,6 @@ BADGE_NAMES = {
 }
 DOWNGRADE_NOTICE_DAYS = 30
 
-
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def create_default_levels(session: Session, merchant: Merchant, basis: str = "spend") -> None:
@@ -167,7 +163,7 @@ class _Statements:
     session's connection: a sale pays for executing them, not for composing them again."""
 
     def __init__(self, dialect: str) -> None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = upsert_insert(dialect)
         self._facts: dict[tuple[str, bool, bool], object] = {}
         st, lv = Status.__table__, Level.__table__
         self.level_rate = (
@@ -396,7 +392,7 @@ def award_badges(
             earned.append("good_neighbour")
     if earned:
         session.execute(
-            _insert(session)(Badge.__table__).values([
+            upsert_insert(session)(Badge.__table__).values([
                 {"merchant_id": merchant.id, "membership_id": purchase.membership_id, "badge": badge,
                  "earned_at": utcnow()} for badge in earned
             ]).on_conflict_do_nothing()

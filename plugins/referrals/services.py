@@ -8,13 +8,12 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import Integer, bindparam, case, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from plugins.referrals import MAX_DEPTH
 from plugins.referrals.models import LinkOpen, MonthlyTotal, ReferralCode, ReferralLink, Reward
 from webapp.errors import Conflict, NotFound
-from webapp.extensions import per_dialect
+from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
 from webapp.services.ledger import Posting, post
@@ -22,9 +21,6 @@ from webapp.services.ledger import Posting, post
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
 
-
-def _insert(session: Session):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
 
 
 def normalize_code(code: str | None) -> str:
@@ -38,7 +34,7 @@ def ensure_code(session: Session, membership: Membership) -> str:
         return code
     fresh = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     session.execute(
-        _insert(session)(ReferralCode.__table__)
+        upsert_insert(session)(ReferralCode.__table__)
         .values(merchant_id=membership.merchant_id, membership_id=membership.id, code=fresh,
                 created_at=utcnow())
         .on_conflict_do_nothing()
@@ -178,7 +174,7 @@ class _Statements:
     """
 
     def __init__(self, dialect: str) -> None:
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert = upsert_insert(dialect)
         m = Membership.__table__
         m1, m2, m3 = m.alias("m1"), m.alias("m2"), m.alias("m3")
         self.chain = (

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, delete, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +39,7 @@ from plugins.surveys.models import (
 )
 from webapp.contracts import RewardOption
 from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
+from webapp.extensions import upsert_insert
 from webapp.formatting import points as format_points
 from webapp.models import Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
@@ -102,9 +102,8 @@ TEMPLATE_LABELS = {
 
 def _upsert_nothing(session: Session, model, values: dict, index: list[str]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING: returns 1 when a row was written, 0 when it existed."""
-    insert_fn = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     table = model.__table__
-    statement = insert_fn(table).values(**values).on_conflict_do_nothing(index_elements=index)
+    statement = upsert_insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=index)
     # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT.
     return 0 if session.execute(statement.returning(table.c.id)).first() is None else 1
 

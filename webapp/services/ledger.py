@@ -10,10 +10,10 @@ from functools import lru_cache
 
 from flask_babel import gettext as _
 from sqlalchemy import Integer, bindparam, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from webapp.errors import InsufficientPoints
+from webapp.extensions import upsert_insert
 from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats
 from webapp.models.base import utcnow
 
@@ -42,7 +42,7 @@ def week_start(moment: datetime) -> date:
 @lru_cache(maxsize=64)
 def _weekly_upsert(dialect: str, columns: tuple[str, ...]):
     """The upsert statement for one set of columns, built once: compiling it costs more than running it."""
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn = upsert_insert(dialect)
     table = MerchantWeeklyStats.__table__
     statement = insert_fn(table).values(
         merchant_id=bindparam("merchant_id"),
