@@ -64,12 +64,26 @@ def _configure(app: Flask, config: type[Config] | dict[str, Any] | None) -> None
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app.config, url)
     redis_url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     app.config["MAIL_FILE_PATH"] = str(Path(app.instance_path) / "mail")
     app.config.setdefault("UPLOAD_FOLDER", str(Path(app.instance_path) / "uploads"))
     app.config.setdefault("CODE_HASH_KEY", app.config["SECRET_KEY"])
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+
+
+def _engine_options(config, url: str) -> dict[str, Any]:
+    """Connections checked before use (a restarted database is picked up again) and bounded waits."""
+    options: dict[str, Any] = {"pool_pre_ping": True, **(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+    if url.startswith("postgresql"):
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", int(config["DATABASE_CONNECT_TIMEOUT_S"]))
+        timeout = int(config["DATABASE_STATEMENT_TIMEOUT_MS"])
+        if timeout:
+            connect_args.setdefault("options", f"-c statement_timeout={timeout}")
+        options["connect_args"] = connect_args
+    return options
 
 
 def _init_extensions(app: Flask) -> None:

@@ -41,6 +41,17 @@ class Config:
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis holds only counters: when it is unreachable, count in this process (with a warning in
+    # the log) and go back to Redis once it answers, instead of failing sign-ins and sales.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+
+    # The database: connections are checked before use, so the first request after a restart
+    # works; a statement running longer than this is cancelled (PostgreSQL) and its sale rolled
+    # back, so a hanging plugin cannot hold a till (SQLite waits at most its busy timeout).
+    DATABASE_STATEMENT_TIMEOUT_MS = 15000
+    DATABASE_CONNECT_TIMEOUT_S = 5
 
     MAIL_BACKEND = "file"  # "file" (instance/mail), "smtp", or "locmem" in tests
     MAIL_SERVER = "localhost"

@@ -70,6 +70,11 @@ def neighbourly_collect_receipt_lines(merchant, purchase):
 def neighbourly_register_periodic_tasks(huey):
     from huey import crontab
 
+    from webapp.tasks import relay_outbox
+
+    # Every minute: outbox messages that no request could hand over (queue down, process killed).
+    huey.periodic_task(crontab(minute="*"), name="core.relay_outbox")(relay_outbox)
+
     @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
     def verify_ledger() -> None:
         """Nightly: every cached balance must equal its ledger sum; mismatches are logged loudly."""

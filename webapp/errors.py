@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import exc as sa_exc
 
 
 class NeighbourlyError(Exception):
@@ -88,3 +89,15 @@ _DEFAULT_MESSAGES = (
     _l("The request conflicts with the current state."),
     _l("This reward cannot be given any more."),
 )
+
+
+# What the database raises when it is down, restarting, unreachable, or cancelled a statement that
+# ran too long: the request did nothing, and retrying later will work.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means "the database cannot be used right now" (answered with a 503)."""
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return True
+    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)

@@ -164,6 +164,26 @@ def neighbourly_purchase_refunded(merchant, purchase, session):
     """
 
 
+@hookspec
+def neighbourly_event_recorded(merchant, event, data, session):
+    """Learn of a domain event inside its transaction (webhooks, integrations).
+
+    Events: ``purchase.recorded``, ``purchase.refunded``, ``membership.created``, and those that
+    plugins announce with ``webapp.outbox.record_event`` (e.g. ``certificate.redeemed``). An
+    implementation that must reach the outside writes outbox rows (``webapp.outbox.add``), so the
+    delivery happens exactly when the event commits.
+
+    Scope: merchant.
+    Phase: inside the transaction that records the event; no commit, no network calls.
+
+    :param merchant: the ``Merchant`` the event belongs to.
+    :param event: the event name, ``<entity>.<verb>``.
+    :param data: the event's plain JSON-ready data (ids, minor units, UTC ISO 8601 times).
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: ``None``.
+    """
+
+
 # --------------------------------------------------------------------------- rewards
 
 
@@ -212,8 +232,11 @@ def neighbourly_purchase_committed(merchant, purchase):
     """Do follow-up work once a purchase is committed (letters, invitations, notifications).
 
     Scope: merchant.
-    Phase: after commit, through the task queue; each plugin runs isolated, a failure is
-        logged and retried and never undoes the purchase. Must be idempotent.
+    Phase: after commit, through the outbox: the sale writes one outbox row per plugin in its
+        own transaction; the worker runs each plugin isolated and commits its work together with
+        the row's completion, so database effects happen once. A failure is logged and retried
+        with backoff and never undoes the purchase. E-mails sent with ``webapp.mail.send_email``
+        here go out only if this work commits.
 
     :param merchant: the ``Merchant``.
     :param purchase: the committed ``Purchase`` (reloaded in the worker's session).

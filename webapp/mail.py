@@ -14,10 +14,17 @@ def send_email(
     sender_name: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Queue an e-mail; it leaves after the surrounding transaction has committed."""
-    from webapp.tasks import send_email_task
+    """Write an e-mail to the outbox in ``db.session``'s transaction; it leaves after the commit.
 
-    send_email_task(
+    The caller commits (a service, or the view right after): an e-mail is sent exactly when the
+    change it announces is stored, and survives a queue that is down.
+    """
+    from webapp import outbox
+    from webapp.extensions import db
+
+    outbox.add(
+        db.session,
+        "email",
         {
             "to": to,
             "subject": subject,
@@ -25,7 +32,7 @@ def send_email(
             "html": html,
             "sender_name": sender_name,
             "headers": headers or {},
-        }
+        },
     )
 
 

@@ -17,6 +17,7 @@ from huey.storage import SqliteStorage
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy.orm import Session
 
     from webapp.models import Merchant
 
@@ -47,7 +48,12 @@ class _SqliteHuey(SqliteHuey):
 def _make_huey():
     redis_url = os.environ.get("NEIGHBOURLY_REDIS_URL")
     if redis_url:
-        return RedisHuey("neighbourly", url=redis_url)
+        # Short socket timeouts: a Redis that hangs must not hang the request handing work over
+        # (the outbox keeps it); the consumer's blocking read (1 s) stays below them.
+        return RedisHuey(
+            "neighbourly", url=redis_url, socket_connect_timeout=2, socket_timeout=5,
+            health_check_interval=30,
+        )
     path = os.environ.get("NEIGHBOURLY_TASKS_DB") or str(PROJECT_ROOT / "instance" / "tasks.db")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return _SqliteHuey("neighbourly", filename=path)
@@ -98,109 +104,106 @@ COMMITTED_HOOKS = {
     "purchase": "neighbourly_purchase_committed",
     "membership": "neighbourly_membership_committed",
 }
-
-
-def dispatch_committed(merchant: Merchant, entity: str, object_id: int) -> None:
-    """Queue the after-commit hooks of ``entity`` for the merchant's enabled plugins.
-
-    One task per committed object (not one per plugin) keeps the queue's cost per purchase flat;
-    inside it each plugin runs isolated, and only a failing plugin is queued again for retries.
-    Nothing is queued when no enabled plugin implements the hook. Called right after a commit:
-    the merchant's id comes from its identity, so an expired instance is not loaded again.
-    """
-    from sqlalchemy import inspect
-
-    from webapp.plugins import hooks_for
-
-    names = hooks_for(merchant).implementers(COMMITTED_HOOKS[entity])
-    if names:
-        identity = inspect(merchant).identity
-        merchant_id = identity[0] if identity else merchant.id
-        run_committed_hooks(entity, object_id, merchant_id, list(names))
-
-
-def _end_callers_transaction() -> None:
-    """In immediate mode a task runs inside the caller's app context, right after its commit.
-
-    The caller's session may have re-read an expired attribute since, and on SQLite every
-    transaction holds the write lock (``BEGIN IMMEDIATE``): the task's own session would wait for
-    it and fail with "database is locked". The caller has committed its work, so ending that
-    read-only transaction is safe; it is ended without expiring what the caller holds, as a
-    worker process (which has no caller and skips this) leaves it too.
-    """
-    if has_app_context():
-        from webapp.extensions import commit_without_expiring, db
-
-        session = db.session()
-        if session.in_transaction():
-            commit_without_expiring(session)
-
-
 COMMITTED_RETRIES = 5
 COMMITTED_RETRY_DELAY = 30
 
 
-def _run_one_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
-    """Call one plugin's after-commit hook in a fresh session; raises what the hook raised."""
+def queue_committed(session: Session, merchant: Merchant, entity: str, object_id: int) -> None:
+    """Write the after-commit hooks of ``entity`` for the merchant's enabled plugins to the outbox.
+
+    Called inside the transaction that records the object, so the follow-up work is committed with
+    it or not at all. One row per plugin (one INSERT for all) keeps each plugin isolated: its hook
+    and the row's completion commit together, and only a failing plugin is retried. Nothing is
+    written when no enabled plugin implements the hook.
+    """
+    from webapp import outbox
+    from webapp.plugins import hooks_for
+
+    names = hooks_for(merchant).implementers(COMMITTED_HOOKS[entity])
+    if names:
+        outbox.add_many(
+            session,
+            [
+                ("committed", {"entity": entity, "id": object_id, "merchant_id": merchant.id, "plugin": name})
+                for name in names
+            ],
+            merchant_id=merchant.id,
+        )
+
+
+def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
+    """Call one plugin's after-commit hook in ``db.session``; raises what the hook raised.
+
+    Skipped when the object is gone or the merchant has switched the plugin off meanwhile.
+    """
+    from webapp.extensions import db
+    from webapp.models import Membership, Merchant, Purchase
+    from webapp.plugins import is_enabled, registry
+
+    merchant = db.session.get(Merchant, merchant_id)
+    obj = db.session.get(Purchase if entity == "purchase" else Membership, object_id)
+    if merchant is None or obj is None:
+        return
+    if plugin_name != "core" and not is_enabled(merchant, plugin_name):
+        return
+    reg = registry()
+    others = [plugin for name, plugin in reg.pm.list_name_plugin() if name != plugin_name]
+    caller = reg.pm.subset_hook_caller(COMMITTED_HOOKS[entity], remove_plugins=others)
+    try:
+        caller(merchant=merchant, **{entity: obj})
+    except Exception:
+        log.exception(
+            "after-commit hook of %s failed for %s %s; will retry", plugin_name, entity, object_id
+        )
+        raise
+
+
+def _committed_message(payload: dict) -> None:
+    run_committed_hook(payload["entity"], payload["id"], payload["merchant_id"], payload["plugin"])
+
+
+def _email_message(payload: dict) -> None:
+    from webapp.mail import deliver
+
+    deliver(payload)
+
+
+def _register_core_handlers() -> None:
+    from webapp import outbox
+
+    outbox.handler(
+        "committed", max_attempts=COMMITTED_RETRIES, backoff=lambda attempt: COMMITTED_RETRY_DELAY * attempt
+    )(_committed_message)
+    outbox.handler("email", max_attempts=8)(_email_message)
+
+
+_register_core_handlers()
+
+
+@huey.task()
+def run_outbox_messages(message_ids: list[int]) -> int:
+    """Run outbox messages handed over after a commit or by the relay; returns those completed."""
     app = app_for_task()
     with app.app_context():
+        from webapp import outbox
         from webapp.extensions import db
-        from webapp.models import Membership, Merchant, Purchase
-        from webapp.plugins import is_enabled, registry
 
-        merchant = db.session.get(Merchant, merchant_id)
-        model = Purchase if entity == "purchase" else Membership
-        obj = db.session.get(model, object_id)
-        if merchant is None or obj is None:
-            return
-        if plugin_name != "core" and not is_enabled(merchant, plugin_name):
-            return
-        reg = registry()
-        others = [
-            plugin for name, plugin in reg.pm.list_name_plugin() if name != plugin_name
-        ]
-        caller = reg.pm.subset_hook_caller(COMMITTED_HOOKS[entity], remove_plugins=others)
         try:
-            caller(merchant=merchant, **{entity: obj})
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception(
-                "after-commit hook of %s failed for %s %s; will retry", plugin_name, entity, object_id
-            )
-            raise
+            return sum(outbox.run_message(db.session, message_id) for message_id in message_ids)
         finally:
             db.session.remove()
 
 
-@huey.task()
-def run_committed_hooks(entity: str, object_id: int, merchant_id: int, plugin_names: list[str]) -> None:
-    """First attempt for every plugin; a plugin that fails gets its own retried task."""
-    _end_callers_transaction()
-    for plugin_name in plugin_names:
-        try:
-            _run_one_committed_hook(entity, object_id, merchant_id, plugin_name)
-        except Exception:  # noqa: BLE001 - isolated per plugin; logged above, retried below
-            run_committed_hook.schedule(
-                args=(entity, object_id, merchant_id, plugin_name),
-                delay=COMMITTED_RETRY_DELAY,
-                retries=COMMITTED_RETRIES - 1,
-                retry_delay=COMMITTED_RETRY_DELAY,
-            )
-
-
-@huey.task(retries=COMMITTED_RETRIES, retry_delay=COMMITTED_RETRY_DELAY)
-def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_name: str) -> None:
-    """Run one plugin's after-commit hook in isolation (retries); a failure is logged and retried."""
-    _end_callers_transaction()
-    _run_one_committed_hook(entity, object_id, merchant_id, plugin_name)
-
-
-@huey.task(retries=3, retry_delay=60)
-def send_email_task(message: dict) -> None:
-    """Send one e-mail built by ``webapp.mail``; retried on SMTP failures."""
+def relay_outbox() -> int:
+    """Periodic: hand over due outbox messages no request handed over, and purge old done ones."""
     app = app_for_task()
     with app.app_context():
-        from webapp.mail import deliver
+        from webapp import outbox
+        from webapp.extensions import db
 
-        deliver(message)
+        try:
+            relayed = outbox.relay_due(db.session)
+            outbox.purge_done(db.session)
+            return relayed
+        finally:
+            db.session.remove()

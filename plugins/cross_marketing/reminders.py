@@ -37,4 +37,5 @@ def send_reminders(session) -> int:
                 date=date, link=link,
             )
         send_email(reminder.email, subject, text)
+    session.commit()  # the e-mails are outbox rows: they leave once committed
     return len(reminders)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from plugins.letters import compose, pdf, services
 from plugins.letters.models import Letter
 from plugins.letters.services import PlannedLetter
+from webapp import outbox
 from webapp.extensions import db
 from webapp.formatting import money, points
 from webapp.mail import send_email
@@ -183,10 +184,12 @@ def on_purchase_committed(merchant: Merchant, purchase: Purchase) -> list[Letter
         if letter.status == "sent":
             send_letter_email(letter, merchant, membership)
         elif letter.status == "scheduled":
-            from plugins.letters.tasks import send_scheduled_letter
-
             delay = max(0.0, (letter.due_at - utcnow()).total_seconds())
-            send_scheduled_letter.schedule(args=(letter.id,), delay=delay)
+            from plugins.letters.tasks import SCHEDULED_LETTER
+
+            outbox.add(
+                session, SCHEDULED_LETTER, {"letter_id": letter.id}, merchant_id=merchant.id, delay=delay
+            )
     return letters
 
 
@@ -209,6 +212,7 @@ def send_scheduled(letter_id: int) -> bool:
         return False
     session.refresh(letter)
     send_letter_email(letter, merchant, membership)
+    session.commit()  # the e-mail is an outbox row: it leaves once committed
     return True
 
 

@@ -378,6 +378,7 @@ def rate(purchase_id: int):
 
 def _notify_owner(merchant, found, rating) -> None:
     notify_owner_of_complaint(merchant, found, rating)
+    db.session.commit()  # the e-mails are outbox rows: they leave once committed
 
 
 @customer_bp.route("/complaints/<int:complaint_id>", methods=["GET", "POST"], endpoint="complaint")

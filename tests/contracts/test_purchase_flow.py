@@ -12,15 +12,17 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from tests.contracts.plugin_kit import build_plugin
+from webapp import outbox
 from webapp.errors import NeighbourlyError, PurchaseDeclined
 from webapp.extensions import db
 from webapp.formatting import points
-from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats, Purchase
+from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats, OutboxMessage, Purchase
+from webapp.models.base import utcnow
 from webapp.plugins import registry
 from webapp.services import merchants as merchant_service
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, receipt_lines, record_purchase, refund_purchase
-from webapp.tasks import huey, run_committed_hook, run_committed_hooks
+from webapp.tasks import COMMITTED_RETRIES, COMMITTED_RETRY_DELAY, huey
 
 _keys = itertools.count(1)
 STATE = {"recorded": None, "committed_fails": True}
@@ -193,6 +195,12 @@ def test_the_failing_hook_of_one_merchant_does_not_touch_another(make_merchant, 
 # --------------------------------------------------------------------------- (g) after the commit
 
 
+def outbox_rows(plugin: str | None = None) -> list[OutboxMessage]:
+    db.session.expire_all()
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    return [row for row in rows if plugin is None or row.payload.get("plugin") == plugin]
+
+
 def test_an_after_commit_hook_that_raises_is_logged_and_retried(make_merchant, make_member, caplog, monkeypatch):
     # Alembic's env.py runs logging.config.fileConfig, which disables loggers that already exist
     # when a migration test ran earlier in this process; the queue's logger must be heard here.
@@ -213,24 +221,46 @@ def test_an_after_commit_hook_that_raises_is_logged_and_retried(make_merchant, m
     assert sorted(committed_calls) == [("flaky", purchase_id), ("steady", purchase_id)]
     assert f"after-commit hook of flaky failed for purchase {purchase_id}; will retry" in caplog.text
 
-    # Huey (immediate mode in tests) put exactly one retry on its schedule, for the flaky plugin.
-    scheduled = huey.scheduled()
-    assert len(scheduled) == 1
-    retry = scheduled[0]
-    assert isinstance(retry, run_committed_hook.task_class)
-    assert retry.args == ("purchase", purchase_id, merchant.id, "flaky")
-    assert retry.retries == 4  # five allowed, one used
-    assert retry.eta > datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+    # The outbox keeps the flaky plugin's work, due again after its backoff; the steady one is done.
+    (steady,) = outbox_rows("steady")
+    assert steady.done_at is not None
+    (flaky,) = outbox_rows("flaky")
+    assert flaky.done_at is None and flaky.failed_at is None and flaky.attempts == 1
+    assert flaky.due_at > datetime.now(UTC) + timedelta(seconds=COMMITTED_RETRY_DELAY - 5)
+    assert "ConnectionError: the mail server is down" in flaky.last_error
+    # ... and put exactly one retry on the queue's schedule (immediate mode in tests).
+    (retry,) = huey.scheduled()
+    assert retry.args == ([flaky.id],)
+    assert not outbox.run_message(db.session, flaky.id)  # not due yet: nothing runs
+    assert committed_calls.count(("flaky", purchase_id)) == 1
 
     # The mail server is back: when the retry falls due it succeeds and nothing is left over.
     STATE["committed_fails"] = False
-    due = retry.eta + timedelta(seconds=1)
-    ready = huey.read_schedule(due)
-    assert [task.id for task in ready] == [retry.id]
-    huey.execute(ready[0], timestamp=due)
+    due = flaky.due_at + timedelta(seconds=1)
+    assert outbox.run_message(db.session, flaky.id, now=due)
     assert committed_calls.count(("flaky", purchase_id)) == 2
     assert committed_calls.count(("steady", purchase_id)) == 1  # the retry reran only the failed plugin
-    assert huey.scheduled() == []
+    assert all(row.done_at is not None for row in outbox_rows())
+    assert not outbox.run_message(db.session, flaky.id, now=due)  # done: a second delivery does nothing
+    assert committed_calls.count(("flaky", purchase_id)) == 2
+
+
+def test_an_after_commit_hook_failing_every_time_is_kept_as_failed(make_merchant, make_member):
+    merchant = make_merchant()
+    enable(merchant, "flaky")
+    member = make_member(merchant)
+    record_purchase(db.session, merchant, member, draft(member))
+    (flaky,) = outbox_rows("flaky")
+    for _ in range(COMMITTED_RETRIES - 1):
+        due = outbox_rows("flaky")[0].due_at + timedelta(seconds=1)
+        assert not outbox.run_message(db.session, flaky.id, now=due)
+    (flaky,) = outbox_rows("flaky")
+    assert flaky.attempts == COMMITTED_RETRIES and flaky.failed_at is not None and flaky.done_at is None
+    assert outbox.backlog(db.session, merchant.id).failed == 1
+    assert outbox.retry_failed(db.session, merchant.id) == 1
+    STATE["committed_fails"] = False
+    assert outbox.relay_due(db.session, now=utcnow() + timedelta(minutes=1), run_here=True) == 1
+    assert not outbox.backlog(db.session, merchant.id, now=utcnow() + timedelta(minutes=2))
 
 
 def test_a_retry_does_nothing_once_the_merchant_switched_the_plugin_off(make_merchant, make_member):
@@ -241,43 +271,29 @@ def test_a_retry_does_nothing_once_the_merchant_switched_the_plugin_off(make_mer
     assert committed_calls == [("flaky", purchase_id)]
     merchant_service.set_plugin_enabled(db.session, registry(), merchant, "flaky", False, merchant.owner)
 
-    (retry,) = huey.scheduled()
-    due = retry.eta + timedelta(seconds=1)
-    huey.execute(huey.read_schedule(due)[0], timestamp=due)
+    (retry,) = outbox_rows("flaky")
+    assert outbox.run_message(db.session, retry.id, now=retry.due_at + timedelta(seconds=1))
     assert committed_calls == [("flaky", purchase_id)]  # not called again
-    assert huey.scheduled() == []
+    assert outbox_rows("flaky")[0].done_at is not None
 
 
 # --------------------------------------------------------------------------- (h) what a sale costs
 
 
-def committed_tasks(monkeypatch) -> list:
-    """The after-commit tasks put on the queue from now on (immediate mode still runs them)."""
-    queued: list = []
-    enqueue = huey.enqueue
-
-    def counting(task):
-        if isinstance(task, run_committed_hooks.task_class):
-            queued.append(task)
-        return enqueue(task)
-
-    monkeypatch.setattr(huey, "enqueue", counting)
-    return queued
-
-
-def test_nothing_is_queued_unless_an_enabled_plugin_has_an_after_commit_hook(make_merchant, make_member, monkeypatch):
+def test_nothing_is_queued_unless_an_enabled_plugin_has_an_after_commit_hook(make_merchant, make_member):
     merchant = make_merchant()
     enable(merchant, "exploder")  # an in-transaction hook only
     STATE["committed_fails"] = False
     member = make_member(merchant, points=100)
-    queued = committed_tasks(monkeypatch)
 
     record_purchase(db.session, merchant, member, draft(member))
-    assert queued == []  # no queue write: no enabled plugin would do anything after the commit
+    assert outbox_rows() == []  # no outbox write: no enabled plugin would do anything after the commit
 
     enable(merchant, "steady")
     purchase_id = record_purchase(db.session, merchant, member, draft(member)).purchase.id
-    assert [task.args for task in queued] == [("purchase", purchase_id, merchant.id, ["steady"])]
+    assert [row.payload for row in outbox_rows()] == [
+        {"entity": "purchase", "id": purchase_id, "merchant_id": merchant.id, "plugin": "steady"}
+    ]
     assert committed_calls == [("steady", purchase_id)]  # "flaky" is installed but not enabled here
 
 

@@ -60,7 +60,12 @@ def test_file_backend_writes_mail_to_the_instance_folder(tmp_path, backend, data
         from flask_mailman import Mail
 
         Mail().init_app(app)
+        db.create_all()
         send_email(to="someone@example.com", subject="Hello", text="Body text")
+        assert not (tmp_path / "mail").exists()  # an outbox row until the transaction commits
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
     files = list((tmp_path / "mail").iterdir())
     assert len(files) == 1
     assert "Body text" in files[0].read_text()

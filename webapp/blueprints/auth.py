@@ -99,6 +99,7 @@ def request_reset():
                     name=user.first_name, link=link,
                 ),
             )
+            db.session.commit()  # the e-mail is an outbox row: it leaves once committed
         sent = True  # the same answer whether or not the address is known
     return render("auth/request_reset.html", sent=sent)
 

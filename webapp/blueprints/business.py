@@ -400,6 +400,7 @@ def invite(merchant: Merchant):
         ),
         sender_name=merchant.name,
     )
+    db.session.commit()  # the e-mail is an outbox row: it leaves once committed
     flash(_("An invitation is on its way to %(email)s.", email=created.invitation.email), "success")
     return see_other("business.staff", merchant_slug=merchant.slug)
 

@@ -13,6 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from webapp.blueprints.errors import when_database_unavailable
 from webapp.errors import (
     AlreadyRefunded,
     IdempotencyConflict,
@@ -242,6 +243,10 @@ def quote(merchant: Merchant):
 
 
 @bp.route("/<merchant_slug>/till/purchase", methods=["POST"])
+@when_database_unavailable(lambda: _(
+    "The sale was not recorded: the database is not available. Try again; it will not be "
+    "recorded twice."
+))
 @staff_required()
 def purchase(merchant: Merchant):
     """Record the sale once per idempotency key and answer with the receipt."""

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from webapp.errors import NeighbourlyError
+from webapp.errors import NeighbourlyError, is_database_unavailable
 from webapp.web import is_fragment_request
 
 log = logging.getLogger(__name__)
+View = TypeVar("View", bound=Callable)
+
+def when_database_unavailable(message: Callable[[], str]) -> Callable[[View], View]:
+    """Give a view its own 503 message for a database outage (the till says the sale was not
+    recorded); ``message`` is called at error time, so it is translated for the reader."""
+
+    def mark(view: View) -> View:
+        view.database_unavailable_message = message  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 def _page(status: int, title: str, message: str):
@@ -54,10 +67,30 @@ def register(app: Flask) -> None:
             messages.get(error.code, error.description or ""),
         )
 
+    def database_unavailable(error: Exception):
+        log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+        from webapp.extensions import db, login_manager
+
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is gone; the pool replaces it
+            db.session.close()
+        # The page must render without the database: nobody is looked up for the header.
+        g._login_user = login_manager.anonymous_user()
+        view = app.view_functions.get(request.endpoint or "")
+        specific = getattr(view, "database_unavailable_message", None)
+        message = specific() if specific else _(
+            "The database is not available right now, so nothing was saved. Try again in a moment."
+        )
+        response = _page(503, _("Not available right now"), message)
+        return response[0], 503, {"Retry-After": "5"}
+
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         if isinstance(error, HTTPException):
             return http_error(error)
+        if is_database_unavailable(error):
+            return database_unavailable(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if app.testing and app.config.get("PROPAGATE_UNEXPECTED", True):
             raise error

@@ -16,6 +16,7 @@ from webapp.models.network import (
     StaffInvitation,
     StaffRole,
 )
+from webapp.models.outbox import OutboxMessage
 
 __all__ = [
     "ConsentRecord",
@@ -26,6 +27,7 @@ __all__ = [
     "MerchantPlugin",
     "MerchantWeeklyStats",
     "Network",
+    "OutboxMessage",
     "PasswordResetToken",
     "Purchase",
     "PurchaseDecline",

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from webapp import tasks
+from webapp import outbox, tasks
 from webapp.errors import NotFound, ValidationFailed
 from webapp.models import ConsentRecord, LedgerEntry, Membership, Merchant, Network, User
 from webapp.models.base import utcnow
@@ -139,6 +139,12 @@ def join_merchant(
             merchant=merchant, membership=membership, session=session, referral_code=referral_code,
             rejoined=rejoined,
         )
+        if not rejoined:
+            tasks.queue_committed(session, merchant, "membership", membership.id)
+            outbox.record_event(session, merchant, "membership.created", {
+                "id": membership.id, "user_id": user.id, "source": source,
+                "joined_at": membership.joined_at.isoformat(),
+            })
         session.commit()
     except IntegrityError:
         # Two joins raced (double click): the other one won; return that membership.
@@ -150,10 +156,7 @@ def join_merchant(
     except Exception:
         session.rollback()
         raise
-    if rejoined:
-        return membership, False
-    tasks.dispatch_committed(merchant, "membership", membership.id)
-    return membership, True
+    return membership, not rejoined
 
 
 def withdraw_consent(

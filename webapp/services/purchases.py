@@ -14,7 +14,7 @@ from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
 
-from webapp import tasks
+from webapp import outbox, tasks
 from webapp.contracts import EarnRate, PurchaseAdjustment
 from webapp.errors import (
     AlreadyRefunded,
@@ -25,6 +25,7 @@ from webapp.errors import (
     PurchaseDeclined,
     RefundRefused,
     ValidationFailed,
+    is_database_unavailable,
 )
 from webapp.extensions import commit_without_expiring, per_dialect
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline, User
@@ -289,7 +290,6 @@ def record_purchase(
             raise
     except _ReplayInstead as replayed:
         return replayed.outcome
-    tasks.dispatch_committed(merchant, "purchase", purchase.id)
     return PurchaseOutcome(purchase=purchase)
 
 
@@ -396,6 +396,9 @@ def _record(
             hooks.neighbourly_purchase_recorded(
                 merchant=merchant, purchase=purchase, membership=membership, session=session
             )
+        # The follow-up work commits with the sale (the outbox), never after it.
+        tasks.queue_committed(session, merchant, "purchase", purchase.id)
+        outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
         _commit_keeping(session, merchant, purchase)
     except IntegrityError as error:
         _roll_back(session, purchase)
@@ -408,12 +411,31 @@ def _record(
         _roll_back(session, purchase)
         raise
     except Exception as error:
+        if is_database_unavailable(error):  # answered with a 503: nothing was recorded
+            _roll_back_quietly(session, purchase)
+            raise
         _roll_back(session, purchase)
         log.exception("a plugin failed while recording a purchase; rolled back")
         raise _Unrecorded(
             _("The purchase could not be recorded because of an internal error; nothing was charged.")
         ) from error
     return purchase
+
+
+def purchase_event_data(purchase: Purchase) -> dict[str, Any]:
+    """A purchase as plain data for events (webhooks): amounts in minor units, UTC ISO times."""
+    return {
+        "id": purchase.id,
+        "membership_id": purchase.membership_id,
+        "amount": purchase.amount,
+        "points_used": purchase.points_used,
+        "certificate_value_used": purchase.certificate_value_used,
+        "discount": purchase.discount,
+        "amount_paid": purchase.amount_paid,
+        "points_earned": purchase.points_earned,
+        "created_at": purchase.created_at.isoformat(),
+        "refunded_at": purchase.refunded_at.isoformat() if purchase.refunded_at else None,
+    }
 
 
 def _insert_purchase(session: Session, statements: _Statements, **values: Any) -> Purchase:
@@ -438,6 +460,14 @@ def _roll_back(session: Session, purchase: Purchase | None) -> None:
     session.rollback()
     if purchase is not None and purchase in session:
         session.expunge(purchase)
+
+
+def _roll_back_quietly(session: Session, purchase: Purchase | None) -> None:
+    """Roll back after the connection failed; the pool replaces a connection that is gone."""
+    try:
+        _roll_back(session, purchase)
+    except Exception:  # noqa: BLE001 - the original error is what the caller reports
+        session.close()
 
 
 def _commit_keeping(session: Session, merchant: Merchant, purchase: Purchase) -> None:
@@ -559,6 +589,7 @@ def refund_purchase(
         hooks_for(merchant).neighbourly_purchase_refunded(
             merchant=merchant, purchase=purchase, session=session
         )
+        outbox.record_event(session, merchant, "purchase.refunded", purchase_event_data(purchase))
         session.commit()
     except Exception:
         session.rollback()

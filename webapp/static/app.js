@@ -86,3 +86,61 @@
     }
   });
 })();
+
+// A change that did not reach the server (no connection, a timeout, a server error) must never
+// fail silently: say so next to the form and leave the form as it was. Its idempotency key is
+// unchanged, so pressing the button again records the change at most once.
+(function () {
+  "use strict";
+
+  function isChange(detail) {
+    var verb = ((detail.requestConfig && detail.requestConfig.verb) || "get").toUpperCase();
+    return verb !== "GET" && verb !== "HEAD";
+  }
+
+  function formOf(elt) {
+    return (elt && (elt.closest("form") || elt)) || document.body;
+  }
+
+  function bannerFor(form) {
+    var banner = form.previousElementSibling;
+    if (banner && banner.classList.contains("connection-banner")) { return banner; }
+    banner = document.createElement("div");
+    banner.className = "alert alert-error connection-banner";
+    banner.setAttribute("role", "alert");
+    form.parentNode.insertBefore(banner, form);
+    return banner;
+  }
+
+  function serverMessage(xhr) {
+    if (!xhr || !xhr.responseText || xhr.status < 500) { return ""; }
+    var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var alert = page.querySelector("#error-message, .error-page p:not(.eyebrow)");
+    return alert ? alert.textContent.replace(/\s+/g, " ").trim() : "";
+  }
+
+  function show(event) {
+    var detail = event.detail || {};
+    if (!isChange(detail)) { return; }
+    var form = formOf(detail.elt);
+    var holder = form.closest("[data-connection-error]") || document.body;
+    var message = serverMessage(detail.xhr) || holder.getAttribute("data-connection-error");
+    var banner = bannerFor(form);
+    banner.textContent = message;
+    banner.hidden = false;
+  }
+
+  document.addEventListener("htmx:sendError", show);
+  document.addEventListener("htmx:timeout", show);
+  document.addEventListener("htmx:responseError", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status >= 500) { show(event); }
+  });
+  // The next answer that arrives clears the warning of that form.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail || {};
+    if (!detail.successful || !isChange(detail)) { return; }
+    var form = formOf(detail.elt);
+    var banner = form.previousElementSibling;
+    if (banner && banner.classList.contains("connection-banner")) { banner.remove(); }
+  });
+})();

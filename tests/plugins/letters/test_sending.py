@@ -10,13 +10,14 @@ from sqlalchemy import func, select
 
 from plugins.letters import delivery, services
 from plugins.letters.models import BonusCode, Letter
-from plugins.letters.tasks import send_scheduled_letter
+from plugins.letters.tasks import SCHEDULED_LETTER
 from tests.plugins.letters.conftest import buy, set_letters
+from webapp import outbox
 from webapp.extensions import db
-from webapp.models import Membership, Merchant, Purchase
+from webapp.models import Membership, Merchant, OutboxMessage, Purchase
 from webapp.models.base import utcnow
 from webapp.services import memberships
-from webapp.tasks import huey, run_committed_hook
+from webapp.tasks import huey, queue_committed
 
 
 def letters(kind=None):
@@ -53,12 +54,17 @@ def test_reassurance_is_scheduled_with_the_chosen_delay_and_sent_once(shop, cust
     reassurance = letters("reassurance")[0]
     assert reassurance.status == "scheduled"
     assert timedelta(hours=5) <= reassurance.due_at - before < timedelta(hours=5, minutes=1)
-    scheduled = [task for task in huey.scheduled() if isinstance(task, send_scheduled_letter.task_class)]
-    assert [task.args for task in scheduled] == [(reassurance.id,)]
-    assert timedelta(hours=4, minutes=59) < scheduled[0].eta.replace(tzinfo=None) - utcnow().replace(tzinfo=None)
-    # Run it as the worker would when the time comes, and again as a retry would.
-    assert send_scheduled_letter.call_local(reassurance.id) is True
-    assert send_scheduled_letter.call_local(reassurance.id) is False
+    # It waits in the outbox (and on the queue's schedule) until it falls due.
+    (message,) = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == SCHEDULED_LETTER)).all()
+    assert message.payload == {"letter_id": reassurance.id} and message.done_at is None
+    assert timedelta(hours=4, minutes=59) < message.due_at - utcnow() < timedelta(hours=5, minutes=1)
+    assert [task.args for task in huey.scheduled()] == [([message.id],)]
+    assert not outbox.run_message(db.session, message.id)  # not due yet
+    # Run it as the worker would when the time comes, and again as a second delivery would.
+    due = message.due_at + timedelta(seconds=1)
+    assert outbox.run_message(db.session, message.id, now=due)
+    assert not outbox.run_message(db.session, message.id, now=due)
+    assert delivery.send_scheduled(reassurance.id) is False
     assert [m["Subject"] for m in smtp.messages] == [
         "Thank you for your visit, Aigerim!", "How are you getting on, Aigerim?",
     ]
@@ -68,8 +74,13 @@ def test_reassurance_is_scheduled_with_the_chosen_delay_and_sent_once(shop, cust
 
 def test_running_the_hook_again_sends_nothing_more(shop, customer, smtp):
     purchase = buy(shop, customer)
-    for _ in range(3):
-        run_committed_hook("purchase", purchase.id, shop.id, "letters")
+    for _ in range(3):  # the outbox delivers at least once: the hook's work is delivered again
+        queue_committed(db.session, shop, "purchase", purchase.id)
+        db.session.commit()
+    assert db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(OutboxMessage.payload["plugin"].as_string() == "letters",
+                                                    OutboxMessage.done_at.is_not(None))
+    ) == 4
     assert len(smtp.messages) == 1
     assert db.session.scalar(select(func.count(Letter.id))) == 2  # thanks + reassurance
 
@@ -97,6 +108,7 @@ def test_two_workers_at_once_send_one_letter(app, shop, customer, smtp):
                 db.session.commit()  # end the read: on SQLite every transaction holds the write lock
                 barrier.wait()
                 outcomes.append(len(delivery.on_purchase_committed(merchant, loaded)))
+                db.session.commit()  # as the outbox runner commits the hook's work
                 db.session.remove()
 
         threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -119,7 +131,7 @@ def test_withdrawn_consent_cancels_the_scheduled_reassurance(shop, customer, smt
     buy(shop, customer)
     reassurance = letters("reassurance")[0]
     memberships.withdraw_consent(db.session, customer.user, shop, memberships.MARKETING, "test")
-    assert send_scheduled_letter.call_local(reassurance.id) is False
+    assert delivery.send_scheduled(reassurance.id) is False
     assert len(smtp.messages) == 1
     db.session.expire_all()
     assert db.session.get(Letter, reassurance.id).status == "cancelled"
