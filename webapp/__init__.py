@@ -76,6 +76,11 @@ def _configure(app: Flask, config: type[Config] | dict[str, Any] | None) -> None
 def _engine_options(config, url: str) -> dict[str, Any]:
     """Connections checked before use (a restarted database is picked up again) and bounded waits."""
     options: dict[str, Any] = {"pool_pre_ping": True, **(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+    if url.startswith("sqlite"):
+        # How long a write waits for SQLite's lock before the request is answered with a 503.
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("timeout", float(config["DATABASE_BUSY_TIMEOUT_S"]))
+        options["connect_args"] = connect_args
     if url.startswith("postgresql"):
         connect_args = dict(options.get("connect_args") or {})
         connect_args.setdefault("connect_timeout", int(config["DATABASE_CONNECT_TIMEOUT_S"]))

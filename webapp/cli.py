@@ -7,6 +7,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    _register_outbox(app)
     @app.cli.command("demo")
     @click.option("--customers", default=220, show_default=True)
     @click.option("--purchases", default=3200, show_default=True)
@@ -59,3 +60,37 @@ def register(app: Flask) -> None:
             f"owners sign up and apply at /business/; {operator.email} approves them at "
             f"/operator/{network.slug}/; customers find the street at /n/{network.slug}/."
         )
+
+
+def _register_outbox(app: Flask) -> None:
+    outbox_group = click.Group("outbox", help="Follow-up work waiting in the transactional outbox.")
+    app.cli.add_command(outbox_group)
+
+    @outbox_group.command("status")
+    def outbox_status() -> None:
+        """How many messages wait, and how many failed after every attempt."""
+        from webapp import outbox
+        from webapp.extensions import db
+
+        backlog = outbox.backlog(db.session)
+        oldest = backlog.oldest.isoformat() if backlog.oldest else "-"
+        click.echo(f"waiting: {backlog.waiting} (oldest {oldest}); failed: {backlog.failed}")
+
+    @outbox_group.command("run")
+    def outbox_run() -> None:
+        """Run every due message in this process (without the queue), e.g. while Redis is down."""
+        from webapp import outbox
+        from webapp.extensions import db
+
+        total = 0
+        while done := outbox.relay_due(db.session, run_here=True):
+            total += done
+        click.echo(f"{total} messages done")
+
+    @outbox_group.command("retry")
+    def outbox_retry() -> None:
+        """Give failed messages a fresh set of attempts (once their cause is fixed)."""
+        from webapp import outbox
+        from webapp.extensions import db
+
+        click.echo(f"{outbox.retry_failed(db.session)} failed messages will be tried again")

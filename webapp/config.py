@@ -52,6 +52,12 @@ class Config:
     # back, so a hanging plugin cannot hold a till (SQLite waits at most its busy timeout).
     DATABASE_STATEMENT_TIMEOUT_MS = 15000
     DATABASE_CONNECT_TIMEOUT_S = 5
+    DATABASE_BUSY_TIMEOUT_S = 15  # SQLite: how long a write waits for another one's lock
+
+    # The outbox relay in the worker: how often it looks for follow-up work no request could hand
+    # to the queue, and how old such a row must be (its own request hands it over first).
+    OUTBOX_RELAY_INTERVAL_SECONDS = 5
+    OUTBOX_RELAY_GRACE_SECONDS = 30
 
     MAIL_BACKEND = "file"  # "file" (instance/mail), "smtp", or "locmem" in tests
     MAIL_SERVER = "localhost"

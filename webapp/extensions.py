@@ -89,7 +89,8 @@ htmx = HTMX()
 
 @event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
-    """WAL, foreign keys and a busy timeout; hand transaction control to SQLAlchemy's begin event."""
+    """WAL and foreign keys; hand transaction control to SQLAlchemy's begin event. (The busy
+    timeout is the connection's ``timeout``, set from the app's config in ``create_app``.)"""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     # pysqlite's own transaction handling defers BEGIN and lets concurrent writers race; take it over.
@@ -97,7 +98,6 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
     # SQLite's lower() folds ASCII only; customers search Cyrillic and Kazakh names too.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -239,6 +240,9 @@ def relay_due(session: Session, now: datetime | None = None, run_here: bool = Fa
     instead. Returns the number of messages handed over (or completed, when run here).
     """
     now = now or utcnow()
+    grace = RELAY_GRACE
+    if has_app_context():
+        grace = timedelta(seconds=current_app.config.get("OUTBOX_RELAY_GRACE_SECONDS", 30))
     table = OutboxMessage.__table__
     ids = session.scalars(
         select(table.c.id)
@@ -248,7 +252,7 @@ def relay_due(session: Session, now: datetime | None = None, run_here: bool = Fa
             table.c.due_at <= now,
             or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
             or_(
-                (table.c.relayed_at.is_(None)) & (table.c.created_at <= now - RELAY_GRACE),
+                (table.c.relayed_at.is_(None)) & (table.c.created_at <= now - grace),
                 table.c.relayed_at <= now - RELAY_AGAIN_AFTER,
             ),
         )
@@ -281,7 +285,7 @@ def purge_done(session: Session, now: datetime | None = None) -> int:
 
 @dataclass(frozen=True)
 class Backlog:
-    """Follow-up work not done yet: waiting longer than a minute, and given up on."""
+    """Follow-up work not done yet: due for longer than a minute, and given up on."""
 
     waiting: int
     failed: int
@@ -291,18 +295,30 @@ class Backlog:
         return bool(self.waiting or self.failed)
 
 
-def backlog(session: Session, merchant_id: int | None = None, now: datetime | None = None) -> Backlog:
-    """The backlog of the whole installation, or of one merchant, in one statement."""
+def backlog(
+    session: Session,
+    merchant_id: int | None = None,
+    network_id: int | None = None,
+    now: datetime | None = None,
+) -> Backlog:
+    """The backlog of the installation, of one merchant or of one network, in one statement."""
     now = now or utcnow()
     table = OutboxMessage.__table__
-    waiting = table.c.failed_at.is_(None) & (table.c.created_at <= now - timedelta(minutes=1))
+    # Late: due for more than a minute (a letter scheduled for tomorrow is not late).
+    waiting = table.c.failed_at.is_(None) & (table.c.due_at <= now - timedelta(minutes=1))
     query = select(
         func.count().filter(waiting),
         func.count().filter(table.c.failed_at.is_not(None)),
-        func.min(table.c.created_at).filter(waiting),
+        func.min(table.c.due_at).filter(waiting),
     ).where(table.c.done_at.is_(None))
     if merchant_id is not None:
         query = query.where(table.c.merchant_id == merchant_id)
+    if network_id is not None:
+        from webapp.models import Merchant
+
+        query = query.where(
+            table.c.merchant_id.in_(select(Merchant.id).where(Merchant.network_id == network_id))
+        )
     row = session.execute(query).one()
     return Backlog(waiting=row[0] or 0, failed=row[1] or 0, oldest=row[2])
 

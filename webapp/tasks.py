@@ -50,10 +50,12 @@ def _make_huey():
     if redis_url:
         # Short socket timeouts: a Redis that hangs must not hang the request handing work over
         # (the outbox keeps it); the consumer's blocking read (1 s) stays below them.
-        return RedisHuey(
-            "neighbourly", url=redis_url, socket_connect_timeout=2, socket_timeout=5,
-            health_check_interval=30,
+        from redis import ConnectionPool
+
+        pool = ConnectionPool.from_url(
+            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
+        return RedisHuey("neighbourly", connection_pool=pool)
     path = os.environ.get("NEIGHBOURLY_TASKS_DB") or str(PROJECT_ROOT / "instance" / "tasks.db")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return _SqliteHuey("neighbourly", filename=path)
@@ -194,8 +196,8 @@ def run_outbox_messages(message_ids: list[int]) -> int:
             db.session.remove()
 
 
-def relay_outbox() -> int:
-    """Periodic: hand over due outbox messages no request handed over, and purge old done ones."""
+def relay_outbox(purge: bool = True) -> int:
+    """Hand over due outbox messages no request handed over (and purge old done ones)."""
     app = app_for_task()
     with app.app_context():
         from webapp import outbox
@@ -203,7 +205,8 @@ def relay_outbox() -> int:
 
         try:
             relayed = outbox.relay_due(db.session)
-            outbox.purge_done(db.session)
+            if purge:
+                outbox.purge_done(db.session)
             return relayed
         finally:
             db.session.remove()

@@ -3,17 +3,10 @@ sign-in, a sign-out and the login rate limit hold across both."""
 
 from __future__ import annotations
 
-import http.client
 import os
-import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from http.cookies import SimpleCookie
-from pathlib import Path
-from urllib.parse import urlencode
 
 import psycopg
 import pytest
@@ -28,67 +21,12 @@ from tests.conftest import (
     redis_available,
     require_service,
 )
+from tests.servers import PROJECT_ROOT, Browser, free_port, wait_until_up
 from webapp.config import Config
 from webapp.extensions import db
 from webapp.services import accounts
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 60  # seconds for a gunicorn to answer; polled, not slept through
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Browser:
-    """A tiny cookie-keeping HTTP client (cookies are per host, not per port, as in browsers)."""
-
-    def __init__(self) -> None:
-        self.cookies: dict[str, str] = {}
-
-    def request(self, port: int, method: str, path: str, form: dict | None = None):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Host": f"127.0.0.1:{port}"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", "replace")
-        finally:
-            connection.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            cookie = SimpleCookie()
-            cookie.load(header)
-            for name, morsel in cookie.items():
-                if morsel["expires"] and "1970" in morsel["expires"] or morsel["max-age"] == "0":
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
-        return response.status, response.headers, text
-
-    def get(self, port: int, path: str):
-        return self.request(port, "GET", path)
-
-    def csrf_token(self, port: int) -> str:
-        status, _headers, page = self.get(port, "/auth/reset")
-        assert status == 200, status
-        match = re.search(r'name="csrf-token" content="([^"]+)"', page)
-        assert match, "no CSRF token on the page"
-        return match.group(1)
-
-    def post(self, port: int, path: str, form: dict, token_from: int | None = None):
-        token = self.csrf_token(port if token_from is None else token_from)
-        return self.request(port, "POST", path, {**form, "csrf_token": token})
-
 
 @pytest.fixture
 def scale_database():
@@ -138,7 +76,7 @@ def servers(scale_database, tmp_path):
                 cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             ), log))
         for (process, _log), port in zip(processes, ports, strict=True):
-            _wait_until_up(process, port, tmp_path)
+            wait_until_up(process, port, tmp_path)
         yield ports, email
     finally:
         for process, log in processes:
@@ -150,22 +88,6 @@ def servers(scale_database, tmp_path):
                 process.kill()
                 process.wait(timeout=5)
             log.close()
-
-
-def _wait_until_up(process: subprocess.Popen, port: int, tmp_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("gunicorn-*.log"))
-            pytest.fail(f"gunicorn on port {port} exited with {process.returncode}:\n{logs[-3000:]}")
-        try:
-            status, _headers, _body = Browser().get(port, "/auth/login")
-        except OSError:
-            time.sleep(0.2)  # bounded polling while the server starts
-            continue
-        assert status == 200, status
-        return
-    pytest.fail(f"gunicorn on port {port} did not answer within {START_TIMEOUT} s")
 
 
 def test_two_servers_share_sessions_and_the_login_rate_limit(servers):

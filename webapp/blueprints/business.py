@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from webapp import outbox
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import minor_to_decimal, parse_money
@@ -112,7 +113,10 @@ def dashboard(merchant: Merchant):
     panels = sorted_by_order(
         hooks_for(merchant).neighbourly_collect_dashboard_panels(merchant=merchant)
     )
-    return render("business/dashboard.html", merchant=merchant, panels=panels)
+    return render(
+        "business/dashboard.html", merchant=merchant, panels=panels,
+        backlog=outbox.backlog(db.session, merchant_id=merchant.id),
+    )
 
 
 # --------------------------------------------------------------------------- customers

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from webapp import outbox
 from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.models import Network
@@ -54,6 +55,7 @@ def _network_page(network: Network, status: int = 200, errors: dict | None = Non
         errors=errors or {},
         reasons=reasons or {},
         categories={key: _(label) for key, label in merchants.CATEGORIES.items()},
+        backlog=outbox.backlog(db.session, network_id=network.id),
     )
 
 
