@@ -25,6 +25,7 @@ def neighbourly_collect_nav_items(merchant, user):
         NavItem(_("Marketplace"), "marketplace.index", order=80, url_params={"merchant_slug": merchant.slug}, owner_only=True),
         NavItem(_("Settings"), "business.settings", order=90, url_params={"merchant_slug": merchant.slug}, owner_only=True),
         NavItem(_("Staff"), "business.staff", order=95, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Integrations"), "integrations.index", order=97, url_params={"merchant_slug": merchant.slug}, owner_only=True),
     ]
 
 

@@ -10,16 +10,18 @@ from webapp.web import set_security_headers
 def register_core_blueprints(app: Flask) -> None:
     from webapp.blueprints import (
         account,
+        api,
         assets,
         auth,
         business,
         cashier,
+        integrations,
         marketplace,
         operator,
         public,
         wallet,
     )
 
-    for module in (public, auth, wallet, account, business, cashier, marketplace, operator, assets):
+    for module in (public, auth, wallet, account, business, cashier, integrations, marketplace, operator, assets, api):
         app.register_blueprint(module.bp)
     app.after_request(set_security_headers)

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from webapp.blueprints import api
 from webapp.errors import NeighbourlyError, is_database_unavailable
 from webapp.web import is_fragment_request
 
@@ -36,6 +37,8 @@ def _page(status: int, title: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(NeighbourlyError)
     def domain_error(error: NeighbourlyError):
+        if api.is_api_request():  # under /api/ every error is problem+json, never a page
+            return api.domain_problem(error)
         return _page(error.status_code, _("That did not work"), error.message)
 
     @app.errorhandler(CSRFError)
@@ -44,12 +47,16 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
+        if api.is_api_request():
+            return api.http_problem(429)
         return _page(429, _("Too many attempts"), _("Too many attempts. Wait a minute and try again."))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.code and error.code < 400:
             return error
+        if api.is_api_request():
+            return api.http_problem(error.code or 500)
         titles = {
             400: _("Bad request"),
             403: _("Not allowed"),
@@ -82,6 +89,10 @@ def register(app: Flask) -> None:
         message = specific() if specific else _(
             "The database is not available right now, so nothing was saved. Try again in a moment."
         )
+        if api.is_api_request():
+            response = api.http_problem(503)
+            response.headers["Retry-After"] = "5"
+            return response
         response = _page(503, _("Not available right now"), message)
         return response[0], 503, {"Retry-After": "5"}
 
@@ -94,4 +105,6 @@ def register(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if app.testing and app.config.get("PROPAGATE_UNEXPECTED", True):
             raise error
+        if api.is_api_request():
+            return api.http_problem(500)
         return _page(500, _("Something went wrong"), _("Something went wrong on our side. Nothing was saved; please try again."))

@@ -1,6 +1,7 @@
 """Core tables: networks, merchants, people, memberships, purchases, the points ledger, consents."""
 
 from webapp.models.accounts import ConsentRecord, PasswordResetToken, User, UserSession
+from webapp.models.integrations import ApiIdempotentResponse, ApiKey
 from webapp.models.loyalty import (
     LedgerEntry,
     Membership,
@@ -19,6 +20,8 @@ from webapp.models.network import (
 from webapp.models.outbox import OutboxMessage
 
 __all__ = [
+    "ApiIdempotentResponse",
+    "ApiKey",
     "ConsentRecord",
     "LedgerEntry",
     "Membership",

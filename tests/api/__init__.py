@@ -1,0 +1,1 @@
+"""Tests of the POS integration API under /api/v1/."""
