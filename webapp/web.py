@@ -14,6 +14,7 @@ from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
 from webapp.models import Merchant, Network, StaffRole
+from webapp.timezones import use_network_zone
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -92,6 +93,7 @@ def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> 
     if row is None or row[1] not in roles:
         abort(404)
     g.merchant, g.staff_role = row
+    use_network_zone(row[0].network)
     return row[0]
 
 
@@ -123,6 +125,7 @@ def operated_network(slug: str) -> Network:
         or (network.operator_id != current_user.id and not current_user.is_platform_admin)
     ):
         abort(404)
+    use_network_zone(network)
     return network
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -29,6 +28,8 @@ from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services import memberships as membership_service
 from webapp.services import purchases as purchase_service
 from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft
+from webapp.timezones import day_start, network_zone
+from webapp.timezones import today as local_today
 from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("cashier", __name__, url_prefix="/business")
@@ -68,11 +69,10 @@ def _member_here(merchant: Merchant, membership_id: Any) -> Membership:
     return membership
 
 
-def _start_of_today() -> datetime:
-    """Midnight in the display time zone, as UTC: "today" means the day the cashier sees."""
-    zone = get_timezone()
-    local_now = datetime.now(UTC).astimezone(zone)
-    return datetime.combine(local_now.date(), time.min, tzinfo=zone).astimezone(UTC)
+def _start_of_today(merchant: Merchant) -> datetime:
+    """Local midnight where the shop is, as UTC: "today" means the day the cashier lives in."""
+    zone = network_zone(merchant.network)
+    return day_start(local_today(zone), zone)
 
 
 def _recent_purchases(merchant: Merchant) -> list[Purchase]:
@@ -80,7 +80,7 @@ def _recent_purchases(merchant: Merchant) -> list[Purchase]:
         db.session.scalars(
             select(Purchase)
             .options(joinedload(Purchase.membership).joinedload(Membership.user))
-            .where(Purchase.merchant_id == merchant.id, Purchase.created_at >= _start_of_today())
+            .where(Purchase.merchant_id == merchant.id, Purchase.created_at >= _start_of_today(merchant))
             .order_by(Purchase.created_at.desc(), Purchase.id.desc())
             .limit(RECENT_LIMIT)
         )

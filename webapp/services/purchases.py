@@ -37,6 +37,7 @@ from webapp.services.ledger import (
     change_balances,
     insert_entries,
 )
+from webapp.timezones import network_zone
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +387,7 @@ def _record(
                 session,
                 merchant_id,
                 now,
+                zone=network_zone(merchant.network),
                 purchases=1,
                 revenue=draft.amount,
                 amount_paid=amount_paid,
@@ -549,6 +551,7 @@ def refund_purchase(
             session,
             merchant.id,
             purchase.created_at,
+            zone=network_zone(merchant.network),
             refunds=1,
             revenue=-purchase.amount,
             amount_paid=-purchase.amount_paid,
