@@ -111,9 +111,37 @@ def staff_required(*roles: str):
             merchant = staff_merchant(kwargs.pop("merchant_slug"), roles)
             return view(merchant, *args, **kwargs)
 
+        # Navigation reads this, so a link is shown only to the roles its page lets in.
+        wrapper.staff_roles = roles
         return wrapper
 
     return decorator
+
+
+def roles_allowed(endpoint: str) -> tuple[str, ...] | None:
+    """The staff roles the view at ``endpoint`` lets in (None: not a staff-only page)."""
+    from flask import current_app
+
+    return getattr(current_app.view_functions.get(endpoint), "staff_roles", None)
+
+
+def landing_url(user) -> str:
+    """Where a person lands after signing in: staff at their till (a cashier of one shop) or
+    dashboard (its owner), staff of several shops on the list of them, an operator with no shop
+    on their networks, everyone else in the wallet."""
+    from webapp.services import merchants as merchant_service
+
+    staff = merchant_service.staff_merchants(db.session, user.id)
+    if len(staff) == 1:
+        merchant, role = staff[0]
+        if role == "owner":
+            return url_for("business.dashboard", merchant_slug=merchant.slug)
+        return url_for("cashier.till", merchant_slug=merchant.slug)
+    if staff:
+        return url_for("business.home")
+    if merchant_service.operated_networks(db.session, user):
+        return url_for("operator.home")
+    return url_for("wallet.index")
 
 
 def operated_network(slug: str) -> Network:
