@@ -165,6 +165,7 @@ class NeighbourlyClient(FlaskClient):
         if has_app_context():
             g.pop("_login_user", None)
             g.pop("_flask_babel", None)
+            g.pop("network_timezone", None)  # the page's network zone, likewise per request
         return super().open(*args, **kwargs)
 
     def csrf_token(self) -> str:

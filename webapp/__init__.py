@@ -127,7 +127,9 @@ def _init_extensions(app: Flask) -> None:
             return session["locale"]
         return request.accept_languages.best_match(languages) or app.config["BABEL_DEFAULT_LOCALE"]
 
-    babel.init_app(app, locale_selector=select_locale)
+    from webapp.timezones import selected_timezone
+
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=selected_timezone)
 
 
 def _init_plugins(app: Flask) -> None:

@@ -23,12 +23,14 @@ def register(app: Flask) -> None:
     @click.option("--locale", default="en", show_default=True, help="Default language: en or ru.")
     @click.option("--point-value", default=None,
                   help="What one point is worth in the currency, e.g. 1 or 0.50 [default: 1].")
+    @click.option("--timezone", "timezone_name", default="UTC", show_default=True,
+                  help="IANA time zone of the street, e.g. Asia/Almaty: local days, weeks and times.")
     @click.option("--operator-email", required=True, help="The operator's sign-in e-mail.")
     @click.option("--operator-name", default="", help="The operator's name (for a new account).")
     @click.password_option("--operator-password", envvar="NEIGHBOURLY_OPERATOR_PASSWORD",
                            help="For a new account; asked for when not given.")
     def network_create(name: str, currency: str, locale: str, point_value: str | None,
-                       operator_email: str, operator_name: str, operator_password: str) -> None:
+                       timezone_name: str, operator_email: str, operator_name: str, operator_password: str) -> None:
         """Create the street's network and its operator account (an existing account is reused)."""
         from sqlalchemy import select
 
@@ -42,6 +44,7 @@ def register(app: Flask) -> None:
         ensure_schema()
         try:
             name, slug, code, value = merchants.clean_network(db.session, name, currency, locale, point_value)
+            zone = merchants.clean_network_timezone(timezone_name)
             email = accounts.normalize_email(operator_email)
             operator = db.session.scalar(select(User).where(User.email == email))
             if operator is None:
@@ -51,12 +54,14 @@ def register(app: Flask) -> None:
                 )
             network = merchants.create_network(
                 db.session, name, code, operator, default_locale=locale, slug=slug, point_value_minor=value,
+                timezone=zone,
             )
         except NeighbourlyError as error:
             db.session.rollback()
             raise click.ClickException(error.message) from error
         click.echo(
-            f"Network \"{network.name}\" created (1 point = {value} minor units of {code}). Business "
+            f"Network \"{network.name}\" created (1 point = {value} minor units of {code}, "
+            f"time zone {network.timezone}). Business "
             f"owners sign up and apply at /business/; {operator.email} approves them at "
             f"/operator/{network.slug}/; customers find the street at /n/{network.slug}/."
         )

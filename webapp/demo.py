@@ -8,8 +8,9 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import force_locale
@@ -43,7 +44,7 @@ OPERATOR_EMAIL = "operator@abay-street.example.com"
 SEED = 20261101
 HISTORY_DAYS = 182
 KEY_PREFIX = "demo-"
-ALMATY = timezone(timedelta(hours=5))
+ALMATY = ZoneInfo("Asia/Almaty")  # the demo network's zone
 PLUGIN_MERCHANTS = 4  # how many merchants get every installed plugin switched on
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu")
 
@@ -282,11 +283,13 @@ class _Loader:
             network = merchant_service.create_network(
                 self.session, NETWORK_NAME, "KZT", operator, default_locale="ru", slug=NETWORK_SLUG,
                 point_value_minor=100,  # one point is one tenge
+                timezone=ALMATY.key,
                 description="Neighbours on Abay Street in Almaty: one card for the salon, the "
                 "bakery, the cinema and the rest of the street.",
             )
             network.created_at = started
             self.created["networks"] += 1
+        network.timezone = ALMATY.key  # streets loaded before networks had a zone catch up
         self.session.commit()
         return network
 

@@ -141,11 +141,13 @@ def run_committed_hook(entity: str, object_id: int, merchant_id: int, plugin_nam
     from webapp.extensions import db
     from webapp.models import Membership, Merchant, Purchase
     from webapp.plugins import is_enabled, registry
+    from webapp.timezones import use_network_zone
 
     merchant = db.session.get(Merchant, merchant_id)
     obj = db.session.get(Purchase if entity == "purchase" else Membership, object_id)
     if merchant is None or obj is None:
         return
+    use_network_zone(merchant.network)  # letters and e-mails show the street's local times
     if plugin_name != "core" and not is_enabled(merchant, plugin_name):
         return
     reg = registry()

@@ -228,12 +228,18 @@ def slot(name: str, merchant, **kwargs) -> Markup:
 
 
 def staff_nav(merchant) -> list:
+    from webapp.web import roles_allowed
+
     """Navigation for a merchant's staff pages; owner-only items hidden from cashiers."""
     items = sorted_by_order(
         hooks_for(merchant).neighbourly_collect_nav_items(merchant=merchant, user=current_user)
     )
     role = getattr(g, "staff_role", None)
-    visible = [item for item in items if role == "owner" or not item.owner_only]
+    visible = [
+        item for item in items
+        if (role == "owner" or not item.owner_only)
+        and role in (roles_allowed(item.endpoint) or (role,))  # the page itself decides
+    ]
     return [(item, url_for(item.endpoint, **item.url_params)) for item in visible]
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
 from webapp.models import Merchant, Network, StaffRole
+from webapp.timezones import use_network_zone
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -92,6 +93,7 @@ def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> 
     if row is None or row[1] not in roles:
         abort(404)
     g.merchant, g.staff_role = row
+    use_network_zone(row[0].network)
     return row[0]
 
 
@@ -109,9 +111,37 @@ def staff_required(*roles: str):
             merchant = staff_merchant(kwargs.pop("merchant_slug"), roles)
             return view(merchant, *args, **kwargs)
 
+        # Navigation reads this, so a link is shown only to the roles its page lets in.
+        wrapper.staff_roles = roles
         return wrapper
 
     return decorator
+
+
+def roles_allowed(endpoint: str) -> tuple[str, ...] | None:
+    """The staff roles the view at ``endpoint`` lets in (None: not a staff-only page)."""
+    from flask import current_app
+
+    return getattr(current_app.view_functions.get(endpoint), "staff_roles", None)
+
+
+def landing_url(user) -> str:
+    """Where a person lands after signing in: staff at their till (a cashier of one shop) or
+    dashboard (its owner), staff of several shops on the list of them, an operator with no shop
+    on their networks, everyone else in the wallet."""
+    from webapp.services import merchants as merchant_service
+
+    staff = merchant_service.staff_merchants(db.session, user.id)
+    if len(staff) == 1:
+        merchant, role = staff[0]
+        if role == "owner":
+            return url_for("business.dashboard", merchant_slug=merchant.slug)
+        return url_for("cashier.till", merchant_slug=merchant.slug)
+    if staff:
+        return url_for("business.home")
+    if merchant_service.operated_networks(db.session, user):
+        return url_for("operator.home")
+    return url_for("wallet.index")
 
 
 def operated_network(slug: str) -> Network:
@@ -123,6 +153,7 @@ def operated_network(slug: str) -> Network:
         or (network.operator_id != current_user.id and not current_user.is_platform_admin)
     ):
         abort(404)
+    use_network_zone(network)
     return network
 
 

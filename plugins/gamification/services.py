@@ -17,6 +17,8 @@ from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import Membership, Merchant, Purchase
 from webapp.models.base import utcnow
 from webapp.plugins import is_enabled
+from webapp.timezones import local_date, network_zone
+from webapp.timezones import month_start as local_month_start
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +317,7 @@ def on_purchase(session: Session, merchant: Merchant, purchase: Purchase, settin
     level (when friends count) from one more of each.
     """
     now = purchase.created_at or utcnow()
-    month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    month_start = local_month_start(now, network_zone(merchant.network))
     facts = _facts(session, merchant, purchase.membership_id, settings, utcnow(), month_start)
     _store_level(session, merchant.id, purchase.membership_id, facts.position, facts.value, purchase.id)
     if settings["basis"] == "referrals":
@@ -328,7 +330,7 @@ def on_purchase(session: Session, merchant: Merchant, purchase: Purchase, settin
 
 def on_refund(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> None:
     now = utcnow()
-    month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    month_start = local_month_start(now, network_zone(merchant.network))
     facts = _facts(session, merchant, purchase.membership_id, settings, now, month_start)
     _store_level(session, merchant.id, purchase.membership_id, facts.position, facts.value, None)
     if settings["basis"] == "referrals":
@@ -358,7 +360,7 @@ def award_badges(
     """
     earned: list[str] = []
     now = purchase.created_at or utcnow()
-    month_start = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    month_start = local_month_start(now, network_zone(merchant.network))
     if facts is None:
         facts = _facts(session, merchant, purchase.membership_id, settings, utcnow(), month_start)
     # The visits and whether this is the month's first visit: a streak can only be completed
@@ -369,13 +371,14 @@ def award_badges(
     if visits >= 10 and "tenth_visit" not in have:
         earned.append("tenth_visit")
     if "monthly_streak" not in have and this_month == 1:
-        months = _months_back(now.date(), settings["streak_months"])
-        oldest = datetime(months[-1][0], months[-1][1], 1, tzinfo=now.tzinfo)
+        zone = network_zone(merchant.network)  # months as the street counts them
+        months = _months_back(local_date(now, zone), settings["streak_months"])
+        oldest = local_month_start(now, zone, months_back=len(months) - 1)
         moments = session.scalars(
             select(Purchase.created_at).where(Purchase.membership_id == purchase.membership_id,
                                               Purchase.refunded_at.is_(None), Purchase.created_at >= oldest)
         ).all()
-        seen = {(moment.year, moment.month) for moment in moments}
+        seen = {(day.year, day.month) for day in (local_date(moment, zone) for moment in moments)}
         if all(month in seen for month in months):
             earned.append("monthly_streak")
     # The count of shops only grows with a first visit here, so the network query runs only then.
@@ -558,7 +561,7 @@ def check_levels(session: Session, merchant: Merchant, settings: dict, today: da
     at most once per period. Returns the number of stored levels that differed (logged).
     """
     now = utcnow()
-    today = today or now.date()
+    today = today or local_date(now, network_zone(merchant.network))
     level_rows = levels(session, merchant.id)
     mismatches = 0
     for status in session.scalars(select(Status).where(Status.merchant_id == merchant.id)).all():

@@ -14,11 +14,14 @@ TABLET = {"width": 820, "height": 1180}
 
 
 def sign_in(page: Page, base: str, email: str) -> None:
-    """Sign in with the shared test password; every account lands on its wallet."""
+    """Sign in with the shared test password, then open the wallet (staff land on their till or
+    dashboard; the journeys go on from the wallet)."""
     page.goto(f"{base}/auth/login")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+    page.goto(f"{base}/wallet/")
     expect(page.get_by_role("heading", name="My wallet")).to_be_visible()
 
 

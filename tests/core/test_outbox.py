@@ -26,8 +26,8 @@ STATE: dict = {"fail_recorded": False, "sleep": False}
 
 
 def recorded(merchant, purchase, membership, session):
-    if STATE["sleep"]:  # a plugin that hangs inside the sale's transaction
-        if session.get_bind().dialect.name == "postgresql":
+    # A plugin that hangs inside the sale's transaction.
+    if STATE["sleep"] and session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_sleep(5)"))
     if STATE["fail_recorded"]:
         raise RuntimeError("the plugin broke")

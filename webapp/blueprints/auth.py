@@ -10,7 +10,7 @@ from webapp.errors import NeighbourlyError
 from webapp.extensions import db, limiter
 from webapp.mail import send_email
 from webapp.services import accounts
-from webapp.web import render, safe_next
+from webapp.web import landing_url, render, safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -31,16 +31,17 @@ def _login_rate_limit() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 303)
 def login():
-    next_url = safe_next(request.values.get("next"), url_for("wallet.index"))
+    # Without a page to return to, each person lands where their work is (``landing_url``).
+    next_url = safe_next(request.values.get("next"), "")
     if current_user.is_authenticated and request.method == "GET":
-        return redirect(next_url)
+        return redirect(next_url or landing_url(current_user))
     error = None
     email = request.form.get("email", "")
     if request.method == "POST":
         user = accounts.authenticate(db.session, email, request.form.get("password", ""))
         if user is not None:
             sign_in(user)
-            return redirect(next_url, code=303)
+            return redirect(next_url or landing_url(user), code=303)
         error = _("The e-mail or password is not right.")
     status = 422 if error else 200
     return render("auth/login.html", block="form", status=status, error=error, email=email, next=next_url)

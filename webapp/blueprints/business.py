@@ -41,11 +41,13 @@ def _categories() -> list[tuple[str, str]]:
 
 
 def _home(status: int = 200, form: dict | None = None, errors: dict | None = None):
+    staff = merchants.staff_merchants(db.session, current_user.id)
     return render(
         "business/home.html",
         block="apply",
         status=status,
-        staff_merchants=merchants.staff_merchants(db.session, current_user.id),
+        staff_merchants=staff,
+        show_apply=not staff or any(role == "owner" for _merchant, role in staff),
         operated=merchants.operated_networks(db.session, current_user),
         networks=merchants.all_networks(db.session),
         categories=_categories(),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -30,6 +29,8 @@ from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services import memberships as membership_service
 from webapp.services import purchases as purchase_service
 from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft
+from webapp.timezones import day_start, network_zone
+from webapp.timezones import today as local_today
 from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("cashier", __name__, url_prefix="/business")
@@ -69,11 +70,10 @@ def _member_here(merchant: Merchant, membership_id: Any) -> Membership:
     return membership
 
 
-def _start_of_today() -> datetime:
-    """Midnight in the display time zone, as UTC: "today" means the day the cashier sees."""
-    zone = get_timezone()
-    local_now = datetime.now(UTC).astimezone(zone)
-    return datetime.combine(local_now.date(), time.min, tzinfo=zone).astimezone(UTC)
+def _start_of_today(merchant: Merchant) -> datetime:
+    """Local midnight where the shop is, as UTC: "today" means the day the cashier lives in."""
+    zone = network_zone(merchant.network)
+    return day_start(local_today(zone), zone)
 
 
 def _recent_purchases(merchant: Merchant) -> list[Purchase]:
@@ -81,7 +81,7 @@ def _recent_purchases(merchant: Merchant) -> list[Purchase]:
         db.session.scalars(
             select(Purchase)
             .options(joinedload(Purchase.membership).joinedload(Membership.user))
-            .where(Purchase.merchant_id == merchant.id, Purchase.created_at >= _start_of_today())
+            .where(Purchase.merchant_id == merchant.id, Purchase.created_at >= _start_of_today(merchant))
             .order_by(Purchase.created_at.desc(), Purchase.id.desc())
             .limit(RECENT_LIMIT)
         )
@@ -128,23 +128,33 @@ def _plugin_options(form) -> dict[str, str]:
     return options
 
 
-def _expected_points(merchant: Merchant, quote, amount: int | None, points_to_use: int) -> int:
-    """What the customer should earn before plugin discounts; the receipt shows the exact figure."""
-    if not amount:
-        return 0
-    point_value = merchant.network.point_value_minor
-    paid = max(amount - min(points_to_use, quote.max_points) * point_value, 0)
-    return paid * quote.earn_rate_bp // 10000 // point_value
-
-
-def _quote_context(merchant: Merchant, membership: Membership, amount: int | None, points_to_use: int):
+def _quote_context(
+    merchant: Merchant, membership: Membership, amount: int | None, points_to_use: int,
+    options: dict[str, str] | None = None,
+):
+    """The live panel: the sale's own figures for what the cashier has typed so far."""
     quote = purchase_service.quote(merchant, membership, amount or 0)
+    over_max = bool(amount) and points_to_use > quote.max_points
+    figures, refused = None, None
+    if amount:
+        draft = PurchaseDraft(
+            membership_id=membership.id, amount=amount,
+            # Over the limit the sale is declined: show what the allowed maximum would do.
+            points_to_use=min(points_to_use, quote.max_points),
+            idempotency_key=f"quote-{_new_key()}", cashier_id=current_user.id, options=options or {},
+        )
+        try:
+            figures = purchase_service.quote_sale(db.session, merchant, membership, draft)
+        except NeighbourlyError as error:  # e.g. a certificate that cannot be used here
+            refused = error.message
     return {
         "quote": quote,
         "quote_amount": amount,
         "quote_points": points_to_use,
-        "expected_points": _expected_points(merchant, quote, amount, points_to_use),
-        "points_over_max": bool(amount) and points_to_use > quote.max_points,
+        "figures": figures,
+        "quote_refused": refused,
+        "expected_points": figures.points_earned if figures else 0,
+        "points_over_max": over_max,
     }
 
 
@@ -166,6 +176,7 @@ def _customer_context(
     """Everything the purchase form needs for an identified customer."""
     amount, _amount_error = _parse_amount(merchant, amount_text) if amount_text else (None, None)
     points_to_use, _points_error = _parse_points(points_text)
+    options = _plugin_options(request.form) if request.method == "POST" else {}
     return {
         "state": "customer",
         "membership": membership,
@@ -174,7 +185,7 @@ def _customer_context(
         "points_text": points_text,
         "idempotency_key": key or _new_key(),
         "errors": errors or {},
-        **_quote_context(merchant, membership, amount, points_to_use or 0),
+        **_quote_context(merchant, membership, amount, points_to_use or 0, options),
     }
 
 
@@ -230,12 +241,15 @@ def find(merchant: Merchant):
 @bp.route("/<merchant_slug>/till/quote")
 @staff_required()
 def quote(merchant: Merchant):
-    """The live "points you can use / points earned" panel, refreshed as the amount is typed."""
+    """The live panel: points allowed, what to collect and the points to be earned, refreshed as
+    the cashier types (amount, points, a certificate), from the sale's own computation."""
     membership = _member_here(merchant, request.args.get("membership_id"))
     amount_text = request.args.get("amount", "")
     amount, error = _parse_amount(merchant, amount_text) if amount_text.strip() else (None, None)
     points_to_use, _points_error = _parse_points(request.args.get("points", ""))
-    context = _quote_context(merchant, membership, amount, points_to_use or 0)
+    context = _quote_context(
+        merchant, membership, amount, points_to_use or 0, _plugin_options(request.args)
+    )
     body = render_template(
         "cashier/_quote.html", merchant=merchant, membership=membership, amount_error=error, **context
     )

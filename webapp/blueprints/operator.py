@@ -36,7 +36,7 @@ def _status_arg(figures: analytics.NetworkFigures) -> str:
 
 
 def _network_page(network: Network, status: int = 200, errors: dict | None = None,
-                  reasons: dict | None = None):
+                  reasons: dict | None = None, **extra):
     figures = analytics.network_figures(network, db.session)
     shown = _status_arg(figures)
     page = clamp_page(request.values.get("page"))
@@ -56,6 +56,7 @@ def _network_page(network: Network, status: int = 200, errors: dict | None = Non
         reasons=reasons or {},
         categories={key: _(label) for key, label in merchants.CATEGORIES.items()},
         backlog=outbox.backlog(db.session, network_id=network.id),
+        **extra,
     )
 
 
@@ -157,3 +158,18 @@ def reinstate(network_slug: str, merchant_id: int):
         return _network_page(network, status=409, errors={merchant_id: error.message})
     flash(_("%(name)s is active again.", name=merchant.name), "success")
     return _back(network, "active")
+
+
+@bp.route("/<network_slug>/timezone", methods=["POST"])
+@login_required
+def timezone(network_slug: str):
+    """The operator sets the street's time zone; an unknown name is refused at the field."""
+    network = operated_network(network_slug)
+    wanted = request.form.get("timezone", "")[:80]
+    try:
+        merchants.set_network_timezone(db.session, network, wanted)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _network_page(network, status=422, errors={"timezone": error.message}, timezone_text=wanted)
+    flash(_("Times are now shown in %(zone)s.", zone=network.timezone), "success")
+    return see_other("operator.index", network_slug=network.slug)

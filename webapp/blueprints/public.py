@@ -22,6 +22,7 @@ from webapp.extensions import db
 from webapp.services import directory, memberships
 from webapp.services.merchants import CATEGORIES
 from webapp.templating import qr_svg
+from webapp.timezones import use_network_zone
 from webapp.web import render, see_other
 
 bp = Blueprint("public", __name__)
@@ -98,6 +99,7 @@ def _active_merchant(slug: str):
     merchant = directory.active_merchant_by_slug(db.session, slug)
     if merchant is None:
         abort(404)
+    use_network_zone(merchant.network)
     return merchant
 
 

@@ -9,6 +9,7 @@ from webapp.errors import NotFound
 from webapp.extensions import db
 from webapp.plugins import load_enabled_plugins
 from webapp.services import codes, memberships
+from webapp.timezones import use_network_zone
 from webapp.web import render
 
 bp = Blueprint("wallet", __name__, url_prefix="/wallet")
@@ -22,6 +23,8 @@ def index():
     cards = memberships.wallet_cards(db.session, current_user.id)
     # Each card's plugin slot asks which plugins its merchant has on: one query for all of them.
     load_enabled_plugins([card.membership.merchant for card in cards])
+    if cards:  # a customer's cards are on their street: its local times
+        use_network_zone(cards[0].membership.merchant.network)
     return render(
         "wallet/index.html",
         cards=cards,
@@ -38,6 +41,7 @@ def card(membership_id: int):
         membership = memberships.customer_membership(db.session, current_user.id, membership_id)
     except NotFound:
         abort(404)
+    use_network_zone(membership.merchant.network)
     page = max(1, request.args.get("page", default=1, type=int) or 1)
     entries, page, pages = memberships.card_history(
         db.session, membership, page=page, per_page=HISTORY_PER_PAGE

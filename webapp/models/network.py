@@ -28,6 +28,8 @@ class Network(db.Model):
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     currency: Mapped[str] = mapped_column(String(3))  # ISO 4217
     default_locale: Mapped[str] = mapped_column(String(10), default="en")
+    # IANA name: every local day, week and month boundary and every time shown is counted in it.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     # How many minor units one point is worth when paying with points.
     point_value_minor: Mapped[int] = mapped_column(default=1)
     description: Mapped[str] = mapped_column(Text, default="")

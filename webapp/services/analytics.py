@@ -13,6 +13,7 @@ from webapp.models import Merchant, MerchantWeeklyStats, Network
 from webapp.models.base import utcnow
 from webapp.models.network import MERCHANT_STATUSES
 from webapp.services.ledger import week_start
+from webapp.timezones import network_zone
 
 WEEKS_SHOWN = 12
 
@@ -47,7 +48,7 @@ class DashboardFigures:
         return self.revenue // self.purchases if self.purchases else 0
 
 
-def dashboard_figures(merchant: Merchant, session: Session | None = None, today: date | None = None) -> DashboardFigures:
+def dashboard_figures(merchant: Merchant, session: Session | None = None) -> DashboardFigures:
     """Totals and the last weeks, from at most two queries over bounded per-week rows."""
     session = session or db.session
     stats = MerchantWeeklyStats
@@ -62,8 +63,8 @@ def dashboard_figures(merchant: Merchant, session: Session | None = None, today:
             func.coalesce(func.sum(stats.points_other), 0),
         ).where(stats.merchant_id == merchant.id)
     ).one()
-    today = today or utcnow().date()
-    first_week = week_start(utcnow()) - timedelta(weeks=WEEKS_SHOWN - 1)
+    # Weeks run Monday to Sunday where the street is, as the weekly rows were counted.
+    first_week = week_start(utcnow(), network_zone(merchant.network)) - timedelta(weeks=WEEKS_SHOWN - 1)
     rows = {
         row.week_start: row
         for row in session.scalars(
@@ -133,7 +134,7 @@ def network_figures(network: Network, session: Session | None = None) -> Network
             func.coalesce(func.sum(stats.points_earned - stats.points_redeemed + stats.points_other), 0),
         ).where(stats.merchant_id.in_(in_network))
     ).one()
-    first_week = week_start(utcnow()) - timedelta(weeks=WEEKS_SHOWN - 1)
+    first_week = week_start(utcnow(), network_zone(network)) - timedelta(weeks=WEEKS_SHOWN - 1)
     per_week = {
         row.week_start: row
         for row in session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from flask_babel import gettext as _
@@ -16,6 +16,7 @@ from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
 from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats
 from webapp.models.base import utcnow
+from webapp.timezones import merchant_zone, week_start_day
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,9 @@ class Posting:
     reverses_id: int | None = None
 
 
-def week_start(moment: datetime) -> date:
-    """Monday of the ISO week ``moment`` falls in (UTC)."""
-    day = moment.date()
-    return day - timedelta(days=day.weekday())
+def week_start(moment: datetime, tz: tzinfo = UTC) -> date:
+    """Monday of the ISO week ``moment`` falls in, counted in the network's zone ``tz``."""
+    return week_start_day(moment, tz)
 
 
 @lru_cache(maxsize=64)
@@ -59,22 +59,26 @@ _DEFERRED_WEEKLY = "neighbourly_deferred_weekly_stats"
 
 
 def bump_weekly_stats(
-    session: Session, merchant_id: int, moment: datetime, **increments: int
+    session: Session, merchant_id: int, moment: datetime, *, zone: tzinfo | None = None,
+    **increments: int,
 ) -> None:
     """Add to one merchant-week row in a single upsert; never read-modify-write.
 
-    Inside ``batched_weekly_stats`` the increments are summed and written once, at its end.
+    The week is the one ``moment`` falls in where the merchant is (``zone``, looked up once per
+    session when not given). Inside ``batched_weekly_stats`` the increments are summed and
+    written once, at its end.
     """
     increments = {key: value for key, value in increments.items() if value}
     if not increments:
         return
+    week = week_start(moment, zone or merchant_zone(session, merchant_id))
     pending = session.info.get(_DEFERRED_WEEKLY)
     if pending is not None:
-        totals = pending.setdefault((merchant_id, week_start(moment)), {})
+        totals = pending.setdefault((merchant_id, week), {})
         for key, value in increments.items():
             totals[key] = totals.get(key, 0) + value
         return
-    _write_weekly(session, merchant_id, week_start(moment), increments)
+    _write_weekly(session, merchant_id, week, increments)
 
 
 def _write_weekly(session: Session, merchant_id: int, week: date, increments: dict[str, int]) -> None:

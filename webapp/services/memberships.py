@@ -17,6 +17,7 @@ from webapp.models.base import utcnow
 from webapp.plugins import hooks_for
 from webapp.services import codes
 from webapp.services.ledger import bump_weekly_stats
+from webapp.timezones import network_zone
 
 DATA_PROCESSING = "data_processing"
 MARKETING = "marketing"
@@ -134,7 +135,7 @@ def join_merchant(
     try:
         session.flush()
         if not rejoined:
-            bump_weekly_stats(session, merchant.id, utcnow(), new_customers=1)
+            bump_weekly_stats(session, merchant.id, utcnow(), zone=network_zone(merchant.network), new_customers=1)
         hooks_for(merchant).neighbourly_membership_recorded(
             merchant=merchant, membership=membership, session=session, referral_code=referral_code,
             rejoined=rejoined,

@@ -16,6 +16,7 @@ from webapp.models import Merchant, MerchantPlugin, Network, StaffRole, User
 from webapp.models.base import utcnow
 from webapp.plugins import PluginRegistry, forget_enabled_cache, is_enabled, only_plugin
 from webapp.services import codes
+from webapp.timezones import DEFAULT_TIMEZONE, clean_timezone
 
 CATEGORIES = {
     "beauty": "Beauty salon",
@@ -75,11 +76,12 @@ def new_join_code(session: Session) -> str:
 def create_network(
     session: Session, name: str, currency: str, operator: User | None, default_locale: str = "en",
     slug: str | None = None, description: str = "", point_value_minor: int = 1,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> Network:
     network = Network(
         name=name, slug=slug or slugify(name), currency=currency.upper(),
         default_locale=default_locale, operator_id=operator.id if operator else None,
-        description=description, point_value_minor=point_value_minor,
+        description=description, point_value_minor=point_value_minor, timezone=timezone,
     )
     session.add(network)
     session.commit()
@@ -120,6 +122,23 @@ def clean_network(
     if value <= 0:
         raise ValidationFailed(_("A point must be worth more than nothing."))
     return name, slug, code, value
+
+
+def clean_network_timezone(name: str | None) -> str:
+    """An IANA time zone name as the network's, or a clear refusal."""
+    found = clean_timezone(name)
+    if found is None:
+        raise ValidationFailed(_(
+            "Give the time zone by its IANA name, for example Asia/Almaty or Europe/Sofia."
+        ))
+    return found
+
+
+def set_network_timezone(session: Session, network: Network, name: str | None) -> Network:
+    """The operator moves the network's clock: times shown and day/week/month boundaries follow."""
+    network.timezone = clean_network_timezone(name)
+    session.commit()
+    return network
 
 
 def staff_role(session: Session, user_id: int, merchant_id: int) -> str | None:

@@ -38,6 +38,7 @@ from webapp.services.ledger import (
     change_balances,
     insert_entries,
 )
+from webapp.timezones import network_zone
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,75 @@ def max_points_for(merchant: Merchant, membership: Membership, amount: int) -> i
     point_value = merchant.network.point_value_minor
     by_share = (amount * merchant.max_points_share_pct) // 100 // point_value
     return max(0, min(membership.balance, by_share))
+
+
+@dataclass(frozen=True)
+class SaleFigures:
+    """What a sale records: the bill less points and plugins' adjustments, and the points earned."""
+
+    amount: int
+    points_used: int
+    points_value: int
+    adjustments: tuple[PurchaseAdjustment, ...]
+    certificate_value: int
+    discount: int
+    amount_paid: int
+    points_earned: int
+    rate: EarnRate
+
+
+def sale_figures(
+    session: Session, merchant: Merchant, membership: Membership, draft: PurchaseDraft
+) -> SaleFigures:
+    """The one computation of a sale's money: the sale calls it inside its transaction and the
+    till's quote calls it inside a rolled-back savepoint, so the cashier is told what happens.
+
+    Plugins' adjustments may write (a certificate is consumed by a guarded UPDATE); they are
+    capped at what is left of the bill, in display order.
+    """
+    point_value = merchant.network.point_value_minor
+    draft.points_value = draft.points_to_use * point_value
+    draft.adjustments = []
+    for adjustment in sorted_by_order(
+        hooks_for(merchant).neighbourly_collect_purchase_adjustments(
+            merchant=merchant, membership=membership, draft=draft, session=session
+        )
+    ):
+        capped = min(adjustment.amount, max(draft.remaining, 0))
+        if capped > 0:
+            draft.adjustments.append(
+                PurchaseAdjustment(adjustment.source, adjustment.label, capped, adjustment.kind)
+            )
+    rate = earn_rate(merchant, membership)
+    amount_paid = draft.remaining
+    if amount_paid < 0:
+        raise PurchaseDeclined(_("Points and discounts exceed the bill."))
+    return SaleFigures(
+        amount=draft.amount,
+        points_used=draft.points_to_use,
+        points_value=draft.points_value,
+        adjustments=tuple(draft.adjustments),
+        certificate_value=sum(a.amount for a in draft.adjustments if a.kind == "certificate"),
+        discount=sum(a.amount for a in draft.adjustments if a.kind != "certificate"),
+        amount_paid=amount_paid,
+        points_earned=amount_paid * rate.basis_points // 10000 // point_value,
+        rate=rate,
+    )
+
+
+def quote_sale(
+    session: Session, merchant: Merchant, membership: Membership, draft: PurchaseDraft
+) -> SaleFigures:
+    """What recording ``draft`` now would record, without recording it: ``sale_figures`` runs
+    in a savepoint that is always rolled back (a certificate it consumes is left untouched).
+
+    Raises what the sale would raise for these figures (e.g. a refused certificate).
+    """
+    savepoint = session.begin_nested()
+    try:
+        return sale_figures(session, merchant, membership, draft)
+    finally:
+        savepoint.rollback()
 
 
 def quote(merchant: Merchant, membership: Membership, amount: int) -> Quote:
@@ -300,28 +370,11 @@ def _record(
     hooks = hooks_for(merchant)
     statements = _statements_for(session)
     merchant_id, membership_id = merchant.id, membership.id
-    point_value = merchant.network.point_value_minor
-    draft.points_value = draft.points_to_use * point_value
-    draft.adjustments = []
     purchase: Purchase | None = None
     try:
-        for adjustment in sorted_by_order(
-            hooks.neighbourly_collect_purchase_adjustments(
-                merchant=merchant, membership=membership, draft=draft, session=session
-            )
-        ):
-            capped = min(adjustment.amount, max(draft.remaining, 0))
-            if capped > 0:
-                draft.adjustments.append(
-                    PurchaseAdjustment(adjustment.source, adjustment.label, capped, adjustment.kind)
-                )
-        rate = earn_rate(merchant, membership)
-        amount_paid = draft.remaining
-        if amount_paid < 0:
-            raise PurchaseDeclined(_("Points and discounts exceed the bill."))
-        earned = amount_paid * rate.basis_points // 10000 // point_value
-        certificate_value = sum(a.amount for a in draft.adjustments if a.kind == "certificate")
-        discount = sum(a.amount for a in draft.adjustments if a.kind != "certificate")
+        figures = sale_figures(session, merchant, membership, draft)
+        rate, amount_paid, earned = figures.rate, figures.amount_paid, figures.points_earned
+        certificate_value, discount = figures.certificate_value, figures.discount
 
         session.flush()  # pending changes of the adjustment hooks first, as an ORM UPDATE would
         # One guarded statement moves the balance and the membership's counters together. Run
@@ -386,6 +439,7 @@ def _record(
                 session,
                 merchant_id,
                 now,
+                zone=network_zone(merchant.network),
                 purchases=1,
                 revenue=draft.amount,
                 amount_paid=amount_paid,
@@ -579,6 +633,7 @@ def refund_purchase(
             session,
             merchant.id,
             purchase.created_at,
+            zone=network_zone(merchant.network),
             refunds=1,
             revenue=-purchase.amount,
             amount_paid=-purchase.amount_paid,
