@@ -90,7 +90,7 @@ def new_page(browser):
     contexts = []
     errors: list[str] = []
 
-    def open_page(viewport=None, allow_422=False, **context_options):
+    def open_page(viewport=None, allow_422=False, expected_errors=(), **context_options):
         """``allow_422``: the page submits invalid forms on purpose, so Chromium's resource-status
         message for a 422 answer is expected there; every other console error still fails."""
         context = browser.new_context(viewport=viewport or {"width": 390, "height": 844}, **context_options)
@@ -102,6 +102,8 @@ def new_page(browser):
                 return
             if allow_422 and msg.text.startswith(EXPECTED_422):
                 return
+            if any(expected in msg.text for expected in expected_errors):
+                return  # an error the test causes on purpose (a request it aborts)
             errors.append(f"{msg.type}: {msg.text}")
 
         page.on("console", on_console)
