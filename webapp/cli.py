@@ -8,6 +8,14 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     _register_outbox(app)
+
+    @app.cli.command("hooks-reference")
+    def hooks_reference_command() -> None:
+        """Rewrite docs/hooks.md from the hook specifications."""
+        from webapp import hookref
+
+        click.echo(f"wrote {hookref.write_reference()}")
+
     @app.cli.command("demo")
     @click.option("--customers", default=220, show_default=True)
     @click.option("--purchases", default=3200, show_default=True)

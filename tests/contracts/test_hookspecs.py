@@ -184,3 +184,12 @@ def _bad_specs() -> types.ModuleType:
 def test_the_checker_catches_broken_specs(name, expected):
     function = spec_functions(_bad_specs())[name]
     assert any(expected in problem for problem in contract_problems(name, function))
+
+
+def test_the_hook_reference_in_docs_matches_the_specifications():
+    from webapp import hookref
+
+    written = hookref.REFERENCE_PATH.read_text(encoding="utf-8")
+    assert written == hookref.render_reference(), "docs/hooks.md is stale: run `flask hooks-reference`"
+    for name in spec_functions(hookspecs):
+        assert f"### `{name}`" in written
