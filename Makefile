@@ -49,16 +49,21 @@ bench: system-deps install-test services
 lint: install-test
 	$(BIN)/ruff check webapp plugins tests bench
 
-# Refresh the catalogue after changing UI strings, translate the new entries in
-# webapp/translations/ru/LC_MESSAGES/messages.po (no fuzzy ones), then compile.
+# Refresh every language's catalogue after changing UI strings (a missing one is created), then
+# translate the new entries of each (no fuzzy ones): `scripts/untranslated.py list LANG` prints
+# them as JSON and `scripts/untranslated.py apply LANG FILE` writes the translations back.
+LOCALES ?= ru kk bg
+
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l --project=Neighbourly --ignore-dirs='.* _* node_modules instance' \
 		-o webapp/translations/messages.pot .
-	@if [ -f webapp/translations/ru/LC_MESSAGES/messages.po ]; then \
-		$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations; \
-	else \
-		$(BIN)/pybabel init -i webapp/translations/messages.pot -d webapp/translations -l ru; \
-	fi
+	@for locale in $(LOCALES); do \
+		if [ -f webapp/translations/$$locale/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations -l $$locale || exit 1; \
+		else \
+			$(BIN)/pybabel init -i webapp/translations/messages.pot -d webapp/translations -l $$locale || exit 1; \
+		fi; \
+	done
 	$(BIN)/pybabel compile -d webapp/translations
 
 clean:

@@ -28,7 +28,7 @@ def register(app: Flask) -> None:
     @app.cli.command("network-create")
     @click.argument("name")
     @click.option("--currency", required=True, help="ISO 4217 code, e.g. KZT, EUR, BGN.")
-    @click.option("--locale", default="en", show_default=True, help="Default language: en or ru.")
+    @click.option("--locale", default="en", show_default=True, help="Default language, one of LANGUAGES: en, ru, kk, bg.")
     @click.option("--point-value", default=None,
                   help="What one point is worth in the currency, e.g. 1 or 0.50 [default: 1].")
     @click.option("--timezone", "timezone_name", default="UTC", show_default=True,

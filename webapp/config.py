@@ -74,7 +74,7 @@ class Config:
 
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
-    LANGUAGES = {"en": "English", "ru": "Русский"}
+    LANGUAGES = {"en": "English", "ru": "Русский", "kk": "Қазақша", "bg": "Български"}
 
     PUBLIC_URL = "http://127.0.0.1:5000"
     TRUSTED_PROXIES = 0  # reverse proxies in front whose X-Forwarded-* headers are trusted

@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import current_app
+from flask_babel import force_locale
 from flask_mailman import EmailMultiAlternatives
+
+
+def recipient_locale(user=None, network=None) -> str:
+    """The language to write to someone in: theirs, else the network's default, else the site's.
+
+    ``user`` is the recipient (or ``None`` when they have no account yet); ``network`` the network
+    the message is about. A language the site does not offer is skipped.
+    """
+    languages = current_app.config["LANGUAGES"]
+    for candidate in (getattr(user, "locale", None), getattr(network, "default_locale", None)):
+        if candidate in languages:
+            return candidate
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+@contextmanager
+def in_recipient_language(user=None, network=None) -> Iterator[str]:
+    """Translate and format what is built inside in the recipient's language (see above).
+
+    E-mails are often composed while someone else is signed in (a cashier's sale, an owner's
+    invitation): their words must follow the reader, not the request.
+    """
+    locale = recipient_locale(user, network)
+    with force_locale(locale):
+        yield locale
 
 
 def send_email(

@@ -36,6 +36,7 @@ from webapp.errors import (
 )
 from webapp.extensions import upsert_insert
 from webapp.formatting import money, parse_money
+from webapp.mail import recipient_locale
 from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
 from webapp.models.base import utcnow
 from webapp.services import codes
@@ -1110,10 +1111,11 @@ def due_reminders(session: Session, now: datetime | None = None) -> list[Reminde
             ).rowcount
             if not claimed or not user.email:
                 continue
+            locale = recipient_locale(user, certificate.issuer.network)
             reminders.append(Reminder(
-                email=user.email, locale=user.locale or "en", name=user.first_name,
+                email=user.email, locale=locale, name=user.first_name,
                 issuer_name=certificate.issuer.name,
-                value=money(certificate.balance, certificate.issuer.network.currency),
+                value=money(certificate.balance, certificate.issuer.network.currency, locale),
                 expires_at=certificate.expires_at, days=days, certificate_id=certificate.id,
             ))
     session.commit()

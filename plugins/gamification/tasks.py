@@ -17,7 +17,7 @@ def announce_level_up(merchant, purchase) -> None:
     from plugins.gamification import services
     from plugins.gamification.models import Level
     from webapp.extensions import db
-    from webapp.mail import send_email
+    from webapp.mail import in_recipient_language, send_email
     from webapp.models import Membership, User
 
     for status in services.claim_level_up_emails(db.session, purchase.id):
@@ -30,12 +30,13 @@ def announce_level_up(merchant, purchase) -> None:
         )
         if user is None or not user.email or user.erased_at is not None or level is None:
             continue
-        send_email(
-            user.email,
-            _("You reached %(level)s at %(merchant)s", level=level.name, merchant=merchant.name),
-            _("Congratulations! You are now %(level)s at %(merchant)s: you earn %(rate)s%% cashback.",
-              level=level.name, merchant=merchant.name, rate=f"{level.cashback_bp / 100:g}"),
-        )
+        with in_recipient_language(user, merchant.network):
+            send_email(
+                user.email,
+                _("You reached %(level)s at %(merchant)s", level=level.name, merchant=merchant.name),
+                _("Congratulations! You are now %(level)s at %(merchant)s: you earn %(rate)s%% cashback.",
+                  level=level.name, merchant=merchant.name, rate=f"{level.cashback_bp / 100:g}"),
+            )
     db.session.commit()
 
 

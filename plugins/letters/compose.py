@@ -1,4 +1,4 @@
-"""Letter text: safe {placeholder} substitution, the English and Russian defaults, letter HTML.
+"""Letter text: safe {placeholder} substitution, the default wording in each language, letter HTML.
 
 Merchant text is never a template: it is split on ``{name}`` placeholders, every literal piece and
 every value is escaped, and nothing else is interpreted. So merchant text can neither run code
@@ -48,6 +48,22 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
             "Если что-то не так, просто ответьте на это письмо или позвоните нам — "
             "мы всё исправим.\n\nС теплом,\n{merchant}",
         ),
+        "kk": (
+            "Келгеніңізге рақмет, {first_name}!",
+            "Сәлеметсіз бе, {first_name}!\n\n{merchant} таңдағаныңыз үшін рақмет ({date}). "
+            "{amount} сомасындағы сатып алуыңыз үшін {points_earned} ұпай алдыңыз; "
+            "енді картаңызда {points_balance} ұпай бар.\n\n"
+            "Бір нәрсе көңіліңізден шықпаса, осы хатқа жауап беріңіз немесе бізге қоңырау шалыңыз — "
+            "бәрін түзетеміз.\n\nҚұрметпен,\n{merchant}",
+        ),
+        "bg": (
+            "Благодарим ви за посещението, {first_name}!",
+            "Здравейте, {first_name},\n\nблагодарим ви, че избрахте {merchant} на {date}. "
+            "С покупката си за {amount} спечелихте {points_earned} точки; "
+            "балансът ви вече е {points_balance}.\n\n"
+            "Ако нещо не е наред, просто отговорете на това писмо или ни се обадете — "
+            "ще го оправим.\n\nСърдечни поздрави,\n{merchant}",
+        ),
     },
     "reassurance": {
         "en": (
@@ -64,6 +80,20 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
             "и дайте ей день-два.\n\n"
             "Есть вопросы? Ответьте на это письмо или заходите — мы рады помочь.\n\n{merchant}",
         ),
+        "kk": (
+            "Қалыңыз қалай, {first_name}?",
+            "Сәлеметсіз бе, {first_name}!\n\n{merchant} жеріне келгеніңізге бір күн өтті. "
+            "Нені күту керек және сатып алғаныңызды қалай күту керек: алған жадынамаңыздағы "
+            "кеңестерді орындап, оған бір-екі күн уақыт беріңіз.\n\n"
+            "Сұрақтарыңыз бар ма? Осы хатқа жауап беріңіз немесе бізге соғыңыз — көмектесуге қуаныштымыз.\n\n{merchant}",
+        ),
+        "bg": (
+            "Как сте, {first_name}?",
+            "Здравейте, {first_name},\n\nмина един ден от посещението ви в {merchant}. "
+            "Ето какво да очаквате и как да се грижите за покупката си: следвайте указанията, "
+            "които получихте, и ѝ дайте ден-два.\n\n"
+            "Имате въпроси? Отговорете на това писмо или се отбийте — с радост ще помогнем.\n\n{merchant}",
+        ),
     },
     "winback": {
         "en": (
@@ -77,6 +107,18 @@ DEFAULTS: dict[str, dict[str, tuple[str, str]]] = {
             "Здравствуйте, {first_name}!\n\nДавно вас не было в {merchant}. "
             "На вашей карте ждут {points_balance} баллов: {wallet_url}\n\n"
             "Будем рады видеть вас снова.\n\n{merchant}",
+        ),
+        "kk": (
+            "Сізді сағындық, {first_name}",
+            "Сәлеметсіз бе, {first_name}!\n\n{merchant} жеріне соңғы келгеніңізге біраз уақыт болды. "
+            "Картаңызда сізді {points_balance} ұпай күтіп тұр: {wallet_url}\n\n"
+            "Сізді қайта көруге қуаныштымыз.\n\n{merchant}",
+        ),
+        "bg": (
+            "Липсвате ни, {first_name}",
+            "Здравейте, {first_name},\n\nотдавна не сте идвали в {merchant}. "
+            "В картата ви ви чакат {points_balance} точки: {wallet_url}\n\n"
+            "Ще се радваме да ви видим отново.\n\n{merchant}",
         ),
     },
 }

@@ -24,7 +24,7 @@ from plugins.letters.services import PlannedLetter
 from webapp import outbox
 from webapp.extensions import db
 from webapp.formatting import money, points
-from webapp.mail import send_email
+from webapp.mail import recipient_locale, send_email
 from webapp.models import Membership, Merchant, MerchantPhoto, Purchase
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, is_enabled, plugin_settings, sorted_by_order
@@ -85,11 +85,8 @@ def wallet_url(membership_id: int) -> str:
 
 
 def locale_for(merchant: Merchant, membership: Membership) -> str:
-    languages = current_app.config["LANGUAGES"]
-    for candidate in (membership.user.locale, merchant.network.default_locale):
-        if candidate in languages:
-            return candidate
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    """The customer's language, else the network's default (letters follow their reader)."""
+    return recipient_locale(membership.user, merchant.network)
 
 
 def customer_facts(merchant: Merchant, membership: Membership, purchase: Purchase | None) -> dict[str, str]:
@@ -130,15 +127,22 @@ def letter_context(merchant: Merchant, membership: Membership, purchase: Purchas
 
 
 def sample_context(merchant: Merchant) -> dict:
-    """Made-up values for the live preview."""
-    locale = merchant.network.default_locale if merchant.network.default_locale in ("en", "ru") else "en"
+    """Made-up values for the live preview, written the way the network's customers read them."""
+    from datetime import date
+
+    from babel.dates import format_date
+
+    languages = current_app.config["LANGUAGES"]
+    locale = merchant.network.default_locale
+    if locale not in languages:
+        locale = current_app.config["BABEL_DEFAULT_LOCALE"]
     return {
-        "first_name": "Айгерим" if locale == "ru" else "Aigerim",
+        "first_name": SAMPLE_NAMES.get(locale, "Aigerim"),
         "merchant": merchant.name,
         "amount": money(450000, merchant.network.currency, locale),
-        "date": "12.03.2027" if locale == "ru" else "12 March 2027",
-        "points_earned": "225",
-        "points_balance": "1 240" if locale == "ru" else "1,240",
+        "date": format_date(date(2027, 3, 12), "long", locale=locale),
+        "points_earned": points(225, locale),
+        "points_balance": points(1240, locale),
         "status": "Gold",
         "certificate": money(100000, merchant.network.currency, locale),
         "bonus_code": "CINEMA-7F3K",
@@ -146,6 +150,9 @@ def sample_context(merchant: Merchant) -> dict:
         "wallet_url": current_app.config["PUBLIC_URL"].rstrip("/") + "/wallet/",
         "locale": locale,
     }
+
+
+SAMPLE_NAMES = {"en": "Aigerim", "ru": "Айгерим", "kk": "Айгерім", "bg": "Мария"}
 
 
 # --------------------------------------------------------------------------- after a purchase
@@ -252,13 +259,13 @@ def _values(letter: Letter) -> dict:
 
 def compose_email(letter: Letter, merchant: Merchant, membership: Membership) -> dict:
     """Subject, text, HTML and headers of a letter's e-mail."""
-    template = services.template_for(db.session, merchant, letter.kind)
+    locale = (letter.context or {}).get("locale") or locale_for(merchant, membership)
+    template = services.template_for(db.session, merchant, letter.kind, locale)
     rendered = compose.render_letter(template.subject, template.body, _values(letter))
     unsubscribe = public_url("letters.unsubscribe", token=unsubscribe_token(membership.user_id, merchant.id))
     pixel = None
     if plugin_settings(merchant, "letters")["open_pixel"]:
         pixel = public_url("letters.opened", token=open_token(letter.id))
-    locale = (letter.context or {}).get("locale") or locale_for(merchant, membership)
     with force_locale(locale):
         html = render_template(
             "letters/email.html", rendered=rendered, merchant=merchant, unsubscribe_url=unsubscribe,
@@ -326,7 +333,8 @@ QR_BORDER = 4
 
 def printable(letter_kind: str, context: dict, address: list[str], merchant: Merchant) -> dict:
     """Plain data for one printed letter (no ORM objects go into the PDF template)."""
-    template = services.template_for(db.session, merchant, letter_kind)
+    locale = context.get("locale") or merchant.network.default_locale
+    template = services.template_for(db.session, merchant, letter_kind, locale)
     values = {key: value for key, value in context.items() if key in compose.PLACEHOLDERS}
     rendered = compose.render_letter(template.subject, template.body, values)
     wallet = context.get("wallet_url") or ""
@@ -336,7 +344,7 @@ def printable(letter_kind: str, context: dict, address: list[str], merchant: Mer
         "address": address,
         "qr": pdf.data_url(qr_png(wallet), "image/png") if wallet else None,
         "wallet_url": wallet,
-        "locale": context.get("locale") or "en",
+        "locale": locale,
     }
 
 

@@ -41,8 +41,9 @@ class TemplateText:
     customised: bool
 
 
-def template_for(session: Session, merchant: Merchant, kind: str) -> TemplateText:
-    """The merchant's wording of ``kind``, or the default in the network's language."""
+def template_for(session: Session, merchant: Merchant, kind: str, locale: str | None = None) -> TemplateText:
+    """The merchant's wording of ``kind``, or the default in ``locale`` (the reader's language;
+    the network's when not given). A merchant's own words are theirs and are sent as written."""
     if kind not in KINDS:
         raise NotFound(_("No such letter."))
     row = session.scalar(
@@ -50,7 +51,7 @@ def template_for(session: Session, merchant: Merchant, kind: str) -> TemplateTex
     )
     if row is not None:
         return TemplateText(kind, row.subject, row.body, row.bonus_pool, True)
-    subject, body = compose.default_template(kind, merchant.network.default_locale)
+    subject, body = compose.default_template(kind, locale or merchant.network.default_locale)
     return TemplateText(kind, subject, body, "", False)
 
 

@@ -12,7 +12,7 @@ from plugins.surveys import services
 from plugins.surveys.views import bp, customer_bp
 from webapp.contracts import CustomerDataSection, CustomerFact, DashboardPanel, NavItem
 from webapp.extensions import db
-from webapp.mail import send_email
+from webapp.mail import in_recipient_language, send_email
 from webapp.models import User
 from webapp.plugins import hookimpl, render_fragment
 from webapp.services.memberships import MARKETING, has_consent
@@ -59,6 +59,11 @@ def neighbourly_purchase_committed(merchant, purchase):
     user = db.session.get(User, membership.user_id)
     if user is None or not user.email or not has_consent(db.session, user.id, merchant.id, MARKETING):
         return
+    with in_recipient_language(user, merchant.network):
+        _invite_by_email(merchant, user, invited)
+
+
+def _invite_by_email(merchant, user, invited) -> None:
     for survey in invited:
         reward = services.reward_words(survey.reward_points, survey.reward_label)
         # Built apart: the message extractor does not see a gettext call nested in another's arguments.

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.mail import send_email
+from webapp.mail import in_recipient_language, send_email
 from webapp.models import StaffRole, User
 
 
@@ -19,12 +19,14 @@ def notify_owner_of_complaint(merchant, complaint, rating) -> None:
     link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
         "surveys.complaint", merchant_slug=merchant.slug, complaint_id=complaint.id
     )
-    text = _(
-        "A customer rated a visit %(score)s of 5 and wrote:\n\n%(comment)s\n\n"
-        "Answer them in the complaint thread (the customer sees your answer on their card):\n%(link)s",
-        score=rating.score, comment=rating.comment or _("(no comment)"), link=link,
-    )
     for owner in owners:
-        if owner.email:
+        if not owner.email:
+            continue
+        with in_recipient_language(owner, merchant.network):
+            text = _(
+                "A customer rated a visit %(score)s of 5 and wrote:\n\n%(comment)s\n\n"
+                "Answer them in the complaint thread (the customer sees your answer on their card):\n%(link)s",
+                score=rating.score, comment=rating.comment or _("(no comment)"), link=link,
+            )
             subject = _("Complaint: a customer rated a visit %(score)s of 5", score=rating.score)
             send_email(owner.email, subject, text)

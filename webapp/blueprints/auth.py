@@ -8,7 +8,7 @@ from flask_login import current_user, login_user, logout_user
 
 from webapp.errors import NeighbourlyError
 from webapp.extensions import db, limiter
-from webapp.mail import send_email
+from webapp.mail import in_recipient_language, send_email
 from webapp.services import accounts
 from webapp.web import landing_url, render, safe_next
 
@@ -16,8 +16,17 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def sign_in(user) -> None:
-    """Start a fresh server-side session for ``user`` in this browser."""
+    """Start a fresh server-side session for ``user`` in this browser.
+
+    A language chosen in this browser before signing in stays chosen, and becomes the account's
+    when it has none of its own (so its e-mails follow it too).
+    """
+    chosen = session.get("locale")
     session.clear()  # no fixation: a new session cookie after sign-in
+    if chosen in current_app.config["LANGUAGES"]:
+        session["locale"] = chosen
+        if not user.locale:
+            user.locale = chosen
     session_id = accounts.start_session(db.session, user, request.user_agent.string or "")
     accounts.load_session_user(db.session, session_id)
     login_user(user)
@@ -52,7 +61,10 @@ def logout():
     if current_user.is_authenticated:
         accounts.revoke_session(db.session, current_user.get_id())
         logout_user()
+    chosen = session.get("locale")
     session.clear()
+    if chosen in current_app.config["LANGUAGES"]:
+        session["locale"] = chosen  # signing out does not change the language on the screen
     flash(_("You are signed out."), "info")
     return redirect(url_for("public.index"), code=303)
 
@@ -91,15 +103,16 @@ def request_reset():
         if user is not None and user.erased_at is None:
             token = accounts.create_reset_token(db.session, user)
             link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.reset", token=token)
-            send_email(
-                to=user.email,
-                subject=_("Reset your Neighbourly password"),
-                text=_(
-                    "Hello %(name)s,\n\nOpen this link within two hours to choose a new password:\n%(link)s\n\n"
-                    "If you did not ask for this, ignore this e-mail; your password stays the same.",
-                    name=user.first_name, link=link,
-                ),
-            )
+            with in_recipient_language(user):
+                send_email(
+                    to=user.email,
+                    subject=_("Reset your Neighbourly password"),
+                    text=_(
+                        "Hello %(name)s,\n\nOpen this link within two hours to choose a new password:\n"
+                        "%(link)s\n\nIf you did not ask for this, ignore this e-mail; your password stays the same.",
+                        name=user.first_name, link=link,
+                    ),
+                )
             db.session.commit()  # the e-mail is an outbox row: it leaves once committed
         sent = True  # the same answer whether or not the address is known
     return render("auth/request_reset.html", sent=sent)

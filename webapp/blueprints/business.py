@@ -19,10 +19,10 @@ from webapp import outbox
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import minor_to_decimal, parse_money
-from webapp.mail import send_email
+from webapp.mail import in_recipient_language, send_email
 from webapp.models import Merchant, Network
 from webapp.plugins import hooks_for, sorted_by_order
-from webapp.services import customers, ledger, merchants, photos, staff
+from webapp.services import accounts, customers, ledger, merchants, photos, staff
 from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("business", __name__, url_prefix="/business")
@@ -395,17 +395,19 @@ def invite(merchant: Merchant):
     link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
         "business.invitation", token=created.token
     )
-    send_email(
-        to=created.invitation.email,
-        subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
-        text=_(
-            "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
-            "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
-            "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
-            inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
-        ),
-        sender_name=merchant.name,
-    )
+    invitee = accounts.find_user_by_email(db.session, created.invitation.email)
+    with in_recipient_language(invitee, merchant.network):
+        send_email(
+            to=created.invitation.email,
+            subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
+            text=_(
+                "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
+                "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
+                "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
+                inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
+            ),
+            sender_name=merchant.name,
+        )
     db.session.commit()  # the e-mail is an outbox row: it leaves once committed
     flash(_("An invitation is on its way to %(email)s.", email=created.invitation.email), "success")
     return see_other("business.staff", merchant_slug=merchant.slug)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, abort, current_app, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -172,4 +172,20 @@ def timezone(network_slug: str):
         db.session.rollback()
         return _network_page(network, status=422, errors={"timezone": error.message}, timezone_text=wanted)
     flash(_("Times are now shown in %(zone)s.", zone=network.timezone), "success")
+    return see_other("operator.index", network_slug=network.slug)
+
+
+@bp.route("/<network_slug>/language", methods=["POST"])
+@login_required
+def language(network_slug: str):
+    """The operator sets the network's default language, chosen from the site's languages."""
+    network = operated_network(network_slug)
+    wanted = request.form.get("locale", "")[:10]
+    try:
+        merchants.set_network_locale(db.session, network, wanted)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _network_page(network, status=422, errors={"locale": error.message})
+    flash(_("%(language)s is now the network's default language.",
+            language=current_app.config["LANGUAGES"][network.default_locale]), "success")
     return see_other("operator.index", network_slug=network.slug)

@@ -113,8 +113,7 @@ def clean_network(
         known = False
     if not known:
         raise ValidationFailed(_("Give the currency as an ISO 4217 code such as KZT, EUR or BGN."))
-    if locale not in ("en", "ru"):
-        raise ValidationFailed(_("The default language must be en or ru."))
+    clean_network_locale(locale)
     try:
         value = parse_money(point_value or "1", code)
     except ValueError as error:
@@ -132,6 +131,26 @@ def clean_network_timezone(name: str | None) -> str:
             "Give the time zone by its IANA name, for example Asia/Almaty or Europe/Sofia."
         ))
     return found
+
+
+def clean_network_locale(locale: str | None) -> str:
+    """One of the site's languages (``LANGUAGES``) as the network's default, or a clear refusal."""
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    if locale not in languages:
+        raise ValidationFailed(_(
+            "The default language must be one of: %(languages)s.", languages=", ".join(languages)
+        ))
+    return locale
+
+
+def set_network_locale(session: Session, network: Network, locale: str | None) -> Network:
+    """The operator sets the network's language: messages and letters to customers who have not
+    chosen one are written in it, and letters start from its wording."""
+    network.default_locale = clean_network_locale(locale)
+    session.commit()
+    return network
 
 
 def set_network_timezone(session: Session, network: Network, name: str | None) -> Network:

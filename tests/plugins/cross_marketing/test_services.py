@@ -12,6 +12,7 @@ from plugins.cross_marketing.models import Certificate, CertificateEvent, Holder
 from tests.plugins.cross_marketing.conftest import buy, make_offer, partner
 from webapp.errors import Conflict, NotFound, PurchaseDeclined
 from webapp.extensions import db
+from webapp.formatting import money
 from webapp.models import Purchase
 from webapp.plugins import hookimpl
 from webapp.services import codes
@@ -337,3 +338,23 @@ def test_neighbours_in_another_network_cannot_be_invited(street, make_merchant, 
 
     with pytest.raises(ValidationFailed):
         services.invite(db.session, street.cafe, street.offer.id, elsewhere.id)
+
+
+def test_reminders_are_written_in_the_holders_language(street, make_member, make_user, app):
+    """A holder without a language of their own reads the network's; money is written their way."""
+    from plugins.cross_marketing.reminders import send_reminders
+
+    street.salon.network.default_locale = "bg"
+    db.session.commit()
+    member = make_member(street.salon, user=make_user())
+    buy(street.salon, member)
+    [certificate] = certificates_of(member.user_id)
+    certificate.expires_at = services.utcnow() + timedelta(hours=5)
+    db.session.commit()
+    mail = app.extensions["mailman"]
+    before = len(getattr(mail, "outbox", []))
+    assert send_reminders(db.session) == 1
+    [sent] = mail.outbox[before:]
+    assert sent.subject.startswith("Сертификатът ви в Café Lipa изтича на ")
+    assert "Сертификатът ви изтича утре." in sent.body
+    assert money(certificate.balance, street.salon.network.currency, "bg") in sent.body

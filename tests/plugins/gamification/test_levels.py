@@ -261,3 +261,22 @@ def test_friend_purchase_lifts_the_referrer_who_is_emailed_not_the_cashier_recei
     assert not any(line.source == "gamification" for line in receipt_lines(cafe, purchase))
     refund_purchase(db.session, cafe, purchase.id, cafe.owner.id)
     assert stored_level(ann.id) == 0  # the friend's only purchase is gone: no effective referral
+
+
+def test_level_up_email_is_written_in_the_customers_language(app, make_merchant, make_user):
+    cafe = make_merchant(name="Кофе Абай", cashback_bp=500)
+    cafe.network.default_locale = "bg"
+    db.session.commit()
+    setup_levels(cafe, "spend")
+    kazakh = join(cafe, make_user(email="asel.level@example.com", locale="kk"))
+    unchosen = join(cafe, make_user(email="maria.level@example.com"))
+    mail = app.extensions["mailman"]
+    before = len(getattr(mail, "outbox", []))
+    with app.test_request_context(headers={"Accept-Language": "en"}):  # whoever rings it up reads English
+        buy(cafe, kazakh, amount=6_000)
+        buy(cafe, unchosen, amount=6_000)
+    sent = {message.to[0]: message for message in mail.outbox[before:]}
+    assert sent["asel.level@example.com"].subject.startswith("Сіз Кофе Абай жерінде ")
+    assert sent["asel.level@example.com"].body.startswith("Құттықтаймыз!")
+    assert sent["maria.level@example.com"].subject.startswith("Достигнахте ")  # the network's language
+    assert sent["maria.level@example.com"].body.startswith("Поздравления!")

@@ -240,3 +240,37 @@ def test_merchant_markup_in_a_printed_letter_stays_text(client, shop, postal_cus
     assert "<link rel=attachment href=file:///etc/hostname>" in text.replace("\n", "")
     assert PdfReader(io.BytesIO(response.data)).attachments == {}
     assert _Canary.hits == []
+
+
+def test_printed_letters_use_each_customers_language(client, shop, make_user, make_member, tmp_path):
+    """With the default wording, a Bulgarian customer's letter is Bulgarian and a Kazakh one's Kazakh,
+    amounts and dates written their way, in one PDF; the owner's pages stay in the owner's language."""
+    from babel.dates import format_date
+
+    from webapp.formatting import money
+
+    set_letters(shop, postal_letters=True)
+    shop.network.default_locale = "kk"
+    db.session.commit()
+    readers = {}
+    for name, locale in (("Мария Петрова", "bg"), ("Әсел Нұрланқызы", None)):
+        user = make_user(name=name, locale=locale)
+        membership = make_member(shop, user=user)
+        memberships.grant_consent(db.session, user, shop, memberships.MARKETING, "test")
+        services.save_address(
+            db.session, user,
+            {"recipient": name, "street": "ул. Витоша 12", "city": "София", "postcode": "1000", "country": "България"},
+        )
+        readers[name] = (membership, buy(shop, membership, amount=1_234_500))
+    client.login(shop.owner)
+    response = client.get(f"/business/{shop.slug}/letters/print.pdf")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    def plain(text: str) -> str:  # the PDF's text has ordinary spaces where Babel puts no-break ones
+        return " ".join(text.replace("\xa0", " ").replace("\u202f", " ").split())
+
+    text = plain(pdf_text(response.data, tmp_path))
+    assert "Благодарим ви за посещението, Мария!" in text
+    assert "С покупката си за " + plain(money(1_234_500, "KZT", "bg")) in text
+    assert plain(format_date(readers["Мария Петрова"][1].created_at, "long", locale="bg")) in text
+    assert "Келгеніңізге рақмет, Әсел!" in text  # no language of her own: the network's
+    assert "Thank you for your visit" not in text

@@ -263,3 +263,40 @@ def test_status_and_certificate_placeholders_come_from_other_plugins_facts(app, 
     assert context["status"] == "Gold"
     assert context["certificate"] == "Certificate ₸500 at Café Lipa"
     assert delivery.letter_context(merchant, member, None)["status"] == ""
+
+
+def test_letters_follow_each_customers_language_then_the_networks(make_network, make_merchant, make_user, make_member, smtp):
+    network = make_network(name="Vitosha")
+    network.default_locale = "kk"
+    db.session.commit()
+    merchant = make_merchant(name="Хлебарница", in_network=network)
+    from webapp.plugins import registry
+    from webapp.services import merchants as merchant_service
+
+    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "letters", True, merchant.owner)
+    for name, email, locale in (("Мария Петрова", "maria@example.com", "bg"), ("Әсел Нұрлан", "asel@example.com", None)):
+        user = make_user(name=name, email=email, locale=locale)
+        membership = make_member(merchant, user=user)
+        memberships.grant_consent(db.session, user, merchant, memberships.MARKETING, "test")
+        buy(merchant, membership, amount=1_234_500)
+    by_reader = {message["To"]: message for message in smtp.messages}
+    bulgarian = by_reader["maria@example.com"]
+    assert bulgarian["Subject"].strip() == "Благодарим ви за посещението, Мария!"  # a long header is folded
+    text = bulgarian.get_body(("plain",)).get_content()
+    assert "С покупката си за 12\xa0345,00\xa0₸ спечелихте" in text
+    assert "Получавате това писмо, защото сте се съгласили" in text and "Отписване:" in text
+    assert '<html lang="bg">' in bulgarian.get_body(("html",)).get_content()
+    kazakh = by_reader["asel@example.com"]  # no language of her own: the network's
+    assert kazakh["Subject"].strip() == "Келгеніңізге рақмет, Әсел!"
+    assert "Сіз бұл хатты Хлебарница хабарламаларына келісім бергендіктен алдыңыз." in kazakh.get_body(("plain",)).get_content()
+
+
+def test_a_merchants_own_wording_is_sent_as_written_in_every_language(shop, make_user, make_member, smtp):
+    services.save_template(db.session, shop, "thanks", "Thanks from the corner, {first_name}", "See you soon, {first_name}.", "")
+    user = make_user(name="Мария Петрова", email="maria@example.com", locale="bg")
+    membership = make_member(shop, user=user)
+    memberships.grant_consent(db.session, user, shop, memberships.MARKETING, "test")
+    buy(shop, membership)
+    [message] = smtp.messages
+    assert message["Subject"].strip() == "Thanks from the corner, Мария"
+    assert "Отписване:" in message.get_body(("plain",)).get_content()  # the frame is still hers

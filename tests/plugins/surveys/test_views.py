@@ -199,3 +199,30 @@ def test_rating_out_of_range_is_refused(app, client, shop, make_member, score):
     client.login(member.user)
     response = client.post_form(f"/surveys/rate/{purchase.id}", {"score": score})
     assert response.status_code == 422 and "Choose from 1 to 5 stars." in response.get_data(as_text=True)
+
+
+def test_survey_invitations_and_complaints_are_written_in_each_readers_language(app, client, shop, make_user, make_member):
+    """A cashier's sale invites a Bulgarian customer in Bulgarian; her complaint reaches a Kazakh owner in Kazakh."""
+    from webapp.services import memberships
+
+    make_survey(shop)
+    shop.owner.locale = "kk"
+    db.session.commit()
+    member = make_member(shop, user=make_user(name="Мария Петрова", locale="bg"))
+    memberships.grant_consent(db.session, member.user, shop, memberships.MARKETING, "test")
+    mail = app.extensions["mailman"]
+    before = len(getattr(mail, "outbox", []))
+    with app.test_request_context(headers={"Accept-Language": "en"}):  # the till speaks English
+        purchase = buy(shop, member)
+    [invitation] = [message for message in mail.outbox[before:] if message.to == [member.user.email]]
+    assert invitation.subject == "Bakery Nan иска вашето мнение"
+    assert invitation.body.startswith("Здравейте, Мария,") and "Вашата награда за отговорите: 50 точки." in invitation.body
+
+    customer = app.test_client()
+    customer.login(member.user)
+    before = len(mail.outbox)
+    customer.post_form(f"/surveys/rate/{purchase.id}", {"score": "1", "comment": "Студено кафе"})
+    [complaint] = mail.outbox[before:]
+    assert complaint.to == [shop.owner.email]
+    assert complaint.subject == "Шағым: клиент келуді 5-тен 1 деп бағалады"
+    assert "Студено кафе" in complaint.body and "шағым тізбегінде" in complaint.body
