@@ -438,3 +438,16 @@ def neighbourly_tpl_checkout(merchant, membership):
     :param membership: the identified customer's ``Membership``.
     :returns: ``markupsafe.Markup`` or ``None``.
     """
+
+
+@hookspec
+def neighbourly_tpl_directory(network):
+    """HTML for a section of a network's public directory (e.g. the open group deals of its shops).
+
+    Scope: app (every installed plugin is called; an implementation shows only what belongs to
+        merchants of ``network`` that have it enabled and are active).
+    Phase: page rendering (the full directory page, not its htmx search results).
+
+    :param network: the ``Network`` whose directory is shown.
+    :returns: ``markupsafe.Markup`` (rendered from an autoescaped template) or ``None``.
+    """

@@ -107,6 +107,15 @@ def neighbourly_tpl_merchant_page(merchant):
 
 
 @hookimpl
+def neighbourly_tpl_directory(network):
+    deals = services.directory_deals(db.session, network.id)
+    if not deals:
+        return None
+    return _html("group_deals/_directory.html", deals=deals, progress=services.progress,
+                 currency=network.currency)
+
+
+@hookimpl
 def neighbourly_tpl_wallet_card(merchant, membership):
     vouchers = services.wallet_vouchers(db.session, membership.user_id, merchant.id)
     deals = services.open_deals(db.session, [merchant.id], limit=3)

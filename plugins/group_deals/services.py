@@ -14,7 +14,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from plugins.group_deals.models import (
     MAX_ANSWER,
@@ -33,7 +33,7 @@ from webapp.contracts import PurchaseAdjustment
 from webapp.errors import Conflict, NeighbourlyError, NotFound, PurchaseDeclined, ValidationFailed
 from webapp.formatting import money, parse_money
 from webapp.mail import send_email
-from webapp.models import Membership, Merchant, Purchase, User
+from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
 from webapp.models.base import utcnow
 from webapp.services import codes
 from webapp.services.ledger import Posting, post
@@ -357,6 +357,22 @@ def open_deals(session: Session, merchant_ids: list[int], now: datetime | None =
         return []
     return list(session.scalars(
         select(Deal).where(Deal.merchant_id.in_(merchant_ids), Deal.status == "open", Deal.deadline > now)
+        .order_by(Deal.deadline, Deal.id).limit(limit)
+    ))
+
+
+def directory_deals(session: Session, network_id: int, now: datetime | None = None, limit: int = 12) -> list[Deal]:
+    """Open deals of the network's active merchants that have the plugin switched on, soonest first."""
+    now = now or utcnow()
+    return list(session.scalars(
+        select(Deal)
+        .join(Merchant, Merchant.id == Deal.merchant_id)
+        .join(MerchantPlugin, (MerchantPlugin.merchant_id == Merchant.id) & (MerchantPlugin.plugin_name == PLUGIN_NAME))
+        .options(contains_eager(Deal.merchant))
+        .where(
+            Merchant.network_id == network_id, Merchant.status == "active", MerchantPlugin.enabled.is_(True),
+            Deal.status == "open", Deal.deadline > now,
+        )
         .order_by(Deal.deadline, Deal.id).limit(limit)
     ))
 

@@ -216,3 +216,17 @@ def test_deals_show_on_the_e_card_and_in_the_wallet(client, shop, make_member):
     card = client.get(f"/m/{shop.slug}").get_data(as_text=True)
     assert re.search(rf'href="/m/{shop.slug}/deals/{deal.id}">Sourdough box</a>', card)
     assert f"/m/{shop.slug}/deals/{deal.id}" in client.get("/wallet/").get_data(as_text=True)
+
+
+def test_the_directory_has_a_group_deals_section_of_shops_with_the_plugin_on(client, shop, make_merchant):
+    deal = make_deal(shop, deadline=utcnow() + timedelta(days=2), now=utcnow())
+    other = make_merchant(name="Quiet Shop")
+    enable(other)
+    make_deal(other, publish=False)
+    page = client.get(f"/n/{shop.network.slug}/").get_data(as_text=True)
+    assert 'id="gd-directory-title"' in page
+    assert f"/m/{shop.slug}/deals/{deal.id}" in page and page.count("/deals/") == 1
+    results = client.get(f"/n/{shop.network.slug}/?q=Corner", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "gd-directory-title" not in results
+    enable(shop, False)
+    assert "gd-directory-title" not in client.get(f"/n/{shop.network.slug}/").get_data(as_text=True)
