@@ -168,13 +168,18 @@ def _money(errors: dict, name: str, text: str | None, currency: str) -> int | No
     return value
 
 
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits only (``"²".isdigit()`` is true, yet ``int("²")`` fails)."""
+    return text.isascii() and text.isdigit()
+
+
 def _whole(errors: dict, name: str, text: str | None, low: int, high: int, required: bool) -> int | None:
     text = (text or "").strip()
     if not text:
         if required:
             errors[name] = _("Enter a number.")
         return None
-    if not text.isdigit():
+    if not _is_number(text):
         errors[name] = _("Enter a whole number.")
         return None
     value = int(text)
@@ -412,7 +417,7 @@ def _closed_reason(deal: Deal, now: datetime) -> str | None:
 
 def parse_quantity(text: Any, deal: Deal) -> int:
     text = str(text if text is not None else "1").strip() or "1"
-    if not text.lstrip("-").isdigit() or int(text) < 1:
+    if not _is_number(text.lstrip("-")) or int(text) < 1:
         raise ValidationFailed(_("The quantity must be a whole number of at least 1."), field="quantity")
     if int(text) > deal.max_quantity:
         raise ValidationFailed(
@@ -732,7 +737,7 @@ def find_for_till(
                 on_failed_lookup(failed=True)
             raise _not_valid()
     else:
-        if not picked.isdigit():
+        if not _is_number(picked) or len(picked) > 18:
             raise _not_valid()
         voucher = session.scalar(select(Voucher).where(
             Voucher.id == int(picked), Voucher.user_id == membership.user_id, Voucher.merchant_id == merchant.id

@@ -54,6 +54,7 @@ def test_a_valid_form_gives_minor_units_and_local_deadline(app):
     ({"regular_price": "abc"}, "regular_price", "number"),
     ({"max_participants": "4"}, "max_participants", "could never be reached"),
     ({"max_quantity": "0"}, "max_quantity", "from 1 to"),
+    ({"tier1_participants": "³"}, "tier1", "whole number"),
 ])
 def test_every_mistake_is_explained_in_words(app, changes, field, words):
     errors = errors_of(form(**changes))
@@ -79,7 +80,8 @@ def test_joining_is_idempotent_and_checks_everything(shop, make_member, make_use
     first = services.join(db.session, shop, deal.id, member.user_id, "1", "current", NOW)
     again = services.join(db.session, shop, deal.id, member.user_id, "1", "current", NOW)
     assert first.id == again.id and db.session.get(Deal, deal.id).participants == 1
-    for quantity, words in (("0", "at least 1"), ("-2", "at least 1"), ("3", "At most 2"), ("x", "whole number")):
+    for quantity, words in (("0", "at least 1"), ("-2", "at least 1"), ("3", "At most 2"), ("x", "whole number"),
+                            ("²", "whole number")):
         with pytest.raises(ValidationFailed, match=words):
             services.join(db.session, shop, deal.id, make_member(shop).user_id, quantity, "current", NOW)
     with pytest.raises(Conflict, match="Get the card"):

@@ -84,6 +84,9 @@ def test_foreign_mistyped_and_guessed_codes_get_one_answer_and_write_nothing(
     guessed = codes.generate(16)
     with pytest.raises(services.VoucherRefused, match="not valid for this customer"):
         buy(shop, holder, 30_000, group_deal_code=guessed)
+    for picked in ("²", "-1", "99999999999999999999999"):
+        with pytest.raises(services.VoucherRefused, match="not valid for this customer"):
+            buy(shop, holder, 30_000, group_deal_voucher=picked)
     with pytest.raises(services.VoucherRefused, match="mistyped"):
         buy(shop, holder, 30_000, group_deal_code=code[:-1] + ("0" if code[-1] != "0" else "1"))
     assert db.session.scalar(select(Purchase.id).order_by(Purchase.id.desc()).limit(1)) == before
