@@ -115,10 +115,23 @@ def neighbourly_tpl_directory(network):
                  currency=network.currency)
 
 
+def _wallet_of(user_id: int) -> dict:
+    """Vouchers and open deals for every card of the customer, read once per page (the same
+    statements however many cards the wallet shows)."""
+    from flask import has_request_context, request
+
+    # Kept on the request itself: an app context (``g``) can outlive several requests.
+    cache = request._get_current_object().__dict__.setdefault("group_deals_wallet", {}) if has_request_context() else {}
+    if user_id not in cache:
+        cache[user_id] = services.wallet_overview(db.session, user_id)
+    return cache[user_id]
+
+
 @hookimpl
 def neighbourly_tpl_wallet_card(merchant, membership):
-    vouchers = services.wallet_vouchers(db.session, membership.user_id, merchant.id)
-    deals = services.open_deals(db.session, [merchant.id], limit=3)
+    overview = _wallet_of(membership.user_id)
+    vouchers = overview["vouchers"].get(merchant.id, [])
+    deals = overview["deals"].get(merchant.id, [])[:3]
     if not vouchers and not deals:
         return None
     return _html("group_deals/_wallet_card.html", merchant=merchant, vouchers=vouchers, deals=deals,

@@ -14,7 +14,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from plugins.group_deals.models import (
     MAX_ANSWER,
@@ -694,11 +694,25 @@ def vouchers_at_till(session: Session, merchant: Merchant, user_id: int, now: da
     ))
 
 
-def wallet_vouchers(session: Session, user_id: int, merchant_id: int) -> list[Voucher]:
-    return list(session.scalars(
-        select(Voucher).where(Voucher.user_id == user_id, Voucher.merchant_id == merchant_id)
-        .order_by(case((Voucher.status == "issued", 0), else_=1), Voucher.expires_at.desc()).limit(20)
-    ))
+def wallet_overview(session: Session, user_id: int, now: datetime | None = None) -> dict[str, dict[int, list]]:
+    """The customer's vouchers and the open deals of the merchants whose card they hold, by
+    merchant id: three statements (vouchers, deals, their tiers) for a whole wallet."""
+    now = now or utcnow()
+    vouchers: dict[int, list[Voucher]] = {}
+    for voucher in session.scalars(
+        select(Voucher).options(joinedload(Voucher.deal)).where(Voucher.user_id == user_id)
+        .order_by(case((Voucher.status == "issued", 0), else_=1), Voucher.expires_at.desc()).limit(200)
+    ):
+        vouchers.setdefault(voucher.merchant_id, []).append(voucher)
+    deals: dict[int, list[Deal]] = {}
+    member_of = select(Membership.merchant_id).where(Membership.user_id == user_id, Membership.left_at.is_(None))
+    for deal in session.scalars(
+        select(Deal).options(selectinload(Deal.tiers))
+        .where(Deal.merchant_id.in_(member_of), Deal.status == "open", Deal.deadline > now)
+        .order_by(Deal.deadline, Deal.id).limit(200)
+    ):
+        deals.setdefault(deal.merchant_id, []).append(deal)
+    return {"vouchers": vouchers, "deals": deals}
 
 
 def _not_valid() -> VoucherRefused:

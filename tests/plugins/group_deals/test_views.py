@@ -230,3 +230,37 @@ def test_the_directory_has_a_group_deals_section_of_shops_with_the_plugin_on(cli
     assert "gd-directory-title" not in results
     enable(shop, False)
     assert "gd-directory-title" not in client.get(f"/n/{shop.network.slug}/").get_data(as_text=True)
+
+
+def test_the_wallet_reads_deals_and_vouchers_once_for_all_cards(client, make_user, make_merchant, make_member):
+    customer = make_user()
+    shops = [make_merchant() for _ in range(5)]
+    for shop in shops:
+        enable(shop)
+        make_deal(shop, deadline=utcnow() + timedelta(days=2), now=utcnow())
+    for shop in shops[:2]:
+        make_member(shop, user=customer)
+    client.login(customer)
+    shop_ids, customer_id = [shop.id for shop in shops], customer.id
+
+    def statements() -> int:
+        db.session.expunge_all()
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            page = client.get("/wallet/").get_data(as_text=True)
+
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len([s for s in seen if not s.startswith("BEGIN")]), page.count("/deals/")
+
+    client.get("/wallet/")
+    two = statements()
+    from webapp.models import Merchant, User
+
+    for shop_id in shop_ids[2:]:
+        make_member(db.session.get(Merchant, shop_id), user=db.session.get(User, customer_id))
+    five = statements()
+    assert (two[1], five[1]) == (2, 5)
+    assert five[0] == two[0]
