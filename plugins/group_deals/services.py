@@ -361,7 +361,8 @@ def open_deals(session: Session, merchant_ids: list[int], now: datetime | None =
     if not merchant_ids:
         return []
     return list(session.scalars(
-        select(Deal).where(Deal.merchant_id.in_(merchant_ids), Deal.status == "open", Deal.deadline > now)
+        select(Deal).options(selectinload(Deal.tiers))
+        .where(Deal.merchant_id.in_(merchant_ids), Deal.status == "open", Deal.deadline > now)
         .order_by(Deal.deadline, Deal.id).limit(limit)
     ))
 
@@ -373,7 +374,7 @@ def directory_deals(session: Session, network_id: int, now: datetime | None = No
         select(Deal)
         .join(Merchant, Merchant.id == Deal.merchant_id)
         .join(MerchantPlugin, (MerchantPlugin.merchant_id == Merchant.id) & (MerchantPlugin.plugin_name == PLUGIN_NAME))
-        .options(contains_eager(Deal.merchant))
+        .options(contains_eager(Deal.merchant), selectinload(Deal.tiers))
         .where(
             Merchant.network_id == network_id, Merchant.status == "active", MerchantPlugin.enabled.is_(True),
             Deal.status == "open", Deal.deadline > now,

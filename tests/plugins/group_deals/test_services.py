@@ -232,3 +232,22 @@ def test_a_deal_is_not_closed_before_its_deadline(shop):
     deal = make_deal(shop)
     assert services.close_deal(db.session, deal.id, DEADLINE - timedelta(seconds=1)) is None
     assert services.close_due(db.session, DEADLINE - timedelta(seconds=1)) == {"closed": 0, "cancelled": 0}
+
+
+def test_a_customers_export_and_erasure(shop, make_member):
+    proposer, voter = make_member(shop), make_member(shop)
+    deal = make_deal(shop)
+    services.join(db.session, shop, deal.id, voter.user_id, 2, "best", NOW)
+    idea = services.propose_idea(db.session, shop, proposer.user_id, "Rye bread")
+    services.vote(db.session, shop, idea.id, voter.user_id, True)
+    exported = services.customer_export(db.session, voter.user_id)
+    assert exported["pledges"][0] | {"joined_at": None} == {
+        "deal": "Sourdough box", "quantity": 2, "kind": "best", "status": "active", "joined_at": None}
+    assert services.customer_export(db.session, proposer.user_id)["ideas"] == [
+        {"text": "Rye bread", "votes": 1, "answer": ""}]
+    services.forget_customer(db.session, voter.user_id)
+    services.forget_customer(db.session, proposer.user_id)
+    db.session.commit()
+    db.session.expire_all()
+    kept = db.session.get(services.Idea, idea.id)
+    assert (kept.user_id, kept.votes, kept.text) == (None, 0, "Rye bread")
