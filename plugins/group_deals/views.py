@@ -262,7 +262,10 @@ def _member(merchant):
 
 
 def _join_link(merchant) -> str:
-    return url_for("public.join", code=merchant.join_code)
+    """The core's joining page (consent included); a referral code the visitor arrived with
+    (``?ref=`` on a shared deal link) goes along, so the core's joining hooks see it."""
+    ref = "".join(ch for ch in request.args.get("ref", "") if ch.isascii() and ch.isalnum())[:24]
+    return url_for("public.join", code=merchant.join_code, ref=ref or None)
 
 
 @bp.route("/m/<merchant_slug>/deals/")

@@ -251,3 +251,16 @@ def test_a_customers_export_and_erasure(shop, make_member):
     db.session.expire_all()
     kept = db.session.get(services.Idea, idea.id)
     assert (kept.user_id, kept.votes, kept.text) == (None, 0, "Rye bread")
+
+
+def test_the_periodic_job_closes_due_deals(shop, make_member):
+    from webapp.tasks import huey
+
+    jobs = {task.__name__: task for task in huey._registry._periodic_tasks}
+    deal = make_deal(shop, tiers=((1, 9000), (2, 8000)))  # its deadline lies a week back
+    services.join(db.session, shop, deal.id, make_member(shop).user_id, 1, "current", NOW)
+    db.session.commit()  # the job works in its own session: end the test's transaction first
+    jobs["group_deals.close_due"]().execute()
+    db.session.expire_all()
+    assert db.session.get(Deal, deal.id).status == "closed"
+    assert len(db.session.scalars(select(Voucher)).all()) == 1

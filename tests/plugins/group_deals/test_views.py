@@ -264,3 +264,10 @@ def test_the_wallet_reads_deals_and_vouchers_once_for_all_cards(client, make_use
     five = statements()
     assert (two[1], five[1]) == (2, 5)
     assert five[0] == two[0]
+
+
+def test_a_shared_link_with_a_referral_code_carries_it_to_the_core_joining_page(client, shop, make_user):
+    deal = make_deal(shop, deadline=utcnow() + timedelta(days=2), now=utcnow())
+    client.login(make_user())
+    page = client.get(deal_url(shop, deal, "?ref=ABC234<x>")).get_data(as_text=True)
+    assert f'href="/join/{shop.join_code}?ref=ABC234x"' in page
