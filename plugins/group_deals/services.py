@@ -452,6 +452,14 @@ def join(
     existing = my_pledge(session, deal.id, user_id)
     if existing is not None and existing.status == "active":
         if (existing.quantity, existing.kind) != (quantity, kind):
+            # Take the deal row as joining does, so a change cannot slip in while it closes.
+            still_open = session.execute(
+                update(Deal).where(Deal.id == deal.id, Deal.status == "open", Deal.deadline > now)
+                .values(participants=Deal.participants).execution_options(synchronize_session=False)
+            ).rowcount
+            if not still_open:
+                session.rollback()
+                raise Conflict(_("This deal is closed: its deadline has passed."))
             existing.quantity, existing.kind = quantity, kind
             session.commit()
         return existing

@@ -264,3 +264,16 @@ def test_the_periodic_job_closes_due_deals(shop, make_member):
     db.session.expire_all()
     assert db.session.get(Deal, deal.id).status == "closed"
     assert len(db.session.scalars(select(Voucher)).all()) == 1
+
+
+def test_a_pledge_can_change_before_the_deadline_only(shop, make_member):
+    deal = make_deal(shop, max_quantity=3)
+    member = make_member(shop)
+    services.join(db.session, shop, deal.id, member.user_id, 1, "current", NOW)
+    changed = services.join(db.session, shop, deal.id, member.user_id, 3, "best", NOW)
+    assert (changed.quantity, changed.kind) == (3, "best")
+    with pytest.raises(Conflict, match="deadline has passed"):
+        services.join(db.session, shop, deal.id, member.user_id, 2, "best", AFTER)
+    db.session.expire_all()
+    assert db.session.get(Pledge, changed.id).quantity == 3
+    assert db.session.get(Deal, deal.id).participants == 1
