@@ -451,3 +451,21 @@ def neighbourly_tpl_directory(network):
     :param network: the ``Network`` whose directory is shown.
     :returns: ``markupsafe.Markup`` (rendered from an autoescaped template) or ``None``.
     """
+
+
+@hookspec
+def neighbourly_collect_share_params(merchant, membership):
+    """Query parameters to add to a link a customer shares with friends (e.g. a referral code).
+
+    Lets a plugin that shares links (a group deal) carry what another plugin needs to credit
+    the customer (the referrals plugin's code, which the core's joining passes on as
+    ``referral_code``) without importing it.
+
+    Scope: merchant.
+    Phase: page rendering; may create the plugin's own per-member row on first need
+        (idempotently) and commit it.
+
+    :param merchant: the ``Merchant`` whose page is shared.
+    :param membership: the sharing customer's ``Membership``.
+    :returns: a ``dict`` of parameter names to string values (or ``None``).
+    """

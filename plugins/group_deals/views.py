@@ -8,6 +8,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import click
 from flask import (
@@ -29,7 +30,7 @@ from webapp.errors import Conflict, NeighbourlyError, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import minor_to_decimal
 from webapp.models.base import utcnow
-from webapp.plugins import merchant_plugin_blueprint
+from webapp.plugins import hooks_for, merchant_plugin_blueprint
 from webapp.services import memberships, photos
 from webapp.timezones import network_zone, use_network_zone
 from webapp.web import render, see_other, staff_required
@@ -280,13 +281,25 @@ def board(merchant_slug: str):
     )
 
 
+def _share_link(merchant, deal, member) -> str:
+    """The deal's address; a member's carries what other plugins add (a referral code)."""
+    link = services.deal_link(merchant, deal)
+    if member is None:
+        return link
+    params: dict[str, str] = {}
+    for found in hooks_for(merchant).neighbourly_collect_share_params(merchant=merchant, membership=member):
+        params.update({str(key): str(value) for key, value in (found or {}).items() if value})
+    return f"{link}?{urlencode(sorted(params.items()))}" if params else link
+
+
 def _deal_page(merchant, deal, status=200, error=None, block=None):
     pledge = services.my_pledge(db.session, deal.id, current_user.id) if current_user.is_authenticated else None
+    member = _member(merchant)
     return render(
         "group_deals/deal.html", block=block, status=status, merchant=merchant, deal=deal,
-        view=services.progress(deal), pledge=pledge, member=_member(merchant), error=error,
+        view=services.progress(deal), pledge=pledge, member=member, error=error,
         join_link=_join_link(merchant), currency=merchant.network.currency, now=utcnow(),
-        share_link=services.deal_link(merchant, deal),
+        share_link=_share_link(merchant, deal, member),
     )
 
 
