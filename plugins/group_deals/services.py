@@ -862,7 +862,7 @@ def my_votes(session: Session, user_id: int, idea_ids: list[int]) -> set[int]:
     return set(session.scalars(select(Vote.idea_id).where(Vote.user_id == user_id, Vote.idea_id.in_(idea_ids))))
 
 
-def _idea(session: Session, merchant: Merchant, idea_id: int) -> Idea:
+def get_idea(session: Session, merchant: Merchant, idea_id: int) -> Idea:
     idea = session.scalar(select(Idea).where(Idea.id == idea_id, Idea.merchant_id == merchant.id))
     if idea is None:
         raise NotFound(_("No such idea here."))
@@ -871,7 +871,7 @@ def _idea(session: Session, merchant: Merchant, idea_id: int) -> Idea:
 
 def vote(session: Session, merchant: Merchant, idea_id: int, user_id: int, wanted: bool) -> Idea:
     """Set this person's vote (for, or taken back); repeating the same choice changes nothing."""
-    idea = _idea(session, merchant, idea_id)
+    idea = get_idea(session, merchant, idea_id)
     member = session.scalar(select(Membership.id).where(
         Membership.user_id == user_id, Membership.merchant_id == merchant.id, Membership.left_at.is_(None)
     ))
@@ -903,7 +903,7 @@ def vote(session: Session, merchant: Merchant, idea_id: int, user_id: int, wante
 
 
 def answer_idea(session: Session, merchant: Merchant, idea_id: int, text: str) -> Idea:
-    idea = _idea(session, merchant, idea_id)
+    idea = get_idea(session, merchant, idea_id)
     text = (text or "").strip()
     if not text:
         raise ValidationFailed(_("Write an answer."))
@@ -918,7 +918,7 @@ def answer_idea(session: Session, merchant: Merchant, idea_id: int, text: str) -
 
 def idea_to_draft(session: Session, merchant: Merchant, idea_id: int, data: DealInput, reward_text: str) -> Deal:
     """Turn an idea into a draft deal; its proposer gets ``reward`` points when the deal is published."""
-    idea = _idea(session, merchant, idea_id)
+    idea = get_idea(session, merchant, idea_id)
     if idea.status == "dealt":
         raise Conflict(_("This idea has already become a deal."))
     errors: dict[str, str] = {}

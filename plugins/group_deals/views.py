@@ -227,7 +227,7 @@ def answer(merchant, idea_id: int):
 @bp.route("/business/<merchant_slug>/deals/ideas/<int:idea_id>/deal", methods=["GET", "POST"])
 @staff_required("owner")
 def idea_deal(merchant, idea_id: int):
-    idea = services._idea(db.session, merchant, idea_id)
+    idea = services.get_idea(db.session, merchant, idea_id)
     if request.method == "GET":
         start = (utcnow() + timedelta(days=7)).astimezone(network_zone(merchant.network))
         form = {"title": idea.text[:120], "max_quantity": "1", "redeem_days": "14",
