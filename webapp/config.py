@@ -12,6 +12,7 @@ BUILTIN_PLUGINS = [
     "plugins.referrals",
     "plugins.surveys",
     "plugins.letters",
+    "plugins.group_deals",
 ]
 
 

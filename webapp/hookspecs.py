@@ -438,3 +438,34 @@ def neighbourly_tpl_checkout(merchant, membership):
     :param membership: the identified customer's ``Membership``.
     :returns: ``markupsafe.Markup`` or ``None``.
     """
+
+
+@hookspec
+def neighbourly_tpl_directory(network):
+    """HTML for a section of a network's public directory (e.g. the open group deals of its shops).
+
+    Scope: app (every installed plugin is called; an implementation shows only what belongs to
+        merchants of ``network`` that have it enabled and are active).
+    Phase: page rendering (the full directory page, not its htmx search results).
+
+    :param network: the ``Network`` whose directory is shown.
+    :returns: ``markupsafe.Markup`` (rendered from an autoescaped template) or ``None``.
+    """
+
+
+@hookspec
+def neighbourly_collect_share_params(merchant, membership):
+    """Query parameters to add to a link a customer shares with friends (e.g. a referral code).
+
+    Lets a plugin that shares links (a group deal) carry what another plugin needs to credit
+    the customer (the referrals plugin's code, which the core's joining passes on as
+    ``referral_code``) without importing it.
+
+    Scope: merchant.
+    Phase: page rendering; may create the plugin's own per-member row on first need
+        (idempotently) and commit it.
+
+    :param merchant: the ``Merchant`` whose page is shared.
+    :param membership: the sharing customer's ``Membership``.
+    :returns: a ``dict`` of parameter names to string values (or ``None``).
+    """

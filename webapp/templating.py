@@ -18,6 +18,8 @@ from webapp import formatting
 from webapp.plugins import hooks_for, sorted_by_order
 
 SLOTS = ("wallet_card", "merchant_page", "customer_portrait", "receipt", "checkout")
+# Slots of a whole network's pages: every installed plugin is asked (each shows only its merchants').
+NETWORK_SLOTS = ("directory",)
 
 
 def qr_svg(data: str, scale: int = 4, title: str = "") -> Markup:
@@ -227,6 +229,15 @@ def slot(name: str, merchant, **kwargs) -> Markup:
     return Markup("").join(escape(part) for part in reversed(parts))
 
 
+def network_slot(name: str, network) -> Markup:
+    """Join the HTML that installed plugins contribute to a named slot of a network's page."""
+    if name not in NETWORK_SLOTS:
+        raise KeyError(f"unknown network template slot {name!r}")
+    hook = getattr(current_app.extensions["neighbourly"].pm.hook, f"neighbourly_tpl_{name}")
+    parts = [part for part in hook(network=network) if part]
+    return Markup("").join(escape(part) for part in reversed(parts))
+
+
 def staff_nav(merchant) -> list:
     from webapp.web import roles_allowed
 
@@ -247,6 +258,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         qr_svg=qr_svg,
         slot=slot,
+        network_slot=network_slot,
         staff_nav=staff_nav,
         get_locale=get_locale,
         languages=lambda: current_app.config["LANGUAGES"],

@@ -76,6 +76,16 @@ def neighbourly_tpl_wallet_card(merchant, membership):
     )
 
 
+@hookimpl
+def neighbourly_collect_share_params(merchant, membership):
+    """A deal or page this member shares counts as their referral when a friend joins through it."""
+    code = services.member_referrals(db.session, membership.id).code
+    if code is None:
+        code = services.ensure_code(db.session, membership)
+        db.session.commit()  # a trivial, idempotent write: the card's own code
+    return {"ref": code}
+
+
 _RULE_SETTINGS = ("level1_bp", "level1_fixed", "level2_bp", "level2_fixed", "level3_bp", "level3_fixed",
                   "signup_bonus", "monthly_cap")
 _rules_text: dict[tuple, tuple[str, ...]] = {}

@@ -105,7 +105,8 @@ def test_the_manager_exposes_exactly_the_documented_specs():
 
 def test_every_template_hook_has_a_slot_and_every_slot_a_hook():
     tpl_hooks = {name.removeprefix("neighbourly_tpl_") for name in spec_functions(hookspecs) if "_tpl_" in name}
-    assert tpl_hooks == set(templating.SLOTS)
+    assert tpl_hooks == set(templating.SLOTS) | set(templating.NETWORK_SLOTS)
+    assert not set(templating.SLOTS) & set(templating.NETWORK_SLOTS)
 
 
 # The checker above must be able to fail: feed it specs that break each rule.

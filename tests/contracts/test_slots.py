@@ -40,3 +40,11 @@ def test_a_known_slot_joins_what_enabled_plugins_contribute(make_merchant):
         html = render_template_string("{{ slot('merchant_page', merchant) }}", merchant=merchant)
     # Plugin markup passes through; the merchant's own text inside it stays escaped.
     assert html == "<p class='probe-banner'>Tom &amp; Jerry&#39;s &lt;Diner&gt;</p>"
+
+
+def test_an_unknown_network_slot_name_raises(app):
+    from webapp.templating import network_slot
+
+    for name in ("directories", "merchant_page", ""):
+        with pytest.raises(KeyError):
+            network_slot(name, None)

@@ -1,0 +1,67 @@
+"""Fixtures for the group_deals tests: a bakery with the plugin on, its members, deals in a few lines."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from plugins.group_deals import services
+from webapp.extensions import db
+from webapp.plugins import registry
+from webapp.services import merchants as merchant_service
+from webapp.services.purchases import PurchaseDraft, record_purchase
+from webapp.tasks import huey
+
+# The deal's clock: services take ``now``, so deadlines pass when a test says so. The deadline
+# lies a week back, so vouchers (14 days) are still valid at the till's real clock today.
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(days=10)
+DEADLINE = NOW + timedelta(days=3)
+AFTER = DEADLINE + timedelta(minutes=1)
+
+
+@pytest.fixture
+def app_overrides():
+    # Only the plugins these tests need: other plugins cannot change what is measured here.
+    return {"PLUGINS": ["plugins.news", "plugins.group_deals"]}
+
+
+@pytest.fixture(autouse=True)
+def empty_schedule():
+    huey.storage.flush_schedule()
+    yield
+    huey.storage.flush_schedule()
+
+
+def enable(merchant, on: bool = True) -> None:
+    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "group_deals", on, merchant.owner)
+
+
+@pytest.fixture
+def shop(make_merchant, make_user):
+    merchant = make_merchant(name="Corner Bakery", cashiers=[make_user(name="Bakery Cashier")])
+    enable(merchant)
+    return merchant
+
+
+def make_deal(merchant, tiers=((3, 9000), (5, 8000), (8, 7000)), regular=10000, max_participants=None,
+              max_quantity=3, deadline=DEADLINE, redeem_days=14, publish=True, now=NOW):
+    data = services.DealInput(
+        title="Sourdough box", description="Three loaves a week.", regular_price=regular,
+        tiers=tuple(services.TierStep(people, price) for people, price in tiers),
+        max_participants=max_participants, max_quantity=max_quantity, deadline=deadline,
+        redeem_days=redeem_days,
+    )
+    deal = services.create_draft(db.session, merchant, data)
+    if publish:
+        deal = services.publish(db.session, merchant, deal.id, now)
+    return deal
+
+
+def buy(merchant, membership, amount: int = 50_000, key: str | None = None, **options):
+    draft = PurchaseDraft(
+        membership_id=membership.id, amount=amount, points_to_use=0,
+        idempotency_key=key or uuid.uuid4().hex, options={k: v for k, v in options.items() if v},
+    )
+    return record_purchase(db.session, merchant, membership, draft).purchase
