@@ -9,9 +9,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import Markup
 
-from webapp.contracts import DashboardPanel, NavItem, ReceiptLine
+from webapp.contracts import DashboardPanel, EventType, NavItem, ReceiptLine
 from webapp.formatting import money, points
 from webapp.plugins import hookimpl
+from webapp.services import webhooks  # registers the webhook outbox handler in every process
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,17 @@ def neighbourly_register_periodic_tasks(huey):
                     "membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total
                 )
             db.session.remove()
+
+
+@hookimpl
+def neighbourly_collect_event_types(merchant):
+    return [
+        EventType("purchase.recorded", _("A sale is recorded"), order=10),
+        EventType("purchase.refunded", _("A sale is refunded"), order=20),
+        EventType("membership.created", _("A customer joins"), order=30),
+    ]
+
+
+@hookimpl
+def neighbourly_event_recorded(merchant, event, data, session):
+    webhooks.on_event(session, merchant, event, data)
