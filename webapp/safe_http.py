@@ -149,11 +149,11 @@ def post(
 
 
 def _describe(error: Exception) -> str:
-    reason = getattr(error, "reason", None) or error
-    if isinstance(error, urllib3.exceptions.TimeoutError) or isinstance(reason, urllib3.exceptions.TimeoutError):
-        return _("No answer in time.")
-    if isinstance(reason, urllib3.exceptions.SSLError) or isinstance(error, urllib3.exceptions.SSLError):
-        return _("The secure connection failed: %(reason)s", reason=str(reason)[:200])
-    if isinstance(reason, urllib3.exceptions.NewConnectionError) or isinstance(error, urllib3.exceptions.NewConnectionError):
+    errors = urllib3.exceptions
+    if isinstance(error, errors.NewConnectionError):  # before timeouts: it subclasses one
         return _("The connection was refused.")
+    if isinstance(error, errors.TimeoutError):
+        return _("No answer in time.")
+    if isinstance(error, errors.SSLError):
+        return _("The secure connection failed: %(reason)s", reason=str(error)[:200])
     return f"{error.__class__.__name__}: {str(error)[:200]}"
