@@ -77,6 +77,19 @@ def neighbourly_register_periodic_tasks(huey):
     # Every minute: outbox messages that no request could hand over (queue down, process killed).
     huey.periodic_task(crontab(minute="*"), name="core.relay_outbox")(relay_outbox)
 
+    @huey.periodic_task(crontab(hour="3", minute="47"), name="core.purge_webhook_log")
+    def purge_webhook_log() -> None:
+        """Nightly: deliveries settled more than 30 days ago leave the endpoints' logs."""
+        from webapp.tasks import app_for_task
+
+        with app_for_task().app_context():
+            from webapp.extensions import db
+
+            try:
+                webhooks.purge_old(db.session)
+            finally:
+                db.session.remove()
+
     @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
     def verify_ledger() -> None:
         """Nightly: every cached balance must equal its ledger sum; mismatches are logged loudly."""

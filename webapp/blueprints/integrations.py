@@ -131,15 +131,24 @@ def rotate_webhook_secret(merchant: Merchant, endpoint_id: int):
     return _no_store(_endpoint_page(merchant, rotated.endpoint, secret=rotated.secret, rotated=True))
 
 
-@bp.route("/<merchant_slug>/integrations/webhooks/<int:endpoint_id>/<any(enable, disable):action>",
-          methods=["POST"])
+@bp.route("/<merchant_slug>/integrations/webhooks/<int:endpoint_id>/enable", methods=["POST"])
 @staff_required("owner")
-def switch_webhook(merchant: Merchant, endpoint_id: int, action: str):
+def enable_webhook(merchant: Merchant, endpoint_id: int):
+    return _switch_webhook(merchant, endpoint_id, True)
+
+
+@bp.route("/<merchant_slug>/integrations/webhooks/<int:endpoint_id>/disable", methods=["POST"])
+@staff_required("owner")
+def disable_webhook(merchant: Merchant, endpoint_id: int):
+    return _switch_webhook(merchant, endpoint_id, False)
+
+
+def _switch_webhook(merchant: Merchant, endpoint_id: int, enabled: bool):
     try:
-        webhooks.set_enabled(db.session, merchant, endpoint_id, action == "enable")
+        webhooks.set_enabled(db.session, merchant, endpoint_id, enabled)
     except NotFound as error:
         return _webhooks_page(merchant, 404, errors={"form": error.message})
-    flash(_("Events are sent to this address again.") if action == "enable"
+    flash(_("Events are sent to this address again.") if enabled
           else _("No events are sent to this address until you switch it on."), "success")
     return see_other("integrations.webhook", merchant_slug=merchant.slug, endpoint_id=endpoint_id)
 

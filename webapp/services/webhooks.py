@@ -48,6 +48,7 @@ OUTBOX_KIND = "webhook"
 FIRST_RETRY_SECONDS = 15
 MAX_RETRY_SECONDS = 6 * 3600
 USER_AGENT = "Neighbourly-Webhooks/1"
+KEEP_LOG = timedelta(days=30)  # deliveries and their attempts are kept this long
 
 
 # --------------------------------------------------------------------------- events
@@ -384,6 +385,18 @@ def _disable_failing(session: Session, endpoint: WebhookEndpoint, now: datetime)
                     url=endpoint.url, merchant=merchant.name, link=link,
                 ),
             )
+
+
+def purge_old(session: Session, now: datetime | None = None) -> int:
+    """Delete deliveries (with their attempts) settled more than 30 days ago; the nightly job."""
+    cutoff = (now or utcnow()) - KEEP_LOG
+    old = select(WebhookDelivery.id).where(
+        WebhookDelivery.created_at < cutoff, WebhookDelivery.status != "pending"
+    )
+    session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
+    count = session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old))).rowcount
+    session.commit()
+    return count
 
 
 outbox.handler(OUTBOX_KIND, max_attempts=5)(run_delivery)
