@@ -3,9 +3,18 @@ check is made again at every delivery, and the connection goes to the address th
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from tests.webhooks.conftest import register
@@ -155,3 +164,48 @@ def test_a_closed_port_is_logged_as_refused(client, shop, make_member):
         make_member(shop)
     [attempt] = db.session.scalars(select(WebhookAttempt)).all()
     assert attempt.status_code is None and attempt.error == "The connection was refused."
+
+
+def test_https_checks_the_receivers_certificate(tmp_path):
+    """A receiver with a certificate no authority signed is refused (TLS verification is on)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        answer = safe_http.post(
+            f"https://127.0.0.1:{server.server_address[1]}/hook", b"{}", {}, allow_loopback=True,
+            connect_timeout=2, read_timeout=2,
+        )
+    finally:
+        thread.join(5)
+        server.server_close()
+    assert answer.status is None and seen == []
+    assert answer.error.startswith("The secure connection failed") and "CERTIFICATE_VERIFY_FAILED" in answer.error
