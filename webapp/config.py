@@ -60,6 +60,15 @@ class Config:
     OUTBOX_RELAY_INTERVAL_SECONDS = 5
     OUTBOX_RELAY_GRACE_SECONDS = 30
 
+    # Webhooks. Loopback (a receiver on this machine) and plain http are allowed in development
+    # and tests only; in production a URL must be https and resolve only to public addresses.
+    WEBHOOKS_ALLOW_LOOPBACK = True
+    WEBHOOKS_CONNECT_TIMEOUT_S = 3
+    WEBHOOKS_READ_TIMEOUT_S = 5
+    WEBHOOKS_RETRY_HOURS = 24  # a delivery is retried with backoff until it is this old
+    WEBHOOKS_DISABLE_AFTER_HOURS = 24  # an endpoint failing this long is disabled, its owner told
+    WEBHOOKS_OLD_SECRET_HOURS = 24  # after a rotation the old secret also signs this long
+
     MAIL_BACKEND = "file"  # "file" (instance/mail), "smtp", or "locmem" in tests
     MAIL_SERVER = "localhost"
     MAIL_PORT = 25
@@ -89,6 +98,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     MAIL_BACKEND = "smtp"
+    WEBHOOKS_ALLOW_LOOPBACK = False
 
 
 class TestConfig(Config):

@@ -117,3 +117,17 @@ class GrantedReward:
     key: str
     label: str
     object_ref: str
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A domain event that webhooks can subscribe to (``purchase.recorded``, ``level.changed``).
+
+    ``name`` is ``<entity>.<verb>``; ``label`` says in the owner's language when it happens.
+    The event itself is announced with ``webapp.outbox.record_event`` inside its transaction.
+    """
+
+    name: str
+    label: str
+    source: str = "core"
+    order: int = 100

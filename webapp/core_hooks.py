@@ -9,9 +9,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import Markup
 
-from webapp.contracts import DashboardPanel, NavItem, ReceiptLine
+from webapp.contracts import DashboardPanel, EventType, NavItem, ReceiptLine
 from webapp.formatting import money, points
 from webapp.plugins import hookimpl
+from webapp.services import webhooks  # registers the webhook outbox handler in every process
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,19 @@ def neighbourly_register_periodic_tasks(huey):
     # Every minute: outbox messages that no request could hand over (queue down, process killed).
     huey.periodic_task(crontab(minute="*"), name="core.relay_outbox")(relay_outbox)
 
+    @huey.periodic_task(crontab(hour="3", minute="47"), name="core.purge_webhook_log")
+    def purge_webhook_log() -> None:
+        """Nightly: deliveries settled more than 30 days ago leave the endpoints' logs."""
+        from webapp.tasks import app_for_task
+
+        with app_for_task().app_context():
+            from webapp.extensions import db
+
+            try:
+                webhooks.purge_old(db.session)
+            finally:
+                db.session.remove()
+
     @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
     def verify_ledger() -> None:
         """Nightly: every cached balance must equal its ledger sum; mismatches are logged loudly."""
@@ -90,3 +104,17 @@ def neighbourly_register_periodic_tasks(huey):
                     "membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total
                 )
             db.session.remove()
+
+
+@hookimpl
+def neighbourly_collect_event_types(merchant):
+    return [
+        EventType("purchase.recorded", _("A sale is recorded"), order=10),
+        EventType("purchase.refunded", _("A sale is refunded"), order=20),
+        EventType("membership.created", _("A customer joins"), order=30),
+    ]
+
+
+@hookimpl
+def neighbourly_event_recorded(merchant, event, data, session):
+    webhooks.on_event(session, merchant, event, data)

@@ -468,4 +468,22 @@ def neighbourly_collect_share_params(merchant, membership):
     :param merchant: the ``Merchant`` whose page is shared.
     :param membership: the sharing customer's ``Membership``.
     :returns: a ``dict`` of parameter names to string values (or ``None``).
+# --------------------------------------------------------------------------- events
+
+
+@hookspec
+def neighbourly_collect_event_types(merchant):
+    """Declare the events a plugin announces, so owners can subscribe webhooks to them.
+
+    A plugin that declares ``certificate.redeemed`` here announces it with
+    ``webapp.outbox.record_event(session, merchant, "certificate.redeemed", data)`` inside the
+    transaction that makes it happen; every endpoint of the merchant subscribed to it then gets a
+    delivery committed with that transaction (see ``neighbourly_event_recorded``). ``data`` is
+    plain JSON-ready data: ids, amounts in minor units, UTC ISO 8601 times, no personal details.
+
+    Scope: merchant (plugins enabled for ``merchant``; the core declares its own events).
+    Phase: page rendering and validation of the owner's webhook form (no writes).
+
+    :param merchant: the ``Merchant`` whose owner is choosing events.
+    :returns: a list of ``webapp.contracts.EventType`` (or ``None``).
     """

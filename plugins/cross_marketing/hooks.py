@@ -18,6 +18,7 @@ from webapp.contracts import (
     CustomerDataSection,
     CustomerFact,
     DashboardPanel,
+    EventType,
     NavItem,
     ReceiptLine,
 )
@@ -29,6 +30,12 @@ log = logging.getLogger(__name__)
 
 
 _html = render_fragment
+
+
+@hookimpl
+def neighbourly_collect_event_types(merchant):
+    return [EventType("certificate.redeemed", _("A partner's certificate is used here"),
+                      source="cross_marketing", order=40)]
 
 
 @hookimpl

@@ -39,6 +39,7 @@ from webapp.formatting import money, parse_money
 from webapp.mail import recipient_locale
 from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
 from webapp.models.base import utcnow
+from webapp.outbox import record_event
 from webapp.services import codes
 
 PLUGIN_NAME = "cross_marketing"
@@ -746,6 +747,15 @@ def record_redemption(session: Session, merchant: Merchant, purchase: Purchase) 
             purchase_id=purchase.id, created_at=purchase.created_at,
         )
     )
+    record_event(session, merchant, "certificate.redeemed", {
+        "certificate_id": pending["certificate_id"],
+        "purchase_id": purchase.id,
+        "membership_id": purchase.membership_id,
+        "value_used": pending["used"],
+        "used_up": pending["consumed"],
+        "distributor_id": pending["distributor_id"],
+        "redeemed_at": purchase.created_at.isoformat(),
+    })
 
 
 def forget_pending(session: Session) -> None:

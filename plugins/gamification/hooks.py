@@ -16,6 +16,7 @@ from webapp.contracts import (
     CustomerFact,
     DashboardPanel,
     EarnRate,
+    EventType,
     NavItem,
     ReceiptLine,
 )
@@ -36,6 +37,11 @@ def neighbourly_register_periodic_tasks(huey):
     from huey import crontab
 
     huey.periodic_task(crontab(hour="3", minute="20"), name="gamification.check")(tasks.check_all)
+
+
+@hookimpl
+def neighbourly_collect_event_types(merchant):
+    return [EventType("level.changed", _("A customer's level changes"), source="gamification", order=50)]
 
 
 @hookimpl

@@ -16,6 +16,7 @@ from webapp.errors import ValidationFailed
 from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import Membership, Merchant, Purchase
 from webapp.models.base import utcnow
+from webapp.outbox import record_event
 from webapp.plugins import is_enabled
 from webapp.timezones import local_date, network_zone
 from webapp.timezones import month_start as local_month_start
@@ -253,7 +254,14 @@ class _Statements:
             select(func.coalesce(func.sum(bits), 0)).where(b.c.membership_id == membership_id)
             .scalar_subquery()
         )
-        statement = self._facts[key] = select(agg.c.value, position, agg.c.visits, agg.c.this_month, have)
+        st = Status.__table__
+        stored = (  # the level stored before this change (0 for a member without a status row)
+            select(func.coalesce(func.max(st.c.position), 0)).where(st.c.membership_id == membership_id)
+            .scalar_subquery()
+        )
+        statement = self._facts[key] = select(
+            agg.c.value, position, agg.c.visits, agg.c.this_month, have, stored
+        )
         return statement
 
 
@@ -267,6 +275,7 @@ class _Facts:
     visits: int
     this_month: int
     badges: frozenset[str]
+    stored_position: int = 0
 
 
 def _facts(
@@ -278,11 +287,32 @@ def _facts(
     basis = settings["basis"]
     referrals_on = basis == "referrals" and is_enabled(merchant, "referrals")
     statement = _sql(session).facts(basis, start is not None, referrals_on)
-    value, position, visits, this_month, have = session.connection().execute(statement, {
+    value, position, visits, this_month, have, stored = session.connection().execute(statement, {
         "membership_id": membership_id, "merchant_id": merchant.id, "start": start, "month_start": month_start,
     }).one()
     badges = frozenset(name for name, bit in _BADGE_BITS.items() if int(have) & bit)
-    return _Facts(int(value or 0), int(position), int(visits), int(this_month), badges)
+    return _Facts(int(value or 0), int(position), int(visits), int(this_month), badges, int(stored or 0))
+
+
+def _announce_level_change(
+    session: Session, merchant: Merchant, membership_id: int, facts: _Facts, reason: str,
+    purchase_id: int | None,
+) -> None:
+    """Announce ``level.changed`` (webhooks) when the stored level moved; no query otherwise."""
+    if facts.position == facts.stored_position:
+        return
+    names = dict(session.execute(
+        select(Level.position, Level.name).where(
+            Level.merchant_id == merchant.id, Level.position.in_((facts.position, facts.stored_position))
+        )
+    ).all())
+    record_event(session, merchant, "level.changed", {
+        "membership_id": membership_id,
+        "previous_level": {"position": facts.stored_position, "name": names.get(facts.stored_position)},
+        "level": {"position": facts.position, "name": names.get(facts.position)},
+        "reason": reason,
+        "purchase_id": purchase_id,
+    })
 
 
 def _store_level(
@@ -320,11 +350,13 @@ def on_purchase(session: Session, merchant: Merchant, purchase: Purchase, settin
     month_start = local_month_start(now, network_zone(merchant.network))
     facts = _facts(session, merchant, purchase.membership_id, settings, utcnow(), month_start)
     _store_level(session, merchant.id, purchase.membership_id, facts.position, facts.value, purchase.id)
+    _announce_level_change(session, merchant, purchase.membership_id, facts, "purchase", purchase.id)
     if settings["basis"] == "referrals":
         referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
         if referrer is not None:
             lifted = _facts(session, merchant, referrer, settings, utcnow(), month_start)
             _store_level(session, merchant.id, referrer, lifted.position, lifted.value, purchase.id)
+            _announce_level_change(session, merchant, referrer, lifted, "referral", purchase.id)
     award_badges(session, merchant, purchase, settings, facts)
 
 
@@ -333,11 +365,13 @@ def on_refund(session: Session, merchant: Merchant, purchase: Purchase, settings
     month_start = local_month_start(now, network_zone(merchant.network))
     facts = _facts(session, merchant, purchase.membership_id, settings, now, month_start)
     _store_level(session, merchant.id, purchase.membership_id, facts.position, facts.value, None)
+    _announce_level_change(session, merchant, purchase.membership_id, facts, "refund", purchase.id)
     if settings["basis"] == "referrals":
         referrer = session.scalar(select(Membership.referrer_id).where(Membership.id == purchase.membership_id))
         if referrer is not None:
             lifted = _facts(session, merchant, referrer, settings, now, month_start)
             _store_level(session, merchant.id, referrer, lifted.position, lifted.value, None)
+            _announce_level_change(session, merchant, referrer, lifted, "refund", purchase.id)
 
 
 def _months_back(day: date, count: int) -> list[tuple[int, int]]:

@@ -15,13 +15,14 @@ from html.parser import HTMLParser
 
 import pytest
 from flask import g
+from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, Rule
 
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.models import MerchantPhoto, StaffRole, UserSession
+from webapp.models import MerchantPhoto, StaffRole, UserSession, WebhookDelivery, WebhookEndpoint
 from webapp.plugins import registry
-from webapp.services import accounts, merchants, staff
+from webapp.services import accounts, merchants, staff, webhooks
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
@@ -57,6 +58,8 @@ class Side:
     invitation_token: str
     user_session_id: int
     plugin_objects: dict = field(default_factory=dict)
+    webhook_endpoint_id: int = 0
+    webhook_delivery_id: int = 0
 
     def values(self) -> dict[str, object]:
         """URL variable values by name, all belonging to this side."""
@@ -82,6 +85,8 @@ class Side:
             "name": "htmx.min.js",
             "plugin_name": first_plugin_name(),
             "plugin": first_plugin_name(),
+            "endpoint_id": self.webhook_endpoint_id,
+            "delivery_id": self.webhook_delivery_id,
         }
         values.update(self.plugin_objects)
         return values
@@ -90,7 +95,7 @@ class Side:
 # Names whose values are objects owned by one tenant or one customer.
 TENANT_OBJECTS = {
     "membership_id", "member_id", "customer_id", "purchase_id", "photo_id", "role_id", "staff_id",
-    "invitation_id", "session_id", "user_id", "post_id",
+    "invitation_id", "session_id", "user_id", "post_id", "endpoint_id", "delivery_id",
 }
 
 
@@ -142,6 +147,9 @@ def build_side(make_user, make_network, make_merchant, make_member, network=None
         network.description = f"Our street {text}"
         db.session.commit()
     enable_all_plugins(merchant, owner)
+    # A webhook endpoint (a closed loopback port: attempts fail fast) and the sale's delivery to it.
+    endpoint = webhooks.create_endpoint(db.session, merchant, url="http://127.0.0.1:9/hook",
+                                        events=["purchase.recorded"], created_by_id=owner.id).endpoint
     customer = make_user(name=f"Customer {suffix}".strip())
     membership = make_member(merchant, user=customer, points=0)
     post(db.session, [Posting(membership.id, merchant.id, "adjust", 500, f"Welcome {text}")])
@@ -163,11 +171,13 @@ def build_side(make_user, make_network, make_merchant, make_member, network=None
     user_session = db.session.query(UserSession).filter_by(user_id=customer.id).one()
     assert session_id
     plugin_objects = make_plugin_objects(merchant, owner)
+    delivery_id = db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id))
     return Side(
         network=network, merchant=merchant, owner=owner, cashier=cashier, customer=customer,
         membership=membership, purchase=purchase, photo=photo, cashier_role=cashier_role,
         invitation=invited.invitation, invitation_token=invited.token,
         user_session_id=user_session.id, plugin_objects=plugin_objects,
+        webhook_endpoint_id=endpoint.id, webhook_delivery_id=delivery_id,
     )
 
 
@@ -356,6 +366,8 @@ def test_other_tenants_objects_answer_404_to_staff(app, world):
         db.session.refresh(obj)
     assert sides["A"].purchase.refunded_at is None
     assert sides["A"].invitation.revoked_at is None
+    endpoint = db.session.get(WebhookEndpoint, sides["A"].webhook_endpoint_id)
+    assert endpoint is not None and endpoint.enabled and endpoint.previous_secret_sealed is None
 
 
 def test_own_objects_are_reachable_so_the_404s_above_mean_something(app, world):

@@ -18,6 +18,7 @@ from webapp.models.network import (
     StaffRole,
 )
 from webapp.models.outbox import OutboxMessage
+from webapp.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiIdempotentResponse",
@@ -38,4 +39,7 @@ __all__ = [
     "StaffRole",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
