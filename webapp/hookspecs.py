@@ -468,6 +468,9 @@ def neighbourly_collect_share_params(merchant, membership):
     :param merchant: the ``Merchant`` whose page is shared.
     :param membership: the sharing customer's ``Membership``.
     :returns: a ``dict`` of parameter names to string values (or ``None``).
+    """
+
+
 # --------------------------------------------------------------------------- events
 
 
