@@ -40,7 +40,7 @@ PROBLEM_TYPE_BASE = "/api/v1/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-MAX_ID = 2**62
+MAX_ID = 2**31 - 1  # ids are 32-bit columns: a larger one is simply not there
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 __all__ = [
@@ -512,9 +512,22 @@ Every POST needs an `Idempotency-Key` header. Errors are `application/problem+js
 Lists are newest first; pass `next_cursor` back as `cursor` for the next page.
 """
 
+_MODEL_NAMES: dict[str, type] = {}
+
+
+def model_name(model: type) -> str:
+    """A model's name in the document: its class name, which must be unique across the core
+    and the plugins (two models of one name would silently share one schema)."""
+    name = model.__name__
+    known = _MODEL_NAMES.setdefault(name, model)
+    if known is not model and f"{known.__module__}.{known.__qualname__}" != f"{model.__module__}.{model.__qualname__}":
+        raise RuntimeError(f"two API models are named {name}: {known.__module__} and {model.__module__}")
+    return name
+
+
 spec = SpecTree(
     "flask",
-    naming_strategy=lambda model: model.__name__,
+    naming_strategy=model_name,
     nested_naming_strategy=lambda _parent, child: child,
     title="Neighbourly POS API",
     version="1.0.0",
@@ -547,6 +560,7 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
     }
     for methods in document["paths"].values():
         for method, operation in methods.items():
+            operation["operationId"] = re.sub(r"[^A-Za-z0-9_]+", "", operation["operationId"])
             for status, answer in operation["responses"].items():
                 content = answer.get("content", {})
                 if int(status) >= 400 and "application/json" in content:
@@ -558,7 +572,43 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
                             "description": "\"true\" when this is the stored answer to a retried key.",
                             "schema": {"type": "string", "enum": ["true"]},
                         }
+    _add_links(document)
     return document
+
+
+# OpenAPI links: how one answer's ids feed the next call (a POS's usual paths; stateful tests
+# follow them). (path, method, status) -> {name: (target path, target method, parameters)}.
+LINKS = {
+    ("/api/v1/customers/lookup", "get", "200"): {
+        "GetMembership": ("/api/v1/memberships/{membership_id}", "get", {"membership_id": "$response.body#/id"}),
+        "ListPurchases": ("/api/v1/purchases", "get", {"membership_id": "$response.body#/id"}),
+    },
+    ("/api/v1/purchases", "post", "201"): {
+        "GetPurchase": ("/api/v1/purchases/{purchase_id}", "get", {"purchase_id": "$response.body#/id"}),
+        "RefundPurchase": ("/api/v1/purchases/{purchase_id}/refund", "post", {"purchase_id": "$response.body#/id"}),
+        "GetMembership": ("/api/v1/memberships/{membership_id}", "get", {"membership_id": "$response.body#/membership_id"}),
+    },
+    ("/api/v1/purchases/{purchase_id}/refund", "post", "200"): {
+        "GetPurchase": ("/api/v1/purchases/{purchase_id}", "get", {"purchase_id": "$response.body#/id"}),
+    },
+    ("/api/v1/certificates/redeem", "post", "201"): {
+        "GetPurchase": ("/api/v1/purchases/{purchase_id}", "get", {"purchase_id": "$response.body#/purchase/id"}),
+        "RefundPurchase": ("/api/v1/purchases/{purchase_id}/refund", "post", {"purchase_id": "$response.body#/purchase/id"}),
+    },
+}
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    for (path, method, status), links in LINKS.items():
+        answer = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if answer is None:
+            continue  # a plugin's endpoint that this app does not have
+        answer["links"] = {
+            name: {"operationId": paths[target][target_method]["operationId"], "parameters": parameters}
+            for name, (target, target_method, parameters) in links.items()
+            if target in paths
+        }
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class CertificateOut(ApiModel):
     reason: str | None = Field(description="Why it cannot be used, when it cannot.")
 
 
-class LookupQuery(ApiModel):
+class CertificateLookupQuery(ApiModel):
     code: str = Field(
         min_length=1, max_length=MAX_CODE_LENGTH,
         description="The code as typed, the scanned QR text (neighbourly:cert:…) or the certificate link.",
@@ -107,7 +107,7 @@ def _certificate_here(raw: str) -> Certificate:
 
 @api_bp.get("/certificates/lookup")
 @spec.validate(
-    query=LookupQuery, resp=api_answers(403, 404, 422, HTTP_200=CertificateOut), tags=["certificates"],
+    query=CertificateLookupQuery, resp=api_answers(403, 404, 422, HTTP_200=CertificateOut), tags=["certificates"],
     skip_validation=True,
 )
 def certificate_lookup():

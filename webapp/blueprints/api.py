@@ -239,7 +239,7 @@ def membership_list():
     return page(statement, Membership.id, membership_json)
 
 
-@bp.get("/memberships/<int:membership_id>")
+@bp.get("/memberships/<int(max=2147483647):membership_id>")
 @spec.validate(resp=api_answers(404, HTTP_200=MembershipOut), tags=["customers"], skip_validation=True)
 def membership_get(membership_id: int):
     """One member with their balance."""
@@ -307,20 +307,20 @@ def purchase_list():
     statement = select(Purchase).where(Purchase.merchant_id == g.merchant.id)
     membership_id = request.args.get("membership_id", "")
     if membership_id:
-        if not membership_id.isdigit() or len(membership_id) > 18:
+        if not membership_id.isdigit() or len(membership_id) > 10 or int(membership_id) > MAX_ID:
             raise ValidationFailed(_("Send the membership id as a whole number."), field="membership_id")
         statement = statement.where(Purchase.membership_id == int(membership_id))
     return page(statement, Purchase.id, purchase_json)
 
 
-@bp.get("/purchases/<int:purchase_id>")
+@bp.get("/purchases/<int(max=2147483647):purchase_id>")
 @spec.validate(resp=api_answers(404, HTTP_200=PurchaseOut), tags=["sales"], skip_validation=True)
 def purchase_get(purchase_id: int):
     """One purchase."""
     return json_response(purchase_json(_purchase_here(purchase_id)))
 
 
-@bp.post("/purchases/<int:purchase_id>/refund")
+@bp.post("/purchases/<int(max=2147483647):purchase_id>/refund")
 @spec.validate(
     headers=IdempotencyHeader, resp=api_answers(403, 404, 409, 422, HTTP_200=PurchaseOut), tags=["sales"],
     skip_validation=True,
