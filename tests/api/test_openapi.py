@@ -67,3 +67,19 @@ def test_plugin_api_blueprints_must_come_from_the_factory(app):
 
     with pytest.raises(RuntimeError, match="plugin_api_blueprint"):
         api.register_plugin_apis(app, Registry)
+
+
+def test_the_owner_finds_the_reference_page_in_english_and_russian(client, make_merchant):
+    shop = make_merchant(name="Bakery")
+    client.login(shop.owner)
+    page = client.get(f"/business/{shop.slug}/integrations").get_data(as_text=True)
+    assert 'href="/developers/api"' in page and "Read the API reference" in page
+    reference = client.get("/developers/api", headers={"Accept-Language": "en"})
+    assert reference.status_code == 200
+    text = reference.get_data(as_text=True)
+    assert "<title>API reference" in text and 'data-spec-url="/api/v1/openapi.json"' in text
+    assert "/vendor/swagger-ui-bundle.js" in text and "<script>" not in text  # no inline script
+    assert client.get("/vendor/swagger-ui-bundle.js").status_code == 200
+    client.post_form("/account/locale", {"locale": "ru"})
+    russian = client.get("/developers/api").get_data(as_text=True)
+    assert "<title>Справочник API" in russian
