@@ -30,7 +30,7 @@ def test_the_document_is_openapi_3_1_and_needs_no_key(client):
 def test_every_api_route_is_described_with_its_errors(app, client):
     document = client.get("/api/v1/openapi.json").get_json()
     routes = {
-        (re.sub(r"<(?:int:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+        (re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")
         and rule.rule != "/api/v1/openapi.json"
         for method in rule.methods - {"HEAD", "OPTIONS"}
