@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the checkout whose code gunicorn serves
 START_TIMEOUT = 60  # seconds for a gunicorn to answer; polled, not slept through
 
 

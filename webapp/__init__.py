@@ -159,6 +159,9 @@ def _register_blueprints(app: Flask) -> None:
     for blueprints in registry.pm.hook.neighbourly_register_blueprints(app=app):
         for blueprint in blueprints or []:
             app.register_blueprint(blueprint)
+    from webapp.api import register_plugin_apis
+
+    register_plugin_apis(app, registry)
 
 
 def _register_template_helpers(app: Flask) -> None:

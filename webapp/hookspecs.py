@@ -490,3 +490,25 @@ def neighbourly_collect_event_types(merchant):
     :param merchant: the ``Merchant`` whose owner is choosing events.
     :returns: a list of ``webapp.contracts.EventType`` (or ``None``).
     """
+
+
+# --------------------------------------------------------------------------- POS API
+
+
+@hookspec
+def neighbourly_register_api(app):
+    """Contribute endpoints to the POS API under ``/api/v1/``.
+
+    Scope: app (called once for every installed plugin, whatever merchants enabled).
+    Phase: startup, inside ``create_app`` after the core's API.
+
+    Make each blueprint with :func:`webapp.api.plugin_api_blueprint`: its calls need an API key
+    (the merchant is ``g.merchant``), count against the key's rate limit, and answer 404 when the
+    key's merchant has not enabled the plugin. Describe each view with
+    ``webapp.api.spec.validate(..., skip_validation=True)`` so that it appears in
+    ``/api/v1/openapi.json``; POSTs need ``webapp.api.idempotency_key()`` (or the
+    ``webapp.api.idempotent`` decorator), errors are raised as ``NeighbourlyError`` subclasses.
+
+    :param app: the Flask application being built.
+    :returns: a list of ``flask.Blueprint`` objects (or ``None``).
+    """

@@ -44,6 +44,13 @@ def neighbourly_register_blueprints(app):
 
 
 @hookimpl
+def neighbourly_register_api(app):
+    from plugins.cross_marketing.api import api_bp
+
+    return [api_bp]
+
+
+@hookimpl
 def neighbourly_collect_nav_items(merchant, user):
     return [
         NavItem(

@@ -248,3 +248,14 @@ def test_rate_limits_count_per_key_with_ratelimit_headers(app, client, shop, mak
     assert answers[0].headers["RateLimit-Limit"] == "3"
     assert_problem(client.get("/api/v1/merchant", headers=auth(secret)), 429, "rate-limited")
     assert client.get("/api/v1/merchant", headers=auth(other_secret)).status_code == 200
+
+
+def test_ids_beyond_the_32_bit_columns_are_refused_not_a_database_error(client, shop):
+    secret = new_key(shop)
+    huge = 3_759_033_077  # PostgreSQL's integer columns cannot even compare with it
+    assert_problem(client.get(f"/api/v1/purchases/{huge}", headers=auth(secret)), 404, "not-found")
+    assert_problem(client.get(f"/api/v1/memberships/{huge}", headers=auth(secret)), 404, "not-found")
+    listed = client.get(f"/api/v1/purchases?membership_id={huge}", headers=auth(secret))
+    assert_problem(listed, 422, "validation-failed")
+    sold = client.post("/api/v1/purchases", json={"membership_id": huge, "amount": 100}, headers=auth(secret, "big"))
+    assert assert_problem(sold, 422, "validation-failed")["errors"][0]["field"] == "membership_id"

@@ -15,6 +15,7 @@ def register_core_blueprints(app: Flask) -> None:
         auth,
         business,
         cashier,
+        developers,
         integrations,
         marketplace,
         operator,
@@ -22,6 +23,7 @@ def register_core_blueprints(app: Flask) -> None:
         wallet,
     )
 
-    for module in (public, auth, wallet, account, business, cashier, integrations, marketplace, operator, assets, api):
+    for module in (public, auth, wallet, account, business, cashier, integrations, marketplace, operator, assets, api,
+                   developers):
         app.register_blueprint(module.bp)
     app.after_request(set_security_headers)

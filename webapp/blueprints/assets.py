@@ -11,6 +11,8 @@ bp = Blueprint("assets", __name__)
 # Only these files of installed npm packages are served.
 VENDOR_FILES = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
+    "swagger-ui-bundle.js": ("swagger-ui-dist", "swagger-ui-bundle.js"),
+    "swagger-ui.css": ("swagger-ui-dist", "swagger-ui.css"),
 }
 
 

@@ -192,11 +192,16 @@ def quote(merchant: Merchant, membership: Membership, amount: int) -> Quote:
     )
 
 
-# A replayed decline is raised as the class first raised, so views answer a retry alike.
-_STORED_ERRORS: dict[str, type[NeighbourlyError]] = {
-    "InsufficientPoints": InsufficientPoints,
-    "ValidationFailed": ValidationFailed,
-}
+def _stored_error_class(kind: str) -> type[NeighbourlyError]:
+    """A replayed decline is raised as the class first raised (a plugin's decline included), so
+    views answer a retry alike, down to the API problem's ``type``."""
+    pending: list[type[NeighbourlyError]] = [PurchaseDeclined, ValidationFailed]
+    while pending:
+        candidate = pending.pop()
+        if candidate.__name__ == kind:
+            return candidate
+        pending.extend(candidate.__subclasses__())
+    return PurchaseDeclined
 
 
 class _Statements:
@@ -254,7 +259,7 @@ def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> Purchas
     if kind == "purchase":
         return PurchaseOutcome(purchase=session.get(Purchase, row_id), replayed=True)
     decline = session.get(PurchaseDecline, row_id)
-    raise _STORED_ERRORS.get(decline.error_kind, PurchaseDeclined)(decline.message)
+    raise _stored_error_class(decline.error_kind)(decline.message)
 
 
 def _store_decline(
