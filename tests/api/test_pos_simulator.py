@@ -1,10 +1,8 @@
 """A POS simulator: a plain HTTP client that knows only the curl examples of
 docs/pos-integration.md rings up 100 sales (some sent twice, as after a lost answer), 10 refunds
 and 5 certificate redemptions against gunicorn on loopback, on SQLite and PostgreSQL; then the
-ledger invariants hold and every balance the API shows is what the answers added up to.
-
-``expected_events`` lists what the API recorded, in order (``purchase.recorded``,
-``purchase.refunded``): a webhook receiver's deliveries can be compared with it.
+ledger invariants hold, every balance the API shows is what the answers added up to, and the
+shop's webhook receiver got exactly one signed delivery for every sale and refund the API recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +18,8 @@ from sqlalchemy import func, select
 
 from tests.api.pos_site import PRICE, as_request, command_for, database, seed, served
 from tests.conftest import make_app
+from tests.webhooks.receiver import Receiver
+from webapp import outbox
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, Purchase
 from webapp.services.ledger import find_balance_mismatches
@@ -49,8 +49,9 @@ class Pos:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_pos_records_sales_refunds_and_redemptions_and_the_ledger_holds(backend, tmp_path):
-    with database(backend, tmp_path) as url:
+    with database(backend, tmp_path) as url, Receiver() as receiver:
         site = seed(url, customers=CUSTOMERS, certificates=REDEMPTIONS)
+        receiver.secrets.append(subscribe(url, receiver.url))
         with served(site, tmp_path, workers=2):
             pos = Pos(site.base_url, site.secret)
             expected_events: list[tuple[str, int]] = []
@@ -122,6 +123,40 @@ def test_a_pos_records_sales_refunds_and_redemptions_and_the_ledger_holds(backen
             assert sum(1 for row in listed if row["refunded_at"]) == REFUNDS
         # The ledger, read from the database the site wrote.
         check_ledger(url, balances, expected_events)
+        check_webhooks(url, receiver, expected_events)
+
+
+def subscribe(url: str, receiver_url: str) -> str:
+    """The shop's integrator registers the receiver for sales and refunds; the secret shown once."""
+    from webapp.models import Merchant
+    from webapp.services import webhooks
+
+    app = make_app(url)
+    with app.app_context():
+        try:
+            shop = db.session.scalars(select(Merchant).order_by(Merchant.id)).first()
+            return webhooks.create_endpoint(
+                db.session, shop, url=receiver_url, events=["purchase.recorded", "purchase.refunded"],
+                created_by_id=None,
+            ).secret
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def check_webhooks(url: str, receiver: Receiver, expected_events: list[tuple[str, int]]) -> None:
+    app = make_app(url, OUTBOX_RELAY_GRACE_SECONDS=0)
+    with app.app_context():
+        try:  # what no worker sent yet goes out now, as the worker's relay would send it
+            while outbox.relay_due(db.session, run_here=True):
+                pass
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    received = [(request.payload["type"], request.payload["data"]["id"]) for request in receiver.requests]
+    assert sorted(received) == sorted(expected_events)
+    assert all(request.verified_with == receiver.secrets for request in receiver.requests)
+    assert len({request.message_id for request in receiver.requests}) == len(receiver.requests)
 
 
 def check_ledger(url: str, balances: dict[int, int], expected_events: list[tuple[str, int]]) -> None:
