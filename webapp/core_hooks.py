@@ -36,7 +36,22 @@ def neighbourly_collect_dashboard_panels(merchant):
     figures = analytics.dashboard_figures(merchant)
     # Rendered from an autoescaped .html template, so it is markup already.
     html = Markup(render_template("business/_core_figures.html", merchant=merchant, figures=figures))  # noqa: S704
-    return [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
+    panels = [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
+    panels.append(_expiry_panel(merchant))
+    return panels
+
+
+def _expiry_panel(merchant) -> DashboardPanel:
+    """Points due to expire month by month over the next year (server-rendered SVG)."""
+    from webapp.extensions import db
+    from webapp.services import points as points_service
+
+    forecast = points_service.expiry_forecast(db.session, merchant)
+    html = Markup(render_template(  # noqa: S704 - an autoescaped .html template
+        "business/_expiry_forecast.html", merchant=merchant, forecast=forecast,
+        policy=points_service.policy_text(merchant),
+    ))
+    return DashboardPanel(key="core-expiry", title=_("Points expiring"), order=5, html=html)
 
 
 @hookimpl
@@ -76,6 +91,11 @@ def neighbourly_register_periodic_tasks(huey):
     # Every minute: outbox messages that no request could hand over (queue down, process killed).
     huey.periodic_task(crontab(minute="*"), name="core.relay_outbox")(relay_outbox)
 
+    # The points lifecycle. Birthdays hourly: "today" is each network's own, and a card gets one
+    # bonus a year whatever the number of runs. Expiry and its reminders once a night.
+    huey.periodic_task(crontab(minute="5"), name="core.birthday_bonuses")(_birthday_bonuses)
+    huey.periodic_task(crontab(hour="2", minute="40"), name="core.expire_points")(_expire_points)
+
     @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
     def verify_ledger() -> None:
         """Nightly: every cached balance must equal its ledger sum; mismatches are logged loudly."""
@@ -90,3 +110,31 @@ def neighbourly_register_periodic_tasks(huey):
                     "membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total
                 )
             db.session.remove()
+
+
+def _in_task(work):
+    from webapp.tasks import app_for_task
+
+    with app_for_task().app_context():
+        from webapp.extensions import db
+
+        try:
+            return work(db.session)
+        finally:
+            db.session.remove()
+
+
+def _birthday_bonuses() -> int:
+    """Hourly: credit today's birthday bonuses and queue the greetings."""
+    from webapp.services import points
+
+    return _in_task(points.run_birthday_bonuses)
+
+
+def _expire_points() -> int:
+    """Nightly: expire due points, then remind customers 30 and 7 days before their next expiry."""
+    from webapp.services import points
+
+    expired = _in_task(points.run_expiry)
+    _in_task(points.send_reminders)
+    return expired

@@ -3,11 +3,15 @@
 from webapp.models.accounts import ConsentRecord, PasswordResetToken, User, UserSession
 from webapp.models.integrations import ApiIdempotentResponse, ApiKey
 from webapp.models.loyalty import (
+    BirthdayBonus,
+    ExpiryReminder,
     LedgerEntry,
     Membership,
     MerchantWeeklyStats,
+    PointsAdjustment,
     Purchase,
     PurchaseDecline,
+    WelcomeBonusClaim,
 )
 from webapp.models.network import (
     Merchant,
@@ -22,7 +26,9 @@ from webapp.models.outbox import OutboxMessage
 __all__ = [
     "ApiIdempotentResponse",
     "ApiKey",
+    "BirthdayBonus",
     "ConsentRecord",
+    "ExpiryReminder",
     "LedgerEntry",
     "Membership",
     "Merchant",
@@ -32,10 +38,12 @@ __all__ = [
     "Network",
     "OutboxMessage",
     "PasswordResetToken",
+    "PointsAdjustment",
     "Purchase",
     "PurchaseDecline",
     "StaffInvitation",
     "StaffRole",
     "User",
     "UserSession",
+    "WelcomeBonusClaim",
 ]

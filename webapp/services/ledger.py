@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
-from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats
+from webapp.models import LedgerEntry, Membership, Merchant, MerchantWeeklyStats
 from webapp.models.base import utcnow
 from webapp.timezones import merchant_zone, week_start_day
 
@@ -32,6 +33,36 @@ class Posting:
     purchase_id: int | None = None
     object_ref: str | None = None
     reverses_id: int | None = None
+    # Credits: when the points expire. Left as they are, a credit gets the merchant's policy of
+    # the moment it is written (``credit_expiry``); ``apply_policy=False`` keeps them as given.
+    expires_at: datetime | None = None
+    idle_months: int | None = None
+    apply_policy: bool = True
+
+
+EXPIRY_MODES = ("none", "earned", "idle")
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` ``months`` calendar months later; a day the month lacks becomes its last day."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = index // 12, index % 12 + 1
+    day = min(moment.day, monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def credit_expiry(merchant: Merchant, moment: datetime) -> tuple[datetime | None, int | None]:
+    """(expires_at, idle months) for points a merchant credits at ``moment``, by its policy now.
+
+    "earned": the points expire ``points_expiry_months`` after ``moment``. "idle": not before
+    that either, and only once the card has gone that many months without a visit (each visit
+    postpones it). Stored on the credit, so changing the policy applies to later points only.
+    """
+    mode = merchant.points_expiry_mode
+    if mode not in ("earned", "idle"):
+        return None, None
+    months = merchant.points_expiry_months
+    return add_months(moment, months), (months if mode == "idle" else None)
 
 
 def week_start(moment: datetime, tz: tzinfo = UTC) -> date:
@@ -209,9 +240,22 @@ def post(session: Session, postings: list[Posting], moment: datetime | None = No
         bump_weekly_stats(session, merchant_id, moment, points_other=amount)
 
 
+def _expiry_of(session: Session, posting: Posting, moment: datetime) -> tuple[datetime | None, int | None]:
+    if posting.amount <= 0:
+        return None, None
+    if not posting.apply_policy or posting.expires_at is not None or posting.idle_months is not None:
+        return posting.expires_at, posting.idle_months
+    merchant = session.get(Merchant, posting.merchant_id)  # the session's own copy, when loaded
+    return credit_expiry(merchant, moment) if merchant is not None else (None, None)
+
+
 def insert_entries(session: Session, postings: list[Posting], moment: datetime) -> None:
-    """One multi-row INSERT of ledger entries (a Core insert on the session's connection)."""
+    """One multi-row INSERT of ledger entries (a Core insert on the session's connection).
+
+    Credits carry their expiry (``Posting.expires_at``, else the merchant's policy now).
+    """
     session.flush()  # pending ORM changes first, as the ORM's bulk insert would
+    expiries = [_expiry_of(session, p, moment) for p in postings]
     session.connection().execute(
         _LEDGER_INSERT,
         [
@@ -226,8 +270,10 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
                 "object_ref": p.object_ref,
                 "reverses_id": p.reverses_id,
                 "created_at": moment,
+                "expires_at": expires_at,
+                "expiry_idle_months": idle_months,
             }
-            for p in postings
+            for p, (expires_at, idle_months) in zip(postings, expiries, strict=True)
         ],
     )
 
