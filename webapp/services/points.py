@@ -483,7 +483,10 @@ def _to_expire(now: datetime, membership_ids):
     )
 
 
-def run_expiry(session: Session, now: datetime | None = None, batch_size: int = EXPIRE_BATCH) -> int:
+def run_expiry(
+    session: Session, now: datetime | None = None, batch_size: int = EXPIRE_BATCH,
+    merchant_id: int | None = None,
+) -> int:
     """Write today's ``expire`` entries; returns the points expired.
 
     Cards with a due credit and a positive balance are found in one statement; then per batch:
@@ -494,12 +497,15 @@ def run_expiry(session: Session, now: datetime | None = None, batch_size: int = 
     """
     now = now or utcnow()
     ledger, cards = LedgerEntry.__table__, Membership.__table__
-    candidates = session.connection().execute(
+    found = (
         select(ledger.c.membership_id).distinct()
         .select_from(ledger.join(cards, cards.c.id == ledger.c.membership_id))
         .where(ledger.c.expires_at <= now, ledger.c.amount > 0, cards.c.balance > 0)
         .order_by(ledger.c.membership_id)
-    ).scalars().all()
+    )
+    if merchant_id is not None:  # one merchant's cards only (an operator's command, tests)
+        found = found.where(cards.c.merchant_id == merchant_id)
+    candidates = session.connection().execute(found).scalars().all()
     session.rollback()
     dialect = session.get_bind().dialect.name
     expired = 0
