@@ -42,16 +42,14 @@ def neighbourly_collect_dashboard_panels(merchant):
 
 
 def _expiry_panel(merchant) -> DashboardPanel:
-    """Points due to expire month by month over the next year (server-rendered SVG)."""
-    from webapp.extensions import db
-    from webapp.services import points as points_service
+    """Points due to expire month by month over the next year, loaded after the dashboard page
+    (it reads the credits still holding points, which grow with the merchant)."""
+    from flask import url_for
 
-    forecast = points_service.expiry_forecast(db.session, merchant)
-    html = Markup(render_template(  # noqa: S704 - an autoescaped .html template
-        "business/_expiry_forecast.html", merchant=merchant, forecast=forecast,
-        policy=points_service.policy_text(merchant),
-    ))
-    return DashboardPanel(key="core-expiry", title=_("Points expiring"), order=5, html=html)
+    return DashboardPanel(
+        key="core-expiry", title=_("Points expiring"), order=5,
+        lazy_url=url_for("business.expiry_panel", merchant_slug=merchant.slug),
+    )
 
 
 @hookimpl

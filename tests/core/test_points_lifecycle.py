@@ -359,3 +359,34 @@ def test_lifecycle_texts_are_translated(app, locale):
 
         assert ledger_reason("Points expired") != "Points expired"
         assert ledger_reason("Welcome bonus") != "Welcome bonus"
+
+
+def test_dashboard_forecast_shows_the_points_due_each_month(app, client, make_merchant, make_member):
+    merchant = make_merchant()
+    merchant.points_expiry_mode, merchant.points_expiry_months = "earned", 2
+    db.session.commit()
+    member = make_member(merchant)
+    ledger.post(db.session, [ledger.Posting(member.id, merchant.id, "reward", 120, "Bonus")])
+    db.session.commit()
+    points.adjust_points(db.session, merchant, member.id, -20, "Correction", merchant.owner.id, "c1")
+    forecast = points.expiry_forecast(db.session, merchant)
+    assert len(forecast) == 12 and sum(value for _month, value in forecast) == 100
+    assert forecast[2][1] == 100 or forecast[1][1] == 100  # two months on, at a month's turn or not
+    client.login(merchant.owner)
+    dashboard = client.get(f"/business/{merchant.slug}/dashboard").get_data(as_text=True)
+    assert f"/business/{merchant.slug}/dashboard/expiry" in dashboard
+    panel = client.get(f"/business/{merchant.slug}/dashboard/expiry").get_data(as_text=True)
+    assert "100 points expire in the next 12 months" in panel and "<svg" in panel
+
+
+def test_operators_run_the_jobs_from_the_command_line(app, runner, make_merchant, make_member):
+    merchant = make_merchant()
+    member = make_member(merchant)
+    ledger.post(db.session, [ledger.Posting(member.id, merchant.id, "reward", 30, "Bonus",
+                                            expires_at=datetime(2020, 1, 1, tzinfo=UTC))])
+    db.session.commit()
+    result = runner.invoke(args=["points", "expire"])
+    assert result.exit_code == 0 and "30 points expired" in result.output
+    assert _balance(member.id) == 0
+    result = runner.invoke(args=["points", "birthdays"])
+    assert result.exit_code == 0 and "0 birthday bonuses credited" in result.output

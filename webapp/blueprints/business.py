@@ -122,6 +122,17 @@ def dashboard(merchant: Merchant):
     )
 
 
+@bp.route("/<merchant_slug>/dashboard/expiry")
+@staff_required("owner")
+def expiry_panel(merchant: Merchant):
+    """The 12-month expiry forecast panel (server-rendered SVG), loaded after the dashboard."""
+    return render(
+        "business/_expiry_forecast.html", merchant=merchant,
+        forecast=points_service.expiry_forecast(db.session, merchant),
+        policy=points_service.policy_text(merchant),
+    )
+
+
 # --------------------------------------------------------------------------- customers
 
 
