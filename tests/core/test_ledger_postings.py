@@ -123,3 +123,27 @@ def test_concurrent_postings_to_overlapping_cards_keep_the_books(app, make_merch
         assert expected[membership_id] >= 0
         assert ledger.ledger_sum(db.session, membership_id) == expected[membership_id]
     assert ledger.find_balance_mismatches(db.session) == []
+
+
+def test_postings_to_many_cards_use_padded_statements_and_stay_all_or_nothing(app, make_merchant, make_member):
+    """Beyond 8 cards the guarded UPDATE names a power-of-two number of cards (padded with an id
+    that does not exist): every real card still moves, or none does."""
+    import pytest
+
+    from webapp.errors import InsufficientPoints
+    from webapp.models import Membership
+    from webapp.services.ledger import Posting, _statement_size, post
+
+    assert [_statement_size(n) for n in (1, 8, 9, 16, 17, 500)] == [1, 8, 16, 16, 32, 512]
+    merchant = make_merchant()
+    cards = [make_member(merchant, points=10) for _ in range(11)]
+    post(db.session, [Posting(card.id, merchant.id, "adjust", -3, "x") for card in cards])
+    db.session.commit()
+    balances = lambda: [db.session.get(Membership, card.id).balance for card in cards]  # noqa: E731
+    db.session.expire_all()
+    assert balances() == [7] * 11
+    with pytest.raises(InsufficientPoints):
+        post(db.session, [Posting(card.id, merchant.id, "adjust", -7 if i else -8, "x") for i, card in enumerate(cards)])
+    db.session.rollback()
+    db.session.expire_all()
+    assert balances() == [7] * 11

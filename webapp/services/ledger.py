@@ -189,14 +189,23 @@ def _balance_updates(dialect: str, count: int):
     return statement.values(balance=table.c.balance + delta).returning(table.c.balance, table.c.id)
 
 
+def _statement_size(count: int) -> int:
+    """How many cards the statement for ``count`` cards names: up to 8 exactly, beyond that the
+    next power of two (the rest padded with a card id that does not exist), so a batch job
+    posting to any number of cards compiles a handful of statements, not one per count."""
+    return count if count <= 8 else 1 << (count - 1).bit_length()
+
+
 def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int]:
     """Run the guarded UPDATE for (membership id, delta) pairs; return the ids it changed."""
-    dialect = session.get_bind().dialect.name if len(deltas) > 1 else "any"
+    size = _statement_size(len(deltas))
+    dialect = session.get_bind().dialect.name if size > 1 else "any"
     params: dict[str, int] = {}
-    for index, (membership_id, delta) in enumerate(deltas):
+    for index in range(size):
+        membership_id, delta = deltas[index] if index < len(deltas) else (0, 0)  # ids start at 1
         params[f"id_{index}"] = membership_id
         params[f"delta_{index}"] = delta
-    rows = session.connection().execute(_balance_updates(dialect, len(deltas)), params)
+    rows = session.connection().execute(_balance_updates(dialect, size), params)
     return [row[1] for row in rows]
 
 

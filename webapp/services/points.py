@@ -34,7 +34,7 @@ from uuid import uuid4
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -468,8 +468,10 @@ def _due_condition(now: datetime):
     )
 
 
-def _to_expire(now: datetime, membership_ids):
-    """(membership, merchant, points to expire) for the given cards: due credits minus all debits."""
+def _to_expire(now: datetime):
+    """(membership, merchant, points to expire) for the cards ``ids`` names: due credits minus all
+    debits. Built once a run (the list of cards is an expanding parameter)."""
+    membership_ids = bindparam("ids", expanding=True)
     ledger, cards = LedgerEntry.__table__, Membership.__table__
     due = func.sum(case((_due_condition(now), ledger.c.amount), else_=0))
     debits = func.sum(case((ledger.c.amount < 0, -ledger.c.amount), else_=0))
@@ -497,26 +499,27 @@ def run_expiry(
     """
     now = now or utcnow()
     ledger, cards = LedgerEntry.__table__, Membership.__table__
+    # Batches follow merchants, so a batch bumps the weekly figures of one or two merchants.
     found = (
-        select(ledger.c.membership_id).distinct()
+        select(cards.c.merchant_id, ledger.c.membership_id).distinct()
         .select_from(ledger.join(cards, cards.c.id == ledger.c.membership_id))
         .where(ledger.c.expires_at <= now, ledger.c.amount > 0, cards.c.balance > 0)
-        .order_by(ledger.c.membership_id)
+        .order_by(cards.c.merchant_id, ledger.c.membership_id)
     )
     if merchant_id is not None:  # one merchant's cards only (an operator's command, tests)
         found = found.where(cards.c.merchant_id == merchant_id)
-    candidates = session.connection().execute(found).scalars().all()
+    candidates = [row.membership_id for row in session.connection().execute(found)]
     session.rollback()
     dialect = session.get_bind().dialect.name
+    to_expire = _to_expire(now)
+    lock = select(cards.c.id).where(cards.c.id.in_(bindparam("ids", expanding=True))).order_by(cards.c.id).with_for_update()
     expired = 0
     for start in range(0, len(candidates), batch_size):
         batch = candidates[start:start + batch_size]
         try:
             if dialect == "postgresql":
-                session.connection().execute(
-                    select(cards.c.id).where(cards.c.id.in_(batch)).order_by(cards.c.id).with_for_update()
-                )
-            rows = session.connection().execute(_to_expire(now, batch)).all()
+                session.connection().execute(lock, {"ids": batch})
+            rows = session.connection().execute(to_expire, {"ids": batch}).all()
             postings = [
                 Posting(row.id, row.merchant_id, "expire", -int(row.points), EXPIRED_REASON)
                 for row in rows
