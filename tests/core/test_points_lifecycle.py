@@ -339,6 +339,9 @@ def test_wallet_and_settings_say_when_points_expire(app, client, make_merchant, 
     assert "applies to points earned afterwards" in settings_page
     db.session.refresh(merchant)
     assert (merchant.welcome_bonus_points, merchant.points_expiry_mode, merchant.points_expiry_months) == (100, "earned", 6)
+    public = client.get(f"/m/{merchant.slug}").get_data(as_text=True)
+    assert "A welcome bonus of 100 points" in public and "50 points on your birthday" in public
+    assert "Points expire 6 months after they are earned" in public
     customer = make_user()
     member = make_member(merchant, user=customer)
     db.session.refresh(member)
