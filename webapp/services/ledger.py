@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from calendar import monthrange
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, case, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp.errors import InsufficientPoints
@@ -189,23 +190,48 @@ def _balance_updates(dialect: str, count: int):
     return statement.values(balance=table.c.balance + delta).returning(table.c.balance, table.c.id)
 
 
-def _statement_size(count: int) -> int:
-    """How many cards the statement for ``count`` cards names: up to 8 exactly, beyond that the
-    next power of two (the rest padded with a card id that does not exist), so a batch job
-    posting to any number of cards compiles a handful of statements, not one per count."""
-    return count if count <= 8 else 1 << (count - 1).bit_length()
+MANY_CARDS = 8
+
+# Beyond a few cards the changes travel as one parameter (an array, or JSON on SQLite) joined in
+# the UPDATE: one statement of fixed text whatever the number of cards, so a nightly job posting
+# to thousands of cards neither compiles nor ships a statement per card. Guarded per row and
+# RETURNING the rows changed, like the CASE statement; on PostgreSQL the rows are locked first
+# in ascending id order.
+_MANY_UPDATES = {
+    "postgresql": text(
+        "WITH locked AS (SELECT id FROM memberships WHERE id = ANY(CAST(:ids AS integer[])) "
+        "ORDER BY id FOR UPDATE) "
+        "UPDATE memberships AS m SET balance = m.balance + v.delta "
+        "FROM unnest(CAST(:ids AS integer[]), CAST(:deltas AS integer[])) AS v(id, delta) "
+        "WHERE m.id = v.id AND m.id IN (SELECT id FROM locked) AND m.balance + v.delta >= 0 "
+        "RETURNING m.balance, m.id"
+    ),
+    "sqlite": text(
+        "UPDATE memberships SET balance = memberships.balance + v.delta "
+        "FROM (SELECT CAST(json_extract(value, '$[0]') AS INTEGER) AS id, "
+        "CAST(json_extract(value, '$[1]') AS INTEGER) AS delta FROM json_each(:pairs)) AS v "
+        "WHERE memberships.id = v.id AND memberships.balance + v.delta >= 0 "
+        "RETURNING memberships.balance, memberships.id"
+    ),
+}
 
 
 def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int]:
     """Run the guarded UPDATE for (membership id, delta) pairs; return the ids it changed."""
-    size = _statement_size(len(deltas))
-    dialect = session.get_bind().dialect.name if size > 1 else "any"
+    if len(deltas) > MANY_CARDS:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            params = {"ids": [card for card, _delta in deltas], "deltas": [delta for _card, delta in deltas]}
+        else:
+            params = {"pairs": json.dumps(deltas)}
+        rows = session.connection().execute(_MANY_UPDATES[dialect], params)
+        return [row[1] for row in rows]
+    dialect = session.get_bind().dialect.name if len(deltas) > 1 else "any"
     params: dict[str, int] = {}
-    for index in range(size):
-        membership_id, delta = deltas[index] if index < len(deltas) else (0, 0)  # ids start at 1
+    for index, (membership_id, delta) in enumerate(deltas):
         params[f"id_{index}"] = membership_id
         params[f"delta_{index}"] = delta
-    rows = session.connection().execute(_balance_updates(dialect, size), params)
+    rows = session.connection().execute(_balance_updates(dialect, len(deltas)), params)
     return [row[1] for row in rows]
 
 
