@@ -469,18 +469,23 @@ def _due_condition(now: datetime):
 
 
 def _to_expire(now: datetime):
-    """(membership, merchant, points to expire) for the cards ``ids`` names: due credits minus all
-    debits. Built once a run (the list of cards is an expanding parameter)."""
-    membership_ids = bindparam("ids", expanding=True)
+    """(membership, merchant, due credits, debits) for the cards ``ids`` names. Built once a run
+    (the list of cards is an expanding parameter). The sums are correlated per card, so each
+    reads the card's own entries through the (membership, time) index whatever the ledger's size.
+    """
     ledger, cards = LedgerEntry.__table__, Membership.__table__
-    due = func.sum(case((_due_condition(now), ledger.c.amount), else_=0))
-    debits = func.sum(case((ledger.c.amount < 0, -ledger.c.amount), else_=0))
+    own = ledger.c.membership_id == cards.c.id
+    due = (
+        select(func.coalesce(func.sum(ledger.c.amount), 0)).where(own, _due_condition(now))
+        .correlate(cards).scalar_subquery()
+    )
+    debits = (
+        select(func.coalesce(func.sum(-ledger.c.amount), 0)).where(own, ledger.c.amount < 0)
+        .correlate(cards).scalar_subquery()
+    )
     return (
-        select(cards.c.id, cards.c.merchant_id, (due - debits).label("points"))
-        .select_from(ledger.join(cards, cards.c.id == ledger.c.membership_id))
-        .where(cards.c.id.in_(membership_ids), cards.c.balance > 0)
-        .group_by(cards.c.id, cards.c.merchant_id)
-        .having(due > debits)
+        select(cards.c.id, cards.c.merchant_id, due.label("due"), debits.label("debits"))
+        .where(cards.c.id.in_(bindparam("ids", expanding=True)), cards.c.balance > 0)
         .order_by(cards.c.id)
     )
 
@@ -521,8 +526,9 @@ def run_expiry(
                 session.connection().execute(lock, {"ids": batch})
             rows = session.connection().execute(to_expire, {"ids": batch}).all()
             postings = [
-                Posting(row.id, row.merchant_id, "expire", -int(row.points), EXPIRED_REASON)
+                Posting(row.id, row.merchant_id, "expire", -int(row.due - row.debits), EXPIRED_REASON)
                 for row in rows
+                if row.due > row.debits
             ]
             post(session, postings, moment=now)
             session.commit()
