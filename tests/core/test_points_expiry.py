@@ -315,3 +315,16 @@ def test_expiry_and_sales_at_the_same_moment_keep_the_books(app, make_merchant, 
         for membership_id in ids:
             assert _balance(membership_id) == ledger.ledger_sum(db.session, membership_id) == 0
         assert db.session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.kind == "expire")) >= 1
+
+
+def test_expired_points_leave_the_dashboards_liability(app, make_merchant, make_member):
+    from webapp.services import analytics
+
+    merchant = make_merchant()
+    member = make_member(merchant)
+    ledger.post(db.session, [Posting(member.id, merchant.id, "reward", 70, "Bonus",
+                                     expires_at=datetime(2020, 6, 1, tzinfo=UTC))])
+    _credit(member, 30, START)
+    assert analytics.dashboard_figures(merchant).points_outstanding == 100
+    assert points.run_expiry(db.session, START) == 70
+    assert analytics.dashboard_figures(merchant).points_outstanding == 30 == _balance(member.id)
