@@ -328,3 +328,23 @@ def test_expired_points_leave_the_dashboards_liability(app, make_merchant, make_
     assert analytics.dashboard_figures(merchant).points_outstanding == 100
     assert points.run_expiry(db.session, START) == 70
     assert analytics.dashboard_figures(merchant).points_outstanding == 30 == _balance(member.id)
+
+
+def test_two_workers_expiring_at_once_expire_each_point_once(app, make_merchant, make_member, patient_sqlite):
+    merchant = make_merchant()
+    members = [make_member(merchant) for _ in range(5)]
+    ids = [member.id for member in members]
+    for round_number in range(3):
+        moment = START + timedelta(days=100 * round_number)
+        for member in members:
+            ledger.post(db.session, [Posting(member.id, merchant.id, "reward", 40, "Bonus",
+                                             expires_at=moment + timedelta(days=1))], moment=moment)
+            _credit(member, 5, moment)  # never expires (no policy)
+        db.session.rollback()
+        outcomes = race(app, 2, lambda thread, number, moment=moment: points.run_expiry(
+            db.session, moment + timedelta(days=2), batch_size=2))
+        assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+        assert sum(outcomes) == 40 * len(ids)
+        db.session.expire_all()
+        for membership_id in ids:
+            assert _balance(membership_id) == ledger.ledger_sum(db.session, membership_id) == 5 * (round_number + 1)
