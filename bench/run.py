@@ -27,7 +27,7 @@ SMALL_PURCHASES = 10_000
 PG_ADMIN_URL = os.environ.get("NEIGHBOURLY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("NEIGHBOURLY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 PG_DATABASES = {"large": "neighbourly_bench", "small": "neighbourly_bench_small"}
-GOALS = {"checkout": 0.5, "service": 0.5, "pages": 0.5, "growth": 1.5, "seed_seconds": 180}
+GOALS = {"checkout": 0.5, "service": 0.5, "pages": 0.5, "growth": 1.5, "seed_seconds": 180, "expiry_seconds": 60}
 BACKEND_TITLES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 
 
@@ -132,7 +132,19 @@ def run_backend(backend: str, large: Scale, small: Scale, workdir: Path, args, u
     echo("  measuring POST /api/v1/purchases under gunicorn")
     report["api_purchase"] = api_purchase.measure(SeedInfo.load(infos["large"]), env, args.rounds, args.seconds * 2)
     flush_queue(env)
+    # Last: the nightly expiry task writes to every card with points due.
+    echo("  measuring the nightly points expiry task")
+    report["expiry"] = points_expiry(infos["large"], env)
     return report
+
+
+def points_expiry(info: Path, env: dict[str, str]) -> dict:
+    child_env = {**os.environ, **env}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.points_expiry", str(info)],
+        cwd=PROJECT_ROOT, env=child_env, stdout=subprocess.PIPE, text=True, check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def plugin_benches(quick: bool) -> tuple[dict, dict[str, str]]:
@@ -183,12 +195,15 @@ def summarise(
         "queries_per_page": primary["queries_per_page"]["large"],
         "queries_independent_of_size": all(r["in_process"]["queries_independent_of_size"] for r in reports.values()),
         "dashboard_growth_10k_to_1m": max(r["in_process"]["dashboard_growth"] for r in reports.values()),
+        # The nightly expiry task over the large set (the 1,000,000-purchase one in a full run).
+        "expiry_run_1m_seconds": max(r["expiry"]["seconds"] for r in reports.values()),
         "goals": {
             "checkout_vs_floor": f">= {GOALS['checkout']}",
             "api_purchase_vs_floor": ">= the same backend's checkout_vs_floor",
             "service_vs_floor": f">= {GOALS['service']}",
             "pages_vs_floor": f">= {GOALS['pages']}", "dashboard_growth_10k_to_1m": f"<= {GOALS['growth']}",
             "seed_seconds": f"< {GOALS['seed_seconds']}",
+            "expiry_run_1m_seconds": f"< {GOALS['expiry_seconds']}",
         },
         "by_backend": reports,
         "total_seconds": round(time.perf_counter() - started, 1),
@@ -196,7 +211,7 @@ def summarise(
     if mode == "quick":
         result["note"] = (
             f"quick run: dashboard growth is {small.purchases:,} -> {large.purchases:,} purchases, "
-            "not 10k -> 1M"
+            f"not 10k -> 1M; expiry_run_1m_seconds is over {large.purchases:,} purchases"
         )
     return result
 
@@ -255,6 +270,10 @@ def table(result: dict) -> str:
     if all(reports[b]["in_process"].get("core_figures_growth") for b in backends):
         lines.append(row("    core figures alone, large / small",
                          [ratio(reports[b]["in_process"]["core_figures_growth"]) for b in backends]))
+    lines.append(row("(e) nightly points expiry (s)", [f"{reports[b]['expiry']['seconds']:.1f}" for b in backends], "< 60"))
+    lines.append(row("    cards / points expired", [
+        f"{reports[b]['expiry']['cards_expired']:,} / {reports[b]['expiry']['points_expired']:,}" for b in backends
+    ]))
     machine = result["machine"]
     lines.append(f"load average before / after: {machine['load_average_before']} / {machine['load_average_after']} "
                  f"on {machine['cpus']} CPUs")

@@ -16,6 +16,8 @@ def register(app: Flask) -> None:
 
         click.echo(f"wrote {hookref.write_reference()}")
 
+    _register_points(app)
+
     @app.cli.command("demo")
     @click.option("--customers", default=220, show_default=True)
     @click.option("--purchases", default=3200, show_default=True)
@@ -107,3 +109,26 @@ def _register_outbox(app: Flask) -> None:
         from webapp.extensions import db
 
         click.echo(f"{outbox.retry_failed(db.session)} failed messages will be tried again")
+
+
+def _register_points(app: Flask) -> None:
+    points_group = click.Group("points", help="The points lifecycle: expiry, reminders, birthday bonuses.")
+    app.cli.add_command(points_group)
+
+    @points_group.command("expire")
+    def points_expire() -> None:
+        """Expire due points now and send the reminders (what the worker does every night)."""
+        from webapp.extensions import db
+        from webapp.services import points
+
+        expired = points.run_expiry(db.session)
+        reminded = points.send_reminders(db.session)
+        click.echo(f"{expired} points expired; {reminded} reminders queued")
+
+    @points_group.command("birthdays")
+    def points_birthdays() -> None:
+        """Credit today's birthday bonuses now (the worker does it every hour; never twice)."""
+        from webapp.extensions import db
+        from webapp.services import points
+
+        click.echo(f"{points.run_birthday_bonuses(db.session)} birthday bonuses credited")

@@ -37,7 +37,20 @@ def neighbourly_collect_dashboard_panels(merchant):
     figures = analytics.dashboard_figures(merchant)
     # Rendered from an autoescaped .html template, so it is markup already.
     html = Markup(render_template("business/_core_figures.html", merchant=merchant, figures=figures))  # noqa: S704
-    return [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
+    panels = [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
+    panels.append(_expiry_panel(merchant))
+    return panels
+
+
+def _expiry_panel(merchant) -> DashboardPanel:
+    """Points due to expire month by month over the next year, loaded after the dashboard page
+    (it reads the credits still holding points, which grow with the merchant)."""
+    from flask import url_for
+
+    return DashboardPanel(
+        key="core-expiry", title=_("Points expiring"), order=5,
+        lazy_url=url_for("business.expiry_panel", merchant_slug=merchant.slug),
+    )
 
 
 @hookimpl
@@ -89,6 +102,10 @@ def neighbourly_register_periodic_tasks(huey):
                 webhooks.purge_old(db.session)
             finally:
                 db.session.remove()
+    # The points lifecycle. Birthdays hourly: "today" is each network's own, and a card gets one
+    # bonus a year whatever the number of runs. Expiry and its reminders once a night.
+    huey.periodic_task(crontab(minute="5"), name="core.birthday_bonuses")(_birthday_bonuses)
+    huey.periodic_task(crontab(hour="2", minute="40"), name="core.expire_points")(_expire_points)
 
     @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
     def verify_ledger() -> None:
@@ -118,3 +135,29 @@ def neighbourly_collect_event_types(merchant):
 @hookimpl
 def neighbourly_event_recorded(merchant, event, data, session):
     webhooks.on_event(session, merchant, event, data)
+def _in_task(work):
+    from webapp.tasks import app_for_task
+
+    with app_for_task().app_context():
+        from webapp.extensions import db
+
+        try:
+            return work(db.session)
+        finally:
+            db.session.remove()
+
+
+def _birthday_bonuses() -> int:
+    """Hourly: credit today's birthday bonuses and queue the greetings."""
+    from webapp.services import points
+
+    return _in_task(points.run_birthday_bonuses)
+
+
+def _expire_points() -> int:
+    """Nightly: expire due points, then remind customers 30 and 7 days before their next expiry."""
+    from webapp.services import points
+
+    expired = _in_task(points.run_expiry)
+    _in_task(points.send_reminders)
+    return expired

@@ -254,6 +254,13 @@ def staff_nav(merchant) -> list:
     return [(item, url_for(item.endpoint, **item.url_params)) for item in visible]
 
 
+def _expiry_policy(merchant) -> str | None:
+    """A merchant's points expiry policy in plain words, for the wallet and the card."""
+    from webapp.services.points import policy_text
+
+    return policy_text(merchant)
+
+
 def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         qr_svg=qr_svg,
@@ -262,6 +269,7 @@ def register(app: Flask) -> None:
         staff_nav=staff_nav,
         get_locale=get_locale,
         languages=lambda: current_app.config["LANGUAGES"],
+        expiry_policy=_expiry_policy,
     )
     # Flask-Babel installed its gettext callables; these give the same text, resolved once a request.
     app.jinja_env.install_gettext_callables(

@@ -123,3 +123,27 @@ def test_concurrent_postings_to_overlapping_cards_keep_the_books(app, make_merch
         assert expected[membership_id] >= 0
         assert ledger.ledger_sum(db.session, membership_id) == expected[membership_id]
     assert ledger.find_balance_mismatches(db.session) == []
+
+
+def test_postings_to_many_cards_stay_guarded_and_all_or_nothing(app, make_merchant, make_member):
+    """Beyond a few cards the guarded UPDATE takes the changes as one parameter: every card
+    still moves, or none does when one would go below zero."""
+    import pytest
+
+    from webapp.errors import InsufficientPoints
+    from webapp.models import Membership
+    from webapp.services.ledger import MANY_CARDS, Posting, post
+
+    merchant = make_merchant()
+    cards = [make_member(merchant, points=10) for _ in range(MANY_CARDS + 3)]
+    post(db.session, [Posting(card.id, merchant.id, "adjust", -3 - (i % 2), "x") for i, card in enumerate(cards)])
+    db.session.commit()
+    balances = lambda: [db.session.get(Membership, card.id).balance for card in cards]  # noqa: E731
+    db.session.expire_all()
+    expected = [7 - (i % 2) for i in range(len(cards))]
+    assert balances() == expected
+    with pytest.raises(InsufficientPoints):
+        post(db.session, [Posting(card.id, merchant.id, "adjust", -6 if i else -8, "x") for i, card in enumerate(cards)])
+    db.session.rollback()
+    db.session.expire_all()
+    assert balances() == expected

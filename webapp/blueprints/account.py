@@ -10,7 +10,7 @@ from webapp.blueprints.auth import sign_in
 from webapp.errors import NeighbourlyError, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.models.base import utcnow
-from webapp.services import accounts, memberships, privacy
+from webapp.services import accounts, memberships, points, privacy
 from webapp.web import render, safe_next, see_other
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -55,6 +55,8 @@ def _account_page(status: int = 200, errors: dict[str, str] | None = None, form=
         sessions=accounts.active_sessions(db.session, user.id),
         current_session_hash=accounts.session_token_hash(user.get_id()),
         consents=memberships.consent_overview(db.session, user.id),
+        birthday_consent=points.birthday_consent(db.session, user.id),
+        birthday_consent_text=points.birthday_consent_text(),
     )
 
 
@@ -84,6 +86,28 @@ def profile():
         session["locale"] = _user().locale
     flash(_("Your profile is saved."), "success")
     return see_other("account.index")
+
+
+@bp.route("/birthday", methods=["POST"])
+@login_required
+def birthday():
+    """The birthday (day and month, year optional) with its own consent; unticking removes it."""
+    form = request.form
+    consent = form.get("birthday_consent") == "yes"
+    try:
+        parsed = None
+        if consent:
+            parsed = points.parse_birthday(
+                form.get("birth_day", "")[:4], form.get("birth_month", "")[:4], form.get("birth_year", "")[:6]
+            )
+        points.set_birthday(
+            db.session, _user(), parsed, consent, current_app.config["CONSENT_TEXT_VERSION"]
+        )
+    except NeighbourlyError as error:
+        db.session.rollback()
+        return _account_page(error.status_code, {"birthday": error.message}, form)
+    flash(_("Your birthday is saved.") if consent else _("Your birthday is removed."), "success")
+    return see_other("account.index", _anchor="birthday")
 
 
 @bp.route("/password", methods=["POST"])

@@ -23,6 +23,7 @@ from webapp.mail import in_recipient_language, send_email
 from webapp.models import Merchant, Network
 from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services import accounts, customers, ledger, merchants, photos, staff
+from webapp.services import points as points_service
 from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("business", __name__, url_prefix="/business")
@@ -121,6 +122,17 @@ def dashboard(merchant: Merchant):
     )
 
 
+@bp.route("/<merchant_slug>/dashboard/expiry")
+@staff_required("owner")
+def expiry_panel(merchant: Merchant):
+    """The 12-month expiry forecast panel (server-rendered SVG), loaded after the dashboard."""
+    return render(
+        "business/_expiry_forecast.html", merchant=merchant,
+        forecast=points_service.expiry_forecast(db.session, merchant),
+        policy=points_service.policy_text(merchant),
+    )
+
+
 # --------------------------------------------------------------------------- customers
 
 
@@ -162,15 +174,72 @@ def customer(merchant: Merchant, membership_id: int):
     page = customers.customer_purchases(
         db.session, merchant, membership, page=customers.clamp_page(request.args.get("page"))
     )
+    return _portrait(merchant, membership, page)
+
+
+def _portrait(merchant: Merchant, membership, page, status: int = 200, block: str | None = "purchases",
+              adjust_form: dict | None = None, adjust_errors: dict | None = None, adjusted: str | None = None):
+    from webapp.timezones import network_zone
+
+    zones = {membership.id: network_zone(merchant.network)}
     return render(
         "business/customer.html",
-        block="purchases",
+        block=block,
+        status=status,
         merchant=merchant,
         membership=membership,
         purchases=page,
         history=ledger.history(db.session, membership.id, limit=HISTORY_LIMIT),
         average_check=customers.average_check(membership),
+        adjustments=points_service.adjustments(db.session, merchant, membership.id),
+        adjust_form=adjust_form or {"direction": "add", "points": "", "reason": "",
+                                    "key": points_service.new_form_key()},
+        adjust_errors=adjust_errors or {},
+        adjusted=adjusted,
+        next_expiry=points_service.next_expiries(db.session, [membership.id], zones).get(membership.id),
     )
+
+
+@bp.route("/<merchant_slug>/customers/<int:membership_id>/adjust", methods=["POST"])
+@staff_required("owner")
+def adjust(merchant: Merchant, membership_id: int):
+    """Add or remove points with a reason; the customer sees the reason, the owner the audit trail."""
+    membership = customers.membership_for(db.session, merchant, membership_id)
+    if membership is None:
+        abort(404)
+    form = {
+        "direction": request.form.get("direction", "add"),
+        "points": request.form.get("points", "")[:20].strip(),
+        "reason": request.form.get("reason", "")[:400],
+        "key": request.form.get("key", "")[:80],
+    }
+    errors: dict[str, str] = {}
+    amount = 0
+    try:
+        amount = int(form["points"].replace(" ", "").replace("\u00a0", ""))
+        if amount <= 0:
+            raise ValueError
+    except ValueError:
+        errors["points"] = _("Enter a whole number of points greater than zero.")
+    if form["direction"] not in ("add", "remove"):
+        errors["direction"] = _("Choose whether to add or remove points.")
+    if not errors:
+        try:
+            points_service.adjust_points(
+                db.session, merchant, membership.id, amount if form["direction"] == "add" else -amount,
+                form["reason"], current_user.id, form["key"],
+            )
+        except ValidationFailed as error:
+            errors[str(error.details.get("field", "form"))] = error.message
+    if errors:
+        db.session.refresh(membership)
+        page = customers.customer_purchases(db.session, merchant, membership)
+        return _portrait(merchant, membership, page, status=422, block=None,
+                         adjust_form=form, adjust_errors=errors)
+    message = _("The points were changed; the customer sees the reason in their history.")
+    flash(message, "success")
+    return see_other("business.customer", merchant_slug=merchant.slug, membership_id=membership.id,
+                     _anchor="adjust")
 
 
 # --------------------------------------------------------------------------- settings
@@ -197,6 +266,14 @@ def _settings(merchant: Merchant, block: str | None = None, status: int = 200, *
             "cashback": f"{merchant.cashback_bp / 100:g}",
             "share": str(merchant.max_points_share_pct),
         },
+        "lifecycle": {
+            "welcome_bonus": str(merchant.welcome_bonus_points),
+            "birthday_bonus": str(merchant.birthday_bonus_points),
+            "birthday_days": str(merchant.birthday_bonus_days),
+            "expiry_mode": merchant.points_expiry_mode,
+            "expiry_months": str(merchant.points_expiry_months),
+        },
+        "expiry_month_choices": points_service.EXPIRY_MONTH_CHOICES,
         "errors": {},
         "saved": None,
         "photos": list(merchant.photos),
@@ -312,6 +389,21 @@ def save_rates(merchant: Merchant):
         else:
             return _saved(merchant, "rates", _("Cashback and the points share are saved."))
     return _settings(merchant, block="rates", status=422, rates=rates, errors=errors)
+
+
+@bp.route("/<merchant_slug>/settings/lifecycle", methods=["POST"])
+@staff_required("owner")
+def save_lifecycle(merchant: Merchant):
+    """Welcome and birthday bonuses and the expiry policy (for points earned from now on)."""
+    form = {key: request.form.get(key, "")[:20] for key in
+            ("welcome_bonus", "birthday_bonus", "birthday_days", "expiry_mode", "expiry_months")}
+    try:
+        values = points_service.parse_settings(form)
+    except ValidationFailed as error:
+        return _settings(merchant, block="lifecycle", status=422, lifecycle=form,
+                         errors={str(error.details.get("field", "form")): error.message})
+    points_service.save_settings(db.session, merchant, values)
+    return _saved(merchant, "lifecycle", _("Bonuses and the expiry policy are saved."))
 
 
 def _photo_limits() -> photos.Limits:

@@ -362,7 +362,8 @@ def _purchase_here(merchant: Merchant, purchase_id: int) -> Purchase:
     return purchase
 
 
-def _purchase_page(merchant: Merchant, purchase: Purchase, status: int = 200, error: str | None = None):
+def _purchase_page(merchant: Merchant, purchase: Purchase, status: int = 200, error: str | None = None,
+                   adjust_url: str | None = None):
     return render(
         "cashier/purchase.html",
         block="panel",
@@ -372,6 +373,7 @@ def _purchase_page(merchant: Merchant, purchase: Purchase, status: int = 200, er
         purchase=purchase,
         receipt_lines=purchase_service.receipt_lines(merchant, purchase),
         error=error,
+        adjust_url=adjust_url,
     )
 
 
@@ -389,6 +391,11 @@ def refund(merchant: Merchant, purchase_id: int):
     try:
         purchase_service.refund_purchase(db.session, merchant, purchase_id, current_user.id)
     except (AlreadyRefunded, RefundRefused) as error:
-        return _purchase_page(merchant, _purchase_here(merchant, purchase_id), 409, error.message)
+        purchase = _purchase_here(merchant, purchase_id)
+        adjust_url = None
+        if isinstance(error, RefundRefused):  # the way out: adjust the balance on the portrait
+            adjust_url = url_for("business.customer", merchant_slug=merchant.slug,
+                                 membership_id=purchase.membership_id, _anchor="adjust")
+        return _purchase_page(merchant, purchase, 409, error.message, adjust_url=adjust_url)
     flash(_("Purchase No. %(number)s was refunded; the customer's points were restored.", number=purchase_id), "success")
     return see_other("cashier.purchase_detail", merchant_slug=merchant.slug, purchase_id=purchase_id)

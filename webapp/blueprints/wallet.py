@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 from webapp.errors import NotFound
 from webapp.extensions import db
 from webapp.plugins import load_enabled_plugins
-from webapp.services import codes, memberships
-from webapp.timezones import use_network_zone
+from webapp.services import codes, memberships, points
+from webapp.timezones import network_zone, use_network_zone
 from webapp.web import render
 
 bp = Blueprint("wallet", __name__, url_prefix="/wallet")
@@ -25,9 +25,11 @@ def index():
     load_enabled_plugins([card.membership.merchant for card in cards])
     if cards:  # a customer's cards are on their street: its local times
         use_network_zone(cards[0].membership.merchant.network)
+    zones = {card.membership.id: network_zone(card.membership.merchant.network) for card in cards}
     return render(
         "wallet/index.html",
         cards=cards,
+        expiries=points.next_expiries(db.session, list(zones), zones),
         card_code=current_user.card_code,
         card_code_display=codes.group(current_user.card_code),
     )
@@ -49,4 +51,7 @@ def card(membership_id: int):
     return render(
         "wallet/card.html", block="history",
         membership=membership, merchant=membership.merchant, entries=entries, page=page, pages=pages,
+        expiries=points.next_expiries(
+            db.session, [membership.id], {membership.id: network_zone(membership.merchant.network)}
+        ),
     )

@@ -3,11 +3,15 @@
 from webapp.models.accounts import ConsentRecord, PasswordResetToken, User, UserSession
 from webapp.models.integrations import ApiIdempotentResponse, ApiKey
 from webapp.models.loyalty import (
+    BirthdayBonus,
+    ExpiryReminder,
     LedgerEntry,
     Membership,
     MerchantWeeklyStats,
+    PointsAdjustment,
     Purchase,
     PurchaseDecline,
+    WelcomeBonusClaim,
 )
 from webapp.models.network import (
     Merchant,
@@ -23,7 +27,9 @@ from webapp.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpo
 __all__ = [
     "ApiIdempotentResponse",
     "ApiKey",
+    "BirthdayBonus",
     "ConsentRecord",
+    "ExpiryReminder",
     "LedgerEntry",
     "Membership",
     "Merchant",
@@ -33,6 +39,7 @@ __all__ = [
     "Network",
     "OutboxMessage",
     "PasswordResetToken",
+    "PointsAdjustment",
     "Purchase",
     "PurchaseDecline",
     "StaffInvitation",
@@ -42,4 +49,5 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WelcomeBonusClaim",
 ]

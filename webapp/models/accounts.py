@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -26,6 +26,19 @@ class User(db.Model):
     is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Optional, given with its own consent (the year too is optional): birthday bonuses.
+    birth_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birth_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+
+    __table_args__ = (
+        CheckConstraint(
+            "(birth_day IS NULL AND birth_month IS NULL AND birth_year IS NULL) OR "
+            "(birth_day BETWEEN 1 AND 31 AND birth_month BETWEEN 1 AND 12)",
+            name="birthday_valid",
+        ),
+        Index("ix_users_birthday", "birth_month", "birth_day"),
+    )
 
     # Flask-Login needs these; ``get_id`` is set per session by the auth service.
     is_authenticated = True

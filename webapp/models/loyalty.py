@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -116,6 +124,11 @@ class LedgerEntry(db.Model):
     object_ref: Mapped[str | None] = mapped_column(String(120))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Credits only: when these points expire at the earliest, by the merchant's policy when they
+    # were credited (a later change of policy leaves them alone). ``expiry_idle_months`` is set
+    # when the policy was "N months without a visit": a visit since then postpones the date.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expiry_idle_months: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (
         CheckConstraint(
@@ -148,3 +161,73 @@ class MerchantWeeklyStats(db.Model):
     repeat_customers: Mapped[int] = mapped_column(default=0)  # customers whose 2nd visit fell here
 
     __table_args__ = (UniqueConstraint("merchant_id", "week_start"),)
+
+
+class PointsAdjustment(db.Model):
+    """The audit trail of manual adjustments: who added or removed points, how many and why.
+
+    The points move through the ledger (an ``adjust`` entry naming this row in ``object_ref``).
+    """
+
+    __tablename__ = "points_adjustments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
+    amount: Mapped[int] = mapped_column()  # signed points
+    reason: Mapped[str] = mapped_column(String(255))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "idempotency_key"),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+    )
+
+
+class WelcomeBonusClaim(db.Model):
+    """One row per merchant and identity (hashed normalised e-mail or phone) that got a welcome
+    bonus: the unique pair makes a second bonus for the same person impossible, even when two
+    joins race."""
+
+    __tablename__ = "welcome_bonus_claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    identity_hash: Mapped[str] = mapped_column(String(64))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("merchant_id", "identity_hash"),)
+
+
+class BirthdayBonus(db.Model):
+    """A birthday bonus credited to a card in one year; unique, so a task run twice credits once."""
+
+    __tablename__ = "birthday_bonuses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    year: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("membership_id", "year"),)
+
+
+class ExpiryReminder(db.Model):
+    """An e-mail telling a customer that points expire on ``expires_on``, ``days_before`` days
+    ahead; unique, so each reminder for one expiry date goes once."""
+
+    __tablename__ = "expiry_reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    expires_on: Mapped[date] = mapped_column(Date)
+    days_before: Mapped[int] = mapped_column()
+    points: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("membership_id", "expires_on", "days_before"),)

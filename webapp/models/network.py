@@ -65,6 +65,13 @@ class Merchant(db.Model):
     # The largest share of a bill (percent) that may be paid with points.
     max_points_share_pct: Mapped[int] = mapped_column(default=50)
     join_code: Mapped[str] = mapped_column(String(12), unique=True)
+    # Points lifecycle (0 = off): a welcome bonus on a person's first joining, a birthday bonus
+    # valid ``birthday_bonus_days`` days, and the expiry policy for points credited from now on.
+    welcome_bonus_points: Mapped[int] = mapped_column(default=0, server_default="0")
+    birthday_bonus_points: Mapped[int] = mapped_column(default=0, server_default="0")
+    birthday_bonus_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    points_expiry_mode: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
+    points_expiry_months: Mapped[int] = mapped_column(default=12, server_default="12")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -82,6 +89,14 @@ class Merchant(db.Model):
             "status IN ('pending', 'active', 'declined', 'suspended')", name="status_known"
         ),
         Index("ix_merchants_network_status", "network_id", "status"),
+        CheckConstraint(
+            "welcome_bonus_points >= 0 AND birthday_bonus_points >= 0 AND birthday_bonus_days > 0",
+            name="bonuses_range",
+        ),
+        CheckConstraint("points_expiry_mode IN ('none', 'earned', 'idle')", name="expiry_mode_known"),
+        CheckConstraint(
+            "points_expiry_months >= 1 AND points_expiry_months <= 120", name="expiry_months_range"
+        ),
     )
 
     @property

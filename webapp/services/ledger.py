@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from calendar import monthrange
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,12 +11,12 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, case, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
-from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats
+from webapp.models import LedgerEntry, Membership, Merchant, MerchantWeeklyStats
 from webapp.models.base import utcnow
 from webapp.timezones import merchant_zone, week_start_day
 
@@ -32,6 +34,36 @@ class Posting:
     purchase_id: int | None = None
     object_ref: str | None = None
     reverses_id: int | None = None
+    # Credits: when the points expire. Left as they are, a credit gets the merchant's policy of
+    # the moment it is written (``credit_expiry``); ``apply_policy=False`` keeps them as given.
+    expires_at: datetime | None = None
+    idle_months: int | None = None
+    apply_policy: bool = True
+
+
+EXPIRY_MODES = ("none", "earned", "idle")
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` ``months`` calendar months later; a day the month lacks becomes its last day."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = index // 12, index % 12 + 1
+    day = min(moment.day, monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def credit_expiry(merchant: Merchant, moment: datetime) -> tuple[datetime | None, int | None]:
+    """(expires_at, idle months) for points a merchant credits at ``moment``, by its policy now.
+
+    "earned": the points expire ``points_expiry_months`` after ``moment``. "idle": not before
+    that either, and only once the card has gone that many months without a visit (each visit
+    postpones it). Stored on the credit, so changing the policy applies to later points only.
+    """
+    mode = merchant.points_expiry_mode
+    if mode not in ("earned", "idle"):
+        return None, None
+    months = merchant.points_expiry_months
+    return add_months(moment, months), (months if mode == "idle" else None)
 
 
 def week_start(moment: datetime, tz: tzinfo = UTC) -> date:
@@ -158,8 +190,42 @@ def _balance_updates(dialect: str, count: int):
     return statement.values(balance=table.c.balance + delta).returning(table.c.balance, table.c.id)
 
 
+MANY_CARDS = 8
+
+# Beyond a few cards the changes travel as one parameter (an array, or JSON on SQLite) joined in
+# the UPDATE: one statement of fixed text whatever the number of cards, so a nightly job posting
+# to thousands of cards neither compiles nor ships a statement per card. Guarded per row and
+# RETURNING the rows changed, like the CASE statement; on PostgreSQL the rows are locked first
+# in ascending id order.
+_MANY_UPDATES = {
+    "postgresql": text(
+        "WITH locked AS (SELECT id FROM memberships WHERE id = ANY(CAST(:ids AS integer[])) "
+        "ORDER BY id FOR UPDATE) "
+        "UPDATE memberships AS m SET balance = m.balance + v.delta "
+        "FROM unnest(CAST(:ids AS integer[]), CAST(:deltas AS integer[])) AS v(id, delta) "
+        "WHERE m.id = v.id AND m.id IN (SELECT id FROM locked) AND m.balance + v.delta >= 0 "
+        "RETURNING m.balance, m.id"
+    ),
+    "sqlite": text(
+        "UPDATE memberships SET balance = memberships.balance + v.delta "
+        "FROM (SELECT CAST(json_extract(value, '$[0]') AS INTEGER) AS id, "
+        "CAST(json_extract(value, '$[1]') AS INTEGER) AS delta FROM json_each(:pairs)) AS v "
+        "WHERE memberships.id = v.id AND memberships.balance + v.delta >= 0 "
+        "RETURNING memberships.balance, memberships.id"
+    ),
+}
+
+
 def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int]:
     """Run the guarded UPDATE for (membership id, delta) pairs; return the ids it changed."""
+    if len(deltas) > MANY_CARDS:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            params = {"ids": [card for card, _delta in deltas], "deltas": [delta for _card, delta in deltas]}
+        else:
+            params = {"pairs": json.dumps(deltas)}
+        rows = session.connection().execute(_MANY_UPDATES[dialect], params)
+        return [row[1] for row in rows]
     dialect = session.get_bind().dialect.name if len(deltas) > 1 else "any"
     params: dict[str, int] = {}
     for index, (membership_id, delta) in enumerate(deltas):
@@ -209,9 +275,22 @@ def post(session: Session, postings: list[Posting], moment: datetime | None = No
         bump_weekly_stats(session, merchant_id, moment, points_other=amount)
 
 
+def _expiry_of(session: Session, posting: Posting, moment: datetime) -> tuple[datetime | None, int | None]:
+    if posting.amount <= 0:
+        return None, None
+    if not posting.apply_policy or posting.expires_at is not None or posting.idle_months is not None:
+        return posting.expires_at, posting.idle_months
+    merchant = session.get(Merchant, posting.merchant_id)  # the session's own copy, when loaded
+    return credit_expiry(merchant, moment) if merchant is not None else (None, None)
+
+
 def insert_entries(session: Session, postings: list[Posting], moment: datetime) -> None:
-    """One multi-row INSERT of ledger entries (a Core insert on the session's connection)."""
+    """One multi-row INSERT of ledger entries (a Core insert on the session's connection).
+
+    Credits carry their expiry (``Posting.expires_at``, else the merchant's policy now).
+    """
     session.flush()  # pending ORM changes first, as the ORM's bulk insert would
+    expiries = [_expiry_of(session, p, moment) for p in postings]
     session.connection().execute(
         _LEDGER_INSERT,
         [
@@ -226,8 +305,10 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
                 "object_ref": p.object_ref,
                 "reverses_id": p.reverses_id,
                 "created_at": moment,
+                "expires_at": expires_at,
+                "expiry_idle_months": idle_months,
             }
-            for p in postings
+            for p, (expires_at, idle_months) in zip(postings, expiries, strict=True)
         ],
     )
 

@@ -136,6 +136,10 @@ def join_merchant(
         session.flush()
         if not rejoined:
             bump_weekly_stats(session, merchant.id, utcnow(), zone=network_zone(merchant.network), new_customers=1)
+            if merchant.welcome_bonus_points > 0:  # a person's first joining only (never a re-join)
+                from webapp.services.points import grant_welcome_bonus
+
+                grant_welcome_bonus(session, merchant, membership, user)
         hooks_for(merchant).neighbourly_membership_recorded(
             merchant=merchant, membership=membership, session=session, referral_code=referral_code,
             rejoined=rejoined,

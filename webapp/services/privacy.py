@@ -113,6 +113,10 @@ def export_customer(session: Session, user: User, now: datetime | None = None) -
             "email": user.email,
             "name": user.name,
             "phone": user.phone,
+            "birthday": (
+                {"day": user.birth_day, "month": user.birth_month, "year": user.birth_year}
+                if user.birth_day else None
+            ),
             "locale": user.locale,
             "card_code": user.card_code,
             "created_at": _when(user.created_at),
@@ -260,6 +264,7 @@ def erase_customer(session: Session, user: User, text_version: str = "erasure") 
         user.name = ERASED_NAME
         user.email = f"erased-{user.id}@erased.invalid"
         user.phone = None
+        user.birth_day = user.birth_month = user.birth_year = None
         user.password_hash = ""
         user.locale = None
         # A printed or screenshotted card must stop working at the till.

@@ -36,6 +36,7 @@ from webapp.services.ledger import (
     batched_weekly_stats,
     bump_weekly_stats,
     change_balances,
+    credit_expiry,
     insert_entries,
 )
 from webapp.timezones import network_zone
@@ -431,10 +432,13 @@ def _record(
                         f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
             )
         if earned:
+            # The expiry comes from the merchant already loaded: no statement of its own.
+            expires_at, idle_months = credit_expiry(merchant, now)
             postings.append(
                 Posting(membership_id, merchant_id, "earn", earned,
                         f"Cashback {rate.basis_points / 100:g}% on purchase #{purchase.id}",
-                        purchase_id=purchase.id)
+                        purchase_id=purchase.id, expires_at=expires_at, idle_months=idle_months,
+                        apply_policy=False)
             )
         if postings:
             insert_entries(session, postings, now)
