@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'core_0006_points_lifecycle'
-down_revision = 'core_0004'
+down_revision = 'core_0005_webhooks'
 branch_labels = None
 depends_on = None
 
