@@ -70,6 +70,8 @@ _LEDGER_REASONS = (
      lambda m: _("Paid with points, purchase #%(number)s", number=m[1])),
     (re.compile(r"Cashback (\d+(?:\.\d+)?)% on purchase #(\d+)"),
      lambda m: _("Cashback %(rate)s%% on purchase #%(number)s", rate=_decimal(m[1]), number=m[2])),
+    (re.compile(r"Imported from the previous program"),
+     lambda m: _("Imported from the previous program")),
     (re.compile(r"Refund of purchase #(\d+): (.*)", re.DOTALL),
      lambda m: _("Refund of purchase #%(number)s: %(reason)s", number=m[1], reason=ledger_reason(m[2]))),
 )

@@ -217,6 +217,13 @@ def ledger_reason_filter(text) -> str:
     return _ledger_reason_text(text, _locale_id())
 
 
+def phone_filter(value) -> str:
+    """A stored E.164 number written for people: ``+7 701 123 4567``."""
+    from webapp.services import phones
+
+    return phones.format_international(value)
+
+
 def slot(name: str, merchant, **kwargs) -> Markup:
     """Join the HTML that the core and a merchant's enabled plugins contribute to a named slot."""
     if name not in SLOTS:
@@ -262,5 +269,6 @@ def register(app: Flask) -> None:
         date=date_filter,
         datetime=datetime_filter,
         percent_bp=formatting.percent_bp,
+        phone=phone_filter,
     )
     app.jinja_env.add_extension("jinja2.ext.do")

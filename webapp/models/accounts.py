@@ -26,6 +26,9 @@ class User(db.Model):
     is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set for a person brought in by a merchant's import (no password yet); signing up with the
+    # same phone number takes the account over, old points included.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Flask-Login needs these; ``get_id`` is set per session by the auth service.
     is_authenticated = True
