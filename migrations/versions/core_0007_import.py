@@ -29,7 +29,7 @@ def _default_country(currency, timezone):
     users = [
         region for region, currencies in get_global("territory_currencies").items()
         if region in phonenumbers.SUPPORTED_REGIONS
-        and any(entry[0] == (currency or "").upper() and entry[2] for entry in currencies)
+        and any(entry[0] == (currency or "").upper() and entry[2] is None and entry[3] for entry in currencies)
     ]
     return users[0] if len(users) == 1 else ""
 

@@ -38,7 +38,7 @@ def default_country(currency: str | None, timezone: str | None) -> str | None:
     code = (currency or "").upper()
     users = [
         region for region, currencies in get_global("territory_currencies").items()
-        if clean_country(region) and any(entry[0] == code and entry[2] for entry in currencies)
+        if clean_country(region) and any(entry[0] == code and entry[2] is None and entry[3] for entry in currencies)
     ]
     return users[0] if len(users) == 1 else None
 
