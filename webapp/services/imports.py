@@ -23,7 +23,8 @@ from datetime import date, datetime, time
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -454,9 +455,17 @@ class Plan:
     free_codes: set[str] = field(default_factory=set)
 
 
-def _chunks(values: list, size: int = 900) -> Iterator[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def _in_batches(session: Session, column, values: list) -> Iterator:
+    """``column IN values`` as few statements as the database allows: one ``= ANY(array)`` with a
+    single parameter on PostgreSQL (a long IN list costs more to send and parse than to run),
+    IN lists under SQLite's parameter limit elsewhere."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return
+    for start in range(0, len(values), 900):
+        yield column.in_(values[start : start + 900])
 
 
 def plan_batch(session: Session, merchant: Merchant, rows: list[Row]) -> Plan:
@@ -465,26 +474,26 @@ def plan_batch(session: Session, merchant: Merchant, rows: list[Row]) -> Plan:
     good = [row for row in rows if not row.kinds]
     keys = {row_key(row.key): row for row in good}
     done: set[str] = set()
-    for chunk in _chunks(list(keys)):
+    for condition in _in_batches(session, CustomerImportRow.row_key, list(keys)):
         done.update(session.scalars(select(CustomerImportRow.row_key).where(
-            CustomerImportRow.merchant_id == merchant.id, CustomerImportRow.row_key.in_(chunk))))
+            CustomerImportRow.merchant_id == merchant.id, condition)))
     by_phone: dict[str, int] = {}
     by_email: dict[str, int] = {}
     phones_wanted = [row.phone for row in good if row.phone]
     emails_wanted = [row.email for row in good if row.email]
-    for chunk in _chunks(phones_wanted):
-        by_phone.update(session.execute(select(User.phone, User.id).where(User.phone.in_(chunk))).all())
-    for chunk in _chunks(emails_wanted):
-        by_email.update(session.execute(select(User.email, User.id).where(User.email.in_(chunk))).all())
+    for condition in _in_batches(session, User.phone, phones_wanted):
+        by_phone.update(session.execute(select(User.phone, User.id).where(condition)).all())
+    for condition in _in_batches(session, User.email, emails_wanted):
+        by_email.update(session.execute(select(User.email, User.id).where(condition)).all())
     existing_ids = set(by_phone.values()) | set(by_email.values())
     members: set[int] = set()
-    for chunk in _chunks(list(existing_ids)):
+    for condition in _in_batches(session, Membership.user_id, list(existing_ids)):
         members.update(session.scalars(select(Membership.user_id).where(
-            Membership.merchant_id == merchant.id, Membership.user_id.in_(chunk))))
+            Membership.merchant_id == merchant.id, condition)))
     codes_wanted = [row.card_code for row in good if row.card_code]
     taken_codes: set[str] = set()
-    for chunk in _chunks(codes_wanted):
-        taken_codes.update(session.scalars(select(User.card_code).where(User.card_code.in_(chunk))))
+    for condition in _in_batches(session, User.card_code, codes_wanted):
+        taken_codes.update(session.scalars(select(User.card_code).where(condition)))
     plan.free_codes = set(codes_wanted) - taken_codes
     for key, row in keys.items():
         if key in done:
@@ -578,39 +587,45 @@ def _write_batch(session: Session, merchant: Merchant, job: CustomerImport, plan
     zone = network_zone(merchant.network)
     new_users = plan.create
     user_ids: dict[int, int] = {}
+    # Plain multi-row INSERTs (executemany: one statement prepared once), then the new ids read
+    # back by their unique card codes: several times faster than INSERT ... RETURNING per row.
     if new_users:
         values = []
+        code_of: dict[str, int] = {}
         for row in new_users:
             code = row.card_code if row.card_code in plan.free_codes else codes.generate(10)
             plan.free_codes.discard(row.card_code)
+            code_of[code] = row.index
             values.append({
                 "email": row.email or accounts.placeholder_email(secrets.token_hex(10)),
                 "password_hash": "", "name": row.name, "phone": row.phone, "locale": None,
                 "card_code": code, "is_platform_admin": False, "created_at": now,
                 "imported_at": now,
             })
-        ids = session.execute(
-            insert(User.__table__).returning(User.__table__.c.id, sort_by_parameter_order=True),
-            values,
-        ).scalars().all()
-        user_ids = {row.index: user_id for row, user_id in zip(new_users, ids, strict=True)}
+        session.execute(insert(User.__table__), values)
+        for condition in _in_batches(session, User.card_code, list(code_of)):
+            for user_id, code in session.execute(select(User.id, User.card_code).where(condition)):
+                user_ids[code_of[code]] = user_id
     for row, user_id in plan.link:
         user_ids[row.index] = user_id
     rows = new_users + [row for row, _ in plan.link]
     if not rows:
         return 0
     rows.sort(key=lambda row: row.index)
-    membership_ids = session.execute(
-        insert(Membership.__table__).returning(Membership.__table__.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "user_id": user_ids[row.index], "merchant_id": merchant.id, "balance": 0,
-                "total_spent": row.total_spent, "visits": 0, "joined_at": now, "join_source": "import",
-            }
-            for row in rows
-        ],
-    ).scalars().all()
-    cards = {row.index: membership_id for row, membership_id in zip(rows, membership_ids, strict=True)}
+    session.execute(insert(Membership.__table__), [
+        {
+            "user_id": user_ids[row.index], "merchant_id": merchant.id, "balance": 0,
+            "total_spent": row.total_spent, "visits": 0, "joined_at": now, "join_source": "import",
+        }
+        for row in rows
+    ])
+    row_of_user = {user_ids[row.index]: row.index for row in rows}
+    cards: dict[int, int] = {}
+    for condition in _in_batches(session, Membership.user_id, list(row_of_user)):
+        for membership_id, user_id in session.execute(select(Membership.id, Membership.user_id).where(
+            Membership.merchant_id == merchant.id, condition,
+        )):
+            cards[row_of_user[user_id]] = membership_id
     postings = [
         ledger.Posting(
             membership_id=cards[row.index], merchant_id=merchant.id, kind="adjust",
