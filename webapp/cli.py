@@ -151,7 +151,7 @@ def _register_import(app: Flask) -> None:
                 imports.set_mapping(db.session, job, chosen)
                 click.echo("Columns: " + ", ".join(
                     f"{title} -> {field or '-'}" for title, field in zip(job.header, job.mapping, strict=True)))
-                check = imports.dry_run(db.session, merchant, job)
+                check = imports.check(db.session, job.id)
                 click.echo(f"{check.total} rows: {check.create} new, {check.link} existing accounts, "
                            f"{check.skip} imported before, {check.failed} with problems; "
                            f"{check.points} points.")

@@ -239,3 +239,17 @@ def run_customer_import(import_id: int) -> None:
             imports.send_summary(db.session, job, link)
         finally:
             db.session.remove()
+
+
+@huey.task()
+def check_customer_import(import_id: int) -> None:
+    """The dry run of a large customer import, kept with it for the owner's page."""
+    app = app_for_task()
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.services import imports
+
+        try:
+            imports.check(db.session, import_id)
+        finally:
+            db.session.remove()

@@ -286,6 +286,28 @@ def test_the_owner_uploads_corrects_the_mapping_checks_and_imports_with_an_email
     assert len(summaries) == 1 and summaries[0].to == [shop.owner.email]
     assert "New customers: 1" in summaries[0].body
     assert db.session.scalar(select(func.sum(Membership.balance)).where(Membership.merchant_id == shop.id)) == 15
+    listing = client.get(f"/business/{shop.slug}/customers").get_data(as_text=True)
+    assert "Асем" in listing and "+7 701 666 0001" in listing and "imported.invalid" not in listing
+
+
+def test_a_large_file_is_dry_run_by_the_queue_while_the_page_polls(client, shop, monkeypatch):
+    monkeypatch.setattr(imports, "INLINE_CHECK_ROWS", 2)
+    job = imports.create_upload(db.session, shop, shop.owner, "big.csv", make_rows(3).encode())
+    imports.set_mapping(db.session, job, job.mapping)
+    client.login(shop.owner)
+    url = f"/business/{shop.slug}/customers/import/{job.id}"
+    polling = client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Checking 3 rows" in polling and 'hx-trigger="every 1s"' in polling
+    with pytest.raises(imports.ValidationFailed):
+        imports.queue(db.session, job)  # no import before the dry run is seen
+    imports.request_check(db.session, job)  # the queue (in-process in tests) runs the check
+    db.session.expire_all()
+    job = db.session.get(CustomerImport, job.id)
+    assert job.status == "checked" and job.check_summary["create"] == 3
+    # The next poll reloads the page, which shows the stored dry run.
+    done = client.get(url, headers={"HX-Request": "true"})
+    assert done.status_code == 204 and done.headers["HX-Refresh"] == "true"
+    assert "Import 3 customers" in client.get(url).get_data(as_text=True)
 
 
 def test_the_progress_region_polls_while_the_import_runs(client, shop):

@@ -7,6 +7,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -562,9 +563,7 @@ def _import_or_404(merchant: Merchant, import_id: int):
 
 def _import_page(merchant: Merchant, job, status: int = 200, error: str | None = None,
                  mapping: list[str] | None = None):
-    check = None
-    if job.status == "checked" and error is None:
-        check = imports.dry_run(db.session, merchant, job)
+    check = imports.stored_check(job) if job.status == "checked" else None
     return render(
         "business/import.html", block="progress", status=status, merchant=merchant, job=job,
         error=error, check=check, mapping=mapping or job.mapping, fields=imports.FIELD_LABELS,
@@ -577,7 +576,13 @@ def _import_page(merchant: Merchant, job, status: int = 200, error: str | None =
 @staff_required("owner")
 def import_status(merchant: Merchant, import_id: int):
     """The mapping and dry run before an import; its progress (polled by htmx) after."""
-    return _import_page(merchant, _import_or_404(merchant, import_id))
+    job = _import_or_404(merchant, import_id)
+    if is_fragment_request() and job.status in ("uploaded", "checked"):
+        # The polled dry run has finished: the whole page shows its outcome and the next step.
+        response = make_response("", 204)
+        response.headers["HX-Refresh"] = "true"
+        return response
+    return _import_page(merchant, job)
 
 
 @bp.route("/<merchant_slug>/customers/import/<int:import_id>/mapping", methods=["POST"])
@@ -590,7 +595,9 @@ def import_mapping(merchant: Merchant, import_id: int):
     except ValidationFailed as error:
         db.session.rollback()
         return _import_page(merchant, job, 422, error.message, mapping=chosen)
-    return see_other("business.import_status", merchant_slug=merchant.slug, import_id=job.id)
+    slug = merchant.slug
+    imports.request_check(db.session, job)
+    return see_other("business.import_status", merchant_slug=slug, import_id=import_id)
 
 
 @bp.route("/<merchant_slug>/customers/import/<int:import_id>/start", methods=["POST"])

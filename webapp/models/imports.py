@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 
-IMPORT_STATUSES = ("uploaded", "checked", "queued", "running", "done", "failed")
+IMPORT_STATUSES = ("uploaded", "checking", "checked", "queued", "running", "done", "failed")
 
 
 class CustomerImport(db.Model):
@@ -32,6 +32,8 @@ class CustomerImport(db.Model):
     header: Mapped[list] = mapped_column(JSON, default=list)
     # Field name per column ("" for a column left out), in column order.
     mapping: Mapped[list] = mapped_column(JSON, default=list)
+    # The dry run's outcome (counts and the first problems in words), shown before importing.
+    check_summary: Mapped[dict | None] = mapped_column(JSON)
     total_rows: Mapped[int] = mapped_column(default=0)
     next_row: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(20), default="uploaded")
@@ -47,7 +49,7 @@ class CustomerImport(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('uploaded', 'checked', 'queued', 'running', 'done', 'failed')",
+            "status IN ('uploaded', 'checking', 'checked', 'queued', 'running', 'done', 'failed')",
             name="status_known",
         ),
         CheckConstraint("next_row >= 0 AND next_row <= total_rows", name="progress_in_range"),
@@ -60,7 +62,7 @@ class CustomerImport(db.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in ("queued", "running")
+        return self.status in ("checking", "queued", "running")
 
 
 class CustomerImportRow(db.Model):

@@ -285,6 +285,10 @@ class Row:
         self.kinds.append(kind)
         self.problems.append(message)
 
+    @property
+    def text(self) -> str:
+        return "; ".join(self.problems)
+
 
 PROBLEM_KINDS = {
     "phone": lazy_gettext("bad phone number"),
@@ -537,6 +541,28 @@ class DryRun:
     def more_problems(self) -> int:
         return max(self.failed - len(self.problems), 0)
 
+    def as_json(self) -> dict:
+        """What the page shows, kept with the import (problems as line and words)."""
+        return {
+            "total": self.total, "create": self.create, "link": self.link, "skip": self.skip,
+            "failed": self.failed, "points": self.points, "counts": dict(self.counts),
+            "problems": [{"line": row.line, "text": row.text} for row in self.problems],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> DryRun:
+        return cls(
+            total=data["total"], create=data["create"], link=data["link"], skip=data["skip"],
+            failed=data["failed"], points=data["points"], counts=data["counts"],
+            problems=[_Problem(item["line"], item["text"]) for item in data["problems"]],
+        )
+
+
+@dataclass(frozen=True)
+class _Problem:
+    line: int
+    text: str
+
 
 def dry_run(session: Session, merchant: Merchant, job: CustomerImport) -> DryRun:
     """Check every row (shape, values, duplicates, the database) and count what would happen."""
@@ -561,13 +587,48 @@ def dry_run(session: Session, merchant: Merchant, job: CustomerImport) -> DryRun
     return result
 
 
+INLINE_CHECK_ROWS = 5000  # larger files are dry-run by the task queue, not in the request
+
+
 def set_mapping(session: Session, job: CustomerImport, chosen: list[str]) -> CustomerImport:
-    if job.status not in ("uploaded", "checked"):
+    """Keep the owner's mapping; the dry run has to be (re)done (status ``checking``)."""
+    if job.status not in ("uploaded", "checking", "checked"):
         raise ValidationFailed(_("This import has started; its columns cannot change any more."))
     job.mapping = clean_mapping(job.header, chosen)
-    job.status = "checked"
+    job.status = "checking"
+    job.check_summary = None
     session.commit()
     return job
+
+
+def check(session: Session, job_id: int) -> DryRun | None:
+    """Run the dry run of ``job_id`` and keep its outcome with it (status ``checked``)."""
+    job = session.get(CustomerImport, job_id)
+    if job is None or job.status != "checking":
+        return None
+    merchant = session.get(Merchant, job.merchant_id)
+    result = dry_run(session, merchant, job)
+    job = session.get(CustomerImport, job_id)
+    job.check_summary = result.as_json()
+    job.status = "checked"
+    session.commit()
+    return result
+
+
+def request_check(session: Session, job: CustomerImport) -> None:
+    """Dry-run a small file now; hand a large one to the task queue (the page polls)."""
+    from webapp import tasks
+
+    job_id, small = job.id, job.total_rows <= INLINE_CHECK_ROWS
+    if small:
+        check(session, job_id)
+    else:
+        session.commit()
+        tasks.check_customer_import(job_id)
+
+
+def stored_check(job: CustomerImport) -> DryRun | None:
+    return DryRun.from_json(job.check_summary) if job.check_summary else None
 
 
 # --------------------------------------------------------------------------- importing
@@ -578,7 +639,7 @@ def _consent_text(merchant: Merchant, on: date) -> str:
             f"{on.isoformat()} (imported).")
 
 
-def _write_batch(session: Session, merchant: Merchant, job: CustomerImport, plan: Plan) -> int:
+def _write_batch(session: Session, merchant: Merchant, job_id: int, plan: Plan) -> int:
     """Create users, cards, ledger entries, consents and import keys for one batch (no commit).
 
     Returns the points credited.
@@ -629,7 +690,7 @@ def _write_batch(session: Session, merchant: Merchant, job: CustomerImport, plan
     postings = [
         ledger.Posting(
             membership_id=cards[row.index], merchant_id=merchant.id, kind="adjust",
-            amount=row.balance, reason=IMPORT_REASON, object_ref=f"core:customer_imports:{job.id}",
+            amount=row.balance, reason=IMPORT_REASON, object_ref=f"core:customer_imports:{job_id}",
         )
         for row in rows if row.balance
     ]
@@ -649,7 +710,7 @@ def _write_batch(session: Session, merchant: Merchant, job: CustomerImport, plan
         session.execute(insert(ConsentRecord.__table__), consents)
     session.execute(insert(CustomerImportRow.__table__), [
         {
-            "merchant_id": merchant.id, "import_id": job.id, "row_key": row_key(row.key),
+            "merchant_id": merchant.id, "import_id": job_id, "row_key": row_key(row.key),
             "row_number": row.line, "user_id": user_ids[row.index],
             "membership_id": cards[row.index], "birthday": row.birthday, "created_at": now,
         }
@@ -689,20 +750,21 @@ def run(
     )
     session.commit()
     rows = check_file(job, merchant)
+    total = min(job.total_rows, len(rows))
     batches = retries = 0
     while True:
-        session.refresh(job)
-        start = job.next_row
-        if start >= job.total_rows or start >= len(rows):
+        # Only the committed position is read again (not the file's text) before each batch.
+        start = session.scalar(select(CustomerImport.next_row).where(CustomerImport.id == job_id))
+        if start >= total:
             break
         batch = rows[start : start + batch_size]
         end = start + len(batch)
         try:
             plan = plan_batch(session, merchant, batch)
-            points = _write_batch(session, merchant, job, plan)
+            points = _write_batch(session, merchant, job_id, plan)
             claimed = session.execute(
                 update(CustomerImport)
-                .where(CustomerImport.id == job.id, CustomerImport.next_row == start)
+                .where(CustomerImport.id == job_id, CustomerImport.next_row == start)
                 .values(
                     next_row=end,
                     created_count=CustomerImport.created_count + len(plan.create),
@@ -720,18 +782,18 @@ def run(
             session.rollback()  # a key written meanwhile: the batch is redone from the database
             retries += 1
             if retries > MAX_RETRIES:
-                _fail(session, job, error)
+                _fail(session, job_id, error)
                 raise
-            log.info("import %s: batch at row %s met a concurrent import; retrying", job.id, start)
+            log.info("import %s: batch at row %s met a concurrent import; retrying", job_id, start)
             continue
         except Exception as error:
             session.rollback()
-            _fail(session, job, error)
+            _fail(session, job_id, error)
             raise
         batches += 1
         retries = 0
         if on_progress:
-            on_progress(Progress(end, job.total_rows))
+            on_progress(Progress(end, total))
         if stop_after is not None and batches >= stop_after:
             session.refresh(job)
             return job
@@ -747,9 +809,9 @@ def run(
 MAX_RETRIES = 3
 
 
-def _fail(session: Session, job: CustomerImport, error: Exception) -> None:
+def _fail(session: Session, job_id: int, error: Exception) -> None:
     """Stamp the import failed (its committed batches stay; it can be resumed)."""
-    session.execute(update(CustomerImport).where(CustomerImport.id == job.id)
+    session.execute(update(CustomerImport).where(CustomerImport.id == job_id)
                     .values(status="failed", failure=str(error)[:1000]))
     session.commit()
 
@@ -788,7 +850,7 @@ def queue(session: Session, job: CustomerImport) -> CustomerImport:
 
     if job.status == "done":
         return job
-    if job.status == "uploaded":
+    if job.status in ("uploaded", "checking"):
         raise ValidationFailed(_("Check the columns and the dry run first."))
     job_id = job.id
     job.status = "queued" if job.status in ("checked", "failed") else job.status
