@@ -247,6 +247,30 @@ def test_an_imported_email_must_match_to_take_the_account_over_by_phone(shop):
     assert user.imported_at is not None and user.password_hash
 
 
+def test_post_many_keeps_every_balance_guarded_and_equal_to_the_ledger(make_merchant, make_member):
+    shop = make_merchant()
+    rich, poor = make_member(shop, points=50), make_member(shop, points=5)
+    ledger.post_many(db.session, [
+        ledger.Posting(rich.id, shop.id, "adjust", 30, "test"),
+        ledger.Posting(poor.id, shop.id, "adjust", 7, "test"),
+        ledger.Posting(rich.id, shop.id, "adjust", -10, "test"),
+    ])
+    db.session.commit()
+    db.session.refresh(rich)
+    db.session.refresh(poor)
+    assert (rich.balance, poor.balance) == (70, 12)
+    with pytest.raises(ledger.InsufficientPoints):
+        ledger.post_many(db.session, [
+            ledger.Posting(rich.id, shop.id, "adjust", -5, "test"),
+            ledger.Posting(poor.id, shop.id, "adjust", -13, "test"),
+        ])
+    db.session.rollback()
+    db.session.refresh(rich)
+    db.session.refresh(poor)
+    assert (rich.balance, poor.balance) == (70, 12)
+    assert balances_match_the_ledger()
+
+
 # --------------------------------------------------------------------------- the pages
 
 

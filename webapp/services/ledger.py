@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, case, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp.errors import InsufficientPoints
@@ -219,10 +219,21 @@ _GUARDED_ONE = (
 )
 
 
+_GUARDED_MANY_POSTGRES = text(
+    "UPDATE memberships AS card SET balance = card.balance + change.delta "
+    "FROM (SELECT unnest(CAST(:ids AS integer[])) AS id, "
+    "unnest(CAST(:deltas AS integer[])) AS delta) AS change "
+    "WHERE card.id = change.id AND card.balance + change.delta >= 0 "
+    "AND card.id IN (SELECT id FROM memberships WHERE id = ANY(CAST(:ids AS integer[])) "
+    "ORDER BY id FOR UPDATE)"
+)
+
+
 def post_many(session: Session, postings: list[Posting], moment: datetime | None = None) -> None:
-    """Post thousands of postings at once (imports): the same guarded UPDATE per card, sent as
-    one batch (executemany, cards in ascending id order), one multi-row INSERT of the ledger
-    rows and one weekly-figures bump per merchant.
+    """Post thousands of postings at once (imports): every card's balance changes under the same
+    guard as ``post`` (stays >= 0) in one batch (one set-based UPDATE on PostgreSQL, locking the
+    cards in ascending id order; an executemany on SQLite), then one multi-row INSERT of the
+    ledger rows and one weekly-figures bump per merchant.
 
     Raises ``InsufficientPoints`` when any balance would go negative; unlike ``post`` the cards
     already changed are not changed back one by one: the caller rolls the transaction back.
@@ -239,7 +250,16 @@ def post_many(session: Session, postings: list[Posting], moment: datetime | None
     ]
     session.flush()
     if deltas:
-        changed = session.connection().execute(_GUARDED_ONE, deltas).rowcount
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            # One set-based statement with two array parameters; the cards are locked first, in
+            # ascending id order, like every other posting (no deadlocks between them).
+            changed = connection.execute(_GUARDED_MANY_POSTGRES, {
+                "ids": [delta["membership_id"] for delta in deltas],
+                "deltas": [delta["delta"] for delta in deltas],
+            }).rowcount
+        else:  # SQLite has one writer at a time; executemany runs the statement in a C loop
+            changed = connection.execute(_GUARDED_ONE, deltas).rowcount
         if changed != len(deltas):
             raise InsufficientPoints(_("Not enough points on the card for that."))
     insert_entries(session, postings, moment)
