@@ -311,6 +311,14 @@ def main(workdir: Path) -> int:
         for backend in backends:
             reports[backend] = run_backend(backend, large, small, workdir, args, use_redis)
         plugin_results, plugin_errors = ({}, {}) if args.skip_plugins else plugin_benches(args.quick)
+        echo("== import_customers")
+        try:
+            from bench import import_customers
+
+            import_customers.run(plugin_results, backends, echo=echo)
+        except Exception as error:  # its failure must not lose the other figures
+            plugin_errors["import_customers"] = f"{type(error).__name__}: {error}"
+            echo(f"  failed: {plugin_errors['import_customers']}")
     finally:
         if not args.keep:
             drop_databases(workdir, backends)

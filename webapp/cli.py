@@ -18,6 +18,7 @@ def register(app: Flask) -> None:
 
     _register_points(app)
 
+    _register_import(app)
     @app.cli.command("demo")
     @click.option("--customers", default=220, show_default=True)
     @click.option("--purchases", default=3200, show_default=True)
@@ -132,3 +133,73 @@ def _register_points(app: Flask) -> None:
         from webapp.services import points
 
         click.echo(f"{points.run_birthday_bonuses(db.session)} birthday bonuses credited")
+def _register_import(app: Flask) -> None:
+    @app.cli.command("import-customers")
+    @click.argument("merchant_slug")
+    @click.argument("csv_file", required=False, type=click.Path(exists=True, dir_okay=False))
+    @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD",
+                  help="Match a header to a field (name, phone, email, card_code, balance, birthday, "
+                       "total_spent, consent_date); unmatched columns are guessed from their header.")
+    @click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+    @click.option("--resume", "resume_id", type=int, default=None,
+                  help="Carry on with an interrupted import of this number instead of a new file.")
+    @click.option("--batch-size", default=2000, show_default=True, help="Rows per committed batch.")
+    def import_customers(merchant_slug: str, csv_file: str | None, mapping: tuple[str, ...],
+                         dry_run: bool, resume_id: int | None, batch_size: int) -> None:
+        """Import a merchant's customers from a CSV file, as the "Import customers" page does."""
+        from sqlalchemy import select
+
+        from webapp.errors import NeighbourlyError
+        from webapp.extensions import db
+        from webapp.models import Merchant
+        from webapp.services import imports
+        from webapp.timezones import use_network_zone
+
+        merchant = db.session.scalar(select(Merchant).where(Merchant.slug == merchant_slug))
+        if merchant is None:
+            raise click.ClickException(f"No business with the address {merchant_slug}.")
+        use_network_zone(merchant.network)
+        try:
+            if resume_id is not None:
+                job = imports.get(db.session, merchant, resume_id)
+                if job is None:
+                    raise click.ClickException(f"{merchant_slug} has no import number {resume_id}.")
+            else:
+                if not csv_file:
+                    raise click.ClickException("Give the CSV file (or --resume NUMBER).")
+                with open(csv_file, "rb") as handle:
+                    data = handle.read()
+                job = imports.create_upload(db.session, merchant, None, csv_file.rsplit("/", 1)[-1], data)
+                chosen = list(job.mapping)
+                for pair in mapping:
+                    column, _, field = pair.partition("=")
+                    if column.strip() not in job.header:
+                        raise click.ClickException(f"The file has no column {column.strip()!r}.")
+                    for index in range(len(chosen)):
+                        if chosen[index] == field.strip():
+                            chosen[index] = ""
+                    chosen[job.header.index(column.strip())] = field.strip()
+                imports.set_mapping(db.session, job, chosen)
+                click.echo("Columns: " + ", ".join(
+                    f"{title} -> {field or '-'}" for title, field in zip(job.header, job.mapping, strict=True)))
+                check = imports.check(db.session, job.id)
+                click.echo(f"{check.total} rows: {check.create} new, {check.link} existing accounts, "
+                           f"{check.skip} imported before, {check.failed} with problems; "
+                           f"{check.points} points.")
+                for row in check.problems[:50]:
+                    click.echo(f"  line {row.line}: {'; '.join(row.problems)}")
+                if check.failed > 50:
+                    click.echo(f"  ... and {check.failed - 50} more")
+                if dry_run:
+                    click.echo(f"Nothing written (dry run); import number {job.id} is kept for later.")
+                    return
+            job = imports.run(
+                db.session, job.id, batch_size=batch_size,
+                on_progress=lambda progress: click.echo(f"  {progress.done}/{progress.total} rows"),
+            )
+        except NeighbourlyError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from error
+        click.echo(f"Import {job.id} {job.status}: {job.created_count} new customers, "
+                   f"{job.linked_count} existing accounts, {job.skipped_count} imported before, "
+                   f"{job.failed_count} rows not imported, {job.points_imported} points.")

@@ -80,6 +80,7 @@ class Config:
     TASKS_IMMEDIATE = False  # run queued tasks in-process (tests)
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     MAX_PHOTO_BYTES = 5 * 1024 * 1024
+    IMPORT_MAX_BYTES = 20 * 1024 * 1024  # a customer CSV (100,000 customers is about 8 MB)
     MAX_PHOTO_PIXELS = 40_000_000
 
     BABEL_DEFAULT_LOCALE = "en"

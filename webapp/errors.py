@@ -37,6 +37,10 @@ class ValidationFailed(NeighbourlyError):
     status_code = 422
 
 
+class InvalidPhone(ValidationFailed):
+    """This is not a valid phone number."""
+
+
 class PurchaseDeclined(NeighbourlyError):
     """The purchase was declined."""
 

@@ -73,6 +73,8 @@ _LEDGER_REASONS = (
     (re.compile(r"Points expired"), lambda m: _("Points expired")),
     (re.compile(r"Welcome bonus"), lambda m: _("Welcome bonus")),
     (re.compile(r"Birthday bonus (\d{4})"), lambda m: _("Birthday bonus %(year)s", year=m[1])),
+    (re.compile(r"Imported from the previous program"),
+     lambda m: _("Imported from the previous program")),
     (re.compile(r"Refund of purchase #(\d+): (.*)", re.DOTALL),
      lambda m: _("Refund of purchase #%(number)s: %(reason)s", number=m[1], reason=ledger_reason(m[2]))),
 )

@@ -46,10 +46,14 @@ def send_email(
     """Write an e-mail to the outbox in ``db.session``'s transaction; it leaves after the commit.
 
     The caller commits (a service, or the view right after): an e-mail is sent exactly when the
-    change it announces is stored, and survives a queue that is down.
+    change it announces is stored, and survives a queue that is down. Nothing is queued for an
+    address in the reserved ``.invalid`` domain (imported people without an e-mail, erased ones).
     """
     from webapp import outbox
     from webapp.extensions import db
+
+    if (to or "").lower().endswith(".invalid"):
+        return
 
     outbox.add(
         db.session,

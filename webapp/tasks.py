@@ -212,3 +212,44 @@ def relay_outbox(purge: bool = True) -> int:
             return relayed
         finally:
             db.session.remove()
+
+
+@huey.task()
+def run_customer_import(import_id: int) -> None:
+    """Import (or resume) a customer import in committed batches, then e-mail its summary."""
+    app = app_for_task()
+    with app.app_context():
+        from flask import url_for
+
+        from webapp.extensions import db
+        from webapp.models import CustomerImport, Merchant
+        from webapp.services import imports
+        from webapp.timezones import use_network_zone
+
+        try:
+            job = db.session.get(CustomerImport, import_id)
+            merchant = db.session.get(Merchant, job.merchant_id) if job else None
+            if job is None or merchant is None:
+                return
+            use_network_zone(merchant.network)
+            job = imports.run(db.session, import_id)
+            with app.test_request_context(base_url=app.config["PUBLIC_URL"]):
+                link = url_for("business.import_status", merchant_slug=merchant.slug,
+                               import_id=job.id, _external=True)
+            imports.send_summary(db.session, job, link)
+        finally:
+            db.session.remove()
+
+
+@huey.task()
+def check_customer_import(import_id: int) -> None:
+    """The dry run of a large customer import, kept with it for the owner's page."""
+    app = app_for_task()
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.services import imports
+
+        try:
+            imports.check(db.session, import_id)
+        finally:
+            db.session.remove()

@@ -219,6 +219,20 @@ def ledger_reason_filter(text) -> str:
     return _ledger_reason_text(text, _locale_id())
 
 
+def phone_filter(value) -> str:
+    """A stored E.164 number written for people: ``+7 701 123 4567``."""
+    from webapp.services import phones
+
+    return phones.format_international(value)
+
+
+def contact_email_filter(value) -> str:
+    """An e-mail address to show staff; none for an imported person the old program had none for."""
+    from webapp.services.accounts import is_placeholder_email
+
+    return "" if is_placeholder_email(value) else (value or "")
+
+
 def slot(name: str, merchant, **kwargs) -> Markup:
     """Join the HTML that the core and a merchant's enabled plugins contribute to a named slot."""
     if name not in SLOTS:
@@ -282,5 +296,7 @@ def register(app: Flask) -> None:
         date=date_filter,
         datetime=datetime_filter,
         percent_bp=formatting.percent_bp,
+        phone=phone_filter,
+        contact_email=contact_email_filter,
     )
     app.jinja_env.add_extension("jinja2.ext.do")

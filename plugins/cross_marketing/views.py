@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -12,6 +9,7 @@ from flask_login import current_user, login_required
 from plugins.cross_marketing import services
 from plugins.cross_marketing.guard import failed_lookup_guard
 from plugins.cross_marketing.pdf import render_pdf
+from webapp.csvfiles import csv_response
 from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import minor_to_decimal
@@ -154,19 +152,16 @@ def economics(merchant):
 @staff_required("owner")
 def settlement_csv(merchant):
     statement = _settlement(merchant)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
-                     "amount_minor", "currency"])
-    for line in statement.lines:
-        # A leading formula character would run in a spreadsheet: neutralise it.
-        name = "'" + line.counterpart if line.counterpart[:1] in "=+-@\t\r" else line.counterpart
-        writer.writerow([statement.month, name, line.role, line.redeemed, line.value_used, line.fees,
-                         line.amount, statement.currency])
-    writer.writerow([statement.month, "NET", "", "", "", "", statement.net, statement.currency])
-    filename = f"settlement-{merchant.slug}-{statement.month}.csv"
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    rows = [["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
+             "amount_minor", "currency"]]
+    rows += [
+        [statement.month, line.counterpart, line.role, line.redeemed, line.value_used, line.fees,
+         line.amount, statement.currency]
+        for line in statement.lines
+    ]
+    rows.append([statement.month, "NET", "", "", "", "", statement.net, statement.currency])
+    # The shared helper neutralises a counterpart name that a spreadsheet would run as a formula.
+    return csv_response(rows, f"settlement-{merchant.slug}-{statement.month}.csv", stream=False)
 
 
 @bp.route("/settlement.pdf")

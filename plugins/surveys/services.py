@@ -809,15 +809,8 @@ def text_answers(session: Session, survey: Survey, search: str = "", page: int =
     return TextPage([(q, a) for q, a in rows], page, pages)
 
 
-def _cell(value: object) -> str:
-    """CSV cells that a spreadsheet would run as a formula are neutralised with a leading quote."""
-    value = "" if value is None else str(value)
-    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def export_rows(session: Session, survey: Survey) -> list[list[str]]:
+def export_rows(session: Session, survey: Survey) -> list[list[object]]:
+    """The completed responses as rows; ``webapp.csvfiles`` neutralises formula-like cells."""
     questions = list(survey.questions)
     header = ["response", "completed_at"] + [q.text for q in questions]
     answers: dict[int, dict[int, Answer]] = {}
@@ -825,13 +818,13 @@ def export_rows(session: Session, survey: Survey) -> list[list[str]]:
         answers.setdefault(answer.response_id, {})[answer.question_id] = answer
     responses = session.scalars(select(Response).where(
         Response.survey_id == survey.id, Response.status == "completed").order_by(Response.id))
-    rows = [[_cell(h) for h in header]]
+    rows: list[list[object]] = [list(header)]
     for response in responses:
         given = answers.get(response.id, {})
         row = [str(response.id), response.completed_at.isoformat() if response.completed_at else ""]
         for q in questions:
             a = given.get(q.id)
-            row.append("" if a is None else _cell(a.number if q.kind in ("rating", "nps") else a.text.replace("\n", "; ")))
+            row.append("" if a is None else (a.number if q.kind in ("rating", "nps") else a.text.replace("\n", "; ")))
         rows.append(row)
     return rows
 

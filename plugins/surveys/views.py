@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
-from flask import Blueprint, Response, abort, flash, request
+from flask import Blueprint, abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from plugins.surveys import services
 from plugins.surveys.models import QUESTION_KINDS
 from plugins.surveys.notify import notify_owner_of_complaint
+from webapp.csvfiles import csv_response
 from webapp.errors import Conflict, ValidationFailed
 from webapp.extensions import db
 from webapp.models import Merchant
@@ -205,12 +203,7 @@ def results(merchant, survey_id: int):
 @staff_required("owner")
 def export(merchant, survey_id: int):
     survey = services.get_survey(db.session, merchant, survey_id)
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(services.export_rows(db.session, survey))
-    return Response(
-        buffer.getvalue(), mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="survey-{survey.id}.csv"'},
-    )
+    return csv_response(services.export_rows(db.session, survey), f"survey-{survey.id}.csv", stream=False)
 
 
 # --------------------------------------------------------------------------- owner: ratings, complaints

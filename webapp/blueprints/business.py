@@ -7,7 +7,9 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
+    render_template,
     request,
     url_for,
 )
@@ -16,14 +18,17 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from webapp import outbox
+from webapp.csvfiles import csv_response
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import minor_to_decimal, parse_money
 from webapp.mail import in_recipient_language, send_email
 from webapp.models import Merchant, Network
+from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
-from webapp.services import accounts, customers, ledger, merchants, photos, staff
+from webapp.services import accounts, customers, exports, imports, ledger, merchants, photos, staff
 from webapp.services import points as points_service
+from webapp.timezones import network_zone
 from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("business", __name__, url_prefix="/business")
@@ -560,3 +565,147 @@ def invitation(token: str):
         token=token, error=error, wrong_account=wrong_account,
     )
 
+
+
+# --------------------------------------------------------------------------- import and export
+
+
+@bp.route("/<merchant_slug>/customers/export.csv")
+@staff_required("owner")
+def export_customers(merchant: Merchant):
+    """Every card with its balance, streamed as the database reads it."""
+    return csv_response(exports.customer_rows(db.session, merchant), f"customers-{merchant.slug}.csv")
+
+
+@bp.route("/<merchant_slug>/customers/ledger.csv")
+@staff_required("owner")
+def export_ledger(merchant: Merchant):
+    """The points ledger of a period (local days, both included) for the accountant, streamed."""
+    today = utcnow().astimezone(network_zone(merchant.network)).date()
+    first, last = exports.parse_period(request.args.get("start"), request.args.get("end"), today)
+    return csv_response(
+        exports.ledger_rows(db.session, merchant, first, last),
+        f"ledger-{merchant.slug}-{first.isoformat()}-{last.isoformat()}.csv",
+    )
+
+
+def _import_cap() -> int:
+    return current_app.config["IMPORT_MAX_BYTES"]
+
+
+def _imports_page(merchant: Merchant, status: int = 200, error: str | None = None):
+    return render(
+        "business/imports.html", block="upload", status=status, merchant=merchant, error=error,
+        recent=imports.recent(db.session, merchant), cap=_import_cap(),
+    )
+
+
+@bp.route("/<merchant_slug>/customers/import", methods=["GET", "POST"])
+@staff_required("owner")
+def import_customers(merchant: Merchant):
+    """Upload a CSV of the previous program's customers; it is checked before anything else."""
+    if request.method == "GET":
+        return _imports_page(merchant)
+    cap = _import_cap()
+    too_large = _("The file is larger than %(size)s MB. Split it into smaller files.",
+                  size=cap // (1024 * 1024))
+    # A declared size over the cap was refused unread (``_import_body_limit``); this catches a
+    # body that did not declare its size.
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationFailed(_("Choose a CSV file to upload."))
+        data = upload.stream.read(cap + 1)
+        if len(data) > cap:
+            return _imports_page(merchant, 413, too_large)
+        job = imports.create_upload(db.session, merchant, current_user, upload.filename, data)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _imports_page(merchant, error.status_code, error.message)
+    return see_other("business.import_status", merchant_slug=merchant.slug, import_id=job.id)
+
+
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries, the CSRF token and the file name
+
+
+def _import_body_limit():
+    """Before anything reads the form (CSRF does, first): an import upload may be larger than
+    other forms, up to its own cap, and a larger declared body is refused unread."""
+    if request.endpoint != "business.import_customers" or request.method != "POST":
+        return None
+    limit = current_app.config["IMPORT_MAX_BYTES"] + FORM_OVERHEAD
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        message = _("The file is larger than %(size)s MB. Split it into smaller files.",
+                    size=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024))
+        return render_template("errors/error.html", status=413, title=_("File too large"),
+                               message=message), 413
+    return None
+
+
+@bp.record_once
+def _install_import_body_limit(state) -> None:
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _import_body_limit)
+
+
+def _import_or_404(merchant: Merchant, import_id: int):
+    job = imports.get(db.session, merchant, import_id)
+    if job is None:
+        abort(404)
+    return job
+
+
+def _import_page(merchant: Merchant, job, status: int = 200, error: str | None = None,
+                 mapping: list[str] | None = None):
+    check = imports.stored_check(job) if job.status == "checked" else None
+    return render(
+        "business/import.html", block="progress", status=status, merchant=merchant, job=job,
+        error=error, check=check, mapping=mapping or job.mapping, fields=imports.FIELD_LABELS,
+        preview=imports.preview_rows(job) if job.status in ("uploaded", "checked") else [],
+        kinds=imports.PROBLEM_KINDS,
+    )
+
+
+@bp.route("/<merchant_slug>/customers/import/<int:import_id>")
+@staff_required("owner")
+def import_status(merchant: Merchant, import_id: int):
+    """The mapping and dry run before an import; its progress (polled by htmx) after."""
+    job = _import_or_404(merchant, import_id)
+    if is_fragment_request() and job.status in ("uploaded", "checked"):
+        # The polled dry run has finished: the whole page shows its outcome and the next step.
+        response = make_response("", 204)
+        response.headers["HX-Refresh"] = "true"
+        return response
+    return _import_page(merchant, job)
+
+
+@bp.route("/<merchant_slug>/customers/import/<int:import_id>/mapping", methods=["POST"])
+@staff_required("owner")
+def import_mapping(merchant: Merchant, import_id: int):
+    job = _import_or_404(merchant, import_id)
+    chosen = [request.form.get(f"column-{index}", "") for index in range(len(job.header))]
+    try:
+        imports.set_mapping(db.session, job, chosen)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _import_page(merchant, job, 422, error.message, mapping=chosen)
+    slug = merchant.slug
+    imports.request_check(db.session, job)
+    return see_other("business.import_status", merchant_slug=slug, import_id=import_id)
+
+
+@bp.route("/<merchant_slug>/customers/import/<int:import_id>/start", methods=["POST"])
+@staff_required("owner")
+def import_start(merchant: Merchant, import_id: int):
+    """Queue the import (or the rest of an interrupted one); the page then shows its progress."""
+    job = _import_or_404(merchant, import_id)
+    slug = merchant.slug
+    try:
+        imports.queue(db.session, job)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _import_page(merchant, job, error.status_code, error.message)
+    except Exception:  # the import stamped itself failed: its page says so and offers to resume
+        db.session.rollback()
+        current_app.logger.exception("customer import %s failed", import_id)
+    return see_other("business.import_status", merchant_slug=slug, import_id=import_id)

@@ -188,4 +188,17 @@ def language(network_slug: str):
         return _network_page(network, status=422, errors={"locale": error.message})
     flash(_("%(language)s is now the network's default language.",
             language=current_app.config["LANGUAGES"][network.default_locale]), "success")
+@bp.route("/<network_slug>/country", methods=["POST"])
+@login_required
+def country(network_slug: str):
+    """The operator sets the country phone numbers default to; an unknown code is refused at the field."""
+    network = operated_network(network_slug)
+    wanted = request.form.get("country", "")[:10]
+    try:
+        merchants.set_network_country(db.session, network, wanted)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _network_page(network, status=422, errors={"country": error.message}, country_text=wanted)
+    flash(_("Phone numbers without a country code are now read as numbers of %(country)s.",
+            country=network.country), "success")
     return see_other("operator.index", network_slug=network.slug)

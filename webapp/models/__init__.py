@@ -1,6 +1,7 @@
 """Core tables: networks, merchants, people, memberships, purchases, the points ledger, consents."""
 
 from webapp.models.accounts import ConsentRecord, PasswordResetToken, User, UserSession
+from webapp.models.imports import CustomerImport, CustomerImportRow
 from webapp.models.integrations import ApiIdempotentResponse, ApiKey
 from webapp.models.loyalty import (
     BirthdayBonus,
@@ -30,6 +31,8 @@ __all__ = [
     "BirthdayBonus",
     "ConsentRecord",
     "ExpiryReminder",
+    "CustomerImport",
+    "CustomerImportRow",
     "LedgerEntry",
     "Membership",
     "Merchant",

@@ -39,6 +39,9 @@ class User(db.Model):
         ),
         Index("ix_users_birthday", "birth_month", "birth_day"),
     )
+    # Set for a person brought in by a merchant's import (no password yet); signing up with the
+    # same phone number takes the account over, old points included.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Flask-Login needs these; ``get_id`` is set per session by the auth service.
     is_authenticated = True

@@ -30,6 +30,8 @@ class Network(db.Model):
     default_locale: Mapped[str] = mapped_column(String(10), default="en")
     # IANA name: every local day, week and month boundary and every time shown is counted in it.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # ISO 3166 alpha-2: the default region of phone numbers written without a country code.
+    country: Mapped[str] = mapped_column(String(2), default="", server_default="")
     # How many minor units one point is worth when paying with points.
     point_value_minor: Mapped[int] = mapped_column(default=1)
     description: Mapped[str] = mapped_column(Text, default="")

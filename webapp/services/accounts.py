@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.models import PasswordResetToken, User, UserSession
 from webapp.models.base import utcnow
-from webapp.services import codes
+from webapp.services import codes, phones
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
@@ -53,13 +53,10 @@ def normalize_email(email: str) -> str:
         raise ValidationFailed(_("Enter a valid e-mail address, like name@example.com.")) from None
 
 
-def normalize_phone(phone: str | None) -> str | None:
-    if not phone or not phone.strip():
-        return None
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if not 7 <= len(digits) <= 15:
-        raise ValidationFailed(_("Enter a phone number with 7 to 15 digits, e.g. +7 701 123 4567."))
-    return "+" + digits
+def normalize_phone(phone: str | None, region: str | None = None) -> str | None:
+    """The number in E.164 (None when blank); without a country code it is read as a number of
+    ``region`` (the network's country). Raises ``InvalidPhone`` with a message for the form."""
+    return phones.parse(phone, region)
 
 
 def check_password_strength(password: str, email: str = "") -> None:
@@ -97,8 +94,14 @@ def register_user(
     phone: str | None = None,
     locale: str | None = None,
     commit: bool = True,
+    region: str | None = None,
 ) -> User:
-    """Create an account; raises ``ValidationFailed``/``Conflict`` with a message for the form."""
+    """Create an account; raises ``ValidationFailed``/``Conflict`` with a message for the form.
+
+    A phone number without a country code is read as one of ``region`` (by default the country
+    of this server's first network). When the number belongs to a person a merchant imported
+    and nobody has signed up as yet, that account is taken over, cards and points included.
+    """
     email = normalize_email(email)
     name = (name or "").strip()
     if not name:
@@ -106,7 +109,10 @@ def register_user(
     if len(name) > 120:
         raise ValidationFailed(_("The name is too long (at most 120 characters)."))
     check_password_strength(password, email)
-    phone = normalize_phone(phone)
+    phone = normalize_phone(phone, region or phones.region_for_user(session, None))
+    imported = _unclaimed_import(session, phone, email) if phone else None
+    if imported is not None:
+        return _claim_imported(session, imported, email, password, name, locale, commit)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(_("An account with this e-mail already exists; sign in instead."))
     if phone and session.scalar(select(User.id).where(User.phone == phone)) is not None:
@@ -128,6 +134,63 @@ def register_user(
         session.rollback()
         raise Conflict(_("An account with this e-mail or phone already exists.")) from None
     return user
+
+
+def _unclaimed_import(session: Session, phone: str, email: str) -> User | None:
+    """The imported, never signed-up account with this phone, if its e-mail (when the previous
+    program had one) is the one given now and no other account has that e-mail."""
+    user = session.scalar(
+        select(User).where(
+            User.phone == phone, User.imported_at.is_not(None), User.password_hash == "",
+            User.erased_at.is_(None),
+        )
+    )
+    if user is None:
+        return None
+    if not is_placeholder_email(user.email) and user.email != email:
+        return None
+    owner = session.scalar(select(User.id).where(User.email == email))
+    if owner is not None and owner != user.id:
+        return None
+    return user
+
+
+def _claim_imported(
+    session: Session, user: User, email: str, password: str, name: str, locale: str | None,
+    commit: bool,
+) -> User:
+    # Only an account nobody has claimed: the password is set by one conditional UPDATE, so two
+    # sign-ups racing for one imported number cannot both take it.
+    claimed = session.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == "")
+        .values(email=email, password_hash=hash_password(password), name=name, locale=locale)
+    ).rowcount
+    if not claimed:
+        session.rollback()
+        raise Conflict(_("This phone number is already used by another account."))
+    try:
+        session.flush()
+        if commit:
+            session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(_("An account with this e-mail or phone already exists.")) from None
+    session.refresh(user)
+    return user
+
+
+PLACEHOLDER_EMAIL_DOMAIN = "imported.invalid"
+
+
+def placeholder_email(token: str) -> str:
+    """The address of an imported person the previous program had no e-mail for (the reserved
+    ``.invalid`` domain: nothing is ever sent there)."""
+    return f"imported-{token}@{PLACEHOLDER_EMAIL_DOMAIN}"
+
+
+def is_placeholder_email(email: str | None) -> bool:
+    return (email or "").endswith("@" + PLACEHOLDER_EMAIL_DOMAIN)
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
@@ -271,7 +334,7 @@ def update_profile(
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
         raise ValidationFailed(_("Enter your name (at most 120 characters)."))
-    phone = normalize_phone(phone)
+    phone = normalize_phone(phone, phones.region_for_user(session, user.id))
     if phone and session.scalar(select(User.id).where(User.phone == phone, User.id != user.id)):
         raise Conflict(_("This phone number is already used by another account."))
     locale = locale or None

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from webapp.models import Membership, Merchant, Purchase, User
-from webapp.services import codes
+from webapp.services import codes, phones
 
 PER_PAGE = 25
 MAX_PAGE = 10_000  # deeper pages are a crawler, not an owner
@@ -56,13 +56,17 @@ def clamp_page(value: object) -> int:
     return min(max(page, 1), MAX_PAGE)
 
 
-def _search_condition(query: str):
-    """Name, e-mail, phone digits or card code; LIKE wildcards in the query are taken literally."""
+def _search_condition(query: str, region: str | None = None):
+    """Name, e-mail, phone (a whole number in any spelling, or some of its digits) or card code;
+    LIKE wildcards in the query are taken literally."""
     text = query.strip()[:MAX_QUERY_LENGTH]
     conditions = [User.name.icontains(text, autoescape=True), User.email.icontains(text, autoescape=True)]
     digits = "".join(ch for ch in text if ch.isdigit())
     if len(digits) >= 3 and _PHONE_LIKE.fullmatch(text):
         conditions.append(User.phone.contains(digits, autoescape=True))
+        whole = phones.parse_or_none(text, region)
+        if whole:
+            conditions.append(User.phone == whole)
     compact = "".join(ch for ch in text.upper() if ch not in " -")
     if compact:
         try:
@@ -90,7 +94,7 @@ def search_customers(
         .where(Membership.merchant_id == merchant.id)
     )
     if query and query.strip():
-        statement = statement.where(_search_condition(query))
+        statement = statement.where(_search_condition(query, phones.merchant_region(merchant)))
     statement = statement.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
     rows = list(
         session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)).unique()

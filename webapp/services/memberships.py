@@ -15,7 +15,7 @@ from webapp.errors import NotFound, ValidationFailed
 from webapp.models import ConsentRecord, LedgerEntry, Membership, Merchant, Network, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for
-from webapp.services import codes
+from webapp.services import codes, phones
 from webapp.services.ledger import bump_weekly_stats
 from webapp.timezones import network_zone
 
@@ -209,9 +209,14 @@ def find_customer_at_till(session: Session, merchant: Merchant, query: str) -> M
     if card:
         user_id = session.scalar(select(User.id).where(User.card_code == card))
     if user_id is None:
-        digits = "".join(ch for ch in text if ch.isdigit())
-        if 7 <= len(digits) <= 15:
-            user_id = session.scalar(select(User.id).where(User.phone == "+" + digits))
+        # A card kept from a merchant's previous program (imported as it was printed).
+        old_card = "".join(text.split()).upper()
+        if 0 < len(old_card) <= 16:
+            user_id = session.scalar(select(User.id).where(User.card_code == old_card))
+    if user_id is None:
+        phone = phones.parse_or_none(text, phones.merchant_region(merchant))
+        if phone:
+            user_id = session.scalar(select(User.id).where(User.phone == phone))
     if user_id is None:
         return None
     membership = find_membership(session, user_id, merchant.id)

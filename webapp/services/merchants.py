@@ -76,12 +76,15 @@ def new_join_code(session: Session) -> str:
 def create_network(
     session: Session, name: str, currency: str, operator: User | None, default_locale: str = "en",
     slug: str | None = None, description: str = "", point_value_minor: int = 1,
-    timezone: str = DEFAULT_TIMEZONE,
+    timezone: str = DEFAULT_TIMEZONE, country: str | None = None,
 ) -> Network:
+    from webapp.services import phones
+
     network = Network(
         name=name, slug=slug or slugify(name), currency=currency.upper(),
         default_locale=default_locale, operator_id=operator.id if operator else None,
         description=description, point_value_minor=point_value_minor, timezone=timezone,
+        country=phones.clean_country(country) or phones.default_country(currency.upper(), timezone) or "",
     )
     session.add(network)
     session.commit()
@@ -156,6 +159,19 @@ def set_network_locale(session: Session, network: Network, locale: str | None) -
 def set_network_timezone(session: Session, network: Network, name: str | None) -> Network:
     """The operator moves the network's clock: times shown and day/week/month boundaries follow."""
     network.timezone = clean_network_timezone(name)
+    session.commit()
+    return network
+
+
+def set_network_country(session: Session, network: Network, code: str | None) -> Network:
+    """The operator sets the street's country: phone numbers typed without a country code are
+    read as numbers of this country (import, sign-up, the till)."""
+    from webapp.services import phones
+
+    found = phones.clean_country(code)
+    if found is None:
+        raise ValidationFailed(_("Give the country as a two-letter code such as KZ, RU or BG."))
+    network.country = found
     session.commit()
     return network
 
