@@ -117,3 +117,20 @@ class GrantedReward:
     key: str
     label: str
     object_ref: str
+
+
+@dataclass(frozen=True)
+class WalletSummaryLine:
+    """One short line on a card's compact summary in the wallet ("Gold · 7% cashback").
+
+    ``text`` is plain text (escaped when shown); ``url``, when given, makes the line a link
+    (a certificate, a survey to answer). ``tone`` is ``""``, ``"notice"`` (something waiting for
+    the customer) or ``"warning"`` (something cancelled or about to expire).
+    """
+
+    key: str
+    text: str
+    source: str
+    order: int = 100
+    url: str | None = None
+    tone: str = ""

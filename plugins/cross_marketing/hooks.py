@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask_babel import format_date
+from flask import url_for
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 
 from plugins.cross_marketing import models as _models  # noqa: F401  (registers the tables)
@@ -20,6 +21,7 @@ from webapp.contracts import (
     DashboardPanel,
     NavItem,
     ReceiptLine,
+    WalletSummaryLine,
 )
 from webapp.extensions import db
 from webapp.formatting import money
@@ -222,3 +224,20 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.cross_marketing.demo import add_demo_partnership
 
     add_demo_partnership(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    certificates = services.certificates_for_card(db.session, membership.user_id, merchant)
+    if not certificates:
+        return None
+    soonest = certificates[0]  # ordered by expiry
+    text = ngettext(
+        "%(num)d certificate waiting, %(value)s, until %(date)s",
+        "%(num)d certificates waiting, %(value)s, the first until %(date)s",
+        len(certificates),
+        value=money(sum(c.balance for c in certificates), merchant.network.currency),
+        date=format_date(soonest.expires_at, "short"),
+    )
+    return [WalletSummaryLine(key="certificates", text=text, source="cross_marketing", order=40,
+                              url=url_for("cross_marketing_wallet.index"), tone="notice")]

@@ -18,6 +18,7 @@ from webapp.contracts import (
     EarnRate,
     NavItem,
     ReceiptLine,
+    WalletSummaryLine,
 )
 from webapp.extensions import db
 from webapp.models import Membership
@@ -168,3 +169,15 @@ def neighbourly_collect_customer_data(user):
 def neighbourly_customer_erased(user, session):
     # Levels and badges are derived from purchases, which stay under the pseudonymous id.
     return None
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    found = services.level_rate(db.session, merchant.id, membership.id)
+    if found is None:
+        return None
+    rate, name = found
+    return [WalletSummaryLine(
+        key="level", source="gamification", order=20,
+        text=_("Level %(level)s · %(rate)s%% cashback", level=name, rate=f"{rate / 100:g}"),
+    )]

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from plugins.referrals import models as _models  # noqa: F401  (registers the referrals tables)
 from plugins.referrals import services
 from plugins.referrals.views import bp, public_bp
-from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
+from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem, WalletSummaryLine
 from webapp.extensions import db
 from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
@@ -141,3 +141,11 @@ def neighbourly_collect_customer_data(user):
 @hookimpl
 def neighbourly_customer_erased(user, session):
     services.forget_addresses(session, user.id)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    return [WalletSummaryLine(
+        key="referrals", text=_("Bring a friend: your link is on the card"), source="referrals", order=70,
+        url=url_for("wallet.card", membership_id=membership.id) + "#referrals",
+    )]

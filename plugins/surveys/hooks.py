@@ -10,7 +10,13 @@ from flask_babel import gettext as _
 from plugins.surveys import models as _models  # noqa: F401  (registers the surveys_ tables)
 from plugins.surveys import services
 from plugins.surveys.views import bp, customer_bp
-from webapp.contracts import CustomerDataSection, CustomerFact, DashboardPanel, NavItem
+from webapp.contracts import (
+    CustomerDataSection,
+    CustomerFact,
+    DashboardPanel,
+    NavItem,
+    WalletSummaryLine,
+)
 from webapp.extensions import db
 from webapp.mail import send_email
 from webapp.models import User
@@ -131,3 +137,24 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.surveys.demo import add_demo_surveys
 
     add_demo_surveys(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    # What waits for the customer, most pressing first; two lines at most.
+    lines = []
+    answered = [c for c in services.customer_complaints(db.session, membership) if c.first_answer_at]
+    if answered:
+        lines.append(WalletSummaryLine(key="complaint", text=_("The business answered your complaint"),
+                                       source="surveys", order=45, tone="notice",
+                                       url=url_for("surveys_public.complaint", complaint_id=answered[0].id)))
+    purchase = services.unrated_purchase(db.session, membership)
+    if purchase is not None:
+        lines.append(WalletSummaryLine(key="rate", text=_("Rate this visit"), source="surveys", order=50,
+                                       url=url_for("surveys_public.rate", purchase_id=purchase.id)))
+    surveys = services.open_surveys_for(db.session, merchant, membership) if len(lines) < 2 else []
+    if surveys:
+        lines.append(WalletSummaryLine(key="survey", text=_("Answer “%(title)s”", title=surveys[0].title),
+                                       source="surveys", order=51, tone="notice",
+                                       url=url_for("surveys_public.answer", token=surveys[0].token)))
+    return lines[:2]

@@ -120,7 +120,9 @@ def test_wallet_shows_the_certificate_and_a_friend_claims_the_gift(client, stree
     code = codes.group(services.unseal(certificate.code_sealed))
     client.login(member.user)
     wallet = client.get("/wallet/").get_data(as_text=True)
-    assert "at Café Lipa" in wallet and code in wallet
+    assert "1 certificate waiting, ₸" in wallet  # the card's summary links to the certificates
+    card = client.get(f"/wallet/cards/{member.id}").get_data(as_text=True)
+    assert "at Café Lipa" in card and code in card
     page = client.get(f"/certificates/{certificate.id}").get_data(as_text=True)
     assert "<svg" in page and code in page
     gift = client.post_form(f"/certificates/{certificate.id}/gift", {})

@@ -76,7 +76,7 @@ def test_partner_codes_are_uploaded_once_each(client, shop):
 def test_customer_enters_a_postal_address_from_the_wallet(client, shop, customer):
     set_letters(shop, postal_letters=True)
     client.login(customer.user)
-    wallet = client.get("/wallet/").get_data(as_text=True)
+    wallet = client.get(f"/wallet/cards/{customer.id}").get_data(as_text=True)
     assert "/letters/address" in wallet
     assert client.post_form("/letters/address", {"recipient": "", "street": "x"}).status_code == 422
     response = client.post_form(

@@ -84,7 +84,7 @@ def test_customer_answers_with_clear_messages_then_gets_points(app, client, shop
     db.session.refresh(member)
     assert member.balance == 60
     # Wallet and the list of my answers; deleting keeps the points.
-    assert "My survey answers" in client.get("/wallet/").get_data(as_text=True)
+    assert "My survey answers" in client.get(f"/wallet/cards/{member.id}").get_data(as_text=True)
     response_row = services.find_response(db.session, survey, member.user)
     assert client.post_form(f"/surveys/mine/{response_row.id}/delete", {}).status_code == 303
     db.session.refresh(member)
