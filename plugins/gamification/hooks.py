@@ -41,7 +41,10 @@ def neighbourly_register_periodic_tasks(huey):
 
 @hookimpl
 def neighbourly_plugin_enabled(merchant, plugin_name, session):
-    services.create_default_levels(session, merchant, plugin_settings(merchant, "gamification")["basis"])
+    settings = plugin_settings(merchant, "gamification")
+    services.create_default_levels(session, merchant, settings["basis"])
+    # Customers start at the level their history gives, not at the bottom.
+    return services.backfill_in_words(services.backfill(session, merchant, settings))
 
 
 @hookimpl
