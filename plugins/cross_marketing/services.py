@@ -903,6 +903,38 @@ def holder_certificate(session: Session, user_id: int, certificate_id: int) -> C
     return certificate
 
 
+@dataclass(frozen=True)
+class TillLink:
+    """Where a certificate's QR code takes the staff of the business that accepts it."""
+
+    merchant_slug: str
+    membership_id: int | None  # the holder's card there, when they have one
+    code: str
+
+
+def till_link_for_staff(session: Session, user_id: int, text: str) -> TillLink | None:
+    """The till of the accepting business for a certificate code scanned by its staff; ``None``
+    for anyone else (the holder gets their own page, everyone else the same 404)."""
+    from webapp.models import StaffRole
+
+    try:
+        code = extract_code(text)
+    except codes.InvalidCode:
+        return None
+    row = session.execute(
+        select(Merchant.slug, Certificate.holder_id, Certificate.issuer_id)
+        .join(Merchant, Merchant.id == Certificate.issuer_id)
+        .join(StaffRole, and_(StaffRole.merchant_id == Certificate.issuer_id, StaffRole.user_id == user_id))
+        .where(Certificate.code_hash == code_hash(code), Certificate.holder_id != user_id)
+    ).first()
+    if row is None:
+        return None
+    slug, holder_id, issuer_id = row
+    membership_id = session.scalar(select(Membership.id).where(
+        Membership.user_id == holder_id, Membership.merchant_id == issuer_id, Membership.left_at.is_(None)))
+    return TillLink(slug, membership_id, codes.group(code))
+
+
 def certificate_by_code(session: Session, user_id: int, text: str, on_failed_lookup=None) -> Certificate:
     """The holder's certificate for a code (link or QR); everyone else gets the same 404."""
     try:

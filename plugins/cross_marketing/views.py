@@ -218,7 +218,16 @@ def certificate(certificate_id: int):
 @customer_bp.route("/c/<code>")
 @login_required
 def by_code(code: str):
-    """The QR code's link. Unknown, used-by-others and foreign codes all answer the same 404."""
+    """The QR code's link: the holder's page for the holder; the till with the code filled in
+    for staff of the business that accepts it; for everyone else unknown, used-by-others and
+    foreign codes all answer the same 404."""
+    at_till = services.till_link_for_staff(db.session, current_user.id, code[:60])
+    if at_till is not None:
+        if at_till.membership_id is None:
+            flash(_("Find the customer first, then enter the certificate code %(code)s.", code=at_till.code))
+            return redirect(url_for("cashier.till", merchant_slug=at_till.merchant_slug), code=303)
+        return redirect(url_for("cashier.till", merchant_slug=at_till.merchant_slug, member=at_till.membership_id,
+                                opt_certificate=at_till.code), code=303)
     try:
         found = services.certificate_by_code(db.session, current_user.id, code[:60], failed_lookup_guard)
     except NotFound:

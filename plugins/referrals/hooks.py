@@ -146,6 +146,6 @@ def neighbourly_customer_erased(user, session):
 @hookimpl
 def neighbourly_collect_wallet_summary(merchant, membership):
     return [WalletSummaryLine(
-        key="referrals", text=_("Bring a friend: your link is on the card"), source="referrals", order=70,
+        key="referrals", text=_("Bring a friend"), source="referrals", order=70,
         url=url_for("wallet.card", membership_id=membership.id) + "#referrals",
     )]

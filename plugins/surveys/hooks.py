@@ -82,6 +82,8 @@ def neighbourly_purchase_committed(merchant, purchase):
 
 @hookimpl
 def neighbourly_tpl_receipt(merchant, purchase):
+    if purchase.refunded_at is not None:
+        return None  # a refunded visit is not rated
     link = _public_url("surveys_public.rate", purchase_id=purchase.id)
     return _html("surveys/_receipt.html", merchant=merchant, purchase=purchase, link=link)
 

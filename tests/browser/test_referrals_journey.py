@@ -45,7 +45,7 @@ def test_friend_joins_by_link_buys_and_the_referrer_climbs(live_app, new_page):
     # --- Aliya finds her personal link on her card, with the rules in plain words.
     aliya = new_page(viewport=PHONE)
     sign_in(aliya, base, "aliya@example.com")
-    aliya.get_by_role("link", name="Bring a friend: your link is on the card").click()
+    aliya.get_by_role("link", name="Bring a friend").click()
     card = aliya.locator(".referrals-card")
     expect(card).to_contain_text("Rewards stop after three steps")
     link = card.get_by_label("Your link").input_value()

@@ -232,3 +232,36 @@ def test_customer_facts_name_the_certificate_received(street, make_member):
         merchant=street.salon, membership=member, purchase=purchase
     )
     assert [f for f in sorted_by_order(after_refund) if f.key == "certificate"] == []
+
+
+def test_staff_of_the_accepting_shop_scanning_the_qr_open_the_till_with_the_code(client, street, make_member):
+    member = make_member(street.salon)
+    buy(street.salon, member)
+    [certificate] = held(member.user_id)
+    raw = services.unseal(certificate.code_sealed)
+    qr_path = f"/certificates/c/{raw}"
+
+    # The holder has no card at the café yet: the cashier is told to find them, with the code.
+    client.login(street.cafe.owner)
+    response = client.get(qr_path)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/business/{street.cafe.slug}/till"
+    assert codes.group(raw) in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    # With a card at the café: the till opens on the customer with the code filled in.
+    card_here = make_member(street.cafe, user=member.user)
+    response = client.get(qr_path)
+    assert response.status_code == 303
+    till = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"member={card_here.id}" in response.headers["Location"]
+    assert 'name="opt_certificate" type="text"' in till and f'value="{codes.group(raw)}"' in till
+
+    # Staff of the shop that handed it out do not accept it: the same 404 as for anyone else.
+    client.post_form("/auth/logout", {})
+    client.login(street.salon.owner)
+    assert client.get(qr_path).status_code == 404
+    # The holder still gets their own page.
+    client.post_form("/auth/logout", {})
+    client.login(member.user)
+    response = client.get(qr_path)
+    assert response.headers["Location"] == f"/certificates/{certificate.id}"

@@ -199,3 +199,23 @@ def test_rating_out_of_range_is_refused(app, client, shop, make_member, score):
     client.login(member.user)
     response = client.post_form(f"/surveys/rate/{purchase.id}", {"score": score})
     assert response.status_code == 422 and "Choose from 1 to 5 stars." in response.get_data(as_text=True)
+
+
+def test_staff_opening_the_rate_link_get_the_receipt_and_a_refunded_visit_is_not_offered(app, client, shop, make_member):
+    from webapp.services.purchases import refund_purchase
+
+    member = make_member(shop)
+    purchase = buy(shop, member, cashier=None)
+    client.login(shop.owner)
+    response = client.get(f"/surveys/rate/{purchase.id}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/business/{shop.slug}/purchases/{purchase.id}"
+    assert "This link is for the customer" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    customer = app.test_client()
+    customer.login(member.user)
+    assert "Rate this visit" in customer.get("/wallet/").get_data(as_text=True)
+    refund_purchase(db.session, shop, purchase.id, shop.owner.id)
+    receipt = client.get(f"/business/{shop.slug}/purchases/{purchase.id}").get_data(as_text=True)
+    assert f"/surveys/rate/{purchase.id}" not in receipt and "Rate this visit" not in receipt
+    assert "Rate this visit" not in customer.get("/wallet/").get_data(as_text=True)
