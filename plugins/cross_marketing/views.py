@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
+from babel.numbers import format_decimal, get_decimal_symbol
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -153,18 +155,36 @@ def economics(merchant):
 @bp.route("/settlement.csv")
 @staff_required("owner")
 def settlement_csv(merchant):
+    """The month's settlement for a spreadsheet: headers in the reader's language, amounts in
+    currency units written as the locale writes them (and ";" between columns where the decimal
+    mark is a comma). ``?format=machine`` gives the stable variant for programs: English
+    snake_case headers, amounts in minor units, commas (documented in the README)."""
     statement = _settlement(merchant)
+    machine = request.args.get("format") == "machine"
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
-                     "amount_minor", "currency"])
+    if machine:
+        writer = csv.writer(buffer)
+        writer.writerow(["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
+                         "amount_minor", "currency"])
+
+        def amount(value):
+            return value
+    else:
+        locale = str(get_locale() or "en")
+        writer = csv.writer(buffer, delimiter=";" if get_decimal_symbol(locale) == "," else ",")
+        writer.writerow([_("Month"), _("Neighbour"), _("Role"), _("Certificates redeemed"), _("Value used"),
+                         _("Fees"), _("Amount"), _("Currency")])
+
+        def amount(value):
+            return format_decimal(minor_to_decimal(value, statement.currency), group_separator=False, locale=locale)
     for line in statement.lines:
         # A leading formula character would run in a spreadsheet: neutralise it.
         name = "'" + line.counterpart if line.counterpart[:1] in "=+-@\t\r" else line.counterpart
-        writer.writerow([statement.month, name, line.role, line.redeemed, line.value_used, line.fees,
-                         line.amount, statement.currency])
-    writer.writerow([statement.month, "NET", "", "", "", "", statement.net, statement.currency])
-    filename = f"settlement-{merchant.slug}-{statement.month}.csv"
+        writer.writerow([statement.month, name, line.role, line.redeemed, amount(line.value_used),
+                         amount(line.fees), amount(line.amount), statement.currency])
+    writer.writerow([statement.month, "NET" if machine else _("Net"), "", "", "", "", amount(statement.net),
+                     statement.currency])
+    filename = f"settlement-{merchant.slug}-{statement.month}{'-machine' if machine else ''}.csv"
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

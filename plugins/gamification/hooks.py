@@ -21,6 +21,7 @@ from webapp.contracts import (
     WalletSummaryLine,
 )
 from webapp.extensions import db
+from webapp.formatting import rate_number
 from webapp.models import Membership
 from webapp.plugins import hookimpl, is_enabled, plugin_settings, render_fragment
 
@@ -90,7 +91,7 @@ def neighbourly_collect_checkout_lines(merchant, membership):
     if found is None:
         return None
     rate, name = found
-    return [CheckoutLine(_("Level: %(level)s", level=name), _("%(rate)s%% cashback", rate=f"{rate / 100:g}"),
+    return [CheckoutLine(_("Level: %(level)s", level=name), _("%(rate)s%% cashback", rate=rate_number(rate)),
                          order=30, source="gamification")]
 
 
@@ -182,5 +183,5 @@ def neighbourly_collect_wallet_summary(merchant, membership):
     rate, name = found
     return [WalletSummaryLine(
         key="level", source="gamification", order=20,
-        text=_("Level %(level)s · %(rate)s%% cashback", level=name, rate=f"{rate / 100:g}"),
+        text=_("Level %(level)s · %(rate)s%% cashback", level=name, rate=rate_number(rate)),
     )]

@@ -11,6 +11,7 @@ from plugins.referrals import services
 from plugins.referrals.views import bp, public_bp
 from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem, WalletSummaryLine
 from webapp.extensions import db
+from webapp.formatting import rate_number
 from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
 _html = render_fragment
@@ -105,7 +106,7 @@ def _rules(settings: dict) -> list[str]:
             continue
         parts = []
         if bp_value:
-            parts.append(_("%(rate)s%% of what they pay", rate=f"{bp_value / 100:g}"))
+            parts.append(_("%(rate)s%% of what they pay", rate=rate_number(bp_value)))
         if fixed:
             parts.append(_("%(points)s points", points=fixed))
         words.append(_("When %(who)s buys here, you get %(what)s.", who=names[depth], what=" + ".join(parts)))

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from webapp import outbox
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
-from webapp.formatting import minor_to_decimal, parse_money
+from webapp.formatting import file_size, minor_to_decimal, parse_money
 from webapp.mail import send_email
 from webapp.models import Merchant, Network
 from webapp.plugins import hooks_for, sorted_by_order
@@ -201,7 +201,7 @@ def _settings(merchant: Merchant, block: str | None = None, status: int = 200, *
         "saved": None,
         "photos": list(merchant.photos),
         "max_photos": photos.MAX_PHOTOS,
-        "max_photo_mb": round(current_app.config["MAX_PHOTO_BYTES"] / 1048576, 1),
+        "max_photo_size": file_size(current_app.config["MAX_PHOTO_BYTES"]),
         "categories": _categories(),
     }
     context.update(overrides)

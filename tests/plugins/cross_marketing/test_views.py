@@ -176,8 +176,16 @@ def test_economics_panel_settlement_csv_and_pdf(client, street, make_member):
     client.login(street.cafe.owner)
     dashboard = client.get(f"/business/{street.cafe.slug}/dashboard").get_data(as_text=True)
     assert "Neighbourhood certificates" in dashboard and 'class="cm-redeemed-count">1<' in dashboard
-    csv_text = client.get(f"/business/{street.cafe.slug}/certificates/settlement.csv?month={month}").get_data(as_text=True)
-    assert "Salon Aru,issuer,1,50000,2500,-2500,KZT" in csv_text and "NET,,,,,-2500" in csv_text
+    base = f"/business/{street.cafe.slug}/certificates/settlement.csv?month={month}"
+    csv_text = client.get(base).get_data(as_text=True)  # for people: currency units, their headers
+    assert csv_text.startswith("Month,Neighbour,Role,Certificates redeemed,Value used,Fees,Amount,Currency")
+    assert "Salon Aru,issuer,1,500,25,-25,KZT" in csv_text and "Net,,,,,-25,KZT" in csv_text
+    client.post_form("/account/locale", {"locale": "ru"})
+    russian = client.get(base).get_data(as_text=True)
+    assert russian.startswith("Месяц;") and "Salon Aru;issuer;1;500;25;-25;KZT" in russian
+    machine = client.get(base + "&format=machine").get_data(as_text=True)  # for programs: minor units
+    assert machine.startswith("month,counterpart,role,redeemed,value_used_minor,fees_minor,amount_minor,currency")
+    assert "Salon Aru,issuer,1,50000,2500,-2500,KZT" in machine and "NET,,,,,-2500" in machine
     pdf = client.get(f"/business/{street.cafe.slug}/certificates/settlement.pdf?month={month}")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     economics = client.get(f"/business/{street.cafe.slug}/certificates/economics").get_data(as_text=True)
@@ -188,7 +196,7 @@ def test_economics_panel_settlement_csv_and_pdf(client, street, make_member):
     client.login(street.salon.owner)
     salon_dashboard = client.get(f"/business/{street.salon.slug}/dashboard").get_data(as_text=True)
     assert 'class="cm-redeemed-count">1<' in salon_dashboard
-    salon_csv = client.get(f"/business/{street.salon.slug}/certificates/settlement.csv?month={month}").get_data(as_text=True)
+    salon_csv = client.get(f"/business/{street.salon.slug}/certificates/settlement.csv?month={month}&format=machine").get_data(as_text=True)
     assert "Café Lipa,distributor,1,50000,2500,2500,KZT" in salon_csv
 
 
