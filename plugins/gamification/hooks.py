@@ -74,10 +74,12 @@ def neighbourly_purchase_committed(merchant, purchase):
 
 @hookimpl
 def neighbourly_collect_receipt_lines(merchant, purchase):
+    if purchase.refunded_at is not None:
+        return None  # the refund took back whatever level the purchase gave
     row = db.session.execute(
         select(Level.name).join(Status, Status.merchant_id == Level.merchant_id)
         .where(Status.level_up_purchase_id == purchase.id, Status.membership_id == purchase.membership_id,
-               Level.merchant_id == merchant.id, Level.position == Status.position)
+               Level.merchant_id == merchant.id, Level.position == Status.position, Status.position > 0)
     ).first()
     if row is None:
         return None

@@ -159,6 +159,14 @@ def recompute(
     ).one()
 
 
+def level_rate_column():
+    """A level's cashback as customers get it: never below the business's base rate, so raising
+    the base rate lifts the levels that gave the old one instead of leaving them behind."""
+    lv, merchants = Level.__table__, Merchant.__table__
+    return case((lv.c.cashback_bp > merchants.c.cashback_bp, lv.c.cashback_bp),
+                else_=merchants.c.cashback_bp).label("cashback_bp")
+
+
 _BADGE_BITS = {"first_purchase": 1, "tenth_visit": 2, "monthly_streak": 4, "good_neighbour": 8}
 
 
@@ -171,7 +179,8 @@ class _Statements:
         self._facts: dict[tuple[str, bool, bool], object] = {}
         st, lv = Status.__table__, Level.__table__
         self.level_rate = (
-            select(lv.c.cashback_bp, lv.c.name)
+            select(level_rate_column(), lv.c.name)
+            .join(Merchant.__table__, Merchant.__table__.c.id == lv.c.merchant_id)
             .join(st, and_(st.c.merchant_id == lv.c.merchant_id,
                            lv.c.position == case((st.c.held_position > st.c.position, st.c.held_position),
                                                  else_=st.c.position)))
@@ -505,11 +514,13 @@ class _CardStatements:
     def __init__(self, dialect: str) -> None:
         lv, st, bg = Level.__table__, Status.__table__, Badge.__table__
         # Every level of the merchant, each row carrying the member's status (NULLs without one).
+        merchants = Merchant.__table__
         self.levels = (
-            select(lv.c.position, lv.c.name, lv.c.threshold, lv.c.cashback_bp,
+            select(lv.c.position, lv.c.name, lv.c.threshold, level_rate_column(),
                    st.c.id, st.c.position.label("status_position"), st.c.held_position, st.c.metric,
                    st.c.level_up_seen, st.c.downgrade_to, st.c.downgrade_on)
-            .select_from(lv.outerjoin(st, st.c.membership_id == bindparam("membership_id")))
+            .select_from(lv.join(merchants, merchants.c.id == lv.c.merchant_id)
+                         .outerjoin(st, st.c.membership_id == bindparam("membership_id")))
             .where(lv.c.merchant_id == bindparam("merchant_id"))
             .order_by(lv.c.position)
         )

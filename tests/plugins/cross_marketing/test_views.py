@@ -273,3 +273,21 @@ def test_staff_of_the_accepting_shop_scanning_the_qr_open_the_till_with_the_code
     client.login(member.user)
     response = client.get(qr_path)
     assert response.headers["Location"] == f"/certificates/{certificate.id}"
+
+
+def test_a_gift_cancelled_by_the_givers_refund_says_why_in_the_friends_wallet(client, street, make_member, make_user):
+    from webapp.services.purchases import refund_purchase
+
+    giver = make_member(street.salon)
+    purchase = buy(street.salon, giver)
+    [certificate] = held(giver.user_id)
+    token = services.create_gift_link(db.session, giver.user_id, certificate.id)
+    friend = make_user(name="Friend")
+    services.claim_gift(db.session, friend.id, token)
+    db.session.commit()
+    refund_purchase(db.session, street.salon, purchase.id, street.salon.owner.id)
+
+    client.login(friend)
+    page = client.get("/certificates/").get_data(as_text=True)
+    assert "Cancelled" in page
+    assert "The purchase at Salon Aru that this certificate came with was refunded" in page

@@ -117,3 +117,26 @@ def test_the_marketplace_says_what_switching_on_did(app, client, make_merchant, 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "computed from their purchase history" in page
     assert db.session.scalar(select(MerchantPlugin.enabled).where(MerchantPlugin.merchant_id == shop.id))
+
+
+def test_levels_follow_a_raised_base_rate_and_a_refunded_receipt_claims_no_level(app, client, make_merchant, make_user):
+    from webapp.services.purchases import receipt_lines
+
+    shop = make_merchant(cashback_bp=1000)
+    enable(shop, "gamification")
+    ann = join(shop, make_user())
+    assert services.level_rate(db.session, shop.id, ann.id) is None
+    purchase = buy(shop, ann, amount=1_500_000)  # ₸15,000: Regular (from ₸10,000), base + 1%
+    names = [level.name for level in services.levels(db.session, shop.id)]
+    assert services.level_rate(db.session, shop.id, ann.id) == (1100, names[1])
+    assert any(line.label == "New level" for line in receipt_lines(shop, purchase))
+
+    shop.cashback_bp = 1200  # the owner raises the base rate above Regular's 11%
+    db.session.commit()
+    assert services.level_rate(db.session, shop.id, ann.id) == (1200, names[1])
+    card = services.card(db.session, shop.id, ann.id)
+    assert [level.cashback_bp for level in card.level_rows][:3] == [1200, 1200, 1200]
+
+    refund_purchase(db.session, shop, purchase.id, shop.owner.id)
+    db.session.refresh(purchase)
+    assert not any(line.label == "New level" for line in receipt_lines(shop, purchase))
