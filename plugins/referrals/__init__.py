@@ -31,8 +31,10 @@ PLUGIN = PluginMeta(
                     default=50, min=0, max=5000),
         SettingSpec("level3_fixed", "int", _l("Third level: fixed points per purchase"),
                     default=0, min=0, max=100000),
+        # A friend who joins through a link is welcomed with something by default (a zero bonus
+        # read as broken): 3,000 points, a typical first visit's cashback at the street's rates.
         SettingSpec("signup_bonus", "int", _l("Bonus points for the friend on their first purchase"),
-                    default=0, min=0, max=100000),
+                    default=3000, min=0, max=100000),
         SettingSpec("monthly_cap", "int", _l("Most points one customer can earn from referrals a month"),
                     default=5000, min=0, max=10**9),
         SettingSpec("ip_weekly_limit", "int",

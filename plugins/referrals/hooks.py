@@ -11,6 +11,7 @@ from plugins.referrals import services
 from plugins.referrals.views import bp, public_bp
 from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem, WalletSummaryLine
 from webapp.extensions import db
+from webapp.formatting import points as format_points
 from webapp.formatting import rate_number
 from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
@@ -108,14 +109,14 @@ def _rules(settings: dict) -> list[str]:
         if bp_value:
             parts.append(_("%(rate)s%% of what they pay", rate=rate_number(bp_value)))
         if fixed:
-            parts.append(_("%(points)s points", points=fixed))
+            parts.append(_("%(points)s points", points=format_points(fixed)))
         words.append(_("When %(who)s buys here, you get %(what)s.", who=names[depth], what=" + ".join(parts)))
     words.append(_("Rewards stop after three steps: there is no deeper chain."))
     if settings["signup_bonus"]:
         words.append(_("Your friend gets %(points)s bonus points on their first purchase.",
-                       points=settings["signup_bonus"]))
+                       points=format_points(settings["signup_bonus"])))
     words.append(_("You can earn at most %(points)s points a month from referrals.",
-                   points=settings["monthly_cap"]))
+                   points=format_points(settings["monthly_cap"])))
     words.append(_("If a purchase is refunded, its rewards are taken back."))
     return words
 
