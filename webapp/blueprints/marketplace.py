@@ -48,6 +48,8 @@ def _shown(spec: SettingSpec, value: Any, currency: str) -> str:
         return ""
     if spec.type == "money":
         return str(minor_to_decimal(int(value), currency))
+    if spec.type == "basis_points":
+        return f"{int(value) / 100:g}"
     return str(value)
 
 
