@@ -75,7 +75,28 @@ def neighbourly_purchase_recorded(merchant, purchase, membership, session):
 
 @hookimpl
 def neighbourly_purchase_refunded(merchant, purchase, session):
-    services.undo_for_refund(session, merchant, purchase)
+    voided = services.undo_for_refund(session, merchant, purchase)
+    for certificate in services.gifts_cancelled(session, purchase, voided):
+        _tell_gift_cancelled(certificate)
+
+
+def _tell_gift_cancelled(certificate) -> None:
+    """An e-mail (an outbox row in the refund's transaction) to a friend whose gift was cancelled."""
+    from flask import current_app
+    from flask_babel import force_locale
+
+    from webapp.mail import send_email
+
+    holder = certificate.holder
+    locale = holder.locale if holder.locale in current_app.config["LANGUAGES"] else "en"
+    with force_locale(locale):
+        subject = _("Your certificate from %(neighbour)s was cancelled", neighbour=certificate.distributor.name)
+        text = _(
+            "Hello %(name)s,\n\nThe purchase at %(neighbour)s that the certificate you were given came "
+            "with was refunded, so the certificate was cancelled. We are sorry.",
+            name=holder.name, neighbour=certificate.distributor.name,
+        )
+    send_email(holder.email, subject, text)
 
 
 # --------------------------------------------------------------------------- certificates as rewards

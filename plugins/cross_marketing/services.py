@@ -755,8 +755,9 @@ def forget_pending(session: Session) -> None:
 # --------------------------------------------------------------------------- refunds
 
 
-def undo_for_refund(session: Session, merchant: Merchant, purchase: Purchase) -> None:
-    """Void live certificates the purchase issued; give back certificates it had used."""
+def undo_for_refund(session: Session, merchant: Merchant, purchase: Purchase) -> list[int]:
+    """Void live certificates the purchase issued; give back certificates it had used. Returns
+    the ids of the certificates voided."""
     now = utcnow()
     voided = session.execute(
         update(Certificate)
@@ -808,9 +809,26 @@ def undo_for_refund(session: Session, merchant: Merchant, purchase: Purchase) ->
             purchase_amount=-event.purchase_amount, new_customer=event.new_customer,
             purchase_id=purchase.id, created_at=now,
         ))
+    return [row.id for row in voided]
 
 
 # --------------------------------------------------------------------------- the holder's side
+
+
+def gifts_cancelled(session: Session, purchase: Purchase, certificate_ids: list[int]) -> list[Certificate]:
+    """Of the certificates a refund voided, those held by someone other than the buyer (a gift),
+    whose holder agreed to hear from the business that handed it out or accepts it."""
+    from webapp.services.memberships import MARKETING, has_consent
+
+    if not certificate_ids:
+        return []
+    buyer = session.scalar(select(Membership.user_id).where(Membership.id == purchase.membership_id))
+    gifts = session.scalars(
+        select(Certificate).options(joinedload(Certificate.holder), joinedload(Certificate.distributor))
+        .where(Certificate.id.in_(certificate_ids), Certificate.holder_id != buyer)
+    ).all()
+    return [c for c in gifts if has_consent(session, c.holder_id, c.distributor_id, MARKETING)
+            or has_consent(session, c.holder_id, c.issuer_id, MARKETING)]
 
 
 def holder_certificates(session: Session, user_id: int, live_only: bool = False) -> list[Certificate]:

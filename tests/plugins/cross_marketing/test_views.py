@@ -275,7 +275,8 @@ def test_staff_of_the_accepting_shop_scanning_the_qr_open_the_till_with_the_code
     assert response.headers["Location"] == f"/certificates/{certificate.id}"
 
 
-def test_a_gift_cancelled_by_the_givers_refund_says_why_in_the_friends_wallet(client, street, make_member, make_user):
+def test_a_gift_cancelled_by_the_givers_refund_says_why_in_the_friends_wallet(app, client, street, make_member, make_user):
+    from webapp.services import memberships
     from webapp.services.purchases import refund_purchase
 
     giver = make_member(street.salon)
@@ -284,8 +285,14 @@ def test_a_gift_cancelled_by_the_givers_refund_says_why_in_the_friends_wallet(cl
     token = services.create_gift_link(db.session, giver.user_id, certificate.id)
     friend = make_user(name="Friend")
     services.claim_gift(db.session, friend.id, token)
+    memberships.grant_consent(db.session, friend, street.cafe, memberships.MARKETING, "test")
     db.session.commit()
+    mail = app.extensions["mailman"]
+    before = len(getattr(mail, "outbox", []))
     refund_purchase(db.session, street.salon, purchase.id, street.salon.owner.id)
+    sent = mail.outbox[before:]
+    assert [message.to for message in sent] == [[friend.email]]  # the friend agreed to hear from the café
+    assert "was refunded, so the certificate was cancelled" in sent[0].body
 
     client.login(friend)
     page = client.get("/certificates/").get_data(as_text=True)
