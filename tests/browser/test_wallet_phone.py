@@ -40,3 +40,21 @@ def test_phone_wallet_with_two_cards_and_every_plugin_fits_two_screens(live_app,
     page.locator("article.wallet-card").first.locator(".card-open a").click()
     expect(page.locator(".wallet-panels")).to_be_visible()
     expect(page.locator("#card-history")).to_be_visible()
+
+
+def test_certificates_and_card_pages_fit_a_phone_without_sideways_scrolling(live_app, new_page):
+    with live_app.app_context():
+        people = load_demo_people()
+    page = new_page(viewport=PHONE)
+    sign_in_demo(page, live_app.live_url, people.customer_email)
+    for path in ("/wallet/", f"/wallet/cards/{people.membership_ids[0]}", "/certificates/"):
+        page.goto(live_app.live_url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width} px wide on a {PHONE['width']} px phone"
+    # One certificate's own page, with its QR code, too.
+    hrefs = page.eval_on_selector_all("a[href^='/certificates/']", "links => links.map(a => a.getAttribute('href'))")
+    own = [href for href in hrefs if href.rstrip("/").split("/")[-1].isdigit()]
+    assert own, hrefs
+    page.goto(live_app.live_url + own[0])
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width} px wide"
