@@ -152,7 +152,8 @@ def test_merchant_reverses_a_reward_then_refund_does_not_double(make_merchant, m
     ann = join(cafe, make_user())
     bob = join(cafe, make_user(), ref=code_of(ann))
     purchase = buy(cafe, bob, amount=20_000)
-    reward = db.session.scalar(select(Reward).where(Reward.purchase_id == purchase.id))
+    reward = db.session.scalar(select(Reward).where(Reward.purchase_id == purchase.id,
+                                                    Reward.beneficiary_membership_id == ann.id))
     assert balance(ann) == 1000
     services.reverse_reward(db.session, cafe, reward.id)
     assert balance(ann) == 0
