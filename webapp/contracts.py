@@ -131,3 +131,17 @@ class EventType:
     label: str
     source: str = "core"
     order: int = 100
+class WalletSummaryLine:
+    """One short line on a card's compact summary in the wallet ("Gold · 7% cashback").
+
+    ``text`` is plain text (escaped when shown); ``url``, when given, makes the line a link
+    (a certificate, a survey to answer). ``tone`` is ``""``, ``"notice"`` (something waiting for
+    the customer) or ``"warning"`` (something cancelled or about to expire).
+    """
+
+    key: str
+    text: str
+    source: str
+    order: int = 100
+    url: str | None = None
+    tone: str = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,8 @@ from flask import Response, stream_with_context
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 ROWS_PER_CHUNK = 500
+# A number written the reader's way ("-1 234,50"): a spreadsheet reads it as the number it is.
+_LOCAL_NUMBER = re.compile(r"-?\d[\d\u00a0\u202f .,]*")
 
 
 def safe_cell(value: Any) -> Any:
@@ -29,7 +32,7 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, int | float | Decimal):
         return value
     text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
+    if text.startswith(FORMULA_PREFIXES) and not _LOCAL_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
@@ -53,13 +56,13 @@ class _Line:
         return text
 
 
-def iter_csv(rows: Iterable[Iterable[Any]], *, bom: bool = True) -> Iterator[str]:
+def iter_csv(rows: Iterable[Iterable[Any]], *, bom: bool = True, delimiter: str = ",") -> Iterator[str]:
     """The CSV text of ``rows`` in chunks of a few hundred lines; nothing is held but one chunk.
 
     A UTF-8 byte order mark comes first, so spreadsheet programs read Cyrillic names right.
     """
     target = _Line()
-    writer = csv.writer(target)
+    writer = csv.writer(target, delimiter=delimiter)
     if bom:
         yield "\ufeff"
     pending = 0
@@ -82,13 +85,15 @@ def csv_text(rows: Iterable[Iterable[Any]], *, bom: bool = False) -> str:
     return buffer.getvalue()
 
 
-def csv_response(rows: Iterable[Iterable[Any]], filename: str, *, stream: bool = True) -> Response:
+def csv_response(
+    rows: Iterable[Iterable[Any]], filename: str, *, stream: bool = True, delimiter: str = ",",
+) -> Response:
     """A CSV download of ``rows`` (an iterator is streamed: read, written and sent row by row).
 
     The request context stays open while the body streams, so a generator may keep using
     ``db.session``; it is closed when the last chunk has gone.
     """
-    body = iter_csv(rows)
+    body = iter_csv(rows, delimiter=delimiter)
     safe_name = "".join(ch for ch in filename if ch.isalnum() or ch in "-_.") or "export.csv"
     response = Response(
         stream_with_context(body) if stream else "".join(body), mimetype="text/csv",

@@ -49,7 +49,8 @@ def neighbourly_plugin_enabled(merchant, plugin_name, session):
     :param merchant: the ``Merchant``.
     :param plugin_name: the name of the plugin being enabled.
     :param session: the SQLAlchemy session of the transaction.
-    :returns: ``None``.
+    :returns: ``None``, or a sentence for the owner about what switching on did (e.g. "45
+        customers placed on their levels from their history"), shown with the confirmation.
     """
 
 
@@ -511,4 +512,26 @@ def neighbourly_register_api(app):
 
     :param app: the Flask application being built.
     :returns: a list of ``flask.Blueprint`` objects (or ``None``).
+    """
+
+
+# --------------------------------------------------------------------------- UI contributions (wallet summary)
+
+
+@hookspec
+def neighbourly_collect_wallet_summary(merchant, membership):
+    """Add one-line facts to a card's compact summary in the customer's wallet.
+
+    The wallet lists every card as a short summary (balance, then these lines) and links to the
+    card's page, where ``neighbourly_tpl_wallet_card`` shows the full panels. Keep each line to a
+    few words: a phone shows every card of the customer on about two screens. Return at most one
+    or two lines; the most useful first (``order``: status 20, expiry 30, certificates 40,
+    surveys 50, news 60, referrals 70).
+
+    Scope: merchant.
+    Phase: page rendering (no writes).
+
+    :param merchant: the ``Merchant`` of the card.
+    :param membership: the customer's ``Membership``.
+    :returns: a list of ``webapp.contracts.WalletSummaryLine``; ordered by ``order``.
     """

@@ -30,7 +30,7 @@ hookimpl = pluggy.HookimplMarker("neighbourly")
 ENTRY_POINT_GROUP = "neighbourly.plugins"
 CORE_PLUGIN_NAME = "core"
 
-SETTING_TYPES = ("int", "money", "percent", "bool", "str", "text", "choice")
+SETTING_TYPES = ("int", "money", "percent", "basis_points", "bool", "str", "text", "choice")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class SettingSpec:
         """Turn submitted form text into a typed value, or raise ``ValidationFailed``.
 
         ``money`` is taken in minor units here; the marketplace converts what the owner typed.
+        ``basis_points`` is stored as basis points (250) and typed as a percentage ("2.5").
         The error names the setting (``details["field"]``) so a form can show it at the input.
         """
         if self.type == "bool":
@@ -71,6 +72,8 @@ class SettingSpec:
             if raw not in allowed:
                 raise self._invalid(_("%(label)s: choose one of the offered values.", label=self.label))
             return raw
+        if self.type == "basis_points":
+            return self._parse_basis_points(raw)
         try:
             value = int(raw)
         except ValueError:
@@ -81,6 +84,26 @@ class SettingSpec:
             raise self._invalid(_("%(label)s: at least %(low)s.", label=self.label, low=low))
         if high is not None and value > high:
             raise self._invalid(_("%(label)s: at most %(high)s.", label=self.label, high=high))
+        return value
+
+    def _parse_basis_points(self, raw: str) -> int:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            percent = Decimal(raw.replace(",", ".").rstrip("%").strip())
+            value = percent.scaleb(2)
+            if not percent.is_finite() or value != value.to_integral_value():
+                raise InvalidOperation
+        except InvalidOperation:
+            raise self._invalid(
+                _("%(label)s: enter a percentage with at most two decimals, like 3 or 2.5.", label=self.label)
+            ) from None
+        value = int(value)
+        low = 0 if self.min is None else self.min
+        high = 10000 if self.max is None else self.max
+        if not low <= value <= high:
+            raise self._invalid(_("%(label)s: from %(low)s%% to %(high)s%%.", label=self.label,
+                                  low=f"{low / 100:g}", high=f"{high / 100:g}"))
         return value
 
     def _invalid(self, message: str) -> ValidationFailed:

@@ -134,10 +134,13 @@ def _money_formatter(locale: str, currency: str) -> Callable[[int], str] | None:
     digits = get_currency_precision(currency)
     group, decimal = get_group_symbol(locale), get_decimal_symbol(locale)
     scale = 10**digits
+    whole_shown = currency in formatting.WHOLE_UNITS_SHOWN
 
     def number_text(value: int) -> str:
         whole = _grouped(value // scale, group)
-        return f"{whole}{decimal}{value % scale:0{digits}d}" if digits else whole
+        if not digits or (whole_shown and value % scale == 0):
+            return whole
+        return f"{whole}{decimal}{value % scale:0{digits}d}"
 
     probe = 123_456_789_012
     shapes = []
@@ -298,5 +301,8 @@ def register(app: Flask) -> None:
         percent_bp=formatting.percent_bp,
         phone=phone_filter,
         contact_email=contact_email_filter,
+        rate_number=formatting.rate_number,
+        share_percent=formatting.share_percent,
+        file_size=formatting.file_size,
     )
     app.jinja_env.add_extension("jinja2.ext.do")

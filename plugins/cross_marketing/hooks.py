@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask_babel import format_date
+from flask import url_for
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 
 from plugins.cross_marketing import models as _models  # noqa: F401  (registers the tables)
@@ -21,6 +22,7 @@ from webapp.contracts import (
     EventType,
     NavItem,
     ReceiptLine,
+    WalletSummaryLine,
 )
 from webapp.extensions import db
 from webapp.formatting import money
@@ -87,7 +89,28 @@ def neighbourly_purchase_recorded(merchant, purchase, membership, session):
 
 @hookimpl
 def neighbourly_purchase_refunded(merchant, purchase, session):
-    services.undo_for_refund(session, merchant, purchase)
+    voided = services.undo_for_refund(session, merchant, purchase)
+    for certificate in services.gifts_cancelled(session, purchase, voided):
+        _tell_gift_cancelled(certificate)
+
+
+def _tell_gift_cancelled(certificate) -> None:
+    """An e-mail (an outbox row in the refund's transaction) to a friend whose gift was cancelled."""
+    from flask import current_app
+    from flask_babel import force_locale
+
+    from webapp.mail import send_email
+
+    holder = certificate.holder
+    locale = holder.locale if holder.locale in current_app.config["LANGUAGES"] else "en"
+    with force_locale(locale):
+        subject = _("Your certificate from %(neighbour)s was cancelled", neighbour=certificate.distributor.name)
+        text = _(
+            "Hello %(name)s,\n\nThe purchase at %(neighbour)s that the certificate you were given came "
+            "with was refunded, so the certificate was cancelled. We are sorry.",
+            name=holder.name, neighbour=certificate.distributor.name,
+        )
+    send_email(holder.email, subject, text)
 
 
 # --------------------------------------------------------------------------- certificates as rewards
@@ -236,3 +259,20 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.cross_marketing.demo import add_demo_partnership
 
     add_demo_partnership(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    certificates = services.certificates_for_card(db.session, membership.user_id, merchant)
+    if not certificates:
+        return None
+    soonest = certificates[0]  # ordered by expiry
+    text = ngettext(
+        "%(num)d certificate waiting, %(value)s, until %(date)s",
+        "%(num)d certificates waiting, %(value)s, the first until %(date)s",
+        len(certificates),
+        value=money(sum(c.balance for c in certificates), merchant.network.currency),
+        date=format_date(soonest.expires_at, "short"),
+    )
+    return [WalletSummaryLine(key="certificates", text=text, source="cross_marketing", order=40,
+                              url=url_for("cross_marketing_wallet.index"), tone="notice")]

@@ -766,8 +766,9 @@ def forget_pending(session: Session) -> None:
 # --------------------------------------------------------------------------- refunds
 
 
-def undo_for_refund(session: Session, merchant: Merchant, purchase: Purchase) -> None:
-    """Void live certificates the purchase issued; give back certificates it had used."""
+def undo_for_refund(session: Session, merchant: Merchant, purchase: Purchase) -> list[int]:
+    """Void live certificates the purchase issued; give back certificates it had used. Returns
+    the ids of the certificates voided."""
     now = utcnow()
     voided = session.execute(
         update(Certificate)
@@ -819,9 +820,26 @@ def undo_for_refund(session: Session, merchant: Merchant, purchase: Purchase) ->
             purchase_amount=-event.purchase_amount, new_customer=event.new_customer,
             purchase_id=purchase.id, created_at=now,
         ))
+    return [row.id for row in voided]
 
 
 # --------------------------------------------------------------------------- the holder's side
+
+
+def gifts_cancelled(session: Session, purchase: Purchase, certificate_ids: list[int]) -> list[Certificate]:
+    """Of the certificates a refund voided, those held by someone other than the buyer (a gift),
+    whose holder agreed to hear from the business that handed it out or accepts it."""
+    from webapp.services.memberships import MARKETING, has_consent
+
+    if not certificate_ids:
+        return []
+    buyer = session.scalar(select(Membership.user_id).where(Membership.id == purchase.membership_id))
+    gifts = session.scalars(
+        select(Certificate).options(joinedload(Certificate.holder), joinedload(Certificate.distributor))
+        .where(Certificate.id.in_(certificate_ids), Certificate.holder_id != buyer)
+    ).all()
+    return [c for c in gifts if has_consent(session, c.holder_id, c.distributor_id, MARKETING)
+            or has_consent(session, c.holder_id, c.issuer_id, MARKETING)]
 
 
 def holder_certificates(session: Session, user_id: int, live_only: bool = False) -> list[Certificate]:
@@ -912,6 +930,38 @@ def holder_certificate(session: Session, user_id: int, certificate_id: int) -> C
     if certificate is None:
         raise NotFound(_("No such certificate."))
     return certificate
+
+
+@dataclass(frozen=True)
+class TillLink:
+    """Where a certificate's QR code takes the staff of the business that accepts it."""
+
+    merchant_slug: str
+    membership_id: int | None  # the holder's card there, when they have one
+    code: str
+
+
+def till_link_for_staff(session: Session, user_id: int, text: str) -> TillLink | None:
+    """The till of the accepting business for a certificate code scanned by its staff; ``None``
+    for anyone else (the holder gets their own page, everyone else the same 404)."""
+    from webapp.models import StaffRole
+
+    try:
+        code = extract_code(text)
+    except codes.InvalidCode:
+        return None
+    row = session.execute(
+        select(Merchant.slug, Certificate.holder_id, Certificate.issuer_id)
+        .join(Merchant, Merchant.id == Certificate.issuer_id)
+        .join(StaffRole, and_(StaffRole.merchant_id == Certificate.issuer_id, StaffRole.user_id == user_id))
+        .where(Certificate.code_hash == code_hash(code), Certificate.holder_id != user_id)
+    ).first()
+    if row is None:
+        return None
+    slug, holder_id, issuer_id = row
+    membership_id = session.scalar(select(Membership.id).where(
+        Membership.user_id == holder_id, Membership.merchant_id == issuer_id, Membership.left_at.is_(None)))
+    return TillLink(slug, membership_id, codes.group(code))
 
 
 def certificate_by_code(session: Session, user_id: int, text: str, on_failed_lookup=None) -> Certificate:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from babel.numbers import format_decimal, get_decimal_symbol
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -151,17 +153,36 @@ def economics(merchant):
 @bp.route("/settlement.csv")
 @staff_required("owner")
 def settlement_csv(merchant):
+    """The month's settlement for a spreadsheet: headers in the reader's language, amounts in
+    currency units written as the locale writes them (and ";" between columns where the decimal
+    mark is a comma). ``?format=machine`` gives the stable variant for programs: English
+    snake_case headers, amounts in minor units, commas (documented in the README)."""
     statement = _settlement(merchant)
-    rows = [["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
-             "amount_minor", "currency"]]
+    machine = request.args.get("format") == "machine"
+    if machine:  # stable English headers and minor units, for programs
+        rows = [["month", "counterpart", "role", "redeemed", "value_used_minor", "fees_minor",
+                 "amount_minor", "currency"]]
+
+        def amount(value):
+            return value
+    else:  # the reader's headers, currency units and decimal mark (and ";" where "," is decimal)
+        locale = str(get_locale() or "en")
+        rows = [[_("Month"), _("Neighbour"), _("Role"), _("Certificates redeemed"), _("Value used"),
+                 _("Fees"), _("Amount"), _("Currency")]]
+
+        def amount(value):
+            return format_decimal(minor_to_decimal(value, statement.currency), group_separator=False, locale=locale)
     rows += [
-        [statement.month, line.counterpart, line.role, line.redeemed, line.value_used, line.fees,
-         line.amount, statement.currency]
+        [statement.month, line.counterpart, line.role, line.redeemed, amount(line.value_used),
+         amount(line.fees), amount(line.amount), statement.currency]
         for line in statement.lines
     ]
-    rows.append([statement.month, "NET", "", "", "", "", statement.net, statement.currency])
+    rows.append([statement.month, "NET" if machine else _("Net"), "", "", "", "", amount(statement.net),
+                 statement.currency])
     # The shared helper neutralises a counterpart name that a spreadsheet would run as a formula.
-    return csv_response(rows, f"settlement-{merchant.slug}-{statement.month}.csv", stream=False)
+    filename = f"settlement-{merchant.slug}-{statement.month}{'-machine' if machine else ''}.csv"
+    delimiter = "," if machine or get_decimal_symbol(locale) != "," else ";"
+    return csv_response(rows, filename, stream=False, delimiter=delimiter)
 
 
 @bp.route("/settlement.pdf")
@@ -213,7 +234,16 @@ def certificate(certificate_id: int):
 @customer_bp.route("/c/<code>")
 @login_required
 def by_code(code: str):
-    """The QR code's link. Unknown, used-by-others and foreign codes all answer the same 404."""
+    """The QR code's link: the holder's page for the holder; the till with the code filled in
+    for staff of the business that accepts it; for everyone else unknown, used-by-others and
+    foreign codes all answer the same 404."""
+    at_till = services.till_link_for_staff(db.session, current_user.id, code[:60])
+    if at_till is not None:
+        if at_till.membership_id is None:
+            flash(_("Find the customer first, then enter the certificate code %(code)s.", code=at_till.code))
+            return redirect(url_for("cashier.till", merchant_slug=at_till.merchant_slug), code=303)
+        return redirect(url_for("cashier.till", merchant_slug=at_till.merchant_slug, member=at_till.membership_id,
+                                opt_certificate=at_till.code), code=303)
     try:
         found = services.certificate_by_code(db.session, current_user.id, code[:60], failed_lookup_guard)
     except NotFound:

@@ -19,8 +19,10 @@ from webapp.contracts import (
     EventType,
     NavItem,
     ReceiptLine,
+    WalletSummaryLine,
 )
 from webapp.extensions import db
+from webapp.formatting import rate_number
 from webapp.models import Membership
 from webapp.plugins import hookimpl, is_enabled, plugin_settings, render_fragment
 
@@ -46,7 +48,10 @@ def neighbourly_collect_event_types(merchant):
 
 @hookimpl
 def neighbourly_plugin_enabled(merchant, plugin_name, session):
-    services.create_default_levels(session, merchant, plugin_settings(merchant, "gamification")["basis"])
+    settings = plugin_settings(merchant, "gamification")
+    services.create_default_levels(session, merchant, settings["basis"])
+    # Customers start at the level their history gives, not at the bottom.
+    return services.backfill_in_words(services.backfill(session, merchant, settings))
 
 
 @hookimpl
@@ -75,10 +80,12 @@ def neighbourly_purchase_committed(merchant, purchase):
 
 @hookimpl
 def neighbourly_collect_receipt_lines(merchant, purchase):
+    if purchase.refunded_at is not None:
+        return None  # the refund took back whatever level the purchase gave
     row = db.session.execute(
         select(Level.name).join(Status, Status.merchant_id == Level.merchant_id)
         .where(Status.level_up_purchase_id == purchase.id, Status.membership_id == purchase.membership_id,
-               Level.merchant_id == merchant.id, Level.position == Status.position)
+               Level.merchant_id == merchant.id, Level.position == Status.position, Status.position > 0)
     ).first()
     if row is None:
         return None
@@ -92,7 +99,7 @@ def neighbourly_collect_checkout_lines(merchant, membership):
     if found is None:
         return None
     rate, name = found
-    return [CheckoutLine(_("Level: %(level)s", level=name), _("%(rate)s%% cashback", rate=f"{rate / 100:g}"),
+    return [CheckoutLine(_("Level: %(level)s", level=name), _("%(rate)s%% cashback", rate=rate_number(rate)),
                          order=30, source="gamification")]
 
 
@@ -174,3 +181,15 @@ def neighbourly_collect_customer_data(user):
 def neighbourly_customer_erased(user, session):
     # Levels and badges are derived from purchases, which stay under the pseudonymous id.
     return None
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    found = services.level_rate(db.session, merchant.id, membership.id)
+    if found is None:
+        return None
+    rate, name = found
+    return [WalletSummaryLine(
+        key="level", source="gamification", order=20,
+        text=_("Level %(level)s · %(rate)s%% cashback", level=name, rate=rate_number(rate)),
+    )]

@@ -63,8 +63,9 @@ def levels(session: Session, merchant_id: int) -> list[Level]:
     return list(session.scalars(select(Level).where(Level.merchant_id == merchant_id).order_by(Level.position)))
 
 
-def save_levels(session: Session, merchant: Merchant, rows: list[tuple[str, int, int]]) -> list[Level]:
-    """Replace names, thresholds and rates (validated: names given, thresholds rising); commits."""
+def save_levels(session: Session, merchant: Merchant, rows: list[tuple[str, int, int]]) -> Backfill:
+    """Replace names, thresholds and rates (validated: names given, thresholds rising), place
+    every member on the level their history gives; commits."""
     errors: dict[str, str] = {}
     previous = -1
     for index, (name, threshold, rate) in enumerate(rows):
@@ -84,9 +85,10 @@ def save_levels(session: Session, merchant: Merchant, rows: list[tuple[str, int,
         level = existing.get(index) or Level(merchant_id=merchant.id, position=index)
         level.name, level.threshold, level.cashback_bp = name.strip()[:40], threshold, rate
         session.add(level)
+    session.flush()
+    result = backfill(session, merchant)
     session.commit()
-    recompute_merchant(session, merchant)
-    return levels(session, merchant.id)
+    return result
 
 
 def window_start(window: str, now: datetime) -> datetime | None:
@@ -158,6 +160,14 @@ def recompute(
     ).one()
 
 
+def level_rate_column():
+    """A level's cashback as customers get it: never below the business's base rate, so raising
+    the base rate lifts the levels that gave the old one instead of leaving them behind."""
+    lv, merchants = Level.__table__, Merchant.__table__
+    return case((lv.c.cashback_bp > merchants.c.cashback_bp, lv.c.cashback_bp),
+                else_=merchants.c.cashback_bp).label("cashback_bp")
+
+
 _BADGE_BITS = {"first_purchase": 1, "tenth_visit": 2, "monthly_streak": 4, "good_neighbour": 8}
 
 
@@ -170,7 +180,8 @@ class _Statements:
         self._facts: dict[tuple[str, bool, bool], object] = {}
         st, lv = Status.__table__, Level.__table__
         self.level_rate = (
-            select(lv.c.cashback_bp, lv.c.name)
+            select(level_rate_column(), lv.c.name)
+            .join(Merchant.__table__, Merchant.__table__.c.id == lv.c.merchant_id)
             .join(st, and_(st.c.merchant_id == lv.c.merchant_id,
                            lv.c.position == case((st.c.held_position > st.c.position, st.c.held_position),
                                                  else_=st.c.position)))
@@ -537,11 +548,13 @@ class _CardStatements:
     def __init__(self, dialect: str) -> None:
         lv, st, bg = Level.__table__, Status.__table__, Badge.__table__
         # Every level of the merchant, each row carrying the member's status (NULLs without one).
+        merchants = Merchant.__table__
         self.levels = (
-            select(lv.c.position, lv.c.name, lv.c.threshold, lv.c.cashback_bp,
+            select(lv.c.position, lv.c.name, lv.c.threshold, level_rate_column(),
                    st.c.id, st.c.position.label("status_position"), st.c.held_position, st.c.metric,
                    st.c.level_up_seen, st.c.downgrade_to, st.c.downgrade_on)
-            .select_from(lv.outerjoin(st, st.c.membership_id == bindparam("membership_id")))
+            .select_from(lv.join(merchants, merchants.c.id == lv.c.merchant_id)
+                         .outerjoin(st, st.c.membership_id == bindparam("membership_id")))
             .where(lv.c.merchant_id == bindparam("merchant_id"))
             .order_by(lv.c.position)
         )
@@ -567,24 +580,6 @@ def card(session: Session, merchant_id: int, membership_id: int) -> Card:
     status = None if first[4] is None else CardStatus(*first[4:])
     badges = [CardBadge(badge, earned_at) for badge, earned_at in connection.execute(sql.badges, params)]
     return Card(level_rows, status, _progress(level_rows, status), badges)
-
-
-def recompute_merchant(session: Session, merchant: Merchant, settings: dict | None = None) -> int:
-    """Recompute every member's level; commits. Returns how many stored levels were wrong."""
-    from webapp.plugins import plugin_settings
-
-    settings = settings or plugin_settings(merchant, "gamification")
-    level_rows = levels(session, merchant.id)
-    wrong = 0
-    member_ids = session.scalars(select(Membership.id).where(Membership.merchant_id == merchant.id)).all()
-    for membership_id in member_ids:
-        stored = status_of(session, membership_id)
-        before = stored.position if stored else 0
-        status = recompute(session, merchant, membership_id, settings, None, level_rows)
-        if status.position != before:
-            wrong += 1
-    session.commit()
-    return wrong
 
 
 def check_levels(session: Session, merchant: Merchant, settings: dict, today: date | None = None) -> int:
@@ -672,3 +667,173 @@ def overview(session: Session, merchant: Merchant, settings: dict) -> Overview:
                Purchase.earn_rate_bp > merchant.cashback_bp)
     )
     return Overview(distribution, close[:25], int(extra or 0))
+
+
+# --------------------------------------------------------------------------- levels from history
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What computing every member's level from their history gave: members per level name
+    (lowest first) and the badges newly given."""
+
+    per_level: list[tuple[str, int]]
+    badges_given: int
+
+    @property
+    def above_first(self) -> int:
+        return sum(count for _name, count in self.per_level[1:])
+
+
+def backfill(session: Session, merchant: Merchant, settings: dict | None = None, now: datetime | None = None) -> Backfill:
+    """Every member's level and badges from their purchase history within the level window, in
+    a few set-based statements whatever the number of members (inside the caller's transaction).
+
+    Used when the plugin is switched on and when the levels or their rules change: a customer
+    who has spent enough is at their level at once instead of starting at the bottom. A rise is
+    shown once on the card like any level-up (no e-mail); a fall corrects the data.
+    """
+    from webapp.plugins import plugin_settings
+
+    settings = settings or plugin_settings(merchant, "gamification")
+    now = now or utcnow()
+    session.flush()
+    values = _member_values(merchant, settings, now)
+    lv, st = Level.__table__, Status.__table__
+    position = (
+        select(func.coalesce(func.max(lv.c.position), 0))
+        .where(lv.c.merchant_id == merchant.id, lv.c.threshold <= values.c.value)
+        .scalar_subquery()
+    )
+    insert = upsert_insert(session)
+    rows = select(
+        literal(merchant.id, Integer), values.c.membership_id, position, literal(0, Integer), values.c.value,
+        case((position > 0, literal(now, st.c.reached_at.type)), else_=null()),
+        case((position > 0, False), else_=True), literal(True),
+    ).where(values.c.membership_id.is_not(None))
+    statement = insert(st).from_select(
+        ["merchant_id", "membership_id", "position", "held_position", "metric", "reached_at",
+         "level_up_seen", "level_up_emailed"],
+        rows,
+    )
+    new = statement.excluded
+    rises = and_(new.position > st.c.position, new.position > st.c.held_position)
+    climbed_back = and_(st.c.downgrade_to.is_not(None), new.position > st.c.downgrade_to)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[st.c.membership_id],
+        set_={
+            "position": new.position,
+            "metric": new.metric,
+            "downgrade_to": case((climbed_back, null()), else_=st.c.downgrade_to),
+            "downgrade_on": case((climbed_back, null()), else_=st.c.downgrade_on),
+            "reached_at": case((rises, new.reached_at), else_=st.c.reached_at),
+            "level_up_purchase_id": case((rises, null()), else_=st.c.level_up_purchase_id),
+            "level_up_seen": case((rises, False), else_=st.c.level_up_seen),
+        },
+    ))
+    given = _backfill_badges(session, merchant, settings, now)
+    counts = dict(session.execute(
+        select(Status.position, func.count()).where(Status.merchant_id == merchant.id).group_by(Status.position)
+    ).all())
+    per_level = [(level.name, counts.get(level.position, 0)) for level in levels(session, merchant.id)]
+    return Backfill(per_level, given)
+
+
+def backfill_in_words(result: Backfill) -> str:
+    """What ``backfill`` did, for the owner."""
+    levels_text = ", ".join(f"{name}: {count}" for name, count in result.per_level)
+    return _("Every customer's level was computed from their purchase history (%(levels)s); "
+             "%(badges)s badges given for past visits.", levels=levels_text, badges=result.badges_given)
+
+
+def _member_values(merchant: Merchant, settings: dict, now: datetime):
+    """A subquery of (membership_id, value, visits) for every member of the merchant: the level
+    metric within the window and the live visits of all time."""
+    p, m = Purchase.__table__, Membership.__table__
+    start = window_start(settings["window"], now)
+    in_window = p.c.created_at >= start if start is not None else None
+    live = and_(p.c.membership_id == m.c.id, p.c.refunded_at.is_(None))
+    visits = func.count(p.c.id)
+    basis = settings["basis"]
+    if basis == "spend":
+        value = func.coalesce(func.sum(case((in_window, p.c.amount), else_=0) if in_window is not None
+                                       else p.c.amount), 0)
+    elif basis == "visits":
+        value = func.coalesce(func.sum(case((in_window, 1), else_=0)), 0) if in_window is not None else visits
+    else:
+        value = literal(0, Integer)
+    per_member = (
+        select(m.c.id.label("membership_id"), value.label("value"), visits.label("visits"))
+        .select_from(m.outerjoin(p, live))
+        .where(m.c.merchant_id == merchant.id)
+        .group_by(m.c.id)
+    )
+    if basis != "referrals" or not is_enabled(merchant, "referrals"):
+        return per_member.subquery("member_values")
+    # Friends count: friends with a live purchase here (in the window), per referrer.
+    friend, bought = m.alias("friend"), p.alias("bought")
+    conditions = [bought.c.refunded_at.is_(None), bought.c.merchant_id == merchant.id,
+                  friend.c.referrer_id.is_not(None)]
+    if start is not None:
+        conditions.append(bought.c.created_at >= start)
+    friends = (
+        select(friend.c.referrer_id.label("referrer_id"), func.count(func.distinct(friend.c.id)).label("friends"))
+        .select_from(friend.join(bought, bought.c.membership_id == friend.c.id))
+        .where(*conditions).group_by(friend.c.referrer_id)
+        .subquery("friends")
+    )
+    base = per_member.subquery("base")
+    return (
+        select(base.c.membership_id, func.coalesce(friends.c.friends, 0).label("value"), base.c.visits)
+        .select_from(base.outerjoin(friends, friends.c.referrer_id == base.c.membership_id))
+        .subquery("member_values")
+    )
+
+
+def _backfill_badges(session: Session, merchant: Merchant, settings: dict, now: datetime) -> int:
+    """The badges the history already earned, each once (insert-or-ignore); returns how many
+    were new."""
+    b, p, m = Badge.__table__, Purchase.__table__, Membership.__table__
+    before = session.scalar(select(func.count()).select_from(b).where(b.c.merchant_id == merchant.id))
+    values = _member_values(merchant, {**settings, "basis": "visits", "window": "lifetime"}, now)
+    insert = upsert_insert(session)
+    columns = ["merchant_id", "membership_id", "badge", "earned_at"]
+    earned_at = literal(now, b.c.earned_at.type)
+    for badge, visits in (("first_purchase", 1), ("tenth_visit", 10)):
+        session.execute(insert(b).from_select(columns, select(
+            literal(merchant.id, Integer), values.c.membership_id, literal(badge), earned_at,
+        ).where(values.c.visits >= visits)).on_conflict_do_nothing())
+    # Good neighbour: live purchases at enough businesses of the network (one of them here).
+    shops = (
+        select(m.c.user_id.label("user_id"), func.count(func.distinct(p.c.merchant_id)).label("shops"))
+        .select_from(m.join(p, p.c.membership_id == m.c.id).join(Merchant.__table__, Merchant.id == p.c.merchant_id))
+        .where(Merchant.network_id == merchant.network_id, p.c.refunded_at.is_(None))
+        .group_by(m.c.user_id)
+        .subquery("shops")
+    )
+    here = m.alias("here")
+    session.execute(insert(b).from_select(columns, select(
+        literal(merchant.id, Integer), here.c.id, literal("good_neighbour"), earned_at,
+    ).select_from(here.join(shops, shops.c.user_id == here.c.user_id).join(values, values.c.membership_id == here.c.id))
+     .where(here.c.merchant_id == merchant.id, values.c.visits >= 1,
+            shops.c.shops >= settings["neighbour_merchants"])).on_conflict_do_nothing())
+    # A monthly streak: months in the street's time zone, so one read of the sale times here.
+    zone = network_zone(merchant.network)
+    months: dict[int, set[tuple[int, int]]] = {}
+    for membership_id, moment in session.execute(
+        select(p.c.membership_id, p.c.created_at).where(p.c.merchant_id == merchant.id, p.c.refunded_at.is_(None))
+    ):
+        day = local_date(moment, zone)
+        months.setdefault(membership_id, set()).add((day.year, day.month))
+    streak = settings["streak_months"]
+    streakers = [
+        membership_id for membership_id, seen in months.items()
+        if any(all(month in seen for month in _months_back(date(year, month, 1), streak)) for year, month in seen)
+    ]
+    if streakers:
+        session.execute(insert(b).values([
+            {"merchant_id": merchant.id, "membership_id": membership_id, "badge": "monthly_streak", "earned_at": now}
+            for membership_id in streakers
+        ]).on_conflict_do_nothing())
+    after = session.scalar(select(func.count()).select_from(b).where(b.c.merchant_id == merchant.id))
+    return after - before

@@ -7,6 +7,7 @@ import logging
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from webapp.formatting import rate_number
 from webapp.tasks import app_for_task
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def announce_level_up(merchant, purchase) -> None:
                 user.email,
                 _("You reached %(level)s at %(merchant)s", level=level.name, merchant=merchant.name),
                 _("Congratulations! You are now %(level)s at %(merchant)s: you earn %(rate)s%% cashback.",
-                  level=level.name, merchant=merchant.name, rate=f"{level.cashback_bp / 100:g}"),
+                  level=level.name, merchant=merchant.name, rate=rate_number(level.cashback_bp)),
             )
     db.session.commit()
 

@@ -87,10 +87,10 @@ def save(merchant):
     try:
         if errors:
             raise ValidationFailed(_("Check the highlighted levels."), errors=errors)
-        services.save_levels(db.session, merchant, rows)
+        result = services.save_levels(db.session, merchant, rows)
     except ValidationFailed as error:
         db.session.rollback()
         return _page(merchant, 422, block="levels_form", form=form, errors=error.details.get("errors", {}),
                      message=error.message)
-    flash(_("Levels saved; every customer's level was recalculated."), "success")
+    flash(" ".join([_("Levels saved."), services.backfill_in_words(result)]), "success")
     return see_other("gamification.index", merchant_slug=merchant.slug)

@@ -133,8 +133,36 @@ def unknown_placeholders(text: str) -> list[str]:
     return sorted({name for name in PLACEHOLDER.findall(text or "") if name not in PLACEHOLDERS})
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[ \t]+")
+
+
+def _missing(name: str, values: dict[str, object]) -> bool:
+    return name in PLACEHOLDERS and values.get(name) in (None, "")
+
+
+def without_empty_sentences(template: str, values: dict[str, object]) -> tuple[str, list[str]]:
+    """The template without each sentence that names a placeholder with no value ("A gift from
+    our neighbour {bonus_partner}: code {bonus_code}." when the code pool is empty), and the
+    names of those placeholders. Sentences end at ".", "!", "?" or "…" followed by a space, or at
+    the end of a line; lines keep their breaks."""
+    left_out: list[str] = []
+    lines = []
+    for line in (template or "").replace("\r\n", "\n").split("\n"):
+        kept = []
+        for sentence in _SENTENCE_END.split(line):
+            empty = [name for name in PLACEHOLDER.findall(sentence) if _missing(name, values)]
+            if empty:
+                left_out.extend(name for name in empty if name not in left_out)
+                continue
+            kept.append(sentence)
+        lines.append(" ".join(kept))
+    return "\n".join(lines), left_out
+
+
 def fill_text(template: str, values: dict[str, object]) -> str:
-    """Plain-text substitution: known placeholders get their value, anything else stays as typed."""
+    """Plain-text substitution: known placeholders get their value, anything else stays as typed;
+    a sentence whose placeholder has no value is left out."""
+    template, _left_out = without_empty_sentences(template, values)
 
     def replace(match: re.Match) -> str:
         name = match.group(1)
@@ -144,7 +172,9 @@ def fill_text(template: str, values: dict[str, object]) -> str:
 
 
 def fill_html(template: str, values: dict[str, object]) -> Markup:
-    """HTML of a letter body: escaped text and values, blank lines as paragraphs, breaks kept."""
+    """HTML of a letter body: escaped text and values, blank lines as paragraphs, breaks kept;
+    a sentence whose placeholder has no value is left out."""
+    template, _left_out = without_empty_sentences(template, values)
     paragraphs = re.split(r"\n\s*\n", (template or "").replace("\r\n", "\n").strip())
     html = []
     for paragraph in paragraphs:
@@ -170,9 +200,12 @@ class Rendered:
     subject: str
     text: str
     html: Markup
+    left_out: tuple[str, ...] = ()  # placeholders without a value: their sentences were left out
 
 
 def render_letter(subject: str, body: str, values: dict[str, object]) -> Rendered:
     # Subjects go into a mail header: no line breaks, whatever the merchant or values contain.
     filled_subject = " ".join(fill_text(subject, values).split())
-    return Rendered(filled_subject, fill_text(body, values), fill_html(body, values))
+    left_out = without_empty_sentences(subject, values)[1] + without_empty_sentences(body, values)[1]
+    return Rendered(filled_subject, fill_text(body, values), fill_html(body, values),
+                    tuple(dict.fromkeys(left_out)))

@@ -385,6 +385,13 @@ def single_letter_pdf(merchant: Merchant, membership: Membership) -> bytes:
     return pdf.render_pdf(letters_html(merchant, [page]))
 
 
-def preview(merchant: Merchant, kind: str, subject: str, body: str) -> compose.Rendered:
-    return compose.render_letter(subject, body, sample_context(merchant))
+def preview(merchant: Merchant, kind: str, subject: str, body: str, bonus_pool: str = "") -> compose.Rendered:
+    """The letter with made-up values; when the chosen pool of partner codes has none left, the
+    code and partner are empty, as in a real letter, so the preview shows what is left out."""
+    context = sample_context(merchant)
+    pools = {summary.pool: summary for summary in services.pool_summaries(db.session, merchant)}
+    pool = pools.get(bonus_pool) if bonus_pool else None
+    if not bonus_pool or pool is None or pool.used >= pool.total:
+        context.update(bonus_code="", bonus_partner="")
+    return compose.render_letter(subject, body, context)
 

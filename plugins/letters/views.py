@@ -61,7 +61,7 @@ def panel(merchant):
 
 
 def _template_page(merchant, kind, form, errors, status=200, block=None):
-    rendered = delivery.preview(merchant, kind, form["subject"], form["body"])
+    rendered = delivery.preview(merchant, kind, form["subject"], form["body"], form.get("bonus_pool", ""))
     return render(
         "letters/template.html", block=block, status=status, merchant=merchant, kind=kind,
         title=kind_titles()[kind], form=form, errors=errors, rendered=rendered,

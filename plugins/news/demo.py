@@ -20,10 +20,16 @@ def add_demo_posts(session: Session, merchant: Merchant, neighbours: list[Mercha
     owner_id = session.scalar(select(StaffRole.user_id).where(
         StaffRole.merchant_id == merchant.id, StaffRole.role == "owner"))
     names = ", ".join(neighbour.name for neighbour in neighbours[:3])
-    posts = [
-        (20, _("Our autumn hours"), _(
+    if "24" in (merchant.opening_hours or ""):  # open around the clock: nothing to open earlier
+        first = (20, _("Open at any hour"), _(
+            "Day or night, come by when it suits you: your card works at every hour, and every "
+            "visit brings points."))
+    else:
+        first = (20, _("Our autumn hours"), _(
             "From Monday we open an hour earlier. Come by on your way to work: your card works as "
-            "always, and every visit brings points.")),
+            "always, and every visit brings points."))
+    posts = [
+        first,
         (3, _("One card for the whole street"), _(
             "Your %(merchant)s card now also works with our neighbours: %(names)s. Ask at the till "
             "about their certificates.", merchant=merchant.name, names=names or _("the whole street"))),

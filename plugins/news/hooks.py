@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask_babel import gettext as _
 
 from plugins.news import models as _models  # noqa: F401  (registers the news_posts table)
 from plugins.news import services
 from plugins.news.views import bp
-from webapp.contracts import DashboardPanel, NavItem
+from webapp.contracts import DashboardPanel, NavItem, WalletSummaryLine
 from webapp.extensions import db
 from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
@@ -71,3 +72,17 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.news.demo import add_demo_posts
 
     add_demo_posts(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    if not plugin_settings(merchant, "news")["wallet_teaser"]:
+        return None
+    posts = services.latest_posts(db.session, merchant.id, 1)
+    if not posts:
+        return None
+    title = posts[0].title
+    if len(title) > 60:
+        title = title[:59].rstrip() + "…"
+    return [WalletSummaryLine(key="news", text=_("News: %(title)s", title=title), source="news", order=60,
+                              url=url_for("public.merchant", slug=merchant.slug))]

@@ -9,8 +9,10 @@ from flask_babel import gettext as _
 from plugins.referrals import models as _models  # noqa: F401  (registers the referrals tables)
 from plugins.referrals import services
 from plugins.referrals.views import bp, public_bp
-from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
+from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem, WalletSummaryLine
 from webapp.extensions import db
+from webapp.formatting import points as format_points
+from webapp.formatting import rate_number
 from webapp.plugins import hookimpl, plugin_settings, render_fragment
 
 _html = render_fragment
@@ -115,16 +117,16 @@ def _rules(settings: dict) -> list[str]:
             continue
         parts = []
         if bp_value:
-            parts.append(_("%(rate)s%% of what they pay", rate=f"{bp_value / 100:g}"))
+            parts.append(_("%(rate)s%% of what they pay", rate=rate_number(bp_value)))
         if fixed:
-            parts.append(_("%(points)s points", points=fixed))
+            parts.append(_("%(points)s points", points=format_points(fixed)))
         words.append(_("When %(who)s buys here, you get %(what)s.", who=names[depth], what=" + ".join(parts)))
     words.append(_("Rewards stop after three steps: there is no deeper chain."))
     if settings["signup_bonus"]:
         words.append(_("Your friend gets %(points)s bonus points on their first purchase.",
-                       points=settings["signup_bonus"]))
+                       points=format_points(settings["signup_bonus"])))
     words.append(_("You can earn at most %(points)s points a month from referrals.",
-                   points=settings["monthly_cap"]))
+                   points=format_points(settings["monthly_cap"])))
     words.append(_("If a purchase is refunded, its rewards are taken back."))
     return words
 
@@ -151,3 +153,11 @@ def neighbourly_collect_customer_data(user):
 @hookimpl
 def neighbourly_customer_erased(user, session):
     services.forget_addresses(session, user.id)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    return [WalletSummaryLine(
+        key="referrals", text=_("Bring a friend"), source="referrals", order=70,
+        url=url_for("wallet.card", membership_id=membership.id) + "#referrals",
+    )]

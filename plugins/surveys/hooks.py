@@ -10,7 +10,13 @@ from flask_babel import gettext as _
 from plugins.surveys import models as _models  # noqa: F401  (registers the surveys_ tables)
 from plugins.surveys import services
 from plugins.surveys.views import bp, customer_bp
-from webapp.contracts import CustomerDataSection, CustomerFact, DashboardPanel, NavItem
+from webapp.contracts import (
+    CustomerDataSection,
+    CustomerFact,
+    DashboardPanel,
+    NavItem,
+    WalletSummaryLine,
+)
 from webapp.extensions import db
 from webapp.mail import in_recipient_language, send_email
 from webapp.models import User
@@ -81,6 +87,8 @@ def _invite_by_email(merchant, user, invited) -> None:
 
 @hookimpl
 def neighbourly_tpl_receipt(merchant, purchase):
+    if purchase.refunded_at is not None:
+        return None  # a refunded visit is not rated
     link = _public_url("surveys_public.rate", purchase_id=purchase.id)
     return _html("surveys/_receipt.html", merchant=merchant, purchase=purchase, link=link)
 
@@ -136,3 +144,24 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.surveys.demo import add_demo_surveys
 
     add_demo_surveys(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    # What waits for the customer, most pressing first; two lines at most.
+    lines = []
+    answered = [c for c in services.customer_complaints(db.session, membership) if c.first_answer_at]
+    if answered:
+        lines.append(WalletSummaryLine(key="complaint", text=_("The business answered your complaint"),
+                                       source="surveys", order=45, tone="notice",
+                                       url=url_for("surveys_public.complaint", complaint_id=answered[0].id)))
+    purchase = services.unrated_purchase(db.session, membership)
+    if purchase is not None:
+        lines.append(WalletSummaryLine(key="rate", text=_("Rate this visit"), source="surveys", order=50,
+                                       url=url_for("surveys_public.rate", purchase_id=purchase.id)))
+    surveys = services.open_surveys_for(db.session, merchant, membership) if len(lines) < 2 else []
+    if surveys:
+        lines.append(WalletSummaryLine(key="survey", text=_("Answer “%(title)s”", title=surveys[0].title),
+                                       source="surveys", order=51, tone="notice",
+                                       url=url_for("surveys_public.answer", token=surveys[0].token)))
+    return lines[:2]

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -847,6 +847,18 @@ def customer_answers(session: Session, merchant: Merchant, user_id: int) -> list
 # --------------------------------------------------------------------------- ratings and complaints
 
 
+def staff_purchase(session: Session, user: User, purchase_id: int) -> Purchase | None:
+    """A purchase at a business where ``user`` works, when it is not their own purchase."""
+    from webapp.models import StaffRole
+
+    return session.scalar(
+        select(Purchase)
+        .join(Membership, Membership.id == Purchase.membership_id)
+        .join(StaffRole, and_(StaffRole.merchant_id == Purchase.merchant_id, StaffRole.user_id == user.id))
+        .where(Purchase.id == purchase_id, Membership.user_id != user.id)
+    )
+
+
 def rateable_purchase(session: Session, user: User, purchase_id: int) -> Purchase:
     """The user's own purchase; anyone else's is missing."""
     purchase = session.scalar(select(Purchase).join(Membership, Membership.id == Purchase.membership_id)
@@ -1085,7 +1097,8 @@ def has_answered(session: Session, merchant: Merchant, user_id: int) -> bool:
 def unrated_purchase(session: Session, membership: Membership) -> Purchase | None:
     """The member's latest purchase if it is not rated yet (offered on the wallet card)."""
     rated = select(Rating.id).where(Rating.purchase_id == Purchase.id).exists()
-    row = session.execute(select(Purchase, rated).where(Purchase.membership_id == membership.id)
+    row = session.execute(select(Purchase, rated).where(Purchase.membership_id == membership.id,
+                                                        Purchase.refunded_at.is_(None))
                           .order_by(Purchase.id.desc()).limit(1)).first()
     if row is None or row[1]:
         return None

@@ -344,6 +344,10 @@ def delete_answers(response_id: int):
 @customer_bp.route("/rate/<int:purchase_id>", methods=["GET", "POST"])
 @login_required
 def rate(purchase_id: int):
+    at_till = services.staff_purchase(db.session, current_user, purchase_id)
+    if at_till is not None:  # staff scanned or opened the customer's link: their receipt instead
+        flash(_("This link is for the customer: they scan the QR code to rate the visit."))
+        return see_other("cashier.purchase_detail", merchant_slug=at_till.merchant.slug, purchase_id=purchase_id)
     purchase = services.rateable_purchase(db.session, current_user, purchase_id)
     if not is_enabled(purchase.merchant, "surveys"):
         abort(404)

@@ -104,7 +104,7 @@ def new_page(browser):
                 return
             if any(expected in msg.text for expected in expected_errors):
                 return  # an error the test causes on purpose (a request it aborts)
-            errors.append(f"{msg.type}: {msg.text}")
+            errors.append(f"{msg.type}: {msg.text} @ {page.url}")
 
         page.on("console", on_console)
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))

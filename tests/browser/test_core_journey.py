@@ -150,7 +150,10 @@ def test_new_customer_joins_by_link_and_spends_points_at_the_till(live_app, new_
     # --- The customer reloads the wallet: the new balance and every line with its reason.
     customer.reload()
     expect(card.locator(".balance")).to_have_text(f"{new_balance:,}")
-    history = card.locator("ul.history > li")
+    expect(card.locator(".latest-entry")).to_contain_text(f"+{second_earned:,}")
+    card.get_by_role("link", name=re.compile("Open the card")).click()
+    expect(customer.get_by_role("heading", name=shop.name, exact=True)).to_be_visible()
+    history = customer.locator("ul.history > li")
     expect(history).to_have_count(3)
     expect(history.nth(0)).to_contain_text(re.compile(r"Cashback 5% on purchase #\d+"))
     expect(history.nth(0).locator(".plus")).to_contain_text(f"+{second_earned:,}")

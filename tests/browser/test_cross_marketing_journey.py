@@ -68,6 +68,7 @@ def test_certificate_from_the_salon_is_gifted_and_used_at_the_cafe(live_app, new
     # --- Her wallet shows the café's certificate with its code; she opens it and makes a gift link.
     customer = new_page(viewport=PHONE)
     sign_in(customer, base, "aliya@example.com")
+    customer.get_by_role("link", name=re.compile(r"1 certificate waiting, ₸500")).click()
     certificate = customer.locator("article.cm-certificate")
     expect(certificate).to_contain_text("at Café Lipa")
     expect(certificate.get_by_label("Certificate code")).to_have_text(re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z*~$=]{1,4}){4}$"))

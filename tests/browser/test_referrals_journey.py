@@ -45,6 +45,7 @@ def test_friend_joins_by_link_buys_and_the_referrer_climbs(live_app, new_page):
     # --- Aliya finds her personal link on her card, with the rules in plain words.
     aliya = new_page(viewport=PHONE)
     sign_in(aliya, base, "aliya@example.com")
+    aliya.get_by_role("link", name="Bring a friend").click()
     card = aliya.locator(".referrals-card")
     expect(card).to_contain_text("Rewards stop after three steps")
     link = card.get_by_label("Your link").input_value()
@@ -75,10 +76,14 @@ def test_friend_joins_by_link_buys_and_the_referrer_climbs(live_app, new_page):
 
     # --- Aliya sees the reward, her friend, the level-up message and the progress toward Silver.
     aliya.goto(f"{base}/wallet/")
+    expect(aliya.locator(".card-summary")).to_contain_text("Level Regular")
+    aliya.get_by_role("link", name=re.compile("Open the card")).click()
     expect(aliya.locator(".level-up")).to_contain_text("You reached Regular")
     expect(aliya.locator(".gamification-card")).to_contain_text("Your level: Regular")
     expect(aliya.locator(".gamification-card .progress-words")).to_contain_text("Silver")
     expect(aliya.locator(".referrals-card")).to_contain_text("Friends you brought: Dana")
     expect(aliya.locator(".referral-earned")).to_contain_text("You earned 5,000 points from referrals.")
     aliya.goto(f"{base}/wallet/")
+    expect(aliya.locator(".card-summary")).to_contain_text("Level Regular")
+    aliya.get_by_role("link", name=re.compile("Open the card")).click()
     expect(aliya.locator(".level-up")).to_have_count(0)

@@ -67,4 +67,5 @@ def test_a_passer_by_answers_a_poster_survey_joins_and_gets_the_certificate(live
     expect(phone.get_by_role("heading", name="My wallet")).to_be_visible()
     card = phone.locator("article.wallet-card", has=phone.get_by_role("heading", name="Bakery Nan"))
     expect(card.locator(".balance")).to_have_text("20")
+    card.get_by_role("link", name=re.compile("Open the card")).click()
     expect(phone.get_by_text(re.compile("Received from Bakery Nan: Survey: How did we do"))).to_be_visible()

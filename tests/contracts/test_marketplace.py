@@ -209,3 +209,23 @@ def test_settings_are_validated_and_saved(client, shop):
     response = client.post_form(url(shop, "probe_base", "settings"), valid_settings(loud="1"))
     assert response.status_code == 303
     assert plugin_settings(shop, "probe_base")["loud"] is True
+
+
+def test_referral_rates_are_typed_and_shown_in_percent(app, client, make_merchant):
+    from webapp.plugins import registry
+
+    merchant = make_merchant()
+    client.login(merchant.owner)
+    base = f"/business/{merchant.slug}/marketplace"
+    client.post_form(f"{base}/referrals/toggle", {"enabled": "1"})
+    page = client.get(base).get_data(as_text=True)
+    assert 'name="level1_bp" value="3"' in page and 'name="level3_bp" value="0.5"' in page
+    form = {spec.name: str(spec.default) for spec in registry().meta("referrals").settings if spec.type != "bool"}
+    form.update(level1_bp="2,5", level2_bp="1", level3_bp="0.25")
+    assert client.post_form(f"{base}/referrals/settings", form).status_code == 303
+    db.session.expire_all()
+    saved = plugin_settings(db.session.get(type(merchant), merchant.id), "referrals")
+    assert (saved["level1_bp"], saved["level2_bp"], saved["level3_bp"]) == (250, 100, 25)
+    for bad in ("2.555", "abc", "51"):
+        response = client.post_form(f"{base}/referrals/settings", {**form, "level1_bp": bad})
+        assert response.status_code == 422, bad

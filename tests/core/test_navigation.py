@@ -80,3 +80,17 @@ def test_a_cashier_is_not_offered_to_register_a_business(client, shop, make_user
     assert "Register a business" in client.get("/business/").get_data(as_text=True)
     sign_in(client, make_user())
     assert "Register a business" in client.get("/business/").get_data(as_text=True)
+
+
+def test_links_beyond_the_first_five_fold_into_more(client, shop):
+    sign_in(client, shop.owner)
+    page = client.get(f"/business/{shop.slug}/dashboard").get_data(as_text=True)
+    nav = page.split('id="staff-subnav"', 1)[1].split("</nav>", 1)[0]
+    assert len(subnav_links(page)) > 6
+    bar, more = nav.split('<details class="subnav-more">', 1)
+    assert len(re.findall(r'href="', bar)) == 5  # the bar keeps five links and wraps on a phone
+    assert "<summary>More</summary>" in more and len(re.findall(r'href="', more)) == len(subnav_links(page)) - 5
+    # The page being shown is marked inside the menu too.
+    settings = client.get(f"/business/{shop.slug}/settings").get_data(as_text=True)
+    menu = settings.split('<details class="subnav-more">', 1)[1].split("</details>", 1)[0]
+    assert f'href="/business/{shop.slug}/settings" aria-current="page"' in menu

@@ -21,7 +21,7 @@ from webapp import outbox
 from webapp.csvfiles import csv_response
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
-from webapp.formatting import minor_to_decimal, parse_money
+from webapp.formatting import file_size, minor_to_decimal, parse_money
 from webapp.mail import in_recipient_language, send_email
 from webapp.models import Merchant, Network
 from webapp.models.base import utcnow
@@ -283,7 +283,7 @@ def _settings(merchant: Merchant, block: str | None = None, status: int = 200, *
         "saved": None,
         "photos": list(merchant.photos),
         "max_photos": photos.MAX_PHOTOS,
-        "max_photo_mb": round(current_app.config["MAX_PHOTO_BYTES"] / 1048576, 1),
+        "max_photo_size": file_size(current_app.config["MAX_PHOTO_BYTES"]),
         "categories": _categories(),
     }
     context.update(overrides)

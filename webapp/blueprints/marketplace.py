@@ -48,6 +48,8 @@ def _shown(spec: SettingSpec, value: Any, currency: str) -> str:
         return ""
     if spec.type == "money":
         return str(minor_to_decimal(int(value), currency))
+    if spec.type == "basis_points":
+        return f"{int(value) / 100:g}"
     return str(value)
 
 
@@ -109,14 +111,15 @@ def toggle(merchant, plugin_name: str):
     meta = _plugin(plugin_name)
     # The form says which state it wants, so a double click cannot flip the switch back.
     enabled = request.form.get("enabled") == "1"
+    notes: list[str] = []
     try:
         merchant_service.set_plugin_enabled(
-            db.session, registry(), merchant, meta.name, enabled, current_user
+            db.session, registry(), merchant, meta.name, enabled, current_user, notes=notes
         )
     except (Conflict, ValidationFailed) as error:  # requires unmet, or a plugin's callback refused
         return _respond(merchant, _card(merchant, meta, error=error.message), error.status_code)
     if enabled:
-        message = _("%(plugin)s is switched on.", plugin=meta.title)
+        message = " ".join([_("%(plugin)s is switched on.", plugin=meta.title), *notes])
     else:
         message = _("%(plugin)s is switched off. Its data is kept.", plugin=meta.title)
     if is_fragment_request():

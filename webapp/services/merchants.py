@@ -283,9 +283,13 @@ def set_suspended(
 
 def set_plugin_enabled(
     session: Session, registry: PluginRegistry, merchant: Merchant, plugin_name: str, enabled: bool,
-    actor: User,
+    actor: User, notes: list[str] | None = None,
 ) -> MerchantPlugin:
-    """Switch a plugin on or off for one merchant; effective at once, data always kept."""
+    """Switch a plugin on or off for one merchant; effective at once, data always kept.
+
+    ``notes``, when given, receives the sentences the plugin's ``plugin_enabled`` callback
+    returns for the owner.
+    """
     if staff_role(session, actor.id, merchant.id) != "owner":
         raise Forbidden(_("Only the owner can change plugins."))
     meta = registry.meta(plugin_name)
@@ -324,7 +328,9 @@ def set_plugin_enabled(
     try:
         callback = only_plugin(plugin_name)
         if enabled:
-            callback.neighbourly_plugin_enabled(merchant=merchant, plugin_name=plugin_name, session=session)
+            said = callback.neighbourly_plugin_enabled(merchant=merchant, plugin_name=plugin_name, session=session)
+            if notes is not None:
+                notes.extend(str(sentence) for sentence in said if sentence)
         else:
             callback.neighbourly_plugin_disabled(merchant=merchant, plugin_name=plugin_name, session=session)
         session.commit()

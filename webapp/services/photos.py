@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import NeighbourlyError, NotFound, ValidationFailed
+from webapp.formatting import file_size
 from webapp.models import Merchant, MerchantPhoto
 
 MAX_SIDE = 1600
@@ -99,7 +100,7 @@ def reencode(data: bytes, limits: Limits) -> tuple[bytes, str, int, int]:
     """
     if len(data) > limits.max_bytes:
         raise PhotoTooLarge(
-            _("The photo is larger than %(size)s MB.", size=round(limits.max_bytes / 1048576, 1))
+            _("The photo is larger than %(size)s.", size=file_size(limits.max_bytes))
         )
     if not data:
         raise PhotoRejected(_("Choose a photo to upload."))

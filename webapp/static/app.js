@@ -144,3 +144,21 @@
     if (banner && banner.classList.contains("connection-banner")) { banner.remove(); }
   });
 })();
+
+// Leaving a page cancels its pending htmx requests (a dashboard panel still loading): that is no
+// error, but htmx would report each cancelled request as one in the console.
+(function () {
+  "use strict";
+  var pending = new Set();
+  document.addEventListener("htmx:beforeSend", function (event) {
+    if (event.detail.xhr) { pending.add(event.detail.xhr); }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.xhr) { pending.delete(event.detail.xhr); }
+  });
+  function forget() {
+    pending.forEach(function (xhr) { xhr.onabort = null; });
+  }
+  window.addEventListener("beforeunload", forget);
+  window.addEventListener("pagehide", forget);
+})();

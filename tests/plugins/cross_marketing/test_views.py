@@ -120,7 +120,9 @@ def test_wallet_shows_the_certificate_and_a_friend_claims_the_gift(client, stree
     code = codes.group(services.unseal(certificate.code_sealed))
     client.login(member.user)
     wallet = client.get("/wallet/").get_data(as_text=True)
-    assert "at Café Lipa" in wallet and code in wallet
+    assert "1 certificate waiting, ₸" in wallet  # the card's summary links to the certificates
+    card = client.get(f"/wallet/cards/{member.id}").get_data(as_text=True)
+    assert "at Café Lipa" in card and code in card
     page = client.get(f"/certificates/{certificate.id}").get_data(as_text=True)
     assert "<svg" in page and code in page
     gift = client.post_form(f"/certificates/{certificate.id}/gift", {})
@@ -174,8 +176,16 @@ def test_economics_panel_settlement_csv_and_pdf(client, street, make_member):
     client.login(street.cafe.owner)
     dashboard = client.get(f"/business/{street.cafe.slug}/dashboard").get_data(as_text=True)
     assert "Neighbourhood certificates" in dashboard and 'class="cm-redeemed-count">1<' in dashboard
-    csv_text = client.get(f"/business/{street.cafe.slug}/certificates/settlement.csv?month={month}").get_data(as_text=True)
-    assert "Salon Aru,issuer,1,50000,2500,-2500,KZT" in csv_text and "NET,,,,,-2500" in csv_text
+    base = f"/business/{street.cafe.slug}/certificates/settlement.csv?month={month}"
+    csv_text = client.get(base).get_data(as_text=True)  # for people: currency units, their headers
+    assert csv_text.startswith("Month,Neighbour,Role,Certificates redeemed,Value used,Fees,Amount,Currency")
+    assert "Salon Aru,issuer,1,500,25,-25,KZT" in csv_text and "Net,,,,,-25,KZT" in csv_text
+    client.post_form("/account/locale", {"locale": "ru"})
+    russian = client.get(base).get_data(as_text=True)
+    assert russian.startswith("Месяц;") and "Salon Aru;issuer;1;500;25;-25;KZT" in russian
+    machine = client.get(base + "&format=machine").get_data(as_text=True)  # for programs: minor units
+    assert machine.startswith("month,counterpart,role,redeemed,value_used_minor,fees_minor,amount_minor,currency")
+    assert "Salon Aru,issuer,1,50000,2500,-2500,KZT" in machine and "NET,,,,,-2500" in machine
     pdf = client.get(f"/business/{street.cafe.slug}/certificates/settlement.pdf?month={month}")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     economics = client.get(f"/business/{street.cafe.slug}/certificates/economics").get_data(as_text=True)
@@ -186,7 +196,7 @@ def test_economics_panel_settlement_csv_and_pdf(client, street, make_member):
     client.login(street.salon.owner)
     salon_dashboard = client.get(f"/business/{street.salon.slug}/dashboard").get_data(as_text=True)
     assert 'class="cm-redeemed-count">1<' in salon_dashboard
-    salon_csv = client.get(f"/business/{street.salon.slug}/certificates/settlement.csv?month={month}").get_data(as_text=True)
+    salon_csv = client.get(f"/business/{street.salon.slug}/certificates/settlement.csv?month={month}&format=machine").get_data(as_text=True)
     assert "Café Lipa,distributor,1,50000,2500,2500,KZT" in salon_csv
 
 
@@ -230,3 +240,61 @@ def test_customer_facts_name_the_certificate_received(street, make_member):
         merchant=street.salon, membership=member, purchase=purchase
     )
     assert [f for f in sorted_by_order(after_refund) if f.key == "certificate"] == []
+
+
+def test_staff_of_the_accepting_shop_scanning_the_qr_open_the_till_with_the_code(client, street, make_member):
+    member = make_member(street.salon)
+    buy(street.salon, member)
+    [certificate] = held(member.user_id)
+    raw = services.unseal(certificate.code_sealed)
+    qr_path = f"/certificates/c/{raw}"
+
+    # The holder has no card at the café yet: the cashier is told to find them, with the code.
+    client.login(street.cafe.owner)
+    response = client.get(qr_path)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/business/{street.cafe.slug}/till"
+    assert codes.group(raw) in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    # With a card at the café: the till opens on the customer with the code filled in.
+    card_here = make_member(street.cafe, user=member.user)
+    response = client.get(qr_path)
+    assert response.status_code == 303
+    till = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"member={card_here.id}" in response.headers["Location"]
+    assert 'name="opt_certificate" type="text"' in till and f'value="{codes.group(raw)}"' in till
+
+    # Staff of the shop that handed it out do not accept it: the same 404 as for anyone else.
+    client.post_form("/auth/logout", {})
+    client.login(street.salon.owner)
+    assert client.get(qr_path).status_code == 404
+    # The holder still gets their own page.
+    client.post_form("/auth/logout", {})
+    client.login(member.user)
+    response = client.get(qr_path)
+    assert response.headers["Location"] == f"/certificates/{certificate.id}"
+
+
+def test_a_gift_cancelled_by_the_givers_refund_says_why_in_the_friends_wallet(app, client, street, make_member, make_user):
+    from webapp.services import memberships
+    from webapp.services.purchases import refund_purchase
+
+    giver = make_member(street.salon)
+    purchase = buy(street.salon, giver)
+    [certificate] = held(giver.user_id)
+    token = services.create_gift_link(db.session, giver.user_id, certificate.id)
+    friend = make_user(name="Friend")
+    services.claim_gift(db.session, friend.id, token)
+    memberships.grant_consent(db.session, friend, street.cafe, memberships.MARKETING, "test")
+    db.session.commit()
+    mail = app.extensions["mailman"]
+    before = len(getattr(mail, "outbox", []))
+    refund_purchase(db.session, street.salon, purchase.id, street.salon.owner.id)
+    sent = mail.outbox[before:]
+    assert [message.to for message in sent] == [[friend.email]]  # the friend agreed to hear from the café
+    assert "was refunded, so the certificate was cancelled" in sent[0].body
+
+    client.login(friend)
+    page = client.get("/certificates/").get_data(as_text=True)
+    assert "Cancelled" in page
+    assert "The purchase at Salon Aru that this certificate came with was refunded" in page

@@ -119,11 +119,14 @@ def test_wallet_shows_level_up_once_and_progress(app, client, make_merchant, mak
     ann = join(cafe, user)
     buy(cafe, ann, amount=6_000)
     client.login(user)
-    page = client.get("/wallet/").get_data(as_text=True)
+    wallet = client.get("/wallet/").get_data(as_text=True)
+    assert "Level Regular · 6% cashback" in wallet  # the compact summary
+    assert "<progress" not in wallet
+    page = client.get(f"/wallet/cards/{ann.id}").get_data(as_text=True)
     assert "Congratulations! You reached Regular." in page
     assert "<progress" in page
     assert "to reach Silver" in page
-    again = client.get("/wallet/").get_data(as_text=True)
+    again = client.get(f"/wallet/cards/{ann.id}").get_data(as_text=True)
     assert "Congratulations" not in again
 
 

@@ -76,7 +76,7 @@ def test_partner_codes_are_uploaded_once_each(client, shop):
 def test_customer_enters_a_postal_address_from_the_wallet(client, shop, customer):
     set_letters(shop, postal_letters=True)
     client.login(customer.user)
-    wallet = client.get("/wallet/").get_data(as_text=True)
+    wallet = client.get(f"/wallet/cards/{customer.id}").get_data(as_text=True)
     assert "/letters/address" in wallet
     assert client.post_form("/letters/address", {"recipient": "", "street": "x"}).status_code == 422
     response = client.post_form(
@@ -123,3 +123,22 @@ def test_erasure_removes_the_address_and_cancels_pending_letters(shop, customer)
     statuses = {letter.status for letter in db.session.scalars(select(Letter).where(Letter.channel == "post"))}
     assert statuses == {"cancelled"}
     assert all(letter.context == {} for letter in db.session.scalars(select(Letter)))
+
+
+def test_a_sentence_without_its_value_is_left_out_and_the_preview_warns(client, shop):
+    from plugins.letters import compose
+
+    body = "Thank you, {first_name}! A gift from our neighbour {bonus_partner}: code {bonus_code}. See you soon."
+    rendered = compose.render_letter("Hi {first_name}", body, {"first_name": "Ann", "bonus_code": "", "bonus_partner": ""})
+    assert rendered.text == "Thank you, Ann! See you soon."
+    assert "neighbour" not in str(rendered.html) and rendered.left_out == ("bonus_partner", "bonus_code")
+    full = compose.render_letter("Hi", body, {"first_name": "Ann", "bonus_code": "K-1", "bonus_partner": "Kino"})
+    assert full.text == "Thank you, Ann! A gift from our neighbour Kino: code K-1. See you soon." and full.left_out == ()
+
+    client.login(shop.owner)
+    form = {"subject": "Thanks", "body": body, "bonus_pool": "cinema"}
+    empty = client.post_form(url(shop, "templates/thanks/preview"), form, htmx=True).get_data(as_text=True)
+    assert "are left out of the letter: {bonus_partner}, {bonus_code}" in empty and "neighbour" not in empty
+    client.post_form(url(shop, "codes"), {"pool": "cinema", "partner": "Kino", "codes": "A2\nA3"})
+    stocked = client.post_form(url(shop, "templates/thanks/preview"), form, htmx=True).get_data(as_text=True)
+    assert "left out" not in stocked and "A gift from our neighbour Kino Star: code CINEMA-7F3K." in stocked

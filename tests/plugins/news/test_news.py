@@ -261,3 +261,15 @@ def test_the_owner_list_paginates_25_per_page(client, shop):
     assert "Post number 00" in second and "Post number 25" not in second
     beyond = client.get(news_url(shop) + "?page=99").get_data(as_text=True)
     assert "Page 2 of 2" in beyond
+
+
+def test_demo_news_fits_the_business_hours(app, make_merchant):
+    from plugins.news.demo import add_demo_posts
+
+    wash, bakery = make_merchant(name="Night Wash"), make_merchant(name="Day Bakery")
+    wash.opening_hours, bakery.opening_hours = "Open 24 hours, every day", "Daily 7:00–21:00"
+    for merchant in (wash, bakery):
+        add_demo_posts(db.session, merchant, [])
+    titles = {m.name: [p.title for p in services.latest_posts(db.session, m.id, 5)] for m in (wash, bakery)}
+    assert "Open at any hour" in titles["Night Wash"] and "Our autumn hours" not in titles["Night Wash"]
+    assert "Our autumn hours" in titles["Day Bakery"]

@@ -47,7 +47,8 @@ def test_friend_is_linked_once_at_joining(make_merchant, make_user):
 
 def test_rewards_three_levels_deep_and_none_beyond(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", level1_bp=300, level2_bp=100, level3_bp=50, level3_fixed=7, monthly_cap=10**6)
+    enable(cafe, "referrals", level1_bp=300, level2_bp=100, level3_bp=50, level3_fixed=7, monthly_cap=10**6,
+           signup_bonus=0)  # the chain alone
     m0, m1, m2, m3, m4 = chain_of(cafe, make_user, 5)
     purchase = buy(cafe, m4, amount=100_000)
     rewards = {r.beneficiary_membership_id: r for r in db.session.scalars(
@@ -151,7 +152,8 @@ def test_merchant_reverses_a_reward_then_refund_does_not_double(make_merchant, m
     ann = join(cafe, make_user())
     bob = join(cafe, make_user(), ref=code_of(ann))
     purchase = buy(cafe, bob, amount=20_000)
-    reward = db.session.scalar(select(Reward).where(Reward.purchase_id == purchase.id))
+    reward = db.session.scalar(select(Reward).where(Reward.purchase_id == purchase.id,
+                                                    Reward.beneficiary_membership_id == ann.id))
     assert balance(ann) == 1000
     services.reverse_reward(db.session, cafe, reward.id)
     assert balance(ann) == 0
@@ -189,3 +191,17 @@ def test_owner_page_and_settings_words(app, client, make_merchant, make_user):
 
     words = rules_in_words(cafe, plugin_settings(cafe, "referrals"))
     assert any("three steps" in line for line in words)
+
+
+def test_by_default_the_friend_gets_a_welcome_and_the_card_says_both_rewards(client, make_merchant, make_user):
+    cafe = make_merchant(cashback_bp=0)  # only the referral points land on the cards
+    enable(cafe, "referrals")
+    ann = join(cafe, make_user(name="Ann Lee"))
+    bob = join(cafe, make_user(name="Bob Stone"), ref=code_of(ann))
+    buy(cafe, bob, amount=100_000)
+    assert balance(bob) == 3000  # the default sign-up bonus, on the first purchase
+    assert balance(ann) == 3000  # 3% of ₸1,000 for the friend who brought him
+    client.login(ann.user)
+    card = client.get(f"/wallet/cards/{ann.id}").get_data(as_text=True)
+    assert "When a friend you brought buys here, you get 3% of what they pay." in card
+    assert "Your friend gets 3,000 bonus points on their first purchase." in card

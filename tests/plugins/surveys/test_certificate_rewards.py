@@ -266,7 +266,7 @@ def test_owner_chooses_the_certificate_in_the_builder_and_the_customer_sees_it(
     assert client.post_form(f"/surveys/s/{survey.token}", form).status_code == 303
     done = client.get(f"/surveys/s/{survey.token}").get_data(as_text=True)
     assert "is in your wallet" in done
-    wallet = client.get("/wallet/").get_data(as_text=True)
+    wallet = client.get(f"/wallet/cards/{member.id}").get_data(as_text=True)
     assert f"Survey: {survey.title}" in wallet
 
     client.post_form("/auth/logout")

@@ -84,7 +84,7 @@ def test_customer_answers_with_clear_messages_then_gets_points(app, client, shop
     db.session.refresh(member)
     assert member.balance == 60
     # Wallet and the list of my answers; deleting keeps the points.
-    assert "My survey answers" in client.get("/wallet/").get_data(as_text=True)
+    assert "My survey answers" in client.get(f"/wallet/cards/{member.id}").get_data(as_text=True)
     response_row = services.find_response(db.session, survey, member.user)
     assert client.post_form(f"/surveys/mine/{response_row.id}/delete", {}).status_code == 303
     db.session.refresh(member)
@@ -226,3 +226,23 @@ def test_survey_invitations_and_complaints_are_written_in_each_readers_language(
     assert complaint.to == [shop.owner.email]
     assert complaint.subject == "Шағым: клиент келуді 5-тен 1 деп бағалады"
     assert "Студено кафе" in complaint.body and "шағым тізбегінде" in complaint.body
+
+
+def test_staff_opening_the_rate_link_get_the_receipt_and_a_refunded_visit_is_not_offered(app, client, shop, make_member):
+    from webapp.services.purchases import refund_purchase
+
+    member = make_member(shop)
+    purchase = buy(shop, member, cashier=None)
+    client.login(shop.owner)
+    response = client.get(f"/surveys/rate/{purchase.id}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/business/{shop.slug}/purchases/{purchase.id}"
+    assert "This link is for the customer" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    customer = app.test_client()
+    customer.login(member.user)
+    assert "Rate this visit" in customer.get("/wallet/").get_data(as_text=True)
+    refund_purchase(db.session, shop, purchase.id, shop.owner.id)
+    receipt = client.get(f"/business/{shop.slug}/purchases/{purchase.id}").get_data(as_text=True)
+    assert f"/surveys/rate/{purchase.id}" not in receipt and "Rate this visit" not in receipt
+    assert "Rate this visit" not in customer.get("/wallet/").get_data(as_text=True)
