@@ -404,10 +404,10 @@ def _record(
         hooks = hooks_for(merchant)
         zone = network_zone(merchant.network)
         remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
-        # The sale's ledger rows and those its plugins post go in with one INSERT at the end (one
-        # statement fewer per posting plugin), and the merchant-week they all bump with one upsert.
+        _write_ledger(session, purchase, draft, figures, now)  # before the hooks, as they are promised
+        # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
+        # each plugin after the first), and the merchant-week they all bump with one upsert.
         with batched_postings(session):
-            _write_ledger(session, purchase, draft, figures, now)
             bump_weekly_stats(
                 session, merchant_id, now, zone=zone,
                 purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
