@@ -171,6 +171,38 @@ def service_operations(app: Flask, floor: Flask, info: SeedInfo) -> dict[str, Ca
     return {"service": purchase, "floor_insert": insert}
 
 
+def sale_statements(app: Flask, info: SeedInfo) -> dict[str, int]:
+    """SQL statements ``record_purchase`` sends for one sale (every plugin on), as the service
+    rounds make it: a fresh app context, the merchant and card loaded by primary key (not
+    counted), then the sale itself counted to its commit. A plain sale and one spending points,
+    each after a warm-up sale of the same kind. The follow-up work it leaves in the outbox runs
+    in the worker (none runs during the bench) and is not counted."""
+    counter = QueryCounter(app)
+    with app.app_context():
+        merchant_id = db.session.scalar(select(Merchant.id).where(Merchant.slug == info.merchant_slug))
+        spender = db.session.scalar(
+            select(Membership.id).where(Membership.id.in_(info.checkout_members), Membership.balance >= 1_000)
+            .order_by(Membership.id).limit(1)
+        )
+
+    def sale(membership_id: int, points: int) -> int:
+        with app.app_context():
+            merchant = db.session.get(Merchant, merchant_id)
+            membership = db.session.get(Membership, membership_id)
+            merchant.network  # noqa: B018 - loaded with the merchant on the staff pages
+            draft = PurchaseDraft(membership_id=membership.id, amount=450_000, points_to_use=points,
+                                  idempotency_key=uuid.uuid4().hex)
+            return counter.during(lambda: record_purchase(db.session, merchant, membership, draft))
+
+    counts = {}
+    for kind, membership_id, points in (("plain", info.checkout_members[1], 0), ("points", spender, 100)):
+        if membership_id is None:
+            continue
+        sale(membership_id, points)  # warm
+        counts[kind] = sale(membership_id, points)
+    return counts
+
+
 # --------------------------------------------------------------------------- (c) pages
 
 
@@ -313,6 +345,7 @@ def measure(large: SeedInfo, small: SeedInfo, rounds: int, seconds: float) -> di
     )
 
     per_checkout = checkout_queries(app_large, large)
+    per_sale = sale_statements(app_large, large)
     log("  purchase service against one ORM insert + commit")
     operations = service_operations(app_large, floor, large)
     for operation in operations.values():
@@ -333,6 +366,8 @@ def measure(large: SeedInfo, small: SeedInfo, rounds: int, seconds: float) -> di
         "dashboard_growth": latency_large / latency_small,
         "core_figures_growth": core_large / core_small,
         "queries_per_checkout": per_checkout,
+        "statements_per_sale": max(per_sale.values()),
+        "statements_per_sale_by_kind": per_sale,
         "service_rates": service_rates,
         "service_vs_floor": service_rates["service"] / service_rates["floor_insert"],
     }

@@ -193,6 +193,8 @@ def summarise(
             page: min(r["in_process"]["pages_vs_floor"][page] for r in reports.values()) for page in pages
         },
         "queries_per_page": primary["queries_per_page"]["large"],
+        # record_purchase in process, every plugin on: the worse of a plain sale and one spending points.
+        "statements_per_sale": {backend: r["in_process"]["statements_per_sale"] for backend, r in reports.items()},
         "queries_independent_of_size": all(r["in_process"]["queries_independent_of_size"] for r in reports.values()),
         "dashboard_growth_10k_to_1m": max(r["in_process"]["dashboard_growth"] for r in reports.values()),
         # The nightly expiry task over the large set (the 1,000,000-purchase one in a full run).
@@ -243,6 +245,9 @@ def table(result: dict) -> str:
         row("    API / floor req/s", [
             f"{reports[b]['api_purchase']['api_rate']:.0f} / {reports[b]['api_purchase']['floor_rate']:.0f}" for b in backends
         ]),
+        row("    SQL statements per sale (service)", [
+            " / ".join(str(n) for n in reports[b]["in_process"]["statements_per_sale_by_kind"].values()) for b in backends
+        ], "plain / points, <= 10"),
         row("(b) purchase service vs ORM insert", [ratio(reports[b]["in_process"]["service_vs_floor"]) for b in backends], ">= 0.5x"),
         row("    service / insert per s", [
             f"{reports[b]['in_process']['service_rates']['service']:.0f} / "

@@ -14,7 +14,8 @@ outside the database (SMTP, HTTP) must tolerate a rare repeat.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -94,23 +95,52 @@ def add_many(
     merchant_id: int | None = None,
     delay: float = 0.0,
 ) -> None:
-    """Write several messages with one INSERT (a sale's plugins each get their own row)."""
+    """Write several messages with one INSERT (a sale's plugins each get their own row).
+
+    Inside ``batched`` they wait for the block's end and go in with the block's other messages.
+    """
     if not messages:
         return
     now = utcnow()
     due = now + timedelta(seconds=delay)
+    rows = [
+        {
+            "kind": kind, "payload": payload, "merchant_id": merchant_id, "created_at": now,
+            "due_at": due, "attempts": 0,
+        }
+        for kind, payload in messages
+    ]
+    waiting = session.info.get(_BATCH)
+    if waiting is not None:
+        waiting.extend((row, delay) for row in rows)  # one INSERT at the block's end for all
+        return
+    _insert(session, rows, [delay] * len(rows))
+
+
+def _insert(session: Session, rows: list[dict[str, Any]], delays: list[float]) -> None:
     table = OutboxMessage.__table__
-    rows = session.execute(
-        insert(table).returning(table.c.id),
-        [
-            {
-                "kind": kind, "payload": payload, "merchant_id": merchant_id, "created_at": now,
-                "due_at": due, "attempts": 0,
-            }
-            for kind, payload in messages
-        ],
-    ).all()
-    session.info.setdefault(PENDING, []).extend((row.id, delay) for row in rows)
+    ids = session.execute(insert(table).returning(table.c.id), rows).scalars().all()
+    session.info.setdefault(PENDING, []).extend(zip(ids, delays, strict=True))
+
+
+_BATCH = "neighbourly_outbox_batch"  # session.info key: messages of an open ``batched`` block
+
+
+@contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """Write every message added inside with one INSERT when the block ends without an error
+    (in the caller's transaction; no commit). On an error nothing is written."""
+    if _BATCH in session.info:  # already batching: the outer block writes
+        yield
+        return
+    waiting: list[tuple[dict[str, Any], float]] = []
+    session.info[_BATCH] = waiting
+    try:
+        yield
+    finally:
+        session.info.pop(_BATCH, None)
+    if waiting:
+        _insert(session, [row for row, _delay in waiting], [delay for _row, delay in waiting])
 
 
 def record_event(session: Session, merchant: Merchant, event_name: str, data: dict[str, Any]) -> None:

@@ -22,17 +22,22 @@ SLOTS = ("wallet_card", "merchant_page", "customer_portrait", "receipt", "checko
 NETWORK_SLOTS = ("directory",)
 
 
-def qr_svg(data: str, scale: int = 4, title: str = "") -> Markup:
-    """An inline SVG QR code; segno escapes nothing of ours, the data is only encoded as modules."""
-    return Markup(_qr_svg(str(data), int(scale), str(title or "")))  # noqa: S704 - segno output
+def qr_svg(data: str, scale: int = 4, title: str = "", once: bool = False) -> Markup:
+    """An inline SVG QR code; segno escapes nothing of ours, the data is only encoded as modules.
+
+    ``once``: for data shown once (a receipt's link, new on every sale), encoded with a fixed
+    mask instead of the best of eight; any mask scans, and the cache would never hit.
+    """
+    return Markup(_qr_svg(str(data), int(scale), str(title or ""), 0 if once else None))  # noqa: S704 - segno output
 
 
 @lru_cache(maxsize=512)
-def _qr_svg(data: str, scale: int, title: str) -> str:
+def _qr_svg(data: str, scale: int, title: str, mask: int | None = None) -> str:
     # Encoding picks the best of eight masks (a few ms); the same card or link gives the same SVG,
-    # so a wallet shown again does not encode its codes again.
+    # so a wallet shown again does not encode its codes again. A fixed mask saves about two
+    # thirds of the encoding (5.6 -> 1.7 ms here) where the code is shown once.
     buffer = io.BytesIO()
-    segno.make(data, error="m").save(
+    segno.make(data, error="m", mask=mask).save(
         buffer, kind="svg", scale=scale, xmldecl=False, svgns=True, nl=False,
         title=title or None, svgclass="qr", lineclass=None, border=2, omitsize=True,
     )

@@ -83,6 +83,11 @@ def merchant_zone(session: Session, merchant_id: int) -> ZoneInfo:
     return found
 
 
+def remember_merchant_zone(session: Session, merchant_id: int, found: ZoneInfo) -> None:
+    """Give ``merchant_zone`` a zone already known (the sale's merchant is loaded with its network)."""
+    session.info.setdefault(_SESSION_CACHE, {})[merchant_id] = found
+
+
 def network_zone(network) -> ZoneInfo:
     """The zone of a loaded network (or UTC when there is none)."""
     return zone(getattr(network, "timezone", None))

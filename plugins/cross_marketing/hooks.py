@@ -7,6 +7,8 @@ import logging
 from flask import url_for
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from plugins.cross_marketing import models as _models  # noqa: F401  (registers the tables)
 from plugins.cross_marketing import services
@@ -83,8 +85,10 @@ def neighbourly_collect_purchase_adjustments(merchant, membership, draft, sessio
 
 @hookimpl
 def neighbourly_purchase_recorded(merchant, purchase, membership, session):
-    services.record_redemption(session, merchant, purchase)
-    services.issue_for_purchase(session, merchant, purchase, membership.user_id)
+    events: list[dict] = []  # the redemption's and the issues' events: one INSERT for all
+    services.record_redemption(session, merchant, purchase, events)
+    services.issue_for_purchase(session, merchant, purchase, membership.user_id, events)
+    services.write_events(session, events)
 
 
 @hookimpl
@@ -161,8 +165,17 @@ def neighbourly_tpl_checkout(merchant, membership):
 def neighbourly_collect_receipt_lines(merchant, purchase):
     currency = merchant.network.currency
     lines = []
-    issued = db.session.query(Certificate).filter(Certificate.issued_purchase_id == purchase.id).all()
-    for certificate in issued:
+    # One statement for the certificates the purchase issued and those it used, with the
+    # merchants their lines name (instead of two queries and a load per certificate).
+    touched = db.session.scalars(
+        select(Certificate)
+        .options(joinedload(Certificate.issuer), joinedload(Certificate.distributor))
+        .where(or_(Certificate.issued_purchase_id == purchase.id, Certificate.redeemed_purchase_id == purchase.id))
+        .order_by(Certificate.id)
+    ).all()
+    for certificate in touched:
+        if certificate.issued_purchase_id != purchase.id:
+            continue
         text = _(
             "Certificate %(value)s at %(issuer)s, valid until %(date)s",
             value=money(certificate.face_value, currency), issuer=certificate.issuer.name,
@@ -170,9 +183,7 @@ def neighbourly_collect_receipt_lines(merchant, purchase):
         )
         status = _("cancelled") if certificate.status == "voided" else _("in the customer's wallet")
         lines.append(ReceiptLine(text, status, order=60, source="cross_marketing", emphasis=True))
-    redeemed = (
-        db.session.query(Certificate).filter(Certificate.redeemed_purchase_id == purchase.id).all()
-    )
+    redeemed = [certificate for certificate in touched if certificate.redeemed_purchase_id == purchase.id]
     for certificate in redeemed:
         lines.append(ReceiptLine(
             _("Certificate from %(neighbour)s", neighbour=certificate.distributor.name),

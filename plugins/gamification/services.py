@@ -352,7 +352,8 @@ def level_rate(session: Session, merchant_id: int, membership_id: int) -> tuple[
 
 
 def on_purchase(session: Session, merchant: Merchant, purchase: Purchase, settings: dict) -> None:
-    """Inside the purchase transaction: the buyer's level, their referrer's, and badges.
+    """After the sale's commit (its outbox row, in the worker's transaction): the buyer's level,
+    their referrer's, and badges. Running it again for the same purchase changes nothing.
 
     The buyer's level and badges come from one query (``_facts``) and one upsert; a referrer's
     level (when friends count) from one more of each.

@@ -14,7 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def announce_level_up(merchant, purchase) -> None:
-    """After commit: e-mail a level-up made by this purchase, once (the claim is a guarded UPDATE)."""
+    """After commit: e-mail a level-up made by this purchase, once (the claim is a guarded UPDATE).
+
+    No commit here: the outbox runner commits it with the message's completion.
+    """
     from plugins.gamification import services
     from plugins.gamification.models import Level
     from webapp.extensions import db
@@ -38,7 +41,6 @@ def announce_level_up(merchant, purchase) -> None:
                 _("Congratulations! You are now %(level)s at %(merchant)s: you earn %(rate)s%% cashback.",
                   level=level.name, merchant=merchant.name, rate=rate_number(level.cashback_bp)),
             )
-    db.session.commit()
 
 
 def check_all() -> int:

@@ -49,6 +49,8 @@ def neighbourly_membership_recorded(merchant, membership, session, referral_code
 
 @hookimpl
 def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+    if membership.referrer_id is None:  # the card the core loaded: nobody to pay, no chain query
+        return
     services.pay_rewards(session, merchant, purchase, plugin_settings(merchant, "referrals"))
 
 

@@ -288,29 +288,61 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
     """One multi-row INSERT of ledger entries (a Core insert on the session's connection).
 
     Credits carry their expiry (``Posting.expires_at``, else the merchant's policy now).
+    Inside ``batched_postings`` the rows wait for the block's end and go in with the others.
     """
-    session.flush()  # pending ORM changes first, as the ORM's bulk insert would
     expiries = [_expiry_of(session, p, moment) for p in postings]
-    session.connection().execute(
-        _LEDGER_INSERT,
-        [
-            {
-                "membership_id": p.membership_id,
-                "merchant_id": p.merchant_id,
-                "kind": p.kind,
-                "amount": p.amount,
-                "reason": p.reason[:255],
-                "source": p.source,
-                "purchase_id": p.purchase_id,
-                "object_ref": p.object_ref,
-                "reverses_id": p.reverses_id,
-                "created_at": moment,
-                "expires_at": expires_at,
-                "expiry_idle_months": idle_months,
-            }
-            for p, (expires_at, idle_months) in zip(postings, expiries, strict=True)
-        ],
-    )
+    rows = [
+        {
+            "membership_id": p.membership_id,
+            "merchant_id": p.merchant_id,
+            "kind": p.kind,
+            "amount": p.amount,
+            "reason": p.reason[:255],
+            "source": p.source,
+            "purchase_id": p.purchase_id,
+            "object_ref": p.object_ref,
+            "reverses_id": p.reverses_id,
+            "created_at": moment,
+            "expires_at": expires_at,
+            "expiry_idle_months": idle_months,
+        }
+        for p, (expires_at, idle_months) in zip(postings, expiries, strict=True)
+    ]
+    pending = session.info.get(_DEFERRED_ENTRIES)
+    if pending is not None:
+        pending.extend(rows)  # the sale's and its plugins' rows: one INSERT at the end for all
+        return
+    _write_entries(session, rows)
+
+
+def _write_entries(session: Session, rows: list[dict]) -> None:
+    session.flush()  # pending ORM changes first, as the ORM's bulk insert would
+    session.connection().execute(_LEDGER_INSERT, rows)
+
+
+_DEFERRED_ENTRIES = "neighbourly_deferred_ledger_entries"
+
+
+@contextmanager
+def batched_postings(session: Session) -> Iterator[None]:
+    """Ledger rows and weekly figures written inside go in when the block ends without an error:
+    one INSERT for every ledger row (the sale's and those its plugins post) and one upsert per
+    merchant-week (``batched_weekly_stats``). Balances still change at once, each by its guarded
+    UPDATE; nothing written inside reads the ledger rows back. On an error nothing is written.
+    """
+    if _DEFERRED_ENTRIES in session.info:  # already batching: the outer block writes
+        yield
+        return
+    rows: list[dict] = []
+    session.info[_DEFERRED_ENTRIES] = rows
+    try:
+        with batched_weekly_stats(session):
+            yield
+            session.info.pop(_DEFERRED_ENTRIES, None)
+            if rows:
+                _write_entries(session, rows)
+    finally:
+        session.info.pop(_DEFERRED_ENTRIES, None)
 
 
 _LEDGER_INSERT = insert(LedgerEntry.__table__)

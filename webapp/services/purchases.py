@@ -33,13 +33,13 @@ from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services.ledger import (
     Posting,
-    batched_weekly_stats,
+    batched_postings,
     bump_weekly_stats,
     change_balances,
     credit_expiry,
     insert_entries,
 )
-from webapp.timezones import network_zone
+from webapp.timezones import network_zone, remember_merchant_zone
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def sale_figures(
     """The one computation of a sale's money: the sale calls it inside its transaction and the
     till's quote calls it inside a rolled-back savepoint, so the cashier is told what happens.
 
-    Plugins' adjustments may write (a certificate is consumed by a guarded UPDATE); they are
+    Plugins' adjustments may write (rows that roll back with the sale or the quote); they are
     capped at what is left of the bill, in display order.
     """
     point_value = merchant.network.point_value_minor
@@ -172,7 +172,7 @@ def quote_sale(
     session: Session, merchant: Merchant, membership: Membership, draft: PurchaseDraft
 ) -> SaleFigures:
     """What recording ``draft`` now would record, without recording it: ``sale_figures`` runs
-    in a savepoint that is always rolled back (a certificate it consumes is left untouched).
+    in a savepoint that is always rolled back (anything an adjustment hook wrote is undone).
 
     Raises what the sale would raise for these figures (e.g. a refused certificate).
     """
@@ -209,11 +209,18 @@ class _Statements:
     """The sale's own statements, built once per dialect on the tables (Core, no ORM entities):
     a sale pays for executing them, not for composing them and looking up their compiled form."""
 
+    # The purchase columns a sale writes (every one but the refund's two and the id).
+    PURCHASE_COLUMNS = (
+        "merchant_id", "membership_id", "cashier_id", "amount", "points_used", "points_value",
+        "certificate_value_used", "discount", "amount_paid", "points_earned", "earn_rate_bp",
+        "idempotency_key", "fingerprint", "note", "created_at",
+    )
+
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         p, d, m = Purchase.__table__, PurchaseDecline.__table__, Membership.__table__
         key, merchant_id = bindparam("key"), bindparam("merchant_id", type_=Integer)
-        # Every new sale asks (and nearly always finds nothing): one statement looks in both places.
+        # A retried key: its stored purchase or decline (read only when a sale cannot go in).
         self.replay = (
             select(literal("purchase").label("kind"), p.c.id, p.c.fingerprint)
             .where(p.c.merchant_id == merchant_id, p.c.idempotency_key == key)
@@ -223,7 +230,6 @@ class _Statements:
                 )
             )
         )
-        self.declined = select(d.c.id).where(d.c.merchant_id == merchant_id, d.c.idempotency_key == key)
         # One guarded statement moves the balance and the membership's counters together.
         points = bindparam("b_points", type_=Integer)
         now = bindparam("b_now", type_=m.c.last_purchase_at.type)
@@ -239,14 +245,28 @@ class _Statements:
             )
             .returning(m.c.balance, m.c.visits)
         )
-        self.insert_purchase = insert(p).returning(p.c.id)
+        # The purchase row goes in only if no decline of its key was committed meanwhile (read
+        # after the card's lock; PostgreSQL reads committed rows per statement): the check that
+        # was a statement of its own. A purchase already there fails the UNIQUE key instead.
+        row = select(*[bindparam(name, type_=p.c[name].type) for name in self.PURCHASE_COLUMNS]).where(
+            ~select(d.c.id).where(
+                d.c.merchant_id == bindparam("merchant_id", type_=Integer),
+                d.c.idempotency_key == bindparam("idempotency_key", type_=p.c.idempotency_key.type),
+            ).exists()
+        )
+        self.insert_purchase = (
+            insert(p).from_select(list(self.PURCHASE_COLUMNS), row).returning(p.c.id)
+        )
 
 
 _statements_for = per_dialect(_Statements)
 
 
-def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
-    """The stored outcome of this key, if any: the purchase, or the decline raised again."""
+def _stored_outcome(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
+    """The stored outcome of this key, if any: the purchase, or its decline raised again.
+
+    Raises ``IdempotencyConflict`` when the key was used for a different sale.
+    """
     found = session.connection().execute(
         _statements_for(session).replay, {"merchant_id": merchant_id, "key": draft.idempotency_key}
     ).first()
@@ -266,14 +286,17 @@ def _replay(session: Session, merchant_id: int, draft: PurchaseDraft) -> Purchas
 def _store_decline(
     session: Session, merchant_id: int, draft: PurchaseDraft, error: NeighbourlyError
 ) -> None:
-    """Remember a decline so the same key never succeeds later (e.g. once the balance has grown)."""
+    """Remember a decline so the same key never succeeds later (e.g. once the balance has grown),
+    unless the key already has an outcome: then that outcome is the answer (``_ReplayInstead``,
+    or the stored decline raised again)."""
     session.rollback()
     # Take the card's row lock first: a twin recording this key holds it until its commit, so the
-    # replay below sees that purchase; a twin that locks after us sees this decline (``_record``).
+    # look-up below sees that purchase; a twin that locks after us sees this decline (its purchase
+    # INSERT checks for one).
     session.execute(
         select(Membership.id).where(Membership.id == draft.membership_id).with_for_update()
     )
-    replay = _replay(session, merchant_id, draft)  # a concurrent twin may have succeeded
+    replay = _stored_outcome(session, merchant_id, draft)
     if replay is not None:
         session.rollback()
         raise _ReplayInstead(replay)
@@ -290,17 +313,9 @@ def _store_decline(
         session.commit()
     except IntegrityError:
         session.rollback()
-        replay = _replay(session, merchant_id, draft)
+        replay = _stored_outcome(session, merchant_id, draft)
         if replay is not None:
             raise _ReplayInstead(replay) from None
-
-
-def _declined_meanwhile(session: Session, merchant_id: int, draft: PurchaseDraft) -> bool:
-    """Whether a decline of this key has been committed (read after taking the card's lock)."""
-    return session.connection().execute(
-        _statements_for(session).declined,
-        {"merchant_id": merchant_id, "key": draft.idempotency_key},
-    ).first() is not None
 
 
 class _ReplayInstead(Exception):
@@ -347,18 +362,24 @@ def record_purchase(
 ) -> PurchaseOutcome:
     """Record a sale exactly once per idempotency key, or raise the (stored) decline.
 
-    Validate (no writes) -> record (one transaction: guarded balance update, purchase row,
-    ledger rows, weekly figures, ``neighbourly_purchase_recorded``) -> commit -> after-commit
-    hooks through the task queue.
+    Validate (no writes) -> record (one transaction: plugins' adjustments, guarded balance
+    update, purchase row, ledger rows, ``neighbourly_purchase_recorded``, weekly figures, the
+    outbox) -> commit -> after-commit work from the outbox.
+
+    A key already used is found where the sale cannot go in: the purchase row's UNIQUE key (a
+    success), its INSERT's check for a stored decline, or a refusal (stored only if the key has
+    no outcome yet). A new sale, nearly every one, pays no look-up for it.
     """
     merchant_id = merchant.id
-    replay = _replay(session, merchant_id, draft)
-    if replay is not None:
-        return replay
     try:
         try:
             _validate(merchant, membership, draft)
             purchase = _record(session, merchant, membership, draft)
+        except NotFound:
+            replay = _stored_outcome(session, merchant_id, draft)  # e.g. the customer left since
+            if replay is None:
+                raise
+            return replay
         except (PurchaseDeclined, ValidationFailed) as error:
             if error.details.get("code") == "missing_key":  # the message is translated
                 raise
@@ -372,100 +393,45 @@ def record_purchase(
 def _record(
     session: Session, merchant: Merchant, membership: Membership, draft: PurchaseDraft
 ) -> Purchase:
+    """The sale's transaction, from the figures to the commit; rolled back on any error."""
     now = draft.created_at or utcnow()
-    hooks = hooks_for(merchant)
     statements = _statements_for(session)
     merchant_id, membership_id = merchant.id, membership.id
     purchase: Purchase | None = None
     try:
         figures = sale_figures(session, merchant, membership, draft)
-        rate, amount_paid, earned = figures.rate, figures.amount_paid, figures.points_earned
-        certificate_value, discount = figures.certificate_value, figures.discount
-
-        session.flush()  # pending changes of the adjustment hooks first, as an ORM UPDATE would
-        # One guarded statement moves the balance and the membership's counters together. Run
-        # through the session (not its connection) so ``do_orm_execute`` listeners see it.
-        row = session.execute(
-            statements.charge,
-            {
-                "b_membership_id": membership_id,
-                "b_points": draft.points_to_use,
-                "b_earned": earned,
-                "b_amount": draft.amount,
-                "b_now": now,
-            },
-        ).first()
-        if row is None:
-            raise InsufficientPoints(_("The customer no longer has enough points for that."))
-        if statements.dialect != "sqlite" and _declined_meanwhile(session, merchant_id, draft):
-            # A twin stored a decline for this key after our first check: answer alike. Only
-            # PostgreSQL needs this (it reads committed rows per statement); on SQLite, BEGIN
-            # IMMEDIATE already runs the first check and this write in one locked transaction.
-            session.rollback()
-            _replay(session, merchant_id, draft)  # raises the stored decline
+        visits = _charge(session, statements, membership_id, draft, figures, now)
+        purchase = _insert_purchase(session, statements, merchant_id, membership_id, draft, figures, now)
+        if purchase is None:
+            # A twin stored a decline of this key meanwhile: answer alike (raises it).
+            _roll_back(session, None)
+            _stored_outcome(session, merchant_id, draft)
             raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged."))
-
-        purchase = _insert_purchase(
-            session,
-            statements,
-            merchant_id=merchant_id,
-            membership_id=membership_id,
-            cashier_id=draft.cashier_id,
-            amount=draft.amount,
-            points_used=draft.points_to_use,
-            points_value=draft.points_value,
-            certificate_value_used=certificate_value,
-            discount=discount,
-            amount_paid=amount_paid,
-            points_earned=earned,
-            earn_rate_bp=rate.basis_points,
-            idempotency_key=draft.idempotency_key,
-            fingerprint=draft.fingerprint(),
-            note=draft.note[:200],
-            created_at=now,
-        )
-
-        postings = []
-        if draft.points_to_use:
-            postings.append(
-                Posting(membership_id, merchant_id, "redeem", -draft.points_to_use,
-                        f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
-            )
-        if earned:
-            # The expiry comes from the merchant already loaded: no statement of its own.
-            expires_at, idle_months = credit_expiry(merchant, now)
-            postings.append(
-                Posting(membership_id, merchant_id, "earn", earned,
-                        f"Cashback {rate.basis_points / 100:g}% on purchase #{purchase.id}",
-                        purchase_id=purchase.id, expires_at=expires_at, idle_months=idle_months,
-                        apply_policy=False)
-            )
-        if postings:
-            insert_entries(session, postings, now)
-        # Plugins posting points bump the same merchant-week: one upsert at the end for all.
-        with batched_weekly_stats(session):
+        hooks = hooks_for(merchant)
+        zone = network_zone(merchant.network)
+        remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
+        _write_ledger(session, merchant, purchase, draft, figures, now)  # before the hooks, as they are promised
+        # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
+        # each plugin after the first), and the merchant-week they all bump with one upsert.
+        with batched_postings(session):
             bump_weekly_stats(
-                session,
-                merchant_id,
-                now,
-                zone=network_zone(merchant.network),
-                purchases=1,
-                revenue=draft.amount,
-                amount_paid=amount_paid,
-                points_earned=earned,
-                points_redeemed=draft.points_to_use,
-                repeat_customers=1 if row.visits == 2 else 0,
+                session, merchant_id, now, zone=zone,
+                purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
+                points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
+                repeat_customers=1 if visits == 2 else 0,
             )
             hooks.neighbourly_purchase_recorded(
                 merchant=merchant, purchase=purchase, membership=membership, session=session
             )
-        # The follow-up work commits with the sale (the outbox), never after it.
-        tasks.queue_committed(session, merchant, "purchase", purchase.id)
-        outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
+        # The follow-up work commits with the sale (the outbox), never after it: the plugins'
+        # rows and those the event's hooks add (webhooks) go in with one INSERT.
+        with outbox.batched(session):
+            tasks.queue_committed(session, merchant, "purchase", purchase.id)
+            outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
         _commit_keeping(session, merchant, purchase)
     except IntegrityError as error:
         _roll_back(session, purchase)
-        replay = _replay(session, merchant_id, draft)
+        replay = _stored_outcome(session, merchant_id, draft)  # the key's purchase went in first
         if replay is not None:
             raise _ReplayInstead(replay) from None
         log.exception("purchase insert failed")
@@ -485,6 +451,54 @@ def _record(
     return purchase
 
 
+def _charge(
+    session: Session, statements: _Statements, membership_id: int, draft: PurchaseDraft,
+    figures: SaleFigures, now: datetime,
+) -> int:
+    """The card's guarded UPDATE: points spent and earned, spend and visits; returns the visits.
+
+    Run through the session (not its connection) so ``do_orm_execute`` listeners see it.
+    """
+    session.flush()  # pending changes of the adjustment hooks first, as an ORM UPDATE would
+    row = session.execute(
+        statements.charge,
+        {
+            "b_membership_id": membership_id,
+            "b_points": draft.points_to_use,
+            "b_earned": figures.points_earned,
+            "b_amount": draft.amount,
+            "b_now": now,
+        },
+    ).first()
+    if row is None:
+        raise InsufficientPoints(_("The customer no longer has enough points for that."))
+    return row.visits
+
+
+def _write_ledger(
+    session: Session, merchant: Merchant, purchase: Purchase, draft: PurchaseDraft,
+    figures: SaleFigures, now: datetime,
+) -> None:
+    """The sale's own ledger rows (points spent, cashback earned) in one INSERT."""
+    postings = []
+    if draft.points_to_use:
+        postings.append(
+            Posting(purchase.membership_id, purchase.merchant_id, "redeem", -draft.points_to_use,
+                    f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
+        )
+    if figures.points_earned:
+        # The expiry comes from the merchant already loaded: no statement of its own.
+        expires_at, idle_months = credit_expiry(merchant, now)
+        postings.append(
+            Posting(purchase.membership_id, purchase.merchant_id, "earn", figures.points_earned,
+                    f"Cashback {figures.rate.basis_points / 100:g}% on purchase #{purchase.id}",
+                    purchase_id=purchase.id, expires_at=expires_at, idle_months=idle_months,
+                    apply_policy=False)
+        )
+    if postings:
+        insert_entries(session, postings, now)
+
+
 def purchase_event_data(purchase: Purchase) -> dict[str, Any]:
     """A purchase as plain data for events (webhooks): amounts in minor units, UTC ISO times."""
     return {
@@ -501,15 +515,37 @@ def purchase_event_data(purchase: Purchase) -> dict[str, Any]:
     }
 
 
-def _insert_purchase(session: Session, statements: _Statements, **values: Any) -> Purchase:
+def _insert_purchase(
+    session: Session, statements: _Statements, merchant_id: int, membership_id: int,
+    draft: PurchaseDraft, figures: SaleFigures, now: datetime,
+) -> Purchase | None:
     """Insert the purchase row with one prepared statement and hand it to the session as a
     persistent, fully loaded instance (what ``add`` + ``flush`` gives, without the unit of work).
+    ``None`` when a decline of the key was committed meanwhile (nothing inserted).
 
     Every column is given, so nothing is left to a default or to be loaded again; plugins get
     this instance in the record phase and may change it through the ORM like any other.
     """
-    session.flush()  # pending ORM changes first, as the ORM's own INSERT would
-    purchase_id = session.execute(statements.insert_purchase, values).scalar_one()
+    values = {
+        "merchant_id": merchant_id,
+        "membership_id": membership_id,
+        "cashier_id": draft.cashier_id,
+        "amount": draft.amount,
+        "points_used": draft.points_to_use,
+        "points_value": draft.points_value,
+        "certificate_value_used": figures.certificate_value,
+        "discount": figures.discount,
+        "amount_paid": figures.amount_paid,
+        "points_earned": figures.points_earned,
+        "earn_rate_bp": figures.rate.basis_points,
+        "idempotency_key": draft.idempotency_key,
+        "fingerprint": draft.fingerprint(),
+        "note": draft.note[:200],
+        "created_at": now,
+    }
+    purchase_id = session.execute(statements.insert_purchase, values).scalar()
+    if purchase_id is None:
+        return None
     purchase = Purchase(id=purchase_id, refunded_at=None, refunded_by_id=None, **values)
     make_transient_to_detached(purchase)
     session.add(purchase)
