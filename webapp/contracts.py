@@ -131,6 +131,9 @@ class EventType:
     label: str
     source: str = "core"
     order: int = 100
+
+
+@dataclass(frozen=True)
 class WalletSummaryLine:
     """One short line on a card's compact summary in the wallet ("Gold · 7% cashback").
 

@@ -102,6 +102,7 @@ def neighbourly_register_periodic_tasks(huey):
                 webhooks.purge_old(db.session)
             finally:
                 db.session.remove()
+
     # The points lifecycle. Birthdays hourly: "today" is each network's own, and a card gets one
     # bonus a year whatever the number of runs. Expiry and its reminders once a night.
     huey.periodic_task(crontab(minute="5"), name="core.birthday_bonuses")(_birthday_bonuses)

@@ -188,6 +188,9 @@ def language(network_slug: str):
         return _network_page(network, status=422, errors={"locale": error.message})
     flash(_("%(language)s is now the network's default language.",
             language=current_app.config["LANGUAGES"][network.default_locale]), "success")
+    return see_other("operator.index", network_slug=network.slug)
+
+
 @bp.route("/<network_slug>/country", methods=["POST"])
 @login_required
 def country(network_slug: str):
