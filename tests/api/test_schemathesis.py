@@ -102,6 +102,9 @@ class World:
                 if case.body["code"] in self.codes:  # its holder pays with it, points optional
                     case.body["membership_id"] = self.holders[self.codes.index(case.body["code"])]
                     case.body["points_to_use"] = case.body.get("points_to_use", 0) % 2
+            elif case.body.get("membership_id") in self.members and "points_to_use" in case.body:
+                # A real card pays a few points at most, so some sales go through, not only declines.
+                case.body["points_to_use"] = case.body["points_to_use"] % 2
 
 
 @pytest.fixture
@@ -123,7 +126,8 @@ def test_every_answer_is_as_documented(app, api_schema, world):
         label = operation.label
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                  derandomize=True)  # the same examples on every run: CI does not depend on a draw
         def run(case):
             world.adapt(case)
             response = case.call_and_validate(headers=world.headers, checks=CHECKS)
