@@ -182,13 +182,14 @@ def test_sale_spending_points(street, give_points):
 
 
 def test_referred_sale(street):
-    """Not under the limit: pinned so that a change shows."""
+    """Not under the limit: pinned so that a change shows. The friend's sign-up bonus, on by default,
+    claims its referral link with one UPDATE on top of the three rewards up the chain."""
     from plugins.referrals.models import Reward
 
     _sale(street, street["referred"])
     (purchase_id, earned, _cert), seen = _count(street, street["referred"])
     assert db.session.scalar(select(func.count(Reward.id)).where(Reward.purchase_id == purchase_id)) == 3
-    assert len(seen) <= MAX_STATEMENTS + 3, _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 4, _listing(seen)
 
 
 def test_certificate_issuing_sale(street):

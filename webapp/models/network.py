@@ -74,6 +74,9 @@ class Merchant(db.Model):
     birthday_bonus_days: Mapped[int] = mapped_column(default=30, server_default="30")
     points_expiry_mode: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
     points_expiry_months: Mapped[int] = mapped_column(default=12, server_default="12")
+    # The events some enabled webhook endpoint of the merchant subscribes to, kept by the webhooks
+    # service: a sale of a merchant without a subscriber asks nothing about webhooks.
+    webhook_events: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
