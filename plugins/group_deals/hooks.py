@@ -22,6 +22,13 @@ def neighbourly_register_blueprints(app):
 
 
 @hookimpl
+def neighbourly_register_api(app):
+    from plugins.group_deals.api import api_bp
+
+    return [api_bp]
+
+
+@hookimpl
 def neighbourly_collect_nav_items(merchant, user):
     return [
         NavItem(
