@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +47,7 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 __all__ = [
     "Answers", "ApiModel", "Problem", "PurchaseOut", "purchase_json", "text", "api_answers", "domain_problem", "idempotency_key",
     "idempotent", "integer", "iso", "json_body", "json_response", "membership_here", "page",
-    "plugin_api_blueprint", "require_scope", "spec",
+    "plugin_api_blueprint", "redeem_at_till", "require_scope", "spec",
 ]
 
 
@@ -283,6 +284,30 @@ def iso(value: datetime | None) -> str | None:
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def redeem_at_till(option: str, answer: Callable[[Purchase], dict], max_code_length: int = 200) -> Response:
+    """A plugin's "redeem this code at the till" call: the sale of the body's ``amount`` (and
+    ``points_to_use``) for its ``membership_id``, with the body's ``code`` as the till's option
+    ``option``, recorded once per Idempotency-Key (a retry replays it); 201 with ``answer(purchase)``."""
+    from webapp.services.purchases import PurchaseDraft, record_purchase
+
+    key = idempotency_key()
+    body = json_body()
+    code = text(body, "code", max_length=max_code_length)
+    membership = membership_here(integer(body, "membership_id", minimum=1, maximum=MAX_ID))
+    draft = PurchaseDraft(
+        membership_id=membership.id,
+        amount=integer(body, "amount", minimum=1),
+        points_to_use=integer(body, "points_to_use", required=False),
+        idempotency_key=key,
+        options={option: code},
+    )
+    outcome = record_purchase(db.session, g.merchant, membership, draft)
+    response = json_response(answer(outcome.purchase), 201)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 # --------------------------------------------------------------------------- cursor pagination

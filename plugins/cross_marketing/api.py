@@ -24,25 +24,20 @@ from webapp.api import (
     IdempotencyHeader,
     PurchaseOut,
     api_answers,
-    idempotency_key,
-    integer,
     iso,
-    json_body,
     json_response,
-    membership_here,
     plugin_api_blueprint,
     purchase_json,
+    redeem_at_till,
     require_scope,
     spec,
-    text,
 )
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.models import Membership, Purchase
 from webapp.models.base import utcnow
 from webapp.services import codes
-from webapp.services import purchases as purchase_service
-from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft
+from webapp.services.purchases import MAX_AMOUNT
 
 api_bp = plugin_api_blueprint(services.PLUGIN_NAME, __name__)
 MAX_CODE_LENGTH = 200  # a pasted link or QR text, not only the 16 symbols
@@ -161,22 +156,7 @@ def certificate_redeem():
     replays the sale or its decline; a used certificate is declined with 422.
     """
     require_scope("till")
-    key = idempotency_key()
-    body = json_body()
-    code = text(body, "code", max_length=MAX_CODE_LENGTH)
-    membership = membership_here(integer(body, "membership_id", minimum=1, maximum=MAX_ID))
-    draft = PurchaseDraft(
-        membership_id=membership.id,
-        amount=integer(body, "amount", minimum=1),
-        points_to_use=integer(body, "points_to_use", required=False),
-        idempotency_key=key,
-        options={"certificate": code},
-    )
-    outcome = purchase_service.record_purchase(db.session, g.merchant, membership, draft)
-    response = json_response(_redemption_json(outcome.purchase), 201)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return redeem_at_till("certificate", _redemption_json, MAX_CODE_LENGTH)
 
 
 def _redemption_json(purchase: Purchase) -> dict:
