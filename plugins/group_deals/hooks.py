@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from plugins.group_deals import models as _models  # noqa: F401  (registers the tables)
 from plugins.group_deals import services
 from plugins.group_deals.guard import failed_lookup_guard
 from plugins.group_deals.views import bp
-from webapp.contracts import CheckoutLine, CustomerDataSection, DashboardPanel, NavItem, ReceiptLine
+from webapp.contracts import (
+    CheckoutLine,
+    CustomerDataSection,
+    DashboardPanel,
+    NavItem,
+    ReceiptLine,
+    WalletSummaryLine,
+)
 from webapp.extensions import db
 from webapp.formatting import money
 from webapp.plugins import hookimpl, render_fragment
@@ -143,6 +152,26 @@ def neighbourly_tpl_wallet_card(merchant, membership):
         return None
     return _html("group_deals/_wallet_card.html", merchant=merchant, vouchers=vouchers, deals=deals,
                  display_code=services.display_code, progress=services.progress)
+
+
+@hookimpl
+def neighbourly_collect_wallet_summary(merchant, membership):
+    overview = _wallet_of(membership.user_id)
+    vouchers = overview["vouchers"].get(merchant.id, [])
+    deals = overview["deals"].get(merchant.id, [])
+    card = url_for("wallet.card", membership_id=membership.id)
+    lines = []
+    if vouchers:
+        lines.append(WalletSummaryLine(
+            key="group_deal_vouchers", source=services.PLUGIN_NAME, order=45, url=card, tone="notice",
+            text=ngettext("%(num)d group-deal voucher to use", "%(num)d group-deal vouchers to use", len(vouchers)),
+        ))
+    if deals:
+        lines.append(WalletSummaryLine(
+            key="group_deals", source=services.PLUGIN_NAME, order=55, url=card,
+            text=ngettext("%(num)d group deal open", "%(num)d group deals open", len(deals)),
+        ))
+    return lines or None
 
 
 @hookimpl
