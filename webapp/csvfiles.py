@@ -86,14 +86,14 @@ def csv_text(rows: Iterable[Iterable[Any]], *, bom: bool = False) -> str:
 
 
 def csv_response(
-    rows: Iterable[Iterable[Any]], filename: str, *, stream: bool = True, delimiter: str = ",",
+    rows: Iterable[Iterable[Any]], filename: str, *, stream: bool = True, delimiter: str = ",", bom: bool = True,
 ) -> Response:
     """A CSV download of ``rows`` (an iterator is streamed: read, written and sent row by row).
 
     The request context stays open while the body streams, so a generator may keep using
     ``db.session``; it is closed when the last chunk has gone.
     """
-    body = iter_csv(rows, delimiter=delimiter)
+    body = iter_csv(rows, delimiter=delimiter, bom=bom)
     safe_name = "".join(ch for ch in filename if ch.isalnum() or ch in "-_.") or "export.csv"
     response = Response(
         stream_with_context(body) if stream else "".join(body), mimetype="text/csv",

@@ -182,7 +182,7 @@ def settlement_csv(merchant):
     # The shared helper neutralises a counterpart name that a spreadsheet would run as a formula.
     filename = f"settlement-{merchant.slug}-{statement.month}{'-machine' if machine else ''}.csv"
     delimiter = "," if machine or get_decimal_symbol(locale) != "," else ";"
-    return csv_response(rows, filename, stream=False, delimiter=delimiter)
+    return csv_response(rows, filename, stream=False, delimiter=delimiter, bom=not machine)  # programs: no BOM
 
 
 @bp.route("/settlement.pdf")
