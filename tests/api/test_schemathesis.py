@@ -154,5 +154,5 @@ def test_following_the_links_keeps_every_answer_as_documented(app, api_schema, w
 
     Till.run(settings=settings(
         max_examples=EXAMPLES, stateful_step_count=6, deadline=None,
-        suppress_health_check=list(HealthCheck), database=None,
+        suppress_health_check=list(HealthCheck), database=None, derandomize=True,
     ))
