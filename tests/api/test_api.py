@@ -180,6 +180,9 @@ def test_customer_lookup_by_card_code_qr_and_phone(client, shop, make_member, ma
         assert found.get_json()["id"] == member.id
     assert_problem(client.get("/api/v1/customers/lookup?phone=1234567", headers=auth(secret)), 404, "not-found")
     assert_problem(client.get("/api/v1/customers/lookup", headers=auth(secret)), 422, "validation-failed")
+    # A NUL byte (PostgreSQL refuses it in text) is simply no card: 404, never a 500.
+    assert_problem(client.get(f"/api/v1/customers/lookup?card_code={code[:4]}%00", headers=auth(secret)),
+                   404, "not-found")
 
 
 def test_quote_sale_replay_conflict_and_refund(client, shop, make_member, give_points):

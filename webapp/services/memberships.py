@@ -197,7 +197,7 @@ def grant_consent(
 def find_customer_at_till(session: Session, merchant: Merchant, query: str) -> Membership | None:
     """Find a member of ``merchant`` by card code (typed or scanned QR) or phone number."""
     text = (query or "").strip()
-    if not text:
+    if not text or "\x00" in text:  # no card or phone has a NUL, and PostgreSQL refuses one
         return None
     if text.lower().startswith("neighbourly:card:"):
         text = text.split(":", 2)[2]
