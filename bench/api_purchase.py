@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import statistics
 import uuid
-from urllib.parse import urlencode
 
-from bench.checkout import Request, Server, load, send
+from bench.checkout import Request, Server, against_floor, send
 from bench.seed import SeedInfo
 
 SECRET_KEY = "bench-secret-key"  # noqa: S105 - the bench's own throw-away site
@@ -64,19 +63,10 @@ def measure(info: SeedInfo, env: dict[str, str], rounds: int, seconds: float) ->
             }
             return "POST", "/api/v1/purchases", json.dumps(body).encode(), headers
 
-        def insert(number: int) -> Request:
-            body = urlencode({"amount": "450000", "note": f"floor {number}"}).encode()
-            return "POST", "/floor", body, {"Content-Type": "application/x-www-form-urlencoded"}
-
         status, _headers, body, _cookies = send(neighbourly.port, purchase(0))
         if status != 201:
             raise RuntimeError(f"the API answered {status}: {body[:300]!r}")
-        load(neighbourly.port, purchase, 1.0, 50, lambda s: s == 201)  # warm both servers
-        load(floor.port, insert, 1.0, 50, lambda s: s == 200)
-        api_runs, floor_runs = [], []
-        for _ in range(rounds):
-            floor_runs.append(load(floor.port, insert, seconds, 20_000, lambda s: s == 200))
-            api_runs.append(load(neighbourly.port, purchase, seconds, 20_000, lambda s: s == 201))
+        api_runs, floor_runs = against_floor(neighbourly.port, purchase, 201, floor.port, rounds, seconds)
     finally:
         neighbourly.stop()
         floor.stop()

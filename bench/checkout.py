@@ -162,6 +162,25 @@ def load(port: int, make_request: Callable[[int], Request], seconds: float, max_
     return LoadResult(done[0] / elapsed, done[0], failures[0])
 
 
+def floor_insert(number: int) -> Request:
+    """One request to the floor app: one ORM insert + commit."""
+    body = urlencode({"amount": "450000", "note": f"floor {number}"}).encode()
+    return "POST", "/floor", body, {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def against_floor(port: int, make_request: Callable[[int], Request], ok: int, floor_port: int,
+                  rounds: int, seconds: float) -> tuple[list, list]:
+    """Warm both servers, then alternate rounds of the floor and of ``make_request`` (a burst of
+    load from elsewhere hits both sides); returns (runs, floor runs)."""
+    load(port, make_request, 1.0, 50, lambda s: s == ok)
+    load(floor_port, floor_insert, 1.0, 50, lambda s: s == 200)
+    runs, floor_runs = [], []
+    for _ in range(rounds):
+        floor_runs.append(load(floor_port, floor_insert, seconds, 20_000, lambda s: s == 200))
+        runs.append(load(port, make_request, seconds, 20_000, lambda s: s == ok))
+    return runs, floor_runs
+
+
 def purchase_endpoint(app) -> str:
     """The till's purchase route, found in the url_map (``cashier.purchase`` today)."""
     if "cashier.purchase" in app.view_functions:
@@ -218,19 +237,10 @@ def measure(info: SeedInfo, env: dict[str, str], rounds: int, seconds: float) ->
             }
             return "POST", paths["purchase"], urlencode(form).encode(), checkout_headers
 
-        def insert(number: int) -> Request:
-            body = urlencode({"amount": "450000", "note": f"floor {number}"}).encode()
-            return "POST", "/floor", body, {"Content-Type": "application/x-www-form-urlencoded"}
-
         status, _headers, body, _cookies = send(neighbourly.port, checkout(0))
         if status != 200:
             raise RuntimeError(f"the till answered {status}: {body[:300]!r}")
-        load(neighbourly.port, checkout, 1.0, 50, lambda s: s == 200)  # warm both servers
-        load(floor.port, insert, 1.0, 50, lambda s: s == 200)
-        checkout_runs, floor_runs = [], []
-        for _ in range(rounds):
-            floor_runs.append(load(floor.port, insert, seconds, 20_000, lambda s: s == 200))
-            checkout_runs.append(load(neighbourly.port, checkout, seconds, 20_000, lambda s: s == 200))
+        checkout_runs, floor_runs = against_floor(neighbourly.port, checkout, 200, floor.port, rounds, seconds)
     finally:
         neighbourly.stop()
         floor.stop()
