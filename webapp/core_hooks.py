@@ -90,18 +90,8 @@ def neighbourly_register_periodic_tasks(huey):
     # Every minute: outbox messages that no request could hand over (queue down, process killed).
     huey.periodic_task(crontab(minute="*"), name="core.relay_outbox")(relay_outbox)
 
-    @huey.periodic_task(crontab(hour="3", minute="47"), name="core.purge_webhook_log")
-    def purge_webhook_log() -> None:
-        """Nightly: deliveries settled more than 30 days ago leave the endpoints' logs."""
-        from webapp.tasks import app_for_task
-
-        with app_for_task().app_context():
-            from webapp.extensions import db
-
-            try:
-                webhooks.purge_old(db.session)
-            finally:
-                db.session.remove()
+    # Nightly: deliveries settled more than 30 days ago leave the endpoints' logs.
+    huey.periodic_task(crontab(hour="3", minute="47"), name="core.purge_webhook_log")(_purge_webhook_log)
 
     # The points lifecycle. Birthdays hourly: "today" is each network's own, and a card gets one
     # bonus a year whatever the number of runs. Expiry and its reminders once a night.
@@ -146,6 +136,10 @@ def _in_task(work):
             return work(db.session)
         finally:
             db.session.remove()
+
+
+def _purge_webhook_log() -> int:
+    return _in_task(webhooks.purge_old)
 
 
 def _birthday_bonuses() -> int:
