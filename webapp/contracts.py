@@ -99,7 +99,7 @@ class RewardOption:
     """A reward other than points that a merchant can give (a neighbour's certificate).
 
     ``key`` is ``"<plugin>:<id>"``, stable while the option exists; other plugins store it (a
-    survey's reward) and hand it back to ``neighbourly_reward_recorded`` to give the reward.
+    survey's reward) and hand it back to ``neighbourly_grant_reward`` to give the reward.
     ``available`` is false while it cannot be given (caps used up, partnership paused).
     """
 
@@ -112,7 +112,7 @@ class RewardOption:
 
 @dataclass(frozen=True)
 class GrantedReward:
-    """What ``neighbourly_reward_recorded`` gave: a label for the customer and a reference."""
+    """What ``neighbourly_grant_reward`` gave: a label for the customer and a reference."""
 
     key: str
     label: str

@@ -252,6 +252,42 @@ def is_enabled(merchant: Merchant, plugin_name: str) -> bool:
     return plugin_name in enabled_plugin_names(merchant)
 
 
+# Hooks renamed since plugins were written against them: new name -> the old names still honoured.
+# Their specs stay (marked ``warn_on_impl``, so registering an old implementation warns once);
+# calling the new name reaches the old implementations after the new ones.
+DEPRECATED_HOOK_NAMES: dict[str, tuple[str, ...]] = {
+    "neighbourly_grant_reward": ("neighbourly_reward_recorded",),
+}
+
+
+class _WithDeprecatedNames:
+    """A hook caller that also calls the implementations of a hook's deprecated names.
+
+    First-result hooks answer with the first non-``None`` result, new names first; others
+    return every result, new names first.
+    """
+
+    def __init__(self, callers: list[Any]) -> None:
+        self._callers = callers
+        self._firstresult = bool(callers[0].spec and callers[0].spec.opts.get("firstresult"))
+
+    def get_hookimpls(self) -> list:
+        return [impl for caller in self._callers for impl in caller.get_hookimpls()]
+
+    def __call__(self, **kwargs: Any) -> Any:
+        results: list = []
+        for caller in self._callers:
+            if not caller.get_hookimpls():
+                continue
+            result = caller(**kwargs)
+            if self._firstresult:
+                if result is not None:
+                    return result
+            else:
+                results.extend(result)
+        return None if self._firstresult else results
+
+
 class MerchantHooks:
     """Hook callers that reach only the core and the plugins enabled for one merchant."""
 
@@ -277,12 +313,19 @@ class MerchantHooks:
             raise AttributeError(hook_name)
         caller = self._callers.get(hook_name)
         if caller is None:
-            if self._removed:
-                caller = self._pm.subset_hook_caller(hook_name, remove_plugins=self._removed)
-            else:
-                caller = getattr(self._pm.hook, hook_name)
+            caller = self._caller(hook_name)
+            old_names = DEPRECATED_HOOK_NAMES.get(hook_name)
+            if old_names:
+                callers = [caller] + [self._caller(name) for name in old_names]
+                if any(old.get_hookimpls() for old in callers[1:]):
+                    caller = _WithDeprecatedNames(callers)
             self._callers[hook_name] = caller
         return caller
+
+    def _caller(self, hook_name: str):
+        if self._removed:
+            return self._pm.subset_hook_caller(hook_name, remove_plugins=self._removed)
+        return getattr(self._pm.hook, hook_name)
 
 
 def hooks_for(merchant: Merchant) -> MerchantHooks:

@@ -126,7 +126,7 @@ def neighbourly_collect_reward_options(merchant, session):
 
 
 @hookimpl
-def neighbourly_reward_recorded(merchant, user, key, reason, session):
+def neighbourly_grant_reward(merchant, user, key, reason, session):
     return services.issue_as_reward(session, merchant, user.id, key, reason)
 
 

@@ -307,7 +307,7 @@ def _pay_reward(
         merchant = membership.merchant
         try:
             with session.begin_nested():
-                granted = hooks_for(merchant).neighbourly_reward_recorded(
+                granted = hooks_for(merchant).neighbourly_grant_reward(
                     merchant=merchant, user=user, key=option, reason=reason, session=session,
                 )
                 if granted is None:  # the plugin giving it is switched off
