@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from markupsafe import Markup
 
@@ -148,3 +150,27 @@ class WalletSummaryLine:
     order: int = 100
     url: str | None = None
     tone: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerReason:
+    """Why points moved, as data: a reason kind and its parameters (plain JSON values).
+
+    Stored on the ledger row and turned into a sentence when someone reads it, in their
+    language, by the renderer registered for ``kind`` (``LedgerReasonKind``). Core kinds are
+    bare words (``cashback``); a plugin's kinds start with its name (``surveys.reward``).
+    """
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LedgerReasonKind:
+    """How a reader sees one reason kind: ``render(params)`` returns the sentence in the current
+    locale (called at display time, inside a request or ``force_locale``). ``example`` is a set
+    of parameters the reference test renders in every language."""
+
+    kind: str
+    render: Callable[[Mapping[str, Any]], str]
+    example: Mapping[str, Any] = field(default_factory=dict)

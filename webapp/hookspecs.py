@@ -36,6 +36,21 @@ def neighbourly_register_periodic_tasks(huey):
     """
 
 
+@hookspec
+def neighbourly_register_ledger_reasons():
+    """Declare how the reason kinds a plugin writes on ledger rows read (``surveys.reward``).
+
+    Ledger rows store a reason kind and its parameters, never a sentence: the sentence is
+    rendered when someone reads the history, in their language. Declare every kind the
+    plugin posts with, so that rows stay readable even while the plugin is switched off.
+
+    Scope: app.
+    Phase: startup (read once per application, the first time a reason is rendered).
+
+    :returns: a list of ``webapp.contracts.LedgerReasonKind`` (or ``None``).
+    """
+
+
 # --------------------------------------------------------------------------- merchant lifecycle
 
 

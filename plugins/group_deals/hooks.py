@@ -219,3 +219,8 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.group_deals.demo import add_demo_deal
 
     add_demo_deal(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_register_ledger_reasons():
+    return list(services.LEDGER_REASONS)

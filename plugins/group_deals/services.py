@@ -29,7 +29,7 @@ from plugins.group_deals.models import (
     Voucher,
 )
 from webapp import outbox
-from webapp.contracts import PurchaseAdjustment
+from webapp.contracts import LedgerReason, LedgerReasonKind, PurchaseAdjustment
 from webapp.errors import Conflict, NeighbourlyError, NotFound, PurchaseDeclined, ValidationFailed
 from webapp.formatting import money, parse_money
 from webapp.mail import send_email
@@ -39,6 +39,15 @@ from webapp.services import codes
 from webapp.services.ledger import Posting, post
 
 PLUGIN_NAME = "group_deals"
+
+# The reason this plugin writes on ledger rows, rendered in the reader's language.
+IDEA_REWARD = "group_deals.idea"  # {"idea": the idea's text, "id": its id}
+LEDGER_REASONS = (
+    LedgerReasonKind(
+        IDEA_REWARD, lambda p: _("Your idea became a group deal: %(idea)s", idea=p["idea"]),
+        {"idea": "Bulk honey from the Almaty hills", "id": 5},
+    ),
+)
 MIN_TIERS, MAX_TIERS = 2, 5
 MAX_PRICE = 10**10
 MAX_PARTICIPANTS = 100_000
@@ -945,7 +954,7 @@ def _reward_proposer(session: Session, merchant: Merchant, idea_id: int, now: da
         return
     post(session, [Posting(
         member.id, merchant.id, "reward", idea.reward_points,
-        f"Your idea became a group deal: {idea.text}"[:255], source=PLUGIN_NAME,
+        LedgerReason(IDEA_REWARD, {"idea": idea.text, "id": idea.id}), source=PLUGIN_NAME,
         object_ref=f"group_deals:idea:{idea.id}",
     )], now)
 
