@@ -45,9 +45,15 @@ def cashback(purchase_id: int, rate_bp: int) -> LedgerReason:
     return LedgerReason(CASHBACK, {"purchase": purchase_id, "rate_bp": rate_bp})
 
 
-def refund(purchase_id: int, reversed_kind: str, reversed_params: Mapping[str, Any]) -> LedgerReason:
+def refund(
+    purchase_id: int, reversed_kind: str, reversed_params: Mapping[str, Any]
+) -> LedgerReason:
     return LedgerReason(
-        REFUND, {"purchase": purchase_id, "reversed": {"kind": reversed_kind, "params": dict(reversed_params)}}
+        REFUND,
+        {
+            "purchase": purchase_id,
+            "reversed": {"kind": reversed_kind, "params": dict(reversed_params)},
+        },
     )
 
 
@@ -67,21 +73,32 @@ def _render_refund(params: Mapping[str, Any]) -> str:
 CORE_KINDS: tuple[LedgerReasonKind, ...] = (
     LedgerReasonKind(NOTE, lambda p: str(p.get("text", "")), {"text": "Broken cup, sorry"}),
     LedgerReasonKind(
-        REDEEM, lambda p: _("Paid with points, purchase #%(number)s", number=p["purchase"]), {"purchase": 12}
+        REDEEM,
+        lambda p: _("Paid with points, purchase #%(number)s", number=p["purchase"]),
+        {"purchase": 12},
     ),
     LedgerReasonKind(
         CASHBACK,
         lambda p: _(
-            "Cashback %(rate)s%% on purchase #%(number)s", rate=rate_number(p["rate_bp"]), number=p["purchase"]
+            "Cashback %(rate)s%% on purchase #%(number)s",
+            rate=rate_number(p["rate_bp"]),
+            number=p["purchase"],
         ),
         {"purchase": 12, "rate_bp": 250},
     ),
     LedgerReasonKind(
-        REFUND, _render_refund, {"purchase": 12, "reversed": {"kind": CASHBACK, "params": {"purchase": 12, "rate_bp": 500}}}
+        REFUND,
+        _render_refund,
+        {
+            "purchase": 12,
+            "reversed": {"kind": CASHBACK, "params": {"purchase": 12, "rate_bp": 500}},
+        },
     ),
     LedgerReasonKind(EXPIRED, lambda p: _("Points expired")),
     LedgerReasonKind(WELCOME, lambda p: _("Welcome bonus")),
-    LedgerReasonKind(BIRTHDAY, lambda p: _("Birthday bonus %(year)s", year=p["year"]), {"year": 2026}),
+    LedgerReasonKind(
+        BIRTHDAY, lambda p: _("Birthday bonus %(year)s", year=p["year"]), {"year": 2026}
+    ),
     LedgerReasonKind(IMPORTED, lambda p: _("Imported from the previous program")),
 )
 
