@@ -59,13 +59,18 @@ class CheckoutLine:
 class PurchaseAdjustment:
     """A reduction of the bill applied inside the purchase transaction (certificate, discount).
 
-    ``amount`` is in minor units and is subtracted from what the customer pays.
+    ``amount`` is in minor units and is subtracted from what the customer pays (the core caps it
+    at what is left of the bill). ``data`` is the payload of the plugin that made it (which
+    certificate, at which balance): the core never reads it and hands the sale's adjustments
+    back to ``neighbourly_purchase_recorded``, so a plugin finishes its work there without
+    keeping state of its own between the two hooks.
     """
 
     source: str
     label: str
     amount: int
     kind: str = "discount"  # "discount" or "certificate"
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def neighbourly_collect_purchase_adjustments(merchant, membership, draft, sessio
 
 
 @hookspec
-def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+def neighbourly_purchase_recorded(merchant, purchase, membership, session, adjustments):
     """Write plugin rows that must be atomic with a purchase (status change, certificate issued).
 
     Scope: merchant.
@@ -161,6 +161,9 @@ def neighbourly_purchase_recorded(merchant, purchase, membership, session):
     :param purchase: the flushed ``Purchase``.
     :param membership: the customer's ``Membership``.
     :param session: the SQLAlchemy session of the transaction.
+    :param adjustments: the ``webapp.contracts.PurchaseAdjustment`` objects this sale applied
+        (as ``neighbourly_collect_purchase_adjustments`` returned them, capped at the bill),
+        each with its plugin's ``data``: a plugin finds its own by ``source``.
     :returns: ``None``.
     """
 

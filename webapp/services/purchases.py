@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -148,9 +148,7 @@ def sale_figures(
     ):
         capped = min(adjustment.amount, max(draft.remaining, 0))
         if capped > 0:
-            draft.adjustments.append(
-                PurchaseAdjustment(adjustment.source, adjustment.label, capped, adjustment.kind)
-            )
+            draft.adjustments.append(replace(adjustment, amount=capped))
     rate = earn_rate(merchant, membership)
     amount_paid = draft.remaining
     if amount_paid < 0:
@@ -421,7 +419,8 @@ def _record(
                 repeat_customers=1 if visits == 2 else 0,
             )
             hooks.neighbourly_purchase_recorded(
-                merchant=merchant, purchase=purchase, membership=membership, session=session
+                merchant=merchant, purchase=purchase, membership=membership, session=session,
+                adjustments=figures.adjustments,
             )
         # The follow-up work commits with the sale (the outbox), never after it: the plugins'
         # rows and those the event's hooks add (webhooks) go in with one INSERT.
