@@ -46,6 +46,9 @@ class SettingSpec:
     min: int | None = None
     max: int | None = None
     max_length: int = 200
+    # (choice, plugin): choosing that value needs that plugin switched on, like ``PluginMeta.requires``
+    # for the whole plugin (a status level earned by referred friends needs referrals).
+    requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.type not in SETTING_TYPES:
@@ -250,6 +253,33 @@ def forget_enabled_cache(merchant: Merchant) -> None:
 
 def is_enabled(merchant: Merchant, plugin_name: str) -> bool:
     return plugin_name in enabled_plugin_names(merchant)
+
+
+def required_by_settings(meta: PluginMeta, values: dict[str, Any]) -> list[str]:
+    """Plugins that the chosen setting values of ``meta`` need switched on (``SettingSpec.requires``)."""
+    needed: list[str] = []
+    for spec in meta.settings:
+        for choice, plugin_name in spec.requires:
+            if values.get(spec.name) == choice and plugin_name not in needed:
+                needed.append(plugin_name)
+    return needed
+
+
+def setting_usable(merchant: Merchant, plugin_name: str, setting_name: str) -> bool:
+    """Whether the merchant's value of a plugin's setting has what it requires switched on.
+
+    The marketplace refuses to save such a value or switch the required plugin off, so this is
+    false only for settings saved before the requirement was declared.
+    """
+    meta = registry().meta(plugin_name)
+    if meta is None:
+        return False
+    value = plugin_settings(merchant, plugin_name).get(setting_name)
+    return all(
+        is_enabled(merchant, needed)
+        for spec in meta.settings if spec.name == setting_name
+        for choice, needed in spec.requires if choice == value
+    )
 
 
 # Hooks renamed since plugins were written against them: new name -> the old names still honoured.
