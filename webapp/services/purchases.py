@@ -31,6 +31,7 @@ from webapp.extensions import commit_without_expiring, per_dialect
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
+from webapp.rules import points_earned, points_limit
 from webapp.services.ledger import (
     Posting,
     batched_postings,
@@ -109,8 +110,7 @@ def max_points_for(merchant: Merchant, membership: Membership, amount: int) -> i
     """Most points usable on a bill: the merchant's share limit, capped by the balance."""
     if amount <= 0:
         return 0
-    point_value = merchant.network.point_value_minor
-    by_share = (amount * merchant.max_points_share_pct) // 100 // point_value
+    by_share = points_limit(amount, merchant.max_points_share_pct, merchant.network.point_value_minor)
     return max(0, min(membership.balance, by_share))
 
 
@@ -161,7 +161,7 @@ def sale_figures(
         certificate_value=sum(a.amount for a in draft.adjustments if a.kind == "certificate"),
         discount=sum(a.amount for a in draft.adjustments if a.kind != "certificate"),
         amount_paid=amount_paid,
-        points_earned=amount_paid * rate.basis_points // 10000 // point_value,
+        points_earned=points_earned(amount_paid, rate.basis_points, point_value),
         rate=rate,
     )
 
@@ -337,7 +337,7 @@ def _validate(merchant: Merchant, membership: Membership, draft: PurchaseDraft) 
         raise ValidationFailed(_("Points to use cannot be negative."))
     if merchant.status != "active":
         raise PurchaseDeclined(_("This business is not active in the network, so it cannot record sales."))
-    limit = (draft.amount * merchant.max_points_share_pct) // 100 // merchant.network.point_value_minor
+    limit = points_limit(draft.amount, merchant.max_points_share_pct, merchant.network.point_value_minor)
     if draft.points_to_use > limit:
         raise PurchaseDeclined(_(
             "At most %(limit)s points can be used on this bill (%(share)s%% of the amount).",
