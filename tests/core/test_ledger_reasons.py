@@ -136,7 +136,9 @@ def posted_kinds(paths) -> tuple[set[str], list[str]]:
             )
             if name in constants:
                 kinds |= constants[name]
-            elif not (path.name == "contracts.py" or name in ("kind", "reversed_kind", "reason_kind")):
+            elif not (
+                path.name == "contracts.py" or name in ("kind", "reversed_kind", "reason_kind")
+            ):
                 unresolved.append(f"{path.relative_to(ROOT)}:{expression.lineno}")
     return kinds, unresolved
 
