@@ -95,6 +95,13 @@ def test_kazakh_and_bulgarian_fall_back_to_lower_cased_prefixes(app, language):
         assert _found("брад оформ", language="bg") == [21]
 
 
+def test_latin_words_in_a_russian_document_use_the_english_stemmer(app):
+    _index(12, "Flat white и lattes на выбор", title="Coffee")
+    db.session.commit()
+    assert _found("latte") == [12]
+    assert _found("coffees") == [12]
+
+
 def test_title_words_rank_above_body_words(app):
     _index(30, "Выпечка к кофе: круассан", title="Круассан")
     _index(31, "Зерновой кофе свежей обжарки", title="Кофе")

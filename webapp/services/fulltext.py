@@ -102,7 +102,11 @@ def stems(value: str | None, language: str | None) -> list[str]:
     if stemmer_name is None:
         return found
     stemmer = _stemmer(stemmer_name)
-    return [stemmer.stemWord(word) for word in found]
+    if stemmer_name == "english":
+        return [stemmer.stemWord(word) for word in found]
+    # Like PostgreSQL's ``russian`` configuration: Latin words ("latte") use the English stemmer.
+    english = _stemmer("english")
+    return [(english if word.isascii() else stemmer).stemWord(word) for word in found]
 
 
 def query_terms(query: str | None) -> list[str]:
