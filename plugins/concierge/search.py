@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 KIND = "concierge_faq"
 MAX_QUERY = 200  # characters of what the customer typed that reach the search
+MAX_WORDS = 6  # words searched one by one when the whole question matches nothing
+MIN_WORD = 3  # shorter words ("в", "is", "мы") say too little on their own
 
 
 def _service():
@@ -50,7 +52,12 @@ def remove_entry(session: Session, entry_id: int) -> None:
 def search(
     session: Session, merchant_id: int, query: str, language: str, limit: int = 5
 ) -> list[int]:
-    """Ids of the merchant's FAQ entries matching ``query``, best first."""
+    """Ids of the merchant's FAQ entries matching ``query``, best first.
+
+    Every word must match first (the service's own rule); a question typed in full rarely has all
+    its words in one entry, so when that finds nothing each word is searched on its own and the
+    entries matching the most words come first (at most ``MAX_WORDS`` statements).
+    """
     query = " ".join((query or "").split())[:MAX_QUERY]
     service = _service()
     if service is None or len(query) < 2:
@@ -58,4 +65,22 @@ def search(
     hits = service.search(
         session, kind=KIND, query=query, language=language, merchant_ids=[merchant_id], limit=limit
     )
-    return [hit.ref_id for hit in hits]
+    if hits:
+        return [hit.ref_id for hit in hits]
+    words = [word for word in service.query_terms(query) if len(word) >= MIN_WORD][-MAX_WORDS:]
+    if len(words) < 2:
+        return []
+    scores: dict[int, tuple[int, float]] = {}
+    for word in dict.fromkeys(words):
+        for hit in service.search(
+            session,
+            kind=KIND,
+            query=word,
+            language=language,
+            merchant_ids=[merchant_id],
+            limit=limit * 4,
+        ):
+            count, rank = scores.get(hit.ref_id, (0, 0.0))
+            scores[hit.ref_id] = (count + 1, rank + hit.rank)
+    best = sorted(scores.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return [ref_id for ref_id, _score in best[:limit]]

@@ -256,9 +256,15 @@ def faq_matches(
     session: Session, merchant: Merchant, query: str, languages: list[str], limit: int = 5
 ) -> list[FaqEntry]:
     """The merchant's FAQ entries matching what the customer typed, best first (full-text search in
-    each of ``languages``: the customer's and the network's, so either's inflections are found)."""
+    each of ``languages`` and of the entries' own languages, so either's inflections are found)."""
+    written_in = session.scalars(
+        select(FaqEntry.language).where(FaqEntry.merchant_id == merchant.id).distinct()
+    ).all()
+    if not written_in:  # no FAQ yet: nothing to search
+        return []
     ids: list[int] = []
-    for language in dict.fromkeys(languages):
+    # The customer's words are stemmed in the languages the FAQ is written in, theirs first.
+    for language in dict.fromkeys([*languages, *sorted(written_in)]):
         for ref_id in search.search(session, merchant.id, query, language, limit=limit):
             if ref_id not in ids:
                 ids.append(ref_id)
