@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from plugins.concierge import services
-from plugins.concierge.models import FaqEntry, Question
+from plugins.concierge.models import AskedQuestion, FaqEntry
 from webapp.models import Membership, Merchant, User
 from webapp.models.base import utcnow
 
@@ -73,8 +73,8 @@ def add_demo_content(session: Session, merchant: Merchant) -> None:
     for membership, (text, answer) in zip(members, threads, strict=False):
         user = session.get(User, membership.user_id)
         if session.scalar(
-            select(Question.id).where(
-                Question.merchant_id == merchant.id, Question.user_id == user.id
+            select(AskedQuestion.id).where(
+                AskedQuestion.merchant_id == merchant.id, AskedQuestion.user_id == user.id
             )
         ):
             continue

@@ -16,7 +16,7 @@ MAX_FAQ_QUESTION = 300
 QUESTION_STATUSES = ("open", "answered", "closed")
 
 
-class Topic(db.Model):
+class QuestionTopic(db.Model):
     """What a question is about; questions of a topic go to its staff member (the owner when unset)."""
 
     __tablename__ = "concierge_topics"
@@ -55,7 +55,7 @@ class FaqEntry(db.Model):
     )
 
 
-class Question(db.Model):
+class AskedQuestion(db.Model):
     """A customer's (or a guest's) question, routed to a staff member by its topic."""
 
     __tablename__ = "concierge_questions"
@@ -80,10 +80,10 @@ class Question(db.Model):
     first_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    messages: Mapped[list[Message]] = relationship(
-        order_by="Message.id", cascade="all, delete-orphan"
+    messages: Mapped[list[ThreadMessage]] = relationship(
+        order_by="ThreadMessage.id", cascade="all, delete-orphan"
     )
-    topic: Mapped[Topic | None] = relationship()
+    topic: Mapped[QuestionTopic | None] = relationship()
 
     __table_args__ = (
         UniqueConstraint("merchant_id", "token"),
@@ -95,7 +95,7 @@ class Question(db.Model):
     )
 
 
-class Message(db.Model):
+class ThreadMessage(db.Model):
     """One message of a thread: the customer's (``from_staff`` false) or a staff member's."""
 
     __tablename__ = "concierge_messages"

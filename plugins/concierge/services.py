@@ -21,10 +21,10 @@ from plugins.concierge.models import (
     MAX_FAQ_QUESTION,
     MAX_TEXT,
     MAX_TOPIC,
+    AskedQuestion,
     FaqEntry,
-    Message,
-    Question,
-    Topic,
+    QuestionTopic,
+    ThreadMessage,
 )
 from webapp import outbox
 from webapp.errors import NotFound, ValidationFailed
@@ -113,19 +113,25 @@ def role_of(session: Session, merchant_id: int, user_id: int) -> str | None:
     )
 
 
-def topics(session: Session, merchant_id: int) -> list[Topic]:
+def topics(session: Session, merchant_id: int) -> list[QuestionTopic]:
     return list(
-        session.scalars(select(Topic).where(Topic.merchant_id == merchant_id).order_by(Topic.name))
+        session.scalars(
+            select(QuestionTopic)
+            .where(QuestionTopic.merchant_id == merchant_id)
+            .order_by(QuestionTopic.name)
+        )
     )
 
 
-def _topic(session: Session, merchant: Merchant, topic_id) -> Topic:
+def _topic(session: Session, merchant: Merchant, topic_id) -> QuestionTopic:
     try:
         topic_id = int(topic_id)
     except (TypeError, ValueError):
         raise NotFound() from None
     topic = session.scalar(
-        select(Topic).where(Topic.id == topic_id, Topic.merchant_id == merchant.id)
+        select(QuestionTopic).where(
+            QuestionTopic.id == topic_id, QuestionTopic.merchant_id == merchant.id
+        )
     )
     if topic is None:
         raise NotFound()
@@ -145,13 +151,15 @@ def _assignee(session: Session, merchant: Merchant, raw) -> int | None:
     return user_id
 
 
-def save_topic(session: Session, merchant: Merchant, name: str, assignee, topic_id=None) -> Topic:
+def save_topic(
+    session: Session, merchant: Merchant, name: str, assignee, topic_id=None
+) -> QuestionTopic:
     name = " ".join(clean_text(name, limit=MAX_TOPIC, field="name").split())
     assignee_id = _assignee(session, merchant, assignee)
     topic = (
         _topic(session, merchant, topic_id)
         if topic_id is not None
-        else Topic(merchant_id=merchant.id)
+        else QuestionTopic(merchant_id=merchant.id)
     )
     topic.name, topic.assignee_id = name, assignee_id
     session.add(topic)
@@ -168,7 +176,9 @@ def save_topic(session: Session, merchant: Merchant, name: str, assignee, topic_
 
 def delete_topic(session: Session, merchant: Merchant, topic_id) -> None:
     topic = _topic(session, merchant, topic_id)
-    session.execute(update(Question).where(Question.topic_id == topic.id).values(topic_id=None))
+    session.execute(
+        update(AskedQuestion).where(AskedQuestion.topic_id == topic.id).values(topic_id=None)
+    )
     session.delete(topic)
     session.commit()
 
@@ -301,12 +311,12 @@ def faq_from_message(session: Session, merchant: Merchant, message_id) -> FaqEnt
     except (TypeError, ValueError):
         raise NotFound() from None
     row = session.execute(
-        select(Message, Question)
-        .join(Question, Question.id == Message.question_id)
+        select(ThreadMessage, AskedQuestion)
+        .join(AskedQuestion, AskedQuestion.id == ThreadMessage.question_id)
         .where(
-            Message.id == message_id,
-            Message.from_staff.is_(True),
-            Question.merchant_id == merchant.id,
+            ThreadMessage.id == message_id,
+            ThreadMessage.from_staff.is_(True),
+            AskedQuestion.merchant_id == merchant.id,
         )
     ).first()
     if row is None:
@@ -342,7 +352,7 @@ def ask(
     locale: str = "en",
     now: datetime | None = None,
     send_mail: bool = True,
-) -> Question:
+) -> AskedQuestion:
     """Store a question and route it by its topic to that topic's staff member (the owner when the
     topic has none or no topic was chosen); the assignee is e-mailed after the commit (outbox).
 
@@ -370,7 +380,9 @@ def ask(
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     token = clean_token(token)
     existing = session.scalar(
-        select(Question).where(Question.merchant_id == merchant.id, Question.token == token)
+        select(AskedQuestion).where(
+            AskedQuestion.merchant_id == merchant.id, AskedQuestion.token == token
+        )
     )
     if existing is not None:
         return existing
@@ -380,7 +392,7 @@ def ask(
     )
     if assignee_id is not None and role_of(session, merchant.id, assignee_id) is None:
         assignee_id = owner_id(session, merchant.id)  # the topic's person left the shop
-    question = Question(
+    question = AskedQuestion(
         merchant_id=merchant.id,
         topic_id=topic.id if topic else None,
         assignee_id=assignee_id,
@@ -396,7 +408,7 @@ def ask(
         last_message_at=now,
     )
     question.messages.append(
-        Message(author_id=question.user_id, from_staff=False, text=text, created_at=now)
+        ThreadMessage(author_id=question.user_id, from_staff=False, text=text, created_at=now)
     )
     session.add(question)
     try:
@@ -404,7 +416,9 @@ def ask(
     except IntegrityError:  # the same form sent twice at once: the other request stored it
         session.rollback()
         existing = session.scalar(
-            select(Question).where(Question.merchant_id == merchant.id, Question.token == token)
+            select(AskedQuestion).where(
+                AskedQuestion.merchant_id == merchant.id, AskedQuestion.token == token
+            )
         )
         if existing is None:
             raise
@@ -427,21 +441,21 @@ def ask(
     return question
 
 
-def staff_link(merchant: Merchant, question: Question) -> str:
+def staff_link(merchant: Merchant, question: AskedQuestion) -> str:
     return (
         current_app.config["PUBLIC_URL"].rstrip("/")
         + f"/business/{merchant.slug}/questions/{question.id}"
     )
 
 
-def customer_link(merchant: Merchant, question: Question) -> str:
+def customer_link(merchant: Merchant, question: AskedQuestion) -> str:
     if question.user_id is None:
         return current_app.config["PUBLIC_URL"].rstrip("/") + f"/m/{merchant.slug}"
     return current_app.config["PUBLIC_URL"].rstrip("/") + f"/m/{merchant.slug}/ask/{question.id}"
 
 
 def _tell_assignee(
-    session: Session, merchant: Merchant, question: Question, topic: Topic | None
+    session: Session, merchant: Merchant, question: AskedQuestion, topic: QuestionTopic | None
 ) -> None:
     user = session.get(User, question.assignee_id) if question.assignee_id else None
     if user is None or not user.email:
@@ -457,7 +471,9 @@ def _tell_assignee(
     send_email(user.email, subject, body)
 
 
-def _tell_customer(session: Session, merchant: Merchant, question: Question, answer: str) -> None:
+def _tell_customer(
+    session: Session, merchant: Merchant, question: AskedQuestion, answer: str
+) -> None:
     if not question.notify_email:
         return
     user = session.get(User, question.user_id) if question.user_id else None
@@ -490,28 +506,30 @@ def visible_questions(
     role: str,
     status: str = "open",
     limit: int = 100,
-) -> list[Question]:
+) -> list[AskedQuestion]:
     """Open (or answered, or closed) questions this staff member may see: the owner every one of the
     merchant's, a cashier those routed to them."""
-    query = select(Question).where(Question.merchant_id == merchant.id)
+    query = select(AskedQuestion).where(AskedQuestion.merchant_id == merchant.id)
     if status in ("open", "answered", "closed"):
-        query = query.where(Question.status == status)
+        query = query.where(AskedQuestion.status == status)
     if role != "owner":
-        query = query.where(Question.assignee_id == user_id)
-    return list(session.scalars(query.order_by(Question.last_message_at.desc()).limit(limit)))
+        query = query.where(AskedQuestion.assignee_id == user_id)
+    return list(session.scalars(query.order_by(AskedQuestion.last_message_at.desc()).limit(limit)))
 
 
 def staff_question(
     session: Session, merchant: Merchant, user_id: int, role: str, question_id
-) -> Question:
+) -> AskedQuestion:
     """The question if this staff member may see it; 404 otherwise (another shop, another topic)."""
     try:
         question_id = int(question_id)
     except (TypeError, ValueError):
         raise NotFound() from None
-    query = select(Question).where(Question.id == question_id, Question.merchant_id == merchant.id)
+    query = select(AskedQuestion).where(
+        AskedQuestion.id == question_id, AskedQuestion.merchant_id == merchant.id
+    )
     if role != "owner":
-        query = query.where(Question.assignee_id == user_id)
+        query = query.where(AskedQuestion.assignee_id == user_id)
     question = session.scalar(query)
     if question is None:
         raise NotFound()
@@ -521,24 +539,26 @@ def staff_question(
 def reply(
     session: Session,
     merchant: Merchant,
-    question: Question,
+    question: AskedQuestion,
     author: User,
     text: str,
     from_staff: bool = True,
     token: str | None = None,
     now: datetime | None = None,
-) -> Message:
+) -> ThreadMessage:
     """Add a message to the thread. A staff answer sets the time of the first answer (once), marks
     the question answered and unread for the asker, and tells them (wallet, e-mail with consent)."""
     text = clean_text(text)
     token = clean_token(token)
     existing = session.scalar(
-        select(Message).where(Message.question_id == question.id, Message.token == token)
+        select(ThreadMessage).where(
+            ThreadMessage.question_id == question.id, ThreadMessage.token == token
+        )
     )
     if existing is not None:
         return existing
     now = now or utcnow()
-    message = Message(
+    message = ThreadMessage(
         question_id=question.id,
         author_id=author.id,
         from_staff=from_staff,
@@ -552,7 +572,9 @@ def reply(
     except IntegrityError:
         session.rollback()
         found = session.scalar(
-            select(Message).where(Message.question_id == question.id, Message.token == token)
+            select(ThreadMessage).where(
+                ThreadMessage.question_id == question.id, ThreadMessage.token == token
+            )
         )
         if found is None:
             raise
@@ -560,22 +582,22 @@ def reply(
     if from_staff:
         # Guarded: only the first answer sets the figure the owner watches.
         session.execute(
-            update(Question)
-            .where(Question.id == question.id, Question.first_answer_at.is_(None))
+            update(AskedQuestion)
+            .where(AskedQuestion.id == question.id, AskedQuestion.first_answer_at.is_(None))
             .values(first_answer_at=now)
             .execution_options(synchronize_session=False)
         )
         session.execute(
-            update(Question)
-            .where(Question.id == question.id)
+            update(AskedQuestion)
+            .where(AskedQuestion.id == question.id)
             .values(status="answered", unread=True, last_message_at=now)
             .execution_options(synchronize_session=False)
         )
         _tell_customer(session, merchant, question, text)
     else:
         session.execute(
-            update(Question)
-            .where(Question.id == question.id)
+            update(AskedQuestion)
+            .where(AskedQuestion.id == question.id)
             .values(status="open", last_message_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -585,10 +607,10 @@ def reply(
     return message
 
 
-def close(session: Session, merchant: Merchant, question: Question) -> None:
+def close(session: Session, merchant: Merchant, question: AskedQuestion) -> None:
     session.execute(
-        update(Question)
-        .where(Question.id == question.id, Question.merchant_id == merchant.id)
+        update(AskedQuestion)
+        .where(AskedQuestion.id == question.id, AskedQuestion.merchant_id == merchant.id)
         .values(status="closed")
         .execution_options(synchronize_session=False)
     )
@@ -600,27 +622,29 @@ def close(session: Session, merchant: Merchant, question: Question) -> None:
 
 def customer_questions(
     session: Session, user_id: int, merchant_id: int, limit: int = 20
-) -> list[Question]:
+) -> list[AskedQuestion]:
     return list(
         session.scalars(
-            select(Question)
-            .where(Question.user_id == user_id, Question.merchant_id == merchant_id)
-            .order_by(Question.last_message_at.desc())
+            select(AskedQuestion)
+            .where(AskedQuestion.user_id == user_id, AskedQuestion.merchant_id == merchant_id)
+            .order_by(AskedQuestion.last_message_at.desc())
             .limit(limit)
         )
     )
 
 
-def customer_question(session: Session, user_id: int, merchant_id: int, question_id) -> Question:
+def customer_question(
+    session: Session, user_id: int, merchant_id: int, question_id
+) -> AskedQuestion:
     try:
         question_id = int(question_id)
     except (TypeError, ValueError):
         raise NotFound() from None
     question = session.scalar(
-        select(Question).where(
-            Question.id == question_id,
-            Question.merchant_id == merchant_id,
-            Question.user_id == user_id,
+        select(AskedQuestion).where(
+            AskedQuestion.id == question_id,
+            AskedQuestion.merchant_id == merchant_id,
+            AskedQuestion.user_id == user_id,
         )
     )
     if question is None:
@@ -628,11 +652,11 @@ def customer_question(session: Session, user_id: int, merchant_id: int, question
     return question
 
 
-def mark_read(session: Session, question: Question) -> None:
+def mark_read(session: Session, question: AskedQuestion) -> None:
     if question.unread:
         session.execute(
-            update(Question)
-            .where(Question.id == question.id)
+            update(AskedQuestion)
+            .where(AskedQuestion.id == question.id)
             .values(unread=False)
             .execution_options(synchronize_session=False)
         )
@@ -644,9 +668,9 @@ def unread_by_merchant(session: Session, user_id: int) -> dict[int, int]:
     """Answers not seen yet per merchant, for every card of the wallet in one statement."""
     return dict(
         session.execute(
-            select(Question.merchant_id, func.count(Question.id))
-            .where(Question.user_id == user_id, Question.unread.is_(True))
-            .group_by(Question.merchant_id)
+            select(AskedQuestion.merchant_id, func.count(AskedQuestion.id))
+            .where(AskedQuestion.user_id == user_id, AskedQuestion.unread.is_(True))
+            .group_by(AskedQuestion.merchant_id)
         ).all()
     )
 
@@ -669,15 +693,15 @@ def figures(session: Session, merchant: Merchant, sample: int = 1000) -> Figures
     answered questions) and how many questions the FAQ answered (picks)."""
     counts = dict(
         session.execute(
-            select(Question.status, func.count(Question.id))
-            .where(Question.merchant_id == merchant.id)
-            .group_by(Question.status)
+            select(AskedQuestion.status, func.count(AskedQuestion.id))
+            .where(AskedQuestion.merchant_id == merchant.id)
+            .group_by(AskedQuestion.status)
         ).all()
     )
     pairs = session.execute(
-        select(Question.created_at, Question.first_answer_at)
-        .where(Question.merchant_id == merchant.id, Question.first_answer_at.is_not(None))
-        .order_by(Question.first_answer_at.desc())
+        select(AskedQuestion.created_at, AskedQuestion.first_answer_at)
+        .where(AskedQuestion.merchant_id == merchant.id, AskedQuestion.first_answer_at.is_not(None))
+        .order_by(AskedQuestion.first_answer_at.desc())
         .limit(sample)
     ).all()
     minutes = [max((answered - asked).total_seconds(), 0) / 60 for asked, answered in pairs]
@@ -697,11 +721,11 @@ def figures(session: Session, merchant: Merchant, sample: int = 1000) -> Figures
 
 
 def open_count(session: Session, merchant_id: int, user_id: int, role: str) -> int:
-    query = select(func.count(Question.id)).where(
-        Question.merchant_id == merchant_id, Question.status == "open"
+    query = select(func.count(AskedQuestion.id)).where(
+        AskedQuestion.merchant_id == merchant_id, AskedQuestion.status == "open"
     )
     if role != "owner":
-        query = query.where(Question.assignee_id == user_id)
+        query = query.where(AskedQuestion.assignee_id == user_id)
     return session.scalar(query) or 0
 
 
@@ -711,7 +735,7 @@ def open_count(session: Session, merchant_id: int, user_id: int, role: str) -> i
 def customer_export(session: Session, user_id: int) -> list[dict]:
     out = []
     for question in session.scalars(
-        select(Question).where(Question.user_id == user_id).order_by(Question.id)
+        select(AskedQuestion).where(AskedQuestion.user_id == user_id).order_by(AskedQuestion.id)
     ):
         out.append(
             {
@@ -729,18 +753,18 @@ def customer_export(session: Session, user_id: int) -> list[dict]:
 
 def forget_customer(session: Session, user_id: int) -> None:
     """An erased customer's questions lose their words and their link to the person."""
-    ids = list(session.scalars(select(Question.id).where(Question.user_id == user_id)))
+    ids = list(session.scalars(select(AskedQuestion.id).where(AskedQuestion.user_id == user_id)))
     if not ids:
         return
     session.execute(
-        update(Message)
-        .where(Message.question_id.in_(ids), Message.from_staff.is_(False))
+        update(ThreadMessage)
+        .where(ThreadMessage.question_id.in_(ids), ThreadMessage.from_staff.is_(False))
         .values(text="—", author_id=None)
         .execution_options(synchronize_session=False)
     )
     session.execute(
-        update(Question)
-        .where(Question.id.in_(ids))
+        update(AskedQuestion)
+        .where(AskedQuestion.id.in_(ids))
         .values(text="—", user_id=None, guest_email="erased@erased.invalid", notify_email=False)
         .execution_options(synchronize_session=False)
     )

@@ -204,16 +204,16 @@ def _role(merchant) -> str:
 @staff_required("owner", "cashier")
 def index(merchant):
     role = _role(merchant)
-    status = request.args.get("status", "open")
-    if status not in ("open", "answered", "closed"):
-        status = "open"
-    questions = services.visible_questions(db.session, merchant, current_user.id, role, status)
+    shown = request.args.get("status", "open")
+    if shown not in ("open", "answered", "closed"):
+        shown = "open"
+    questions = services.visible_questions(db.session, merchant, current_user.id, role, shown)
     figures = services.figures(db.session, merchant) if role == "owner" else None
     return render(
         "concierge/index.html",
         merchant=merchant,
         questions=questions,
-        status=status,
+        shown=shown,
         role=role,
         figures=figures,
     )

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from plugins.concierge import services
-from plugins.concierge.models import FaqEntry, Message, Question
+from plugins.concierge.models import AskedQuestion, FaqEntry, ThreadMessage
 from tests.plugins.concierge.conftest import enable, sent_mail
 from webapp.extensions import db
 from webapp.models.base import utcnow
@@ -41,7 +41,7 @@ def test_a_question_is_routed_by_topic_and_its_person_is_mailed_once(
     }
     assert client.post_form(ask_url(shop), form).status_code == 303
     assert client.post_form(ask_url(shop), form).status_code == 303  # the same form again
-    questions = list(db.session.scalars(select(Question)))
+    questions = list(db.session.scalars(select(AskedQuestion)))
     assert (
         len(questions) == 1
         and questions[0].assignee_id == cashier.id
@@ -52,11 +52,11 @@ def test_a_question_is_routed_by_topic_and_its_person_is_mailed_once(
     client.post_form(
         ask_url(shop), {"text": "When do you open?", "topic": str(hours.id), "token": "form-2"}
     )
-    general = db.session.scalar(select(Question).where(Question.token == "form-2"))
+    general = db.session.scalar(select(AskedQuestion).where(AskedQuestion.token == "form-2"))
     assert general.assignee_id == shop.owner.id  # a topic without a person: the owner
     client.post_form(ask_url(shop), {"text": "Anything else?", "token": "form-3"})
     assert (
-        db.session.scalar(select(Question).where(Question.token == "form-3")).assignee_id
+        db.session.scalar(select(AskedQuestion).where(AskedQuestion.token == "form-3")).assignee_id
         == shop.owner.id
     )
 
@@ -86,12 +86,14 @@ def test_the_assigned_cashier_answers_and_the_customer_sees_it(
         staff_url(shop, str(question.id)), {"text": "Yes, see https://cake.example", "token": "a1"}
     )
     db.session.expire_all()
-    question = db.session.get(Question, question.id)
+    question = db.session.get(AskedQuestion, question.id)
     assert (
         question.status == "answered" and question.unread and question.first_answer_at is not None
     )
     assert (
-        db.session.scalar(select(func.count(Message.id)).where(Message.question_id == question.id))
+        db.session.scalar(
+            select(func.count(ThreadMessage.id)).where(ThreadMessage.question_id == question.id)
+        )
         == 2
     )
     to_customer = [m for m in sent_mail(app) if m.to == [member.user.email]]
@@ -105,7 +107,7 @@ def test_the_assigned_cashier_answers_and_the_customer_sees_it(
     thread = client.get(ask_url(shop, f"/{question.id}")).get_data(as_text=True)
     assert 'href="https://cake.example" rel="nofollow noopener noreferrer"' in thread
     db.session.expire_all()
-    assert db.session.get(Question, question.id).unread is False
+    assert db.session.get(AskedQuestion, question.id).unread is False
 
 
 def test_without_consent_no_mail_goes_to_the_customer(app, shop, make_member):
@@ -248,7 +250,7 @@ def test_questions_refuse_bad_input_with_nothing_written(client, shop, make_memb
     ):
         response = client.post_form(ask_url(shop), form)
         assert response.status_code == 422, form
-    assert db.session.scalar(select(func.count(Question.id))) == 0
+    assert db.session.scalar(select(func.count(AskedQuestion.id))) == 0
     assert client.post_form(ask_url(shop), {"text": "x" * 2000, "token": "long"}).status_code == 303
     assert client.post_form(ask_url(shop, "/faq/abc/pick")).status_code == 404
     assert client.get(ask_url(shop, "/suggest?text=" + "%00" * 10)).status_code == 200
@@ -263,7 +265,7 @@ def test_guests_ask_with_an_email_and_are_rate_limited(app, client, shop):
         client.post_form(ask_url(shop), {"text": "Open?", "email": "not-an-email"}).status_code
         == 422
     )
-    assert db.session.scalar(select(func.count(Question.id))) == 0
+    assert db.session.scalar(select(func.count(AskedQuestion.id))) == 0
     for number in range(2):  # refused forms do not count: two questions go through
         form = {
             "text": f"Open on Sunday {number}?",
@@ -275,8 +277,8 @@ def test_guests_ask_with_an_email_and_are_rate_limited(app, client, shop):
         ask_url(shop), {"text": "And Monday?", "email": "guest@example.com"}
     )
     assert response.status_code == 429
-    assert db.session.scalar(select(func.count(Question.id))) == 2
-    question = db.session.scalar(select(Question).where(Question.token == "guest-0"))
+    assert db.session.scalar(select(func.count(AskedQuestion.id))) == 2
+    question = db.session.scalar(select(AskedQuestion).where(AskedQuestion.token == "guest-0"))
     assert (
         question.guest_email == "guest@example.com"
         and question.user_id is None
