@@ -98,12 +98,13 @@ def test_the_assigned_cashier_answers_and_the_customer_sees_it(
     )
     to_customer = [m for m in sent_mail(app) if m.to == [member.user.email]]
     assert len(to_customer) == 1 and "Yes, see https://cake.example" in to_customer[0].body
-    # (the subject in the customer's language is checked with the catalogues below)
+    assert "ответил на ваш вопрос" in to_customer[0].subject  # in the customer's language
     assert "Corner Bakery" in to_customer[0].subject
     client.post_form("/auth/logout")
     client.login(member.user)
     wallet = client.get(WALLET_CARD.format(member.id)).get_data(as_text=True)
-    assert "Ask Corner Bakery" in wallet or "Corner Bakery" in wallet
+    assert "Спросить Corner Bakery" in wallet
+    assert "1 новый ответ на ваш вопрос" in client.get("/wallet/").get_data(as_text=True)
     thread = client.get(ask_url(shop, f"/{question.id}")).get_data(as_text=True)
     assert 'href="https://cake.example" rel="nofollow noopener noreferrer"' in thread
     db.session.expire_all()
