@@ -56,7 +56,7 @@ def search(
 
     Every word must match first (the service's own rule); a question typed in full rarely has all
     its words in one entry, so when that finds nothing each word is searched on its own and the
-    entries matching the most words come first (at most ``MAX_WORDS`` statements).
+    entries matching the most words are kept (at most ``MAX_WORDS`` statements).
     """
     query = " ".join((query or "").split())[:MAX_QUERY]
     service = _service()
@@ -82,5 +82,12 @@ def search(
         ):
             count, rank = scores.get(hit.ref_id, (0, 0.0))
             scores[hit.ref_id] = (count + 1, rank + hit.rank)
-    best = sorted(scores.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
-    return [ref_id for ref_id, _score in best[:limit]]
+    if not scores:
+        return []
+    # Only the entries matching the most words: a word such as "you" alone proves nothing.
+    most = max(count for count, _rank in scores.values())
+    best = sorted(
+        ((ref_id, rank) for ref_id, (count, rank) in scores.items() if count == most),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return [ref_id for ref_id, _rank in best[:limit]]
