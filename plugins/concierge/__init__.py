@@ -18,7 +18,7 @@ PLUGIN = PluginMeta(
     ),
     version="1.0.0",
     category="communication",
-    icon="message",
+    icon="question",
     adds=(
         _l("A Questions page for staff, with threads, topics and your FAQ"),
         _l("An ask box with instant FAQ answers on your public page and customers' cards"),

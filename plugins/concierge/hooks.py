@@ -35,7 +35,7 @@ def neighbourly_collect_nav_items(merchant, user):
             "concierge.index",
             order=58,
             url_params={"merchant_slug": merchant.slug},
-            icon="message",
+            icon="question",
         )
     ]
 

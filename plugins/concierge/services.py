@@ -14,7 +14,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from plugins.concierge import search
 from plugins.concierge.models import (
@@ -514,6 +514,7 @@ def visible_questions(
         query = query.where(AskedQuestion.status == status)
     if role != "owner":
         query = query.where(AskedQuestion.assignee_id == user_id)
+    query = query.options(selectinload(AskedQuestion.topic))  # the list shows each topic's name
     return list(session.scalars(query.order_by(AskedQuestion.last_message_at.desc()).limit(limit)))
 
 
