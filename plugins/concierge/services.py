@@ -273,8 +273,12 @@ def faq_matches(
     if not written_in:  # no FAQ yet: nothing to search
         return []
     ids: list[int] = []
-    # The customer's words are stemmed in the languages the FAQ is written in, theirs first.
-    for language in dict.fromkeys([*languages, *sorted(written_in)]):
+    # The customer's words are stemmed in the languages the FAQ is written in (an entry's words were
+    # stemmed in its own language, so only those can match), the customer's and the network's first.
+    written = set(written_in)
+    for language in dict.fromkeys(
+        [*(code for code in languages if code in written), *sorted(written)]
+    ):
         for ref_id in search.search(session, merchant.id, query, language, limit=limit):
             if ref_id not in ids:
                 ids.append(ref_id)

@@ -20,6 +20,8 @@ bp = merchant_plugin_blueprint("concierge", __name__, template_folder="templates
 bp.add_app_template_filter(linkify, "concierge_linkify")
 
 DEFAULT_GUEST_LIMITS = "3 per minute;20 per day"
+# The box asks at most every 300 ms while someone types; this bounds a script, not a person.
+DEFAULT_SUGGEST_LIMITS = "120 per minute"
 
 
 def _form(name: str, limit: int = 4000) -> str:
@@ -87,7 +89,12 @@ def ask_page(merchant_slug: str):
     return _ask_page(merchant, form={"text": text}, matches=matches, picked=picked)
 
 
+def _suggest_limits() -> str:
+    return current_app.config.get("CONCIERGE_SUGGEST_LIMITS", DEFAULT_SUGGEST_LIMITS)
+
+
 @bp.route("/m/<merchant_slug>/ask/suggest")
+@limiter.limit(_suggest_limits, scope="concierge_suggestions")
 def suggest(merchant_slug: str):
     """The FAQ answers matching what is typed so far (htmx, debounced by the box)."""
     merchant = _public_merchant()
