@@ -92,3 +92,19 @@ def test_the_box_suggests_over_htmx_and_without_javascript(client, shop, faq):
     assert response.status_code == 200 and "торты с надписью" in response.get_data(as_text=True)
     assert client.post_form(f"/m/{shop.slug}/ask/faq/{faq['cakes'].id}/pick").status_code == 303
     assert services.figures(db.session, shop).faq_answered == 2
+
+
+def test_kazakh_and_bulgarian_entries_match_by_word_prefix(shop):
+    """No stemmer for kk and bg (see docs/search.md): a word's beginning finds its longer forms."""
+    kazakh = services.save_faq(
+        db.session, shop, "Жеткізу бар ма?", "Иә, жеткізу бір сағат алады.", "kk"
+    )
+    bulgarian = services.save_faq(
+        db.session, shop, "Доставяте ли поръчки?", "Да, доставката е до час.", "bg"
+    )
+    assert [entry.id for entry in services.faq_matches(db.session, shop, "жеткіз", ["kk"])] == [
+        kazakh.id
+    ]
+    assert [entry.id for entry in services.faq_matches(db.session, shop, "доставя", ["bg"])] == [
+        bulgarian.id
+    ]
