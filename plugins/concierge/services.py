@@ -161,6 +161,7 @@ def save_topic(
         if topic_id is not None
         else QuestionTopic(merchant_id=merchant.id)
     )
+    moved = topic.id is not None and topic.assignee_id != assignee_id
     topic.name, topic.assignee_id = name, assignee_id
     session.add(topic)
     try:
@@ -170,6 +171,14 @@ def save_topic(
         raise ValidationFailed(
             _("There is already a topic with this name."), field="name"
         ) from None
+    if moved:
+        # The topic's unanswered questions follow it to its new person (answered ones stay put).
+        session.execute(
+            update(AskedQuestion)
+            .where(AskedQuestion.topic_id == topic.id, AskedQuestion.status == "open")
+            .values(assignee_id=assignee_id or owner_id(session, merchant.id))
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
     return topic
 

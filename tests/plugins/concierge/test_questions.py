@@ -297,3 +297,37 @@ def test_the_plugin_switched_off_answers_404(client, shop, make_member):
     assert client.get(staff_url(shop)).status_code == 404
     assert client.get(ask_url(shop)).status_code == 404
     assert client.get(staff_url(shop, str(question.id))).status_code == 404
+
+
+def test_a_topic_given_to_someone_else_takes_its_open_questions_along(
+    client, shop, cashier, make_member
+):
+    topic = services.save_topic(db.session, shop, "Orders", None)
+    member = make_member(shop)
+    waiting = services.ask(
+        db.session, shop, services.Asker(user=member.user), "Cake?", topic_id=topic.id
+    )
+    done = services.ask(
+        db.session, shop, services.Asker(user=member.user), "Bread?", topic_id=topic.id
+    )
+    services.reply(db.session, shop, done, shop.owner, "Yes.")
+    client.login(shop.owner)
+    response = client.post_form(
+        staff_url(shop, f"topics/{topic.id}"), {"name": "Orders", "assignee": str(cashier.id)}
+    )
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(AskedQuestion, waiting.id).assignee_id == cashier.id
+    assert db.session.get(AskedQuestion, done.id).assignee_id == shop.owner.id
+    response = client.post_form(
+        staff_url(shop, f"topics/{topic.id}"), {"name": "Orders", "assignee": "999999"}
+    )
+    assert response.status_code == 422 and "Choose someone who works here." in response.get_data(
+        as_text=True
+    )
+    assert (
+        client.post_form(
+            staff_url(shop, "topics"), {"name": " Orders ", "assignee": ""}
+        ).status_code
+        == 422
+    )
