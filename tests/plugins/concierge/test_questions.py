@@ -331,3 +331,27 @@ def test_a_topic_given_to_someone_else_takes_its_open_questions_along(
         ).status_code
         == 422
     )
+
+
+def test_a_new_question_is_a_webhook_event_once(shop, make_member):
+    from webapp.models.webhooks import WebhookDelivery
+    from webapp.services import webhooks
+
+    assert "question.asked" in [event.name for event in webhooks.event_types(shop)]
+    webhooks.create_endpoint(
+        db.session,
+        shop,
+        url="http://127.0.0.1:9/hook",
+        events=["question.asked"],
+        created_by_id=shop.owner.id,
+    )
+    member = make_member(shop)
+    for _attempt in range(2):  # the same form twice: one question, one event
+        question = services.ask(
+            db.session, shop, services.Asker(user=member.user), "Cake?", token="t-1"
+        )
+    deliveries = db.session.scalars(select(WebhookDelivery)).all()
+    assert [d.event for d in deliveries] == ["question.asked"]
+    assert (
+        f'"id": {question.id}' in deliveries[0].body or f'"id":{question.id}' in deliveries[0].body
+    )
