@@ -13,6 +13,7 @@ from plugins.concierge import services
 from plugins.concierge.models import AskedQuestion, FaqEntry, ThreadMessage
 from tests.plugins.concierge.conftest import enable, sent_mail
 from webapp.extensions import db
+from webapp.models import User
 from webapp.models.base import utcnow
 
 WALLET_CARD = "/wallet/cards/{}"
@@ -355,3 +356,40 @@ def test_a_new_question_is_a_webhook_event_once(shop, make_member):
     assert (
         f'"id": {question.id}' in deliveries[0].body or f'"id":{question.id}' in deliveries[0].body
     )
+
+
+def test_an_erased_customer_leaves_no_words_and_no_link(app, shop, make_member):
+    from webapp.services import privacy
+
+    member = make_member(shop)
+    question = services.ask(
+        db.session,
+        shop,
+        services.Asker(user=member.user),
+        "My phone is +7 701 000 0000",
+        notify=True,
+    )
+    services.reply(db.session, shop, question, shop.owner, "We will call you.")
+    exported = services.customer_export(db.session, member.user_id)
+    assert exported[0]["messages"][0]["text"] == "My phone is +7 701 000 0000"
+    privacy.erase_customer(db.session, db.session.get(User, member.user_id))
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(AskedQuestion, question.id)
+    assert stored.user_id is None and "701" not in stored.text and not stored.notify_email
+    assert all("701" not in message.text for message in stored.messages)
+    assert services.customer_export(db.session, member.user_id) == []
+
+
+def test_faq_text_with_markup_and_script_links_stays_inert_on_the_pages(client, shop):
+    services.save_faq(
+        db.session,
+        shop,
+        "Menu <img src=x onerror=alert(1)>?",
+        "See javascript:alert(1) or https://menu.example/?q=<script>",
+        "en",
+    )
+    fragment = client.get(f"/m/{shop.slug}/ask/suggest?text=menu", headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert "<img" not in html and "<script>" not in html and 'href="javascript' not in html
+    assert '<a href="https://menu.example/?q=" rel="nofollow noopener noreferrer"' in html
