@@ -23,6 +23,7 @@ from webapp.models.network import (
     StaffRole,
 )
 from webapp.models.outbox import OutboxMessage
+from webapp.models.search import SearchDocument
 from webapp.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "PointsAdjustment",
     "Purchase",
     "PurchaseDecline",
+    "SearchDocument",
     "StaffInvitation",
     "StaffRole",
     "User",
