@@ -136,7 +136,8 @@ def sale_figures(
     till's quote calls it inside a rolled-back savepoint, so the cashier is told what happens.
 
     Plugins' adjustments may write (rows that roll back with the sale or the quote); they are
-    capped at what is left of the bill, in display order.
+    capped at what is left of the bill, in display order. One left with nothing to take off is
+    declined rather than used up for nothing.
     """
     point_value = merchant.network.point_value_minor
     draft.points_value = draft.points_to_use * point_value
@@ -147,8 +148,12 @@ def sale_figures(
         )
     ):
         capped = min(adjustment.amount, max(draft.remaining, 0))
-        if capped > 0:
-            draft.adjustments.append(replace(adjustment, amount=capped))
+        if capped <= 0:  # a certificate or voucher the cashier named would be used up for nothing
+            raise PurchaseDeclined(_(
+                "%(label)s would take nothing off this bill: points already cover it. "
+                "Use fewer points, or keep it for another visit.", label=adjustment.label,
+            ))
+        draft.adjustments.append(replace(adjustment, amount=capped))
     rate = earn_rate(merchant, membership)
     amount_paid = draft.remaining
     if amount_paid < 0:
