@@ -21,7 +21,9 @@ def app_overrides():
 
 
 def enable(merchant, on: bool = True) -> None:
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "offers", on, merchant.owner)
+    merchant_service.set_plugin_enabled(
+        db.session, registry(), merchant, "offers", on, merchant.owner
+    )
 
 
 @pytest.fixture
@@ -33,7 +35,10 @@ def shop(make_merchant):
 
 def buy(merchant, membership, amount: int = 50_000, when=None):
     draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=0, idempotency_key=uuid.uuid4().hex,
+        membership_id=membership.id,
+        amount=amount,
+        points_to_use=0,
+        idempotency_key=uuid.uuid4().hex,
         created_at=when,
     )
     return record_purchase(db.session, merchant, membership, draft).purchase

@@ -25,7 +25,9 @@ class Person:
     membership_id: int
     joined_at: datetime
     birth_month: int | None
-    sales: list[tuple[datetime, int, bool]] = field(default_factory=list)  # (when, amount, refunded)
+    sales: list[tuple[datetime, int, bool]] = field(
+        default_factory=list
+    )  # (when, amount, refunded)
     left: bool = False
 
 
@@ -72,7 +74,9 @@ def python_filter(people, criteria: services.Criteria, zone, now) -> list[int]:
                 continue
         if criteria.uses_period:
             start = day_start(local_today - timedelta(days=criteria.period_days), zone)
-            counted = [amount for when, amount, refunded in person.sales if when >= start and not refunded]
+            counted = [
+                amount for when, amount, refunded in person.sales if when >= start and not refunded
+            ]
             visits, spend = len(counted), sum(counted)
             if criteria.min_visits is not None and visits < criteria.min_visits:
                 continue
@@ -96,15 +100,20 @@ optional_spend = st.one_of(st.none(), st.sampled_from([0, 1_000, 26_000, 100_000
 @st.composite
 def criteria_strategy(draw):
     criteria = services.Criteria(
-        idle_days=draw(optional_days), period_days=draw(st.sampled_from([7, 30, 90, 365])),
-        min_visits=draw(optional_visits), max_visits=draw(optional_visits),
-        min_spend=draw(optional_spend), max_spend=draw(optional_spend),
+        idle_days=draw(optional_days),
+        period_days=draw(st.sampled_from([7, 30, 90, 365])),
+        min_visits=draw(optional_visits),
+        max_visits=draw(optional_visits),
+        min_spend=draw(optional_spend),
+        max_spend=draw(optional_spend),
         birthday_month=draw(st.one_of(st.none(), st.sampled_from([1, 6, 11, 12]))),
     )
     return criteria
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(criteria=criteria_strategy(), hours=st.integers(-30, 30))
 def test_the_segment_query_agrees_with_a_python_filter(shop, population, criteria, hours):
     now = NOW + timedelta(hours=hours)
@@ -115,7 +124,9 @@ def test_the_segment_query_agrees_with_a_python_filter(shop, population, criteri
 
 
 def test_a_segment_is_one_statement_whatever_its_size(app, shop, population):
-    criteria = services.Criteria(idle_days=30, period_days=365, min_visits=1, min_spend=1_000, birthday_month=6)
+    criteria = services.Criteria(
+        idle_days=30, period_days=365, min_visits=1, min_spend=1_000, birthday_month=6
+    )
     services.segment_size(db.session, shop, criteria, NOW)  # the merchant's network is loaded once
     statements = []
 
@@ -153,7 +164,9 @@ def test_idle_days_follow_the_networks_midnight(shop, make_member):
     db.session.commit()
     buy(shop, before, 5_000, local_midnight - timedelta(minutes=1))
     buy(shop, after, 5_000, local_midnight + timedelta(minutes=1))
-    assert (local_midnight - timedelta(minutes=1)).date() == (local_midnight + timedelta(minutes=1)).date()
+    assert (local_midnight - timedelta(minutes=1)).date() == (
+        local_midnight + timedelta(minutes=1)
+    ).date()
     found = services.segment_members(db.session, shop, services.Criteria(idle_days=60), NOW)
     assert [card for card, _user in found] == [before.id]
 
