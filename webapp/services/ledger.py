@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
-from webapp.models import LedgerEntry, Membership, Merchant, MerchantWeeklyStats
+from webapp.models import (
+    CustomerMonthTotals,
+    LedgerEntry,
+    Membership,
+    Merchant,
+    MerchantWeeklyStats,
+)
 from webapp.models.base import utcnow
 from webapp.timezones import merchant_zone, week_start_day
 
@@ -91,7 +97,11 @@ _DEFERRED_WEEKLY = "neighbourly_deferred_weekly_stats"
 
 
 def bump_weekly_stats(
-    session: Session, merchant_id: int, moment: datetime, *, zone: tzinfo | None = None,
+    session: Session,
+    merchant_id: int,
+    moment: datetime,
+    *,
+    zone: tzinfo | None = None,
     **increments: int,
 ) -> None:
     """Add to one merchant-week row in a single upsert; never read-modify-write.
@@ -113,7 +123,9 @@ def bump_weekly_stats(
     _write_weekly(session, merchant_id, week, increments)
 
 
-def _write_weekly(session: Session, merchant_id: int, week: date, increments: dict[str, int]) -> None:
+def _write_weekly(
+    session: Session, merchant_id: int, week: date, increments: dict[str, int]
+) -> None:
     statement = _weekly_upsert(session.get_bind().dialect.name, tuple(sorted(increments)))
     session.connection().execute(
         statement, {"merchant_id": merchant_id, "week_start": week, **increments}
@@ -144,6 +156,105 @@ def batched_weekly_stats(session: Session) -> Iterator[None]:
             _write_weekly(session, merchant_id, week, increments)
 
 
+def local_month(moment: datetime, tz: tzinfo) -> date:
+    """The first day of the calendar month ``moment`` falls in where the street is."""
+    local = moment.astimezone(tz)
+    return date(local.year, local.month, 1)
+
+
+@lru_cache(maxsize=4)
+def _customer_month_upsert(dialect: str):
+    """Add to one card-month row of ``customer_month_totals``: one statement, built once."""
+    table = CustomerMonthTotals.__table__
+    statement = upsert_insert(dialect)(table).values(
+        merchant_id=bindparam("merchant_id"),
+        membership_id=bindparam("membership_id"),
+        month=bindparam("month"),
+        join_month=bindparam("join_month"),
+        purchases=bindparam("purchases"),
+        revenue=bindparam("revenue"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.membership_id, table.c.month],
+        set_={
+            column: table.c[column] + statement.excluded[column]
+            for column in ("purchases", "revenue")
+        },
+    )
+
+
+def bump_customer_month(
+    session: Session,
+    merchant_id: int,
+    membership_id: int,
+    moment: datetime,
+    joined_at: datetime,
+    zone: tzinfo,
+    purchases: int,
+    revenue: int,
+) -> None:
+    """Add a sale (or, negative, its refund) to the card's month: one upsert, never a read."""
+    session.connection().execute(
+        _customer_month_upsert(session.get_bind().dialect.name),
+        {
+            "merchant_id": merchant_id,
+            "membership_id": membership_id,
+            "month": local_month(moment, zone),
+            "join_month": local_month(joined_at, zone),
+            "purchases": purchases,
+            "revenue": revenue,
+        },
+    )
+
+
+def rebuild_customer_months(session: Session, merchant_id: int | None = None) -> int:
+    """Recompute ``customer_month_totals`` from the purchases (all merchants, or one); returns
+    the rows written. For data recorded before the totals existed, or to check them."""
+    from webapp.models import Network, Purchase
+
+    table = CustomerMonthTotals.__table__
+    merchants = select(Merchant.id, Network.timezone).join(
+        Network, Network.id == Merchant.network_id
+    )
+    if merchant_id is not None:
+        merchants = merchants.where(Merchant.id == merchant_id)
+    written = 0
+    for found_id, zone_name in session.execute(merchants.order_by(Merchant.id)).all():
+        from webapp.timezones import zone as zone_of
+
+        tz = zone_of(zone_name)
+        session.execute(table.delete().where(table.c.merchant_id == found_id))
+        months: dict[tuple[int, date], list] = {}
+        rows = session.execute(
+            select(
+                Purchase.membership_id, Purchase.created_at, Purchase.amount, Membership.joined_at
+            )
+            .join(Membership, Membership.id == Purchase.membership_id)
+            .where(Purchase.merchant_id == found_id, Purchase.refunded_at.is_(None))
+        )
+        for card, created_at, amount, joined_at in rows:
+            key = (card, local_month(created_at, tz))
+            entry = months.setdefault(key, [local_month(joined_at, tz), 0, 0])
+            entry[1] += 1
+            entry[2] += amount
+        values = [
+            {
+                "merchant_id": found_id,
+                "membership_id": card,
+                "month": month,
+                "join_month": joined,
+                "purchases": count,
+                "revenue": revenue,
+            }
+            for (card, month), (joined, count, revenue) in sorted(months.items())
+        ]
+        for start in range(0, len(values), 1000):
+            session.execute(table.insert(), values[start : start + 1000])
+        written += len(values)
+    session.commit()
+    return written
+
+
 def change_balance(session: Session, membership_id: int, delta: int) -> int:
     """Apply ``delta`` to a balance if it stays >= 0; return the new balance.
 
@@ -151,9 +262,11 @@ def change_balance(session: Session, membership_id: int, delta: int) -> int:
     the UPDATE, so concurrent spends of one balance can never overdraw it.
     """
     session.flush()  # pending ORM changes first, as the ORM's own UPDATE would
-    new_balance = session.connection().execute(
-        _balance_updates("any", 1), {"id_0": membership_id, "delta_0": delta}
-    ).scalar()
+    new_balance = (
+        session.connection()
+        .execute(_balance_updates("any", 1), {"id_0": membership_id, "delta_0": delta})
+        .scalar()
+    )
     if new_balance is None:
         raise InsufficientPoints(_("Not enough points on the card for that."))
     return new_balance
@@ -181,8 +294,12 @@ def _balance_updates(dialect: str, count: int):
         statement = update(table).where(table.c.balance + delta >= 0)
         if dialect == "postgresql":
             locked = (
-                select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id)
-                .with_for_update().correlate(None).subquery("locked")
+                select(table.c.id)
+                .where(table.c.id.in_(ids))
+                .order_by(table.c.id)
+                .with_for_update()
+                .correlate(None)
+                .subquery("locked")
             )
             statement = statement.where(table.c.id == locked.c.id)
         else:
@@ -221,7 +338,10 @@ def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int
     if len(deltas) > MANY_CARDS:
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
-            params = {"ids": [card for card, _delta in deltas], "deltas": [delta for _card, delta in deltas]}
+            params = {
+                "ids": [card for card, _delta in deltas],
+                "deltas": [delta for _card, delta in deltas],
+            }
         else:
             params = {"pairs": json.dumps(deltas)}
         rows = session.connection().execute(_MANY_UPDATES[dialect], params)
@@ -250,7 +370,9 @@ def change_balances(session: Session, totals: dict[int, int]) -> None:
     if len(changed) == len(deltas):
         return
     if changed:
-        _apply_balances(session, sorted((membership_id, -totals[membership_id]) for membership_id in changed))
+        _apply_balances(
+            session, sorted((membership_id, -totals[membership_id]) for membership_id in changed)
+        )
     raise InsufficientPoints(_("Not enough points on the card for that."))
 
 
@@ -270,15 +392,23 @@ def post(session: Session, postings: list[Posting], moment: datetime | None = No
     insert_entries(session, postings, moment)
     per_merchant: dict[int, int] = {}
     for posting in postings:
-        per_merchant[posting.merchant_id] = per_merchant.get(posting.merchant_id, 0) + posting.amount
+        per_merchant[posting.merchant_id] = (
+            per_merchant.get(posting.merchant_id, 0) + posting.amount
+        )
     for merchant_id, amount in sorted(per_merchant.items()):
         bump_weekly_stats(session, merchant_id, moment, points_other=amount)
 
 
-def _expiry_of(session: Session, posting: Posting, moment: datetime) -> tuple[datetime | None, int | None]:
+def _expiry_of(
+    session: Session, posting: Posting, moment: datetime
+) -> tuple[datetime | None, int | None]:
     if posting.amount <= 0:
         return None, None
-    if not posting.apply_policy or posting.expires_at is not None or posting.idle_months is not None:
+    if (
+        not posting.apply_policy
+        or posting.expires_at is not None
+        or posting.idle_months is not None
+    ):
         return posting.expires_at, posting.idle_months
     merchant = session.get(Merchant, posting.merchant_id)  # the session's own copy, when loaded
     return credit_expiry(merchant, moment) if merchant is not None else (None, None)
