@@ -20,49 +20,13 @@ log = logging.getLogger(__name__)
 @hookimpl
 def neighbourly_collect_nav_items(merchant, user):
     return [
-        NavItem(
-            _("Dashboard"),
-            "business.dashboard",
-            order=10,
-            url_params={"merchant_slug": merchant.slug},
-            owner_only=True,
-        ),
+        NavItem(_("Dashboard"), "business.dashboard", order=10, url_params={"merchant_slug": merchant.slug}, owner_only=True),
         NavItem(_("Till"), "cashier.till", order=20, url_params={"merchant_slug": merchant.slug}),
-        NavItem(
-            _("Customers"),
-            "business.customers",
-            order=30,
-            url_params={"merchant_slug": merchant.slug},
-            owner_only=True,
-        ),
-        NavItem(
-            _("Marketplace"),
-            "marketplace.index",
-            order=80,
-            url_params={"merchant_slug": merchant.slug},
-            owner_only=True,
-        ),
-        NavItem(
-            _("Settings"),
-            "business.settings",
-            order=90,
-            url_params={"merchant_slug": merchant.slug},
-            owner_only=True,
-        ),
-        NavItem(
-            _("Staff"),
-            "business.staff",
-            order=95,
-            url_params={"merchant_slug": merchant.slug},
-            owner_only=True,
-        ),
-        NavItem(
-            _("Integrations"),
-            "integrations.index",
-            order=97,
-            url_params={"merchant_slug": merchant.slug},
-            owner_only=True,
-        ),
+        NavItem(_("Customers"), "business.customers", order=30, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Marketplace"), "marketplace.index", order=80, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Settings"), "business.settings", order=90, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Staff"), "business.staff", order=95, url_params={"merchant_slug": merchant.slug}, owner_only=True),
+        NavItem(_("Integrations"), "integrations.index", order=97, url_params={"merchant_slug": merchant.slug}, owner_only=True),
     ]
 
 
@@ -72,21 +36,12 @@ def neighbourly_collect_dashboard_panels(merchant):
 
     figures = analytics.dashboard_figures(merchant)
     # Rendered from an autoescaped .html template, so it is markup already.
-    html = Markup(
-        render_template("business/_core_figures.html", merchant=merchant, figures=figures)
-    )  # noqa: S704
+    html = Markup(render_template("business/_core_figures.html", merchant=merchant, figures=figures))  # noqa: S704
     panels = [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
     value = analytics.customer_value(merchant)
     html = Markup(render_template("business/_customer_value.html", merchant=merchant, value=value))  # noqa: S704
-    panels.append(
-        DashboardPanel(
-            key="core-customer-value",
-            title=_("Customer value and retention"),
-            order=3,
-            html=html,
-            wide=True,
-        )
-    )
+    panels.append(DashboardPanel(key="core-customer-value", title=_("Customer value and retention"), order=3,
+                                 html=html, wide=True))
     panels.append(_expiry_panel(merchant))
     return panels
 
@@ -97,9 +52,7 @@ def _expiry_panel(merchant) -> DashboardPanel:
     from flask import url_for
 
     return DashboardPanel(
-        key="core-expiry",
-        title=_("Points expiring"),
-        order=5,
+        key="core-expiry", title=_("Points expiring"), order=5,
         lazy_url=url_for("business.expiry_panel", merchant_slug=merchant.slug),
     )
 
@@ -112,33 +65,19 @@ def neighbourly_collect_receipt_lines(merchant, purchase):
         lines.append(
             ReceiptLine(
                 _("Paid with points"),
-                ngettext(
-                    "%(points)s point (%(value)s)",
-                    "%(points)s points (%(value)s)",
-                    purchase.points_used,
-                    points=points(purchase.points_used),
-                    value=money(purchase.points_value, currency),
-                ),
+                ngettext("%(points)s point (%(value)s)", "%(points)s points (%(value)s)",
+                         purchase.points_used, points=points(purchase.points_used),
+                         value=money(purchase.points_value, currency)),
                 order=10,
             )
         )
     if purchase.certificate_value_used:
-        lines.append(
-            ReceiptLine(
-                _("Paid with certificate"),
-                money(purchase.certificate_value_used, currency),
-                order=15,
-            )
-        )
+        lines.append(ReceiptLine(_("Paid with certificate"), money(purchase.certificate_value_used, currency), order=15))
     if purchase.discount:
         lines.append(ReceiptLine(_("Discount"), money(purchase.discount, currency), order=16))
+    lines.append(ReceiptLine(_("To pay"), money(purchase.amount_paid, currency), order=20, emphasis=True))
     lines.append(
-        ReceiptLine(_("To pay"), money(purchase.amount_paid, currency), order=20, emphasis=True)
-    )
-    lines.append(
-        ReceiptLine(
-            _("Points earned"), "+" + points(purchase.points_earned), order=30, emphasis=True
-        )
+        ReceiptLine(_("Points earned"), "+" + points(purchase.points_earned), order=30, emphasis=True)
     )
     lines.append(ReceiptLine(_("Card balance"), points(purchase.membership.balance), order=40))
     if purchase.refunded_at:
@@ -156,9 +95,7 @@ def neighbourly_register_periodic_tasks(huey):
     huey.periodic_task(crontab(minute="*"), name="core.relay_outbox")(relay_outbox)
 
     # Nightly: deliveries settled more than 30 days ago leave the endpoints' logs.
-    huey.periodic_task(crontab(hour="3", minute="47"), name="core.purge_webhook_log")(
-        _purge_webhook_log
-    )
+    huey.periodic_task(crontab(hour="3", minute="47"), name="core.purge_webhook_log")(_purge_webhook_log)
 
     # The points lifecycle. Birthdays hourly: "today" is each network's own, and a card gets one
     # bonus a year whatever the number of runs. Expiry and its reminders once a night.
@@ -176,10 +113,7 @@ def neighbourly_register_periodic_tasks(huey):
 
             for membership_id, balance, ledger_total in find_balance_mismatches(db.session):
                 log.error(
-                    "membership %s: balance %s but ledger sums to %s",
-                    membership_id,
-                    balance,
-                    ledger_total,
+                    "membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total
                 )
             db.session.remove()
 
@@ -196,8 +130,6 @@ def neighbourly_collect_event_types(merchant):
 @hookimpl
 def neighbourly_event_recorded(merchant, event, data, session):
     webhooks.on_event(session, merchant, event, data)
-
-
 def _in_task(work):
     from webapp.tasks import app_for_task
 

@@ -92,34 +92,21 @@ def street(app, make_merchant, make_user):
     neighbour = make_merchant(name="Neighbour Café")
     enabled = _enable_every_plugin(shop)
     assert set(enabled) == {meta.name for meta in registry().installed()}
-    merchant_service.set_plugin_enabled(
-        db.session, registry(), neighbour, "cross_marketing", True, neighbour.owner
-    )
+    merchant_service.set_plugin_enabled(db.session, registry(), neighbour, "cross_marketing", True, neighbour.owner)
     plain = _join(shop, make_user(name="Plain"), None)
     first = _join(shop, make_user(name="First"))
     second = _join(shop, make_user(name="Second"), ref=referrals.ensure_code(db.session, first))
     third = _join(shop, make_user(name="Third"), ref=referrals.ensure_code(db.session, second))
     referred = _join(shop, make_user(name="Referred"), ref=referrals.ensure_code(db.session, third))
     db.session.commit()
-    return {
-        "app": app,
-        "shop": shop,
-        "neighbour": neighbour,
-        "plain": plain.id,
-        "referred": referred.id,
-        "cross_marketing": cross_marketing,
-        "shop_id": shop.id,
-    }
+    return {"app": app, "shop": shop, "neighbour": neighbour, "plain": plain.id, "referred": referred.id,
+            "cross_marketing": cross_marketing, "shop_id": shop.id}
 
 
 def _partner(street, shop_hands_out: bool = True):
     """The neighbour hands out the shop's certificate (which the customer brings back); with
     ``shop_hands_out`` the shop also hands out the neighbour's on every sale."""
-    cross_marketing, shop, neighbour = (
-        street["cross_marketing"],
-        street["shop"],
-        street["neighbour"],
-    )
+    cross_marketing, shop, neighbour = street["cross_marketing"], street["shop"], street["neighbour"]
     form = {"face_value": "500", "validity_days": "30", "remainder_policy": "lost"}
     rule = {"rule_min_purchase": "", "max_per_day": ""}
     if shop_hands_out:
@@ -143,11 +130,8 @@ def _sale(street, membership_id, amount=100_000, points=0, options=None, counter
         membership = db.session.get(Membership, membership_id)
         shop.network  # noqa: B018 - loaded with the shop by the staff pages
         draft = PurchaseDraft(
-            membership_id=membership.id,
-            amount=amount,
-            points_to_use=points,
-            idempotency_key=uuid.uuid4().hex,
-            options=options or {},
+            membership_id=membership.id, amount=amount, points_to_use=points,
+            idempotency_key=uuid.uuid4().hex, options=options or {},
         )
         if counter is not None:
             counter.active = True
@@ -162,9 +146,7 @@ def _sale(street, membership_id, amount=100_000, points=0, options=None, counter
 
 
 def _listing(seen: list[str]) -> str:
-    return f"{len(seen)} statements:\n" + "\n".join(
-        statement.split("\n")[0][:120] for statement in seen
-    )
+    return f"{len(seen)} statements:\n" + "\n".join(statement.split("\n")[0][:120] for statement in seen)
 
 
 def _count(street, membership_id, **sale) -> tuple[tuple, list[str]]:
@@ -206,10 +188,7 @@ def test_referred_sale(street):
 
     _sale(street, street["referred"])
     (purchase_id, earned, _cert), seen = _count(street, street["referred"])
-    assert (
-        db.session.scalar(select(func.count(Reward.id)).where(Reward.purchase_id == purchase_id))
-        == 3
-    )
+    assert db.session.scalar(select(func.count(Reward.id)).where(Reward.purchase_id == purchase_id)) == 3
     assert len(seen) <= MAX_STATEMENTS + 4, _listing(seen)
 
 
@@ -232,17 +211,8 @@ def _certificate_for(street, offer) -> int:
     neighbour = db.session.get(Merchant, street["neighbour"].id)
     customer = db.session.get(Membership, street["plain"])
     at_neighbour = _join(neighbour, customer.user)
-    record_purchase(
-        db.session,
-        neighbour,
-        at_neighbour,
-        PurchaseDraft(
-            membership_id=at_neighbour.id,
-            amount=100_000,
-            points_to_use=0,
-            idempotency_key=uuid.uuid4().hex,
-        ),
-    )
+    record_purchase(db.session, neighbour, at_neighbour, PurchaseDraft(
+        membership_id=at_neighbour.id, amount=100_000, points_to_use=0, idempotency_key=uuid.uuid4().hex))
     return db.session.scalar(select(Certificate.id).where(Certificate.offer_id == offer.id))
 
 
@@ -252,9 +222,7 @@ def test_certificate_redeeming_sale(street):
 
     certificate_id = _certificate_for(street, _partner(street, shop_hands_out=False))
     _sale(street, street["plain"])
-    (_id, earned, used), seen = _count(
-        street, street["plain"], options={"certificate_id": str(certificate_id)}
-    )
+    (_id, earned, used), seen = _count(street, street["plain"], options={"certificate_id": str(certificate_id)})
     assert used > 0
     assert db.session.get(Certificate, certificate_id).status == "redeemed"
     assert len(seen) <= MAX_STATEMENTS + 1, _listing(seen)
@@ -264,9 +232,7 @@ def test_sale_redeeming_and_issuing(street):
     """Not under the limit: recorded so a change shows (12 statements when this was written)."""
     certificate_id = _certificate_for(street, _partner(street))
     _sale(street, street["plain"])
-    (_id, earned, used), seen = _count(
-        street, street["plain"], options={"certificate_id": str(certificate_id)}
-    )
+    (_id, earned, used), seen = _count(street, street["plain"], options={"certificate_id": str(certificate_id)})
     assert used > 0
     assert len(seen) <= MAX_STATEMENTS + 2, _listing(seen)
 
@@ -284,15 +250,9 @@ def test_work_moved_out_of_the_sale_arrives_once_after_the_commit(street):
             select(MerchantWeeklyStats).where(MerchantWeeklyStats.merchant_id == street["shop_id"])
         ).all()
         status = db.session.scalar(select(Status).where(Status.membership_id == street["plain"]))
-        badges = db.session.scalar(
-            select(func.count(Badge.id)).where(Badge.membership_id == street["plain"])
-        )
-        return (
-            sum(w.purchases for w in weekly),
-            sum(w.revenue for w in weekly),
-            status.metric if status else None,
-            badges,
-        )
+        badges = db.session.scalar(select(func.count(Badge.id)).where(Badge.membership_id == street["plain"]))
+        return (sum(w.purchases for w in weekly), sum(w.revenue for w in weekly),
+                status.metric if status else None, badges)
 
     handed_over: list[tuple[int, float]] = []
     real_hand_over = outbox.hand_over
@@ -303,15 +263,8 @@ def test_work_moved_out_of_the_sale_arrives_once_after_the_commit(street):
         outbox.hand_over = real_hand_over
     assert figures() == (1, 70_000, None, 0)
     assert not find_balance_mismatches(db.session)
-    assert (
-        db.session.scalar(
-            select(func.count(LedgerEntry.id)).where(LedgerEntry.membership_id == street["plain"])
-        )
-        == 1
-    )
-    kinds = set(
-        db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.done_at.is_(None)))
-    )
+    assert db.session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.membership_id == street["plain"])) == 1
+    kinds = set(db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.done_at.is_(None))))
     assert kinds == {"committed"}
     for message_id, _delay in handed_over:
         assert outbox.run_message(db.session, message_id)

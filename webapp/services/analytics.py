@@ -64,9 +64,7 @@ def dashboard_figures(merchant: Merchant, session: Session | None = None) -> Das
         ).where(stats.merchant_id == merchant.id)
     ).one()
     # Weeks run Monday to Sunday where the street is, as the weekly rows were counted.
-    first_week = week_start(utcnow(), network_zone(merchant.network)) - timedelta(
-        weeks=WEEKS_SHOWN - 1
-    )
+    first_week = week_start(utcnow(), network_zone(merchant.network)) - timedelta(weeks=WEEKS_SHOWN - 1)
     rows = {
         row.week_start: row
         for row in session.scalars(
@@ -133,9 +131,7 @@ def network_figures(network: Network, session: Session | None = None) -> Network
             func.coalesce(func.sum(stats.new_customers), 0),
             func.coalesce(func.sum(stats.purchases - stats.refunds), 0),
             func.coalesce(func.sum(stats.revenue), 0),
-            func.coalesce(
-                func.sum(stats.points_earned - stats.points_redeemed + stats.points_other), 0
-            ),
+            func.coalesce(func.sum(stats.points_earned - stats.points_redeemed + stats.points_other), 0),
         ).where(stats.merchant_id.in_(in_network))
     ).one()
     first_week = week_start(utcnow(), network_zone(network)) - timedelta(weeks=WEEKS_SHOWN - 1)

@@ -97,11 +97,7 @@ _DEFERRED_WEEKLY = "neighbourly_deferred_weekly_stats"
 
 
 def bump_weekly_stats(
-    session: Session,
-    merchant_id: int,
-    moment: datetime,
-    *,
-    zone: tzinfo | None = None,
+    session: Session, merchant_id: int, moment: datetime, *, zone: tzinfo | None = None,
     **increments: int,
 ) -> None:
     """Add to one merchant-week row in a single upsert; never read-modify-write.
@@ -123,9 +119,7 @@ def bump_weekly_stats(
     _write_weekly(session, merchant_id, week, increments)
 
 
-def _write_weekly(
-    session: Session, merchant_id: int, week: date, increments: dict[str, int]
-) -> None:
+def _write_weekly(session: Session, merchant_id: int, week: date, increments: dict[str, int]) -> None:
     statement = _weekly_upsert(session.get_bind().dialect.name, tuple(sorted(increments)))
     session.connection().execute(
         statement, {"merchant_id": merchant_id, "week_start": week, **increments}
@@ -262,11 +256,9 @@ def change_balance(session: Session, membership_id: int, delta: int) -> int:
     the UPDATE, so concurrent spends of one balance can never overdraw it.
     """
     session.flush()  # pending ORM changes first, as the ORM's own UPDATE would
-    new_balance = (
-        session.connection()
-        .execute(_balance_updates("any", 1), {"id_0": membership_id, "delta_0": delta})
-        .scalar()
-    )
+    new_balance = session.connection().execute(
+        _balance_updates("any", 1), {"id_0": membership_id, "delta_0": delta}
+    ).scalar()
     if new_balance is None:
         raise InsufficientPoints(_("Not enough points on the card for that."))
     return new_balance
@@ -294,12 +286,8 @@ def _balance_updates(dialect: str, count: int):
         statement = update(table).where(table.c.balance + delta >= 0)
         if dialect == "postgresql":
             locked = (
-                select(table.c.id)
-                .where(table.c.id.in_(ids))
-                .order_by(table.c.id)
-                .with_for_update()
-                .correlate(None)
-                .subquery("locked")
+                select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id)
+                .with_for_update().correlate(None).subquery("locked")
             )
             statement = statement.where(table.c.id == locked.c.id)
         else:
@@ -338,10 +326,7 @@ def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int
     if len(deltas) > MANY_CARDS:
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
-            params = {
-                "ids": [card for card, _delta in deltas],
-                "deltas": [delta for _card, delta in deltas],
-            }
+            params = {"ids": [card for card, _delta in deltas], "deltas": [delta for _card, delta in deltas]}
         else:
             params = {"pairs": json.dumps(deltas)}
         rows = session.connection().execute(_MANY_UPDATES[dialect], params)
@@ -370,9 +355,7 @@ def change_balances(session: Session, totals: dict[int, int]) -> None:
     if len(changed) == len(deltas):
         return
     if changed:
-        _apply_balances(
-            session, sorted((membership_id, -totals[membership_id]) for membership_id in changed)
-        )
+        _apply_balances(session, sorted((membership_id, -totals[membership_id]) for membership_id in changed))
     raise InsufficientPoints(_("Not enough points on the card for that."))
 
 
@@ -392,23 +375,15 @@ def post(session: Session, postings: list[Posting], moment: datetime | None = No
     insert_entries(session, postings, moment)
     per_merchant: dict[int, int] = {}
     for posting in postings:
-        per_merchant[posting.merchant_id] = (
-            per_merchant.get(posting.merchant_id, 0) + posting.amount
-        )
+        per_merchant[posting.merchant_id] = per_merchant.get(posting.merchant_id, 0) + posting.amount
     for merchant_id, amount in sorted(per_merchant.items()):
         bump_weekly_stats(session, merchant_id, moment, points_other=amount)
 
 
-def _expiry_of(
-    session: Session, posting: Posting, moment: datetime
-) -> tuple[datetime | None, int | None]:
+def _expiry_of(session: Session, posting: Posting, moment: datetime) -> tuple[datetime | None, int | None]:
     if posting.amount <= 0:
         return None, None
-    if (
-        not posting.apply_policy
-        or posting.expires_at is not None
-        or posting.idle_months is not None
-    ):
+    if not posting.apply_policy or posting.expires_at is not None or posting.idle_months is not None:
         return posting.expires_at, posting.idle_months
     merchant = session.get(Merchant, posting.merchant_id)  # the session's own copy, when loaded
     return credit_expiry(merchant, moment) if merchant is not None else (None, None)

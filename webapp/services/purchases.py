@@ -212,21 +212,9 @@ class _Statements:
 
     # The purchase columns a sale writes (every one but the refund's two and the id).
     PURCHASE_COLUMNS = (
-        "merchant_id",
-        "membership_id",
-        "cashier_id",
-        "amount",
-        "points_used",
-        "points_value",
-        "certificate_value_used",
-        "discount",
-        "amount_paid",
-        "points_earned",
-        "earn_rate_bp",
-        "idempotency_key",
-        "fingerprint",
-        "note",
-        "created_at",
+        "merchant_id", "membership_id", "cashier_id", "amount", "points_used", "points_value",
+        "certificate_value_used", "discount", "amount_paid", "points_earned", "earn_rate_bp",
+        "idempotency_key", "fingerprint", "note", "created_at",
     )
 
     def __init__(self, dialect: str) -> None:
@@ -261,15 +249,11 @@ class _Statements:
         # The purchase row goes in only if no decline of its key was committed meanwhile (read
         # after the card's lock; PostgreSQL reads committed rows per statement): the check that
         # was a statement of its own. A purchase already there fails the UNIQUE key instead.
-        row = select(
-            *[bindparam(name, type_=p.c[name].type) for name in self.PURCHASE_COLUMNS]
-        ).where(
-            ~select(d.c.id)
-            .where(
+        row = select(*[bindparam(name, type_=p.c[name].type) for name in self.PURCHASE_COLUMNS]).where(
+            ~select(d.c.id).where(
                 d.c.merchant_id == bindparam("merchant_id", type_=Integer),
                 d.c.idempotency_key == bindparam("idempotency_key", type_=p.c.idempotency_key.type),
-            )
-            .exists()
+            ).exists()
         )
         self.insert_purchase = (
             insert(p).from_select(list(self.PURCHASE_COLUMNS), row).returning(p.c.id)
@@ -279,21 +263,14 @@ class _Statements:
 _statements_for = per_dialect(_Statements)
 
 
-def _stored_outcome(
-    session: Session, merchant_id: int, draft: PurchaseDraft
-) -> PurchaseOutcome | None:
+def _stored_outcome(session: Session, merchant_id: int, draft: PurchaseDraft) -> PurchaseOutcome | None:
     """The stored outcome of this key, if any: the purchase, or its decline raised again.
 
     Raises ``IdempotencyConflict`` when the key was used for a different sale.
     """
-    found = (
-        session.connection()
-        .execute(
-            _statements_for(session).replay,
-            {"merchant_id": merchant_id, "key": draft.idempotency_key},
-        )
-        .first()
-    )
+    found = session.connection().execute(
+        _statements_for(session).replay, {"merchant_id": merchant_id, "key": draft.idempotency_key}
+    ).first()
     if found is None:
         return None
     kind, row_id, fingerprint = found
@@ -362,28 +339,18 @@ def _validate(merchant: Merchant, membership: Membership, draft: PurchaseDraft) 
     if draft.points_to_use < 0:
         raise ValidationFailed(_("Points to use cannot be negative."))
     if merchant.status != "active":
-        raise PurchaseDeclined(
-            _("This business is not active in the network, so it cannot record sales.")
-        )
-    limit = (
-        (draft.amount * merchant.max_points_share_pct) // 100 // merchant.network.point_value_minor
-    )
+        raise PurchaseDeclined(_("This business is not active in the network, so it cannot record sales."))
+    limit = (draft.amount * merchant.max_points_share_pct) // 100 // merchant.network.point_value_minor
     if draft.points_to_use > limit:
-        raise PurchaseDeclined(
-            _(
-                "At most %(limit)s points can be used on this bill (%(share)s%% of the amount).",
-                limit=limit,
-                share=merchant.max_points_share_pct,
-            )
-        )
+        raise PurchaseDeclined(_(
+            "At most %(limit)s points can be used on this bill (%(share)s%% of the amount).",
+            limit=limit, share=merchant.max_points_share_pct,
+        ))
     if draft.points_to_use > membership.balance:
-        raise InsufficientPoints(
-            _(
-                "The customer has %(balance)s points; %(requested)s were requested.",
-                balance=membership.balance,
-                requested=draft.points_to_use,
-            )
-        )
+        raise InsufficientPoints(_(
+            "The customer has %(balance)s points; %(requested)s were requested.",
+            balance=membership.balance, requested=draft.points_to_use,
+        ))
     for reason in hooks_for(merchant).neighbourly_validate_purchase(
         merchant=merchant, membership=membership, draft=draft
     ):
@@ -435,9 +402,7 @@ def _record(
     try:
         figures = sale_figures(session, merchant, membership, draft)
         visits = _charge(session, statements, membership_id, draft, figures, now)
-        purchase = _insert_purchase(
-            session, statements, merchant_id, membership_id, draft, figures, now
-        )
+        purchase = _insert_purchase(session, statements, merchant_id, membership_id, draft, figures, now)
         if purchase is None:
             # A twin stored a decline of this key meanwhile: answer alike (raises it).
             _roll_back(session, None)
@@ -446,27 +411,17 @@ def _record(
         hooks = hooks_for(merchant)
         zone = network_zone(merchant.network)
         remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
-        _write_ledger(
-            session, merchant, purchase, draft, figures, now
-        )  # before the hooks, as they are promised
+        _write_ledger(session, merchant, purchase, draft, figures, now)  # before the hooks, as they are promised
         # The card's month for lifetime value and cohorts: the one statement the running totals
         # add to a sale (a per-card row cannot join the merchant-week upsert below).
-        bump_customer_month(
-            session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount
-        )
+        bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
         # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
         # each plugin after the first), and the merchant-week they all bump with one upsert.
         with batched_postings(session):
             bump_weekly_stats(
-                session,
-                merchant_id,
-                now,
-                zone=zone,
-                purchases=1,
-                revenue=draft.amount,
-                amount_paid=figures.amount_paid,
-                points_earned=figures.points_earned,
-                points_redeemed=draft.points_to_use,
+                session, merchant_id, now, zone=zone,
+                purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
+                points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
                 repeat_customers=1 if visits == 2 else 0,
             )
             hooks.neighbourly_purchase_recorded(
@@ -476,9 +431,7 @@ def _record(
         # rows and those the event's hooks add (webhooks) go in with one INSERT.
         with outbox.batched(session):
             tasks.queue_committed(session, merchant, "purchase", purchase.id)
-            outbox.record_event(
-                session, merchant, "purchase.recorded", purchase_event_data(purchase)
-            )
+            outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
         _commit_keeping(session, merchant, purchase)
     except IntegrityError as error:
         _roll_back(session, purchase)
@@ -486,9 +439,7 @@ def _record(
         if replay is not None:
             raise _ReplayInstead(replay) from None
         log.exception("purchase insert failed")
-        raise PurchaseDeclined(
-            _("The purchase could not be recorded; nothing was charged.")
-        ) from error
+        raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged.")) from error
     except NeighbourlyError:
         _roll_back(session, purchase)
         raise
@@ -499,20 +450,14 @@ def _record(
         _roll_back(session, purchase)
         log.exception("a plugin failed while recording a purchase; rolled back")
         raise _Unrecorded(
-            _(
-                "The purchase could not be recorded because of an internal error; nothing was charged."
-            )
+            _("The purchase could not be recorded because of an internal error; nothing was charged.")
         ) from error
     return purchase
 
 
 def _charge(
-    session: Session,
-    statements: _Statements,
-    membership_id: int,
-    draft: PurchaseDraft,
-    figures: SaleFigures,
-    now: datetime,
+    session: Session, statements: _Statements, membership_id: int, draft: PurchaseDraft,
+    figures: SaleFigures, now: datetime,
 ) -> int:
     """The card's guarded UPDATE: points spent and earned, spend and visits; returns the visits.
 
@@ -535,41 +480,24 @@ def _charge(
 
 
 def _write_ledger(
-    session: Session,
-    merchant: Merchant,
-    purchase: Purchase,
-    draft: PurchaseDraft,
-    figures: SaleFigures,
-    now: datetime,
+    session: Session, merchant: Merchant, purchase: Purchase, draft: PurchaseDraft,
+    figures: SaleFigures, now: datetime,
 ) -> None:
     """The sale's own ledger rows (points spent, cashback earned) in one INSERT."""
     postings = []
     if draft.points_to_use:
         postings.append(
-            Posting(
-                purchase.membership_id,
-                purchase.merchant_id,
-                "redeem",
-                -draft.points_to_use,
-                f"Paid with points, purchase #{purchase.id}",
-                purchase_id=purchase.id,
-            )
+            Posting(purchase.membership_id, purchase.merchant_id, "redeem", -draft.points_to_use,
+                    f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
         )
     if figures.points_earned:
         # The expiry comes from the merchant already loaded: no statement of its own.
         expires_at, idle_months = credit_expiry(merchant, now)
         postings.append(
-            Posting(
-                purchase.membership_id,
-                purchase.merchant_id,
-                "earn",
-                figures.points_earned,
-                f"Cashback {figures.rate.basis_points / 100:g}% on purchase #{purchase.id}",
-                purchase_id=purchase.id,
-                expires_at=expires_at,
-                idle_months=idle_months,
-                apply_policy=False,
-            )
+            Posting(purchase.membership_id, purchase.merchant_id, "earn", figures.points_earned,
+                    f"Cashback {figures.rate.basis_points / 100:g}% on purchase #{purchase.id}",
+                    purchase_id=purchase.id, expires_at=expires_at, idle_months=idle_months,
+                    apply_policy=False)
         )
     if postings:
         insert_entries(session, postings, now)
@@ -592,13 +520,8 @@ def purchase_event_data(purchase: Purchase) -> dict[str, Any]:
 
 
 def _insert_purchase(
-    session: Session,
-    statements: _Statements,
-    merchant_id: int,
-    membership_id: int,
-    draft: PurchaseDraft,
-    figures: SaleFigures,
-    now: datetime,
+    session: Session, statements: _Statements, merchant_id: int, membership_id: int,
+    draft: PurchaseDraft, figures: SaleFigures, now: datetime,
 ) -> Purchase | None:
     """Insert the purchase row with one prepared statement and hand it to the session as a
     persistent, fully loaded instance (what ``add`` + ``flush`` gives, without the unit of work).
@@ -726,16 +649,9 @@ def refund_purchase(
             )
         )
         reversals = [
-            Posting(
-                e.membership_id,
-                e.merchant_id,
-                "refund",
-                -e.amount,
-                f"Refund of purchase #{purchase.id}: {e.reason}"[:255],
-                source=e.source,
-                purchase_id=purchase.id,
-                reverses_id=e.id,
-            )
+            Posting(e.membership_id, e.merchant_id, "refund", -e.amount,
+                    f"Refund of purchase #{purchase.id}: {e.reason}"[:255],
+                    source=e.source, purchase_id=purchase.id, reverses_id=e.id)
             for e in entries
             if e.id not in already_reversed
         ]
@@ -745,12 +661,10 @@ def refund_purchase(
         try:
             change_balances(session, totals)  # one guarded statement, all cards or none
         except InsufficientPoints:
-            raise RefundRefused(
-                _(
-                    "The points this purchase earned have already been spent, so it cannot be "
-                    "refunded automatically; adjust the balance first."
-                )
-            ) from None
+            raise RefundRefused(_(
+                "The points this purchase earned have already been spent, so it cannot be "
+                "refunded automatically; adjust the balance first."
+            )) from None
         if reversals:
             insert_entries(session, reversals, now)
         session.execute(
@@ -763,14 +677,8 @@ def refund_purchase(
             .execution_options(synchronize_session=False)
         )
         bump_customer_month(
-            session,
-            merchant.id,
-            purchase.membership_id,
-            purchase.created_at,
-            purchase.membership.joined_at,
-            network_zone(merchant.network),
-            -1,
-            -purchase.amount,
+            session, merchant.id, purchase.membership_id, purchase.created_at, purchase.membership.joined_at,
+            network_zone(merchant.network), -1, -purchase.amount,
         )
         core_earned = sum(p.amount for p in reversals if p.source == "core" and p.amount < 0)
         other = sum(p.amount for p in reversals if p.source != "core")
