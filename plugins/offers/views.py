@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, request
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -111,7 +111,7 @@ def create(merchant):
         return _builder(
             merchant, form, {}, status=error.status_code, size=size, notice=error.message
         )
-    flash(_("Sent to %(count)s customers.", count=offer.recipients), "success")
+    flash(ngettext("Sent to %(num)s customer.", "Sent to %(num)s customers.", offer.recipients), "success")
     return see_other("offers.offer_report", merchant_slug=merchant.slug, offer_id=offer.id)
 
 
