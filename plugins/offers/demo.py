@@ -8,13 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugins.offers import services
-from plugins.offers.models import Offer
+from plugins.offers.models import SegmentOffer
 
 
 def add_demo_offer(session: Session, merchant) -> None:
     """Send 200 points to members without a visit for 30 days (nothing when nobody matches)."""
     if (
-        session.scalar(select(Offer.id).where(Offer.merchant_id == merchant.id).limit(1))
+        session.scalar(
+            select(SegmentOffer.id).where(SegmentOffer.merchant_id == merchant.id).limit(1)
+        )
         is not None
     ):
         return  # the demo ran before

@@ -15,7 +15,7 @@ MAX_MESSAGE = 1000
 OFFER_KINDS = ("points", "certificate", "message")
 
 
-class Offer(db.Model):
+class SegmentOffer(db.Model):
     """Something a merchant sent to a segment of its members, once, at ``sent_at``."""
 
     __tablename__ = "offers_offers"
@@ -45,7 +45,7 @@ class Offer(db.Model):
     )
 
 
-class Recipient(db.Model):
+class OfferRecipient(db.Model):
     """One member in an offer's segment: treated (sees the offer) or in the control group."""
 
     __tablename__ = "offers_recipients"
@@ -62,7 +62,7 @@ class Recipient(db.Model):
     )
 
 
-class Claim(db.Model):
+class OfferClaim(db.Model):
     """The one claim of an offer by a member: the unique pair makes the points paid exactly once."""
 
     __tablename__ = "offers_claims"

@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from plugins.offers.models import MAX_MESSAGE, MAX_TITLE, Claim, Offer, Recipient
+from plugins.offers.models import MAX_MESSAGE, MAX_TITLE, OfferClaim, OfferRecipient, SegmentOffer
 from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
 from webapp.extensions import upsert_insert
 from webapp.formatting import parse_money
@@ -328,7 +328,7 @@ def send_offer(
     confirm: bool = False,
     now: datetime | None = None,
     options: list | None = None,
-) -> Offer:
+) -> SegmentOffer:
     """Record the offer and its recipients (control group included), queue the e-mails, commit.
 
     Refuses an empty segment, and the same segment sent less than a day ago unless ``confirm``.
@@ -342,13 +342,13 @@ def send_offer(
     fingerprint = criteria.fingerprint()
     if not confirm:
         recent = session.scalar(
-            select(Offer.sent_at)
+            select(SegmentOffer.sent_at)
             .where(
-                Offer.merchant_id == merchant.id,
-                Offer.segment_hash == fingerprint,
-                Offer.sent_at > now - REPEAT_WINDOW,
+                SegmentOffer.merchant_id == merchant.id,
+                SegmentOffer.segment_hash == fingerprint,
+                SegmentOffer.sent_at > now - REPEAT_WINDOW,
             )
-            .order_by(Offer.sent_at.desc())
+            .order_by(SegmentOffer.sent_at.desc())
             .limit(1)
         )
         if recent is not None:
@@ -358,7 +358,7 @@ def send_offer(
     label = ""
     if data.kind == "certificate":
         label = next((o.label for o in (options or []) if o.key == data.reward_key), "")
-    offer = Offer(
+    offer = SegmentOffer(
         merchant_id=merchant.id,
         title=data.title,
         message=data.message,
@@ -383,7 +383,7 @@ def send_offer(
         for card, _user in members
     ]
     for start in range(0, len(rows), RECIPIENT_BATCH):
-        session.execute(insert(Recipient), rows[start : start + RECIPIENT_BATCH])
+        session.execute(insert(OfferRecipient), rows[start : start + RECIPIENT_BATCH])
     treated_users = [user for card, user in members if card not in held_out]
     _queue_emails(session, merchant, offer, treated_users)
     session.commit()
@@ -410,7 +410,9 @@ def _consenting(session: Session, merchant_id: int, user_ids: list[int]) -> set[
     return {user_id for user_id, value in granted.items() if value}
 
 
-def _queue_emails(session: Session, merchant: Merchant, offer: Offer, user_ids: list[int]) -> None:
+def _queue_emails(
+    session: Session, merchant: Merchant, offer: SegmentOffer, user_ids: list[int]
+) -> None:
     from flask import current_app, url_for
 
     from webapp import outbox
@@ -476,13 +478,13 @@ def _queue_emails(session: Session, merchant: Merchant, offer: Offer, user_ids: 
 
 def _recipient(session: Session, merchant: Merchant, offer_id: int, membership: Membership):
     row = session.execute(
-        select(Offer, Recipient)
-        .join(Recipient, Recipient.offer_id == Offer.id)
+        select(SegmentOffer, OfferRecipient)
+        .join(OfferRecipient, OfferRecipient.offer_id == SegmentOffer.id)
         .where(
-            Offer.id == offer_id,
-            Offer.merchant_id == merchant.id,
-            Recipient.membership_id == membership.id,
-            Recipient.in_control.is_(False),
+            SegmentOffer.id == offer_id,
+            SegmentOffer.merchant_id == merchant.id,
+            OfferRecipient.membership_id == membership.id,
+            OfferRecipient.in_control.is_(False),
         )
     ).first()
     if row is None:
@@ -490,9 +492,11 @@ def _recipient(session: Session, merchant: Merchant, offer_id: int, membership: 
     return row
 
 
-def find_claim(session: Session, offer_id: int, membership_id: int) -> Claim | None:
+def find_claim(session: Session, offer_id: int, membership_id: int) -> OfferClaim | None:
     return session.scalar(
-        select(Claim).where(Claim.offer_id == offer_id, Claim.membership_id == membership_id)
+        select(OfferClaim).where(
+            OfferClaim.offer_id == offer_id, OfferClaim.membership_id == membership_id
+        )
     )
 
 
@@ -502,14 +506,15 @@ def open_offer(
     offer_id: int,
     membership: Membership,
     now: datetime | None = None,
-) -> tuple[Offer, Claim | None]:
+) -> tuple[SegmentOffer, OfferClaim | None]:
     """The offer for its recipient; the first view marks it opened (a guarded UPDATE)."""
     offer, recipient = _recipient(session, merchant, offer_id, membership)
     if recipient.opened_at is None:
         session.execute(
-            Recipient.__table__.update()
+            OfferRecipient.__table__.update()
             .where(
-                Recipient.__table__.c.id == recipient.id, Recipient.__table__.c.opened_at.is_(None)
+                OfferRecipient.__table__.c.id == recipient.id,
+                OfferRecipient.__table__.c.opened_at.is_(None),
             )
             .values(opened_at=now or utcnow())
         )
@@ -517,7 +522,7 @@ def open_offer(
     return offer, find_claim(session, offer.id, membership.id)
 
 
-def is_open(offer: Offer, now: datetime | None = None) -> bool:
+def is_open(offer: SegmentOffer, now: datetime | None = None) -> bool:
     return (now or utcnow()) < offer.sent_at + timedelta(days=VALID_DAYS)
 
 
@@ -527,7 +532,7 @@ def claim(
     offer_id: int,
     membership: Membership,
     now: datetime | None = None,
-) -> tuple[Claim, bool]:
+) -> tuple[OfferClaim, bool]:
     """Take the offer: its points (or certificate) are given exactly once per card.
 
     The claim row's unique (offer, card) pair decides between concurrent clicks: only the
@@ -538,7 +543,7 @@ def claim(
     offer, recipient = _recipient(session, merchant, offer_id, membership)
     if not is_open(offer, now):
         raise Conflict(_("This offer has ended."))
-    table = Claim.__table__
+    table = OfferClaim.__table__
     statement = (
         upsert_insert(session)(table)
         .values(offer_id=offer.id, membership_id=membership.id, reward_ref="", created_at=now)
@@ -590,7 +595,7 @@ def claim(
     except Exception:
         session.rollback()
         raise
-    return session.get(Claim, claim_id), True
+    return session.get(OfferClaim, claim_id), True
 
 
 def wallet_offers(session: Session, user_id: int, now: datetime | None = None) -> dict[int, list]:
@@ -598,17 +603,20 @@ def wallet_offers(session: Session, user_id: int, now: datetime | None = None) -
     first: one statement for the whole wallet."""
     since = (now or utcnow()) - timedelta(days=VALID_DAYS)
     rows = session.execute(
-        select(Offer, Claim.id)
-        .join(Recipient, Recipient.offer_id == Offer.id)
-        .join(Membership, Membership.id == Recipient.membership_id)
-        .outerjoin(Claim, and_(Claim.offer_id == Offer.id, Claim.membership_id == Membership.id))
+        select(SegmentOffer, OfferClaim.id)
+        .join(OfferRecipient, OfferRecipient.offer_id == SegmentOffer.id)
+        .join(Membership, Membership.id == OfferRecipient.membership_id)
+        .outerjoin(
+            OfferClaim,
+            and_(OfferClaim.offer_id == SegmentOffer.id, OfferClaim.membership_id == Membership.id),
+        )
         .where(
             Membership.user_id == user_id,
             Membership.left_at.is_(None),
-            Recipient.in_control.is_(False),
-            Offer.sent_at > since,
+            OfferRecipient.in_control.is_(False),
+            SegmentOffer.sent_at > since,
         )
-        .order_by(Offer.sent_at.desc(), Offer.id.desc())
+        .order_by(SegmentOffer.sent_at.desc(), SegmentOffer.id.desc())
     ).all()
     found: dict[int, list] = {}
     for offer, claim_id in rows:
@@ -619,20 +627,22 @@ def wallet_offers(session: Session, user_id: int, now: datetime | None = None) -
 # --------------------------------------------------------------------------- the owner's side
 
 
-def merchant_offers(session: Session, merchant: Merchant, limit: int = 100) -> list[Offer]:
+def merchant_offers(session: Session, merchant: Merchant, limit: int = 100) -> list[SegmentOffer]:
     return list(
         session.scalars(
-            select(Offer)
-            .where(Offer.merchant_id == merchant.id)
-            .order_by(Offer.sent_at.desc(), Offer.id.desc())
+            select(SegmentOffer)
+            .where(SegmentOffer.merchant_id == merchant.id)
+            .order_by(SegmentOffer.sent_at.desc(), SegmentOffer.id.desc())
             .limit(limit)
         )
     )
 
 
-def get_offer(session: Session, merchant: Merchant, offer_id: int) -> Offer:
+def get_offer(session: Session, merchant: Merchant, offer_id: int) -> SegmentOffer:
     offer = session.scalar(
-        select(Offer).where(Offer.id == offer_id, Offer.merchant_id == merchant.id)
+        select(SegmentOffer).where(
+            SegmentOffer.id == offer_id, SegmentOffer.merchant_id == merchant.id
+        )
     )
     if offer is None:
         raise NotFound(_("No such offer."))
@@ -665,9 +675,9 @@ class Report:
         return self.treated.per_customer - self.control.per_customer
 
 
-def report(session: Session, merchant: Merchant, offer: Offer) -> Report:
+def report(session: Session, merchant: Merchant, offer: SegmentOffer) -> Report:
     """Sent / opened / used and revenue since sending, per group: one statement."""
-    recipients, claims, sales = Recipient.__table__, Claim.__table__, Purchase.__table__
+    recipients, claims, sales = OfferRecipient.__table__, OfferClaim.__table__, Purchase.__table__
     used = case((claims.c.id.is_not(None), 1), else_=0)
     revenue = (
         select(sales.c.membership_id, func.sum(sales.c.amount).label("revenue"))
@@ -729,19 +739,22 @@ def report(session: Session, merchant: Merchant, offer: Offer) -> Report:
 def customer_export(session: Session, user_id: int) -> list[dict]:
     rows = session.execute(
         select(
-            Offer.title,
-            Offer.kind,
-            Offer.sent_at,
-            Recipient.opened_at,
-            Claim.created_at,
+            SegmentOffer.title,
+            SegmentOffer.kind,
+            SegmentOffer.sent_at,
+            OfferRecipient.opened_at,
+            OfferClaim.created_at,
             Merchant.name,
         )
-        .join(Recipient, Recipient.offer_id == Offer.id)
-        .join(Membership, Membership.id == Recipient.membership_id)
-        .join(Merchant, Merchant.id == Offer.merchant_id)
-        .outerjoin(Claim, and_(Claim.offer_id == Offer.id, Claim.membership_id == Membership.id))
-        .where(Membership.user_id == user_id, Recipient.in_control.is_(False))
-        .order_by(Offer.sent_at)
+        .join(OfferRecipient, OfferRecipient.offer_id == SegmentOffer.id)
+        .join(Membership, Membership.id == OfferRecipient.membership_id)
+        .join(Merchant, Merchant.id == SegmentOffer.merchant_id)
+        .outerjoin(
+            OfferClaim,
+            and_(OfferClaim.offer_id == SegmentOffer.id, OfferClaim.membership_id == Membership.id),
+        )
+        .where(Membership.user_id == user_id, OfferRecipient.in_control.is_(False))
+        .order_by(SegmentOffer.sent_at)
     ).all()
     return [
         {

@@ -111,7 +111,10 @@ def create(merchant):
         return _builder(
             merchant, form, {}, status=error.status_code, size=size, notice=error.message
         )
-    flash(ngettext("Sent to %(num)s customer.", "Sent to %(num)s customers.", offer.recipients), "success")
+    flash(
+        ngettext("Sent to %(num)s customer.", "Sent to %(num)s customers.", offer.recipients),
+        "success",
+    )
     return see_other("offers.offer_report", merchant_slug=merchant.slug, offer_id=offer.id)
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from plugins.offers import services
-from plugins.offers.models import Claim
+from plugins.offers.models import OfferClaim
 from tests.concurrency import race
 from tests.plugins.offers.conftest import SECRET
 from webapp.extensions import db
@@ -52,7 +52,7 @@ def test_twenty_simultaneous_claims_pay_the_points_once(app, shop, make_member):
         assert db.session.get(Membership, member_id).balance == POINTS * (repeat + 1)
         assert (
             db.session.scalar(
-                select(func.count()).select_from(Claim).where(Claim.offer_id == offer_id)
+                select(func.count()).select_from(OfferClaim).where(OfferClaim.offer_id == offer_id)
             )
             == 1
         )

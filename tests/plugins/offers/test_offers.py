@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from plugins.offers import services
-from plugins.offers.models import Claim, Offer, Recipient
+from plugins.offers.models import OfferClaim, OfferRecipient, SegmentOffer
 from tests.plugins.offers.conftest import SECRET, buy
 from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.extensions import db
@@ -46,7 +46,9 @@ def test_the_control_group_is_held_out_deterministically_and_gets_nothing(app, s
     members = [make_member(shop) for _ in range(40)]
     offer = send(shop)  # the default 10% control share
     rows = db.session.execute(
-        select(Recipient.membership_id, Recipient.in_control).where(Recipient.offer_id == offer.id)
+        select(OfferRecipient.membership_id, OfferRecipient.in_control).where(
+            OfferRecipient.offer_id == offer.id
+        )
     ).all()
     control = sorted(card for card, held in rows if held)
     assert len(rows) == 40 and len(control) == 4 == offer.control and offer.recipients == 36
@@ -75,8 +77,8 @@ def test_the_report_compares_users_and_everyone_with_the_control_group(app, shop
     offer = send(shop, data=points_offer(control=20), now=sent_at)
     control = set(
         db.session.scalars(
-            select(Recipient.membership_id).where(
-                Recipient.offer_id == offer.id, Recipient.in_control.is_(True)
+            select(OfferRecipient.membership_id).where(
+                OfferRecipient.offer_id == offer.id, OfferRecipient.in_control.is_(True)
             )
         )
     )
@@ -116,7 +118,7 @@ def test_an_empty_segment_is_refused_before_anything_is_written(app, shop, make_
     with pytest.raises(ValidationFailed, match="matches nobody"):
         send(shop, services.Criteria(birthday_month=2))
     db.session.rollback()
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 0
 
 
 def test_the_same_segment_twice_within_a_day_needs_confirmation(app, shop, make_member):
@@ -131,11 +133,11 @@ def test_the_same_segment_twice_within_a_day_needs_confirmation(app, shop, make_
     with pytest.raises(services.NeedsConfirmation):
         send(shop, criteria, now=now)
     db.session.rollback()
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 1
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 1
     send(shop, criteria, confirm=True, now=now)
     send(shop, services.Criteria(idle_days=31), now=now)  # another segment: no question
     send(shop, criteria, now=now + timedelta(days=1, minutes=1))  # a day later: no question
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 4
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 4
 
 
 def test_points_are_paid_once_and_recorded_in_the_ledger(app, shop, make_member):
@@ -168,7 +170,7 @@ def test_an_offer_ends_after_its_days_and_is_not_found_by_other_merchants(
     with pytest.raises(NotFound):
         services.claim(db.session, other, offer.id, member)
     db.session.rollback()
-    assert db.session.scalar(select(func.count()).select_from(Claim)) == 0
+    assert db.session.scalar(select(func.count()).select_from(OfferClaim)) == 0
 
 
 def test_e_mails_go_to_consenting_recipients_in_their_language(app, shop, make_member, make_user):

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from plugins.offers.models import Claim, Offer
+from plugins.offers.models import OfferClaim, SegmentOffer
 from tests.plugins.offers.conftest import enable
 from webapp.extensions import db
 from webapp.models import Membership
@@ -64,7 +64,7 @@ def test_the_size_follows_the_form_and_an_empty_segment_says_so(client, shop, ma
     assert "This segment matches nobody: change the conditions before sending." in refused.get_data(
         as_text=True
     )
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 0
 
 
 def test_sending_twice_in_a_day_asks_first_then_the_report(client, shop, make_member):
@@ -76,10 +76,10 @@ def test_sending_twice_in_a_day_asks_first_then_the_report(client, shop, make_me
     assert again.status_code == 409
     assert "already got an offer in the last 24 hours" in again.get_data(as_text=True)
     assert 'name="confirm"' in again.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 1
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 1
     confirmed = client.post_form(owner_url(shop, "new"), {**FORM, "confirm": "yes"})
     assert confirmed.status_code == 303
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 2
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 2
     report = client.get(confirmed.headers["Location"])
     text = report.get_data(as_text=True)
     assert (
@@ -103,14 +103,14 @@ def test_bad_offer_input_answers_422_in_words(client, shop, make_member):
         assert words in answer.get_data(as_text=True), changes
     no_csrf = client.post(owner_url(shop, "new"), data=FORM)
     assert no_csrf.status_code == 400
-    assert db.session.scalar(select(func.count()).select_from(Offer)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 0
 
 
 def test_a_customer_sees_it_under_for_you_and_takes_it_once(client, shop, make_member, make_user):
     member = quiet_members(shop, make_member, 1)[0]
     client.login(shop.owner)
     client.post_form(owner_url(shop, "new"), FORM)
-    offer = db.session.scalar(select(Offer))
+    offer = db.session.scalar(select(SegmentOffer))
     client.post_form("/auth/logout")
     client.login(member.user)
     wallet = client.get("/wallet/").get_data(as_text=True)
@@ -129,7 +129,7 @@ def test_a_customer_sees_it_under_for_you_and_takes_it_once(client, shop, make_m
         assert taken.status_code == 303
     db.session.expire_all()
     assert db.session.get(Membership, member.id).balance == 300
-    assert db.session.scalar(select(func.count()).select_from(Claim)) == 1
+    assert db.session.scalar(select(func.count()).select_from(OfferClaim)) == 1
     assert "offer for you" not in client.get("/wallet/").get_data(as_text=True)
 
     # Someone else, and a member outside the segment, find nothing.
