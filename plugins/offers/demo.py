@@ -11,6 +11,16 @@ from plugins.offers import services
 from plugins.offers.models import SegmentOffer
 
 
+def _owner_id(session: Session, merchant_id: int) -> int | None:
+    from webapp.models import StaffRole
+
+    return session.scalar(
+        select(StaffRole.user_id)
+        .where(StaffRole.merchant_id == merchant_id, StaffRole.role == "owner")
+        .limit(1)
+    )
+
+
 def add_demo_offer(session: Session, merchant) -> None:
     """Send 200 points to members without a visit for 30 days (nothing when nobody matches)."""
     if (
@@ -36,7 +46,7 @@ def add_demo_offer(session: Session, merchant) -> None:
         merchant,
         criteria,
         data,
-        merchant.owner.id if merchant.owner else None,
+        _owner_id(session, merchant.id),
         str(current_app.config["SECRET_KEY"]),
         confirm=True,
     )
