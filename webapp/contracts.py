@@ -148,3 +148,18 @@ class WalletSummaryLine:
     order: int = 100
     url: str | None = None
     tone: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentCondition:
+    """A condition a plugin adds to segment builders: pick one of ``choices`` ((value, label) pairs).
+
+    ``key`` is ``"<plugin>:<name>"``; the chosen value is handed back to
+    ``neighbourly_segment_condition_members`` with it.
+    """
+
+    key: str
+    label: str
+    source: str
+    choices: tuple[tuple[str, str], ...] = ()
+    order: int = 100

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, insert, or_, select
+from sqlalchemy import and_, case, false, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from plugins.offers.models import MAX_MESSAGE, MAX_TITLE, OfferClaim, OfferRecipient, SegmentOffer
@@ -64,6 +64,8 @@ class Criteria:
     min_spend: int | None = None
     max_spend: int | None = None
     birthday_month: int | None = None
+    # Conditions other plugins add (``neighbourly_collect_segment_conditions``): (key, value) pairs.
+    extras: tuple[tuple[str, str], ...] = ()
 
     def canonical(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -87,7 +89,22 @@ CRITERIA_FIELDS = (
     "min_spend",
     "max_spend",
     "birthday_month",
+    "extras",
 )
+EXTRA_PREFIX = "c."  # a plugin condition's form field: "c.<key>"
+
+
+def segment_conditions(merchant: Merchant, session: Session) -> list:
+    """The conditions enabled plugins add to the form (a status level), by ``order``."""
+    from webapp.plugins import hooks_for
+
+    found = []
+    hooks = hooks_for(merchant)
+    for conditions in hooks.neighbourly_collect_segment_conditions(
+        merchant=merchant, session=session
+    ):
+        found.extend(conditions or [])
+    return sorted(found, key=lambda condition: (condition.order, condition.key))
 
 
 def _whole(errors: dict, form: dict, name: str, low: int, high: int, message: str) -> int | None:
@@ -120,9 +137,22 @@ def _amount(errors: dict, form: dict, name: str, currency: str) -> int | None:
     return value
 
 
-def parse_criteria(form: dict, currency: str) -> tuple[Criteria, dict[str, str]]:
-    """The segment from the form (amounts in major units); errors by field name."""
+def parse_criteria(
+    form: dict, currency: str, conditions: list | tuple = ()
+) -> tuple[Criteria, dict[str, str]]:
+    """The segment from the form (amounts in major units); errors by field name. ``conditions``
+    are the plugins' (``segment_conditions``): a value must be one of a condition's choices."""
     errors: dict[str, str] = {}
+    extras = []
+    for condition in conditions:
+        name = EXTRA_PREFIX + condition.key
+        value = (form.get(name) or "").strip()
+        if not value:
+            continue
+        if value not in {choice for choice, _label in condition.choices}:
+            errors[name] = _("Choose one of the options.")
+            continue
+        extras.append((condition.key, value))
     days = _("Enter a whole number of days from 1 to %(max)s.", max=MAX_DAYS)
     visits = _("Enter a whole number of visits from 0 to %(max)s.", max=MAX_VISITS)
     criteria = Criteria(
@@ -133,6 +163,7 @@ def parse_criteria(form: dict, currency: str) -> tuple[Criteria, dict[str, str]]
         min_spend=_amount(errors, form, "min_spend", currency),
         max_spend=_amount(errors, form, "max_spend", currency),
         birthday_month=_whole(errors, form, "birthday_month", 1, 12, _("Choose a month.")),
+        extras=tuple(sorted(extras)),
     )
     if (
         criteria.min_visits is not None
@@ -152,9 +183,9 @@ def parse_criteria(form: dict, currency: str) -> tuple[Criteria, dict[str, str]]
 
 
 def criteria_from_json(text: str) -> Criteria:
-    return Criteria(
-        **{name: value for name, value in json.loads(text).items() if name in CRITERIA_FIELDS}
-    )
+    values = {name: value for name, value in json.loads(text).items() if name in CRITERIA_FIELDS}
+    values["extras"] = tuple(tuple(pair) for pair in values.get("extras") or ())
+    return Criteria(**values)
 
 
 def segment_query(merchant: Merchant, criteria: Criteria, now: datetime | None = None):
@@ -210,6 +241,18 @@ def segment_query(merchant: Merchant, criteria: Criteria, now: datetime | None =
                 query = query.where(value <= high)
     if criteria.birthday_month is not None:
         query = query.where(User.birth_month == criteria.birthday_month)
+    if criteria.extras:
+        from webapp.plugins import hooks_for
+
+        hooks = hooks_for(merchant)
+        for key, value in criteria.extras:
+            members_sql = hooks.neighbourly_segment_condition_members(
+                merchant=merchant, key=key, value=value
+            )
+            if members_sql is None:  # its plugin is off now: nobody can be said to meet it
+                query = query.where(false())
+                continue
+            query = query.where(members.c.id.in_(members_sql))
     return query
 
 

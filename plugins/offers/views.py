@@ -31,7 +31,15 @@ FORM_FIELDS = (
 
 def _form() -> dict[str, str]:
     source = request.form if request.method == "POST" else request.args
-    return {name: source.get(name, "")[:3000] for name in FORM_FIELDS}
+    form = {name: source.get(name, "")[:3000] for name in FORM_FIELDS}
+    extra = [name for name in source if name.startswith(services.EXTRA_PREFIX)][:20]
+    form.update({name[:100]: source.get(name, "")[:200] for name in extra})
+    return form
+
+
+def _criteria(merchant, form):
+    conditions = services.segment_conditions(merchant, db.session)
+    return services.parse_criteria(form, merchant.network.currency, conditions)
 
 
 def _secret() -> str:
@@ -66,6 +74,8 @@ def _builder(merchant, form, errors, status=200, size=None, notice=None, confirm
         options=options,
         currency=merchant.network.currency,
         default_control=services.DEFAULT_CONTROL_PERCENT,
+        conditions=services.segment_conditions(merchant, db.session),
+        extra_prefix=services.EXTRA_PREFIX,
         months=get_locale().months["stand-alone"]["wide"],
     )
 
@@ -77,11 +87,11 @@ def create(merchant):
     if request.method == "GET":
         form["control_percent"] = str(services.DEFAULT_CONTROL_PERCENT)
         form["kind"] = "points"
-        criteria, _errors = services.parse_criteria(form, merchant.network.currency)
+        criteria, _errors = _criteria(merchant, form)
         return _builder(
             merchant, form, {}, size=services.segment_size(db.session, merchant, criteria)
         )
-    criteria, errors = services.parse_criteria(form, merchant.network.currency)
+    criteria, errors = _criteria(merchant, form)
     size = None if errors else services.segment_size(db.session, merchant, criteria)
     if request.form.get("action") == "count":  # without JavaScript: count, then decide
         return _builder(merchant, form, errors, status=422 if errors else 200, size=size)
@@ -123,7 +133,7 @@ def create(merchant):
 def size(merchant):
     """The segment's size for the form as it is now (htmx, as the owner types)."""
     form = _form()
-    criteria, errors = services.parse_criteria(form, merchant.network.currency)
+    criteria, errors = _criteria(merchant, form)
     count = None if errors else services.segment_size(db.session, merchant, criteria)
     return render("offers/new.html", block="size", merchant=merchant, size=count, errors=errors)
 
