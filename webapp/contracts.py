@@ -155,7 +155,7 @@ class SegmentCondition:
     """A condition a plugin adds to segment builders: pick one of ``choices`` ((value, label) pairs).
 
     ``key`` is ``"<plugin>:<name>"``; the chosen value is handed back to
-    ``neighbourly_segment_condition_members`` with it.
+    ``neighbourly_collect_segment_members`` with it.
     """
 
     key: str

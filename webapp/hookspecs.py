@@ -546,7 +546,7 @@ def neighbourly_collect_segment_conditions(merchant, session):
 
     Lets a plugin that knows something about members (its level) offer it as a condition to
     another plugin's segment form without either importing the other. Each condition is a choice
-    among ``choices``; the chosen value goes back to ``neighbourly_segment_condition_members``.
+    among ``choices``; the chosen value goes back to ``neighbourly_collect_segment_members``.
 
     Scope: merchant.
     Phase: page rendering or inside a transaction (no writes).
@@ -558,7 +558,7 @@ def neighbourly_collect_segment_conditions(merchant, session):
 
 
 @hookspec(firstresult=True)
-def neighbourly_segment_condition_members(merchant, key, value):
+def neighbourly_collect_segment_members(merchant, key, value):
     """The members meeting one condition, as SQL to embed in a segment's single query.
 
     Only the plugin that owns ``key`` (its prefix) answers; every other one returns ``None``.

@@ -114,7 +114,7 @@ def neighbourly_collect_segment_conditions(merchant, session):
 
 
 @hookimpl
-def neighbourly_segment_condition_members(merchant, key, value):
+def neighbourly_collect_segment_members(merchant, key, value):
     if key != "gamification:level":
         return None
     return services.members_at_level(merchant.id, value)

@@ -246,7 +246,7 @@ def segment_query(merchant: Merchant, criteria: Criteria, now: datetime | None =
 
         hooks = hooks_for(merchant)
         for key, value in criteria.extras:
-            members_sql = hooks.neighbourly_segment_condition_members(
+            members_sql = hooks.neighbourly_collect_segment_members(
                 merchant=merchant, key=key, value=value
             )
             if members_sql is None:  # its plugin is off now: nobody can be said to meet it
