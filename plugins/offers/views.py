@@ -135,7 +135,8 @@ def size(merchant):
     form = _form()
     criteria, errors = _criteria(merchant, form)
     count = None if errors else services.segment_size(db.session, merchant, criteria)
-    return render("offers/new.html", block="size", merchant=merchant, size=count, errors=errors)
+    # htmx gets the size alone; a plain request (a bookmark) gets the whole form, filled in.
+    return _builder(merchant, form, errors, size=count, block="size")
 
 
 @bp.route("/business/<merchant_slug>/offers/<int:offer_id>")

@@ -54,6 +54,9 @@ def test_the_size_follows_the_form_and_an_empty_segment_says_so(client, shop, ma
         headers={"HX-Request": "true"},
     )
     assert "This segment matches nobody." in nobody.get_data(as_text=True)
+    whole = client.get(owner_url(shop, "size"), query_string={"idle_days": "60"})
+    assert whole.status_code == 200 and 'id="offer-form"' in whole.get_data(as_text=True)
+    assert 'value="60"' in whole.get_data(as_text=True)
     bad = client.get(
         owner_url(shop, "size"), query_string={"idle_days": "-1"}, headers={"HX-Request": "true"}
     )
