@@ -79,6 +79,8 @@ def test_an_owner_sends_points_to_quiet_customers_and_one_takes_them(live_app, n
     expect(owner.get_by_text("Sent to 2 customers.")).to_be_visible()
     expect(owner.get_by_role("heading", name="We miss you")).to_be_visible()
     expect(owner.locator(".offers-explain")).to_contain_text("control group")
+    if AXE.exists():
+        assert axe_violations(owner) == []
 
     aliya = new_page(viewport=PHONE)
     sign_in(aliya, base, QUIET[0])
@@ -89,6 +91,8 @@ def test_an_owner_sends_points_to_quiet_customers_and_one_takes_them(live_app, n
     aliya.get_by_role("link", name="We miss you").click()
     expect(aliya.get_by_text("Come by this week: a coffee is on us.")).to_be_visible()
     expect(aliya.get_by_text("300 points for you.")).to_be_visible()
+    if AXE.exists():
+        assert axe_violations(aliya) == []
     aliya.get_by_role("button", name="Take it").click()
     expect(aliya.get_by_text("It is yours. Thank you!")).to_be_visible()
     expect(aliya.get_by_text("Taken")).to_be_visible()
