@@ -36,12 +36,15 @@ class SegmentOffer(db.Model):
     control: Mapped[int] = mapped_column(default=0)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The sending form's one-time key: a double click or a retried POST sends the offer once.
+    form_key: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         CheckConstraint("kind IN ('points', 'certificate', 'message')", name="kind_known"),
         CheckConstraint("points >= 0", name="points_not_negative"),
         CheckConstraint("control_percent >= 0 AND control_percent <= 50", name="control_share"),
         Index("ix_offers_offers_merchant_sent", "merchant_id", "sent_at"),
+        UniqueConstraint("merchant_id", "form_key"),
     )
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, false, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugins.offers.models import MAX_MESSAGE, MAX_TITLE, OfferClaim, OfferRecipient, SegmentOffer
@@ -371,12 +372,19 @@ def send_offer(
     confirm: bool = False,
     now: datetime | None = None,
     options: list | None = None,
+    form_key: str | None = None,
 ) -> SegmentOffer:
     """Record the offer and its recipients (control group included), queue the e-mails, commit.
 
     Refuses an empty segment, and the same segment sent less than a day ago unless ``confirm``.
+    A ``form_key`` already used (a double click) returns that offer and sends nothing again.
     """
     now = now or utcnow()
+    form_key = (form_key or "")[:80] or None
+    if form_key is not None:
+        sent = _offer_by_key(session, merchant.id, form_key)
+        if sent is not None:
+            return sent
     members = segment_members(session, merchant, criteria, now)
     if not members:
         raise ValidationFailed(
@@ -414,9 +422,17 @@ def send_offer(
         control_percent=data.control_percent,
         created_by_id=by_user_id,
         sent_at=now,
+        form_key=form_key,
     )
     session.add(offer)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same form, sent by a twin request that got there first
+        session.rollback()
+        sent = _offer_by_key(session, merchant.id, form_key) if form_key else None
+        if sent is None:
+            raise
+        return sent
     drawn = sorted(members, key=lambda row: control_order(offer.id, row[0], secret))
     held_out = {row[0] for row in drawn[: control_count(len(members), data.control_percent)]}
     offer.control = len(held_out)
@@ -431,6 +447,14 @@ def send_offer(
     _queue_emails(session, merchant, offer, treated_users)
     session.commit()
     return offer
+
+
+def _offer_by_key(session: Session, merchant_id: int, form_key: str) -> SegmentOffer | None:
+    return session.scalar(
+        select(SegmentOffer).where(
+            SegmentOffer.merchant_id == merchant_id, SegmentOffer.form_key == form_key
+        )
+    )
 
 
 def _consenting(session: Session, merchant_id: int, user_ids: list[int]) -> set[int]:

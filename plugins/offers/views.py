@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import abort, current_app, flash, g, request
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
@@ -18,6 +20,7 @@ from webapp.web import render, see_other, staff_required
 bp = merchant_plugin_blueprint("offers", __name__, template_folder="templates")
 
 FORM_FIELDS = (
+    "form_key",
     *services.CRITERIA_FIELDS,
     "title",
     "message",
@@ -86,6 +89,7 @@ def create(merchant):
     form = _form()
     if request.method == "GET":
         form["control_percent"] = str(services.DEFAULT_CONTROL_PERCENT)
+        form["form_key"] = uuid.uuid4().hex
         form["kind"] = "points"
         criteria, _errors = _criteria(merchant, form)
         return _builder(
@@ -110,6 +114,7 @@ def create(merchant):
             _secret(),
             confirm=form.get("confirm") == "yes",
             options=options,
+            form_key=form.get("form_key"),
         )
     except services.NeedsConfirmation as error:
         db.session.rollback()

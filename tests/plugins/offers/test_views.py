@@ -3,6 +3,7 @@ the customer's "For you" in the wallet and the claim over HTTP, and the plugin s
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -149,3 +150,15 @@ def test_the_pages_answer_404_when_the_plugin_is_off(client, shop, make_member):
     enable(shop, False)
     assert client.get(owner_url(shop)).status_code == 404
     assert client.get(owner_url(shop, "size")).status_code == 404
+
+
+def test_a_double_clicked_send_sends_once(client, shop, make_member):
+    quiet_members(shop, make_member, 2)
+    client.login(shop.owner)
+    page = client.get(owner_url(shop, "new")).get_data(as_text=True)
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', page).group(1)
+    first = client.post_form(owner_url(shop, "new"), {**FORM, "form_key": key})
+    second = client.post_form(owner_url(shop, "new"), {**FORM, "form_key": key})
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 1

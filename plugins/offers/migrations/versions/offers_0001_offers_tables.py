@@ -36,12 +36,14 @@ def upgrade():
         sa.Column("control", sa.Integer(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("sent_at", TZ, nullable=False),
+        sa.Column("form_key", sa.String(length=80), nullable=True),
         sa.CheckConstraint("kind IN ('points', 'certificate', 'message')", name=op.f("ck_offers_offers_kind_known")),
         sa.CheckConstraint("points >= 0", name=op.f("ck_offers_offers_points_not_negative")),
         sa.CheckConstraint("control_percent >= 0 AND control_percent <= 50", name=op.f("ck_offers_offers_control_share")),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_offers_offers_created_by_id_users"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["merchant_id"], ["merchants.id"], name=op.f("fk_offers_offers_merchant_id_merchants")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_offers_offers")),
+        sa.UniqueConstraint("merchant_id", "form_key", name=op.f("uq_offers_offers_merchant_id_form_key")),
     )
     op.create_index("ix_offers_offers_merchant_sent", "offers_offers", ["merchant_id", "sent_at"])
     op.create_table(
