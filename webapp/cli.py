@@ -133,6 +133,23 @@ def _register_points(app: Flask) -> None:
         from webapp.services import points
 
         click.echo(f"{points.run_birthday_bonuses(db.session)} birthday bonuses credited")
+
+    @app.cli.command("customer-totals")
+    @click.option("--merchant", "merchant_slug", default=None, help="Only this business (its slug).")
+    def customer_totals(merchant_slug: str | None) -> None:
+        """Rebuild the per-card monthly totals behind lifetime value and cohorts from the purchases."""
+        from sqlalchemy import select
+
+        from webapp.extensions import db
+        from webapp.models import Merchant
+        from webapp.services.ledger import rebuild_customer_months
+
+        merchant_id = None
+        if merchant_slug:
+            merchant_id = db.session.scalar(select(Merchant.id).where(Merchant.slug == merchant_slug))
+            if merchant_id is None:
+                raise click.ClickException(f"No business with the slug {merchant_slug!r}.")
+        click.echo(f"{rebuild_customer_months(db.session, merchant_id)} card-month rows written")
 def _register_import(app: Flask) -> None:
     @app.cli.command("import-customers")
     @click.argument("merchant_slug")

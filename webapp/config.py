@@ -14,6 +14,7 @@ BUILTIN_PLUGINS = [
     "plugins.letters",
     "plugins.group_deals",
     "plugins.concierge",
+    "plugins.offers",
 ]
 
 

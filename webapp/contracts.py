@@ -179,3 +179,18 @@ class LedgerReasonKind:
     kind: str
     render: Callable[[Mapping[str, Any]], str]
     example: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SegmentCondition:
+    """A condition a plugin adds to segment builders: pick one of ``choices`` ((value, label) pairs).
+
+    ``key`` is ``"<plugin>:<name>"``; the chosen value is handed back to
+    ``neighbourly_collect_segment_members`` with it.
+    """
+
+    key: str
+    label: str
+    source: str
+    choices: tuple[tuple[str, str], ...] = ()
+    order: int = 100

@@ -38,6 +38,10 @@ def neighbourly_collect_dashboard_panels(merchant):
     # Rendered from an autoescaped .html template, so it is markup already.
     html = Markup(render_template("business/_core_figures.html", merchant=merchant, figures=figures))  # noqa: S704
     panels = [DashboardPanel(key="core", title=_("Key figures"), order=0, html=html, wide=True)]
+    value = analytics.customer_value(merchant)
+    html = Markup(render_template("business/_customer_value.html", merchant=merchant, value=value))  # noqa: S704
+    panels.append(DashboardPanel(key="core-customer-value", title=_("Customer value and retention"), order=3,
+                                 html=html, wide=True))
     panels.append(_expiry_panel(merchant))
     return panels
 

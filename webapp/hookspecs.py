@@ -582,3 +582,42 @@ def neighbourly_collect_wallet_summary(merchant, membership):
     :param membership: the customer's ``Membership``.
     :returns: a list of ``webapp.contracts.WalletSummaryLine``; ordered by ``order``.
     """
+
+
+# --------------------------------------------------------------------------- customer segments
+
+
+@hookspec
+def neighbourly_collect_segment_conditions(merchant, session):
+    """Conditions a plugin adds to segment builders (an owner picks customers by status level).
+
+    Lets a plugin that knows something about members (its level) offer it as a condition to
+    another plugin's segment form without either importing the other. Each condition is a choice
+    among ``choices``; the chosen value goes back to ``neighbourly_collect_segment_members``.
+
+    Scope: merchant.
+    Phase: page rendering or inside a transaction (no writes).
+
+    :param merchant: the ``Merchant`` whose members are being picked.
+    :param session: the SQLAlchemy session to read with.
+    :returns: a list of ``webapp.contracts.SegmentCondition`` (or ``None``).
+    """
+
+
+@hookspec(firstresult=True)
+def neighbourly_collect_segment_members(merchant, key, value):
+    """The members meeting one condition, as SQL to embed in a segment's single query.
+
+    Only the plugin that owns ``key`` (its prefix) answers; every other one returns ``None``.
+    Returning SQL (never running it) keeps a segment one statement however many conditions
+    plugins add.
+
+    Scope: merchant.
+    Phase: page rendering or inside a transaction (no writes).
+
+    :param merchant: the ``Merchant`` whose members are being picked.
+    :param key: the ``SegmentCondition.key``.
+    :param value: the chosen value (one of the condition's ``choices`` values, a string).
+    :returns: a SQLAlchemy ``Select`` of one column, membership ids of ``merchant`` meeting the
+        condition, or ``None`` when the key is not this plugin's or the value is unknown.
+    """

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "core_0010_price_items"
-down_revision = "core_0008_webhook_events"
+down_revision = "core_0009_ledger_reason_kinds"
 branch_labels = None
 depends_on = None
 

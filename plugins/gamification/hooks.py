@@ -19,6 +19,7 @@ from webapp.contracts import (
     EventType,
     NavItem,
     ReceiptLine,
+    SegmentCondition,
     WalletSummaryLine,
 )
 from webapp.extensions import db
@@ -99,6 +100,24 @@ def neighbourly_collect_checkout_lines(merchant, membership):
     rate, name = found
     return [CheckoutLine(_("Level: %(level)s", level=name), _("%(rate)s%% cashback", rate=rate_number(rate)),
                          order=30, source="gamification")]
+
+
+@hookimpl
+def neighbourly_collect_segment_conditions(merchant, session):
+    levels = session.execute(
+        select(Level.position, Level.name).where(Level.merchant_id == merchant.id).order_by(Level.position)
+    ).all()
+    if not levels:
+        return None
+    return [SegmentCondition(key="gamification:level", label=_("Status level"), source="gamification",
+                             choices=tuple((str(position), name) for position, name in levels), order=20)]
+
+
+@hookimpl
+def neighbourly_collect_segment_members(merchant, key, value):
+    if key != "gamification:level":
+        return None
+    return services.members_at_level(merchant.id, value)
 
 
 @hookimpl

@@ -333,6 +333,27 @@ def status_of(session: Session, membership_id: int) -> Status | None:
     return session.scalar(select(Status).where(Status.membership_id == membership_id))
 
 
+def members_at_level(merchant_id: int, position_text: str):
+    """SQL (not run): ids of the merchant's members whose current level is at ``position_text``,
+    the level ``level_rate`` names; members without a status row are at the entry level (0)."""
+    try:
+        position = int(position_text)
+    except (TypeError, ValueError):
+        return None
+    if not 0 <= position <= 100:
+        return None
+    st, members = Status.__table__, Membership.__table__
+    current = case((st.c.held_position > st.c.position, st.c.held_position), else_=st.c.position)
+    at_level = select(st.c.membership_id).where(st.c.merchant_id == merchant_id, current == position)
+    if position == 0:
+        without_status = select(members.c.id).where(
+            members.c.merchant_id == merchant_id,
+            ~select(st.c.id).where(st.c.membership_id == members.c.id).exists(),
+        )
+        return at_level.union_all(without_status)
+    return at_level
+
+
 def level_rate(session: Session, merchant_id: int, membership_id: int) -> tuple[int, str] | None:
     """(rate in basis points, level name) of a member's current level (one query)."""
     row = session.connection().execute(

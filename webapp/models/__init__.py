@@ -5,6 +5,7 @@ from webapp.models.imports import CustomerImport, CustomerImportRow
 from webapp.models.integrations import ApiIdempotentResponse, ApiKey
 from webapp.models.loyalty import (
     BirthdayBonus,
+    CustomerMonthTotals,
     ExpiryReminder,
     LedgerEntry,
     Membership,
@@ -39,6 +40,7 @@ __all__ = [
     "Merchant",
     "MerchantPhoto",
     "MerchantPlugin",
+    "CustomerMonthTotals",
     "MerchantWeeklyStats",
     "Network",
     "OutboxMessage",

@@ -167,6 +167,30 @@ class MerchantWeeklyStats(db.Model):
     __table_args__ = (UniqueConstraint("merchant_id", "week_start"),)
 
 
+class CustomerMonthTotals(db.Model):
+    """Running totals per card and local calendar month, kept inside the purchase transaction.
+
+    Customer lifetime value and the cohort retention table read these rows (one per card and
+    month with a sale), so their cost does not grow with the number of purchases. ``month`` and
+    ``join_month`` are the first days of local months where the merchant's network is.
+    """
+
+    __tablename__ = "customer_month_totals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    month: Mapped[date] = mapped_column(Date)
+    join_month: Mapped[date] = mapped_column(Date)
+    purchases: Mapped[int] = mapped_column(default=0)  # net of refunds
+    revenue: Mapped[int] = mapped_column(default=0)  # sum of bills, minor units, net of refunds
+
+    __table_args__ = (
+        UniqueConstraint("membership_id", "month"),
+        Index("ix_customer_month_totals_merchant_join_month", "merchant_id", "join_month"),
+    )
+
+
 class PointsAdjustment(db.Model):
     """The audit trail of manual adjustments: who added or removed points, how many and why.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
@@ -173,3 +173,127 @@ def network_figures(network: Network, session: Session | None = None) -> Network
         points_outstanding=outstanding,
         weeks=weeks,
     )
+
+
+# --------------------------------------------------------------------------- lifetime value and cohorts
+
+COHORT_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Customers who joined in one local month: their value and the share active each month after."""
+
+    join_month: date
+    customers: int
+    revenue: int
+    active: list[int | None]  # customers with a purchase in month k after joining (None: not yet)
+
+    @property
+    def lifetime_value(self) -> int | None:
+        return self.revenue // self.customers if self.customers else None
+
+    @property
+    def retention(self) -> list[float | None]:
+        return [
+            None if count is None or not self.customers else count / self.customers
+            for count in self.active
+        ]
+
+
+@dataclass(frozen=True)
+class CustomerValue:
+    customers: int
+    revenue: int
+    cohorts: list[Cohort]  # newest join month first
+
+    @property
+    def lifetime_value(self) -> int | None:
+        """Average revenue per customer so far (net of refunds), minor units."""
+        return self.revenue // self.customers if self.customers else None
+
+
+def _month_index(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _month_of_index(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def customer_value(
+    merchant: Merchant, session: Session | None = None, now=None, months: int = COHORT_MONTHS
+) -> CustomerValue:
+    """Lifetime value (overall and by join month) and cohort retention for the last ``months``
+    join months, from the per-card monthly running totals and the members' join dates: three
+    statements whose cost grows with customers and months, never with purchases."""
+    from webapp.models import CustomerMonthTotals, Membership
+    from webapp.timezones import month_start
+
+    session = session or db.session
+    now = now or utcnow()
+    zone = network_zone(merchant.network)
+    totals = CustomerMonthTotals
+    customers = (
+        session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.merchant_id == merchant.id)
+        )
+        or 0
+    )
+    revenue = (
+        session.scalar(
+            select(func.coalesce(func.sum(totals.revenue), 0)).where(
+                totals.merchant_id == merchant.id
+            )
+        )
+        or 0
+    )
+    # Members per local join month: bounds computed here, counted by one CASE over the join date.
+    bounds = [month_start(now, zone, back) for back in range(months - 1, -1, -1)]
+    bucket = case(
+        *[(Membership.joined_at < bounds[i + 1], i) for i in range(months - 1)], else_=months - 1
+    )
+    sizes = dict(
+        session.execute(
+            select(bucket.label("bucket"), func.count())
+            .where(Membership.merchant_id == merchant.id, Membership.joined_at >= bounds[0])
+            .group_by(bucket)
+        ).all()
+    )
+    first = _month_index(local_month_of(bounds[0], zone))
+    current = _month_index(local_month_of(now, zone))
+    activity: dict[tuple[date, date], tuple[int, int]] = {}
+    for join_month, month, active, month_revenue in session.execute(
+        select(
+            totals.join_month,
+            totals.month,
+            func.sum(case((totals.purchases > 0, 1), else_=0)),
+            func.sum(totals.revenue),
+        )
+        .where(totals.merchant_id == merchant.id, totals.join_month >= _month_of_index(first))
+        .group_by(totals.join_month, totals.month)
+    ).all():
+        activity[(join_month, month)] = (int(active or 0), int(month_revenue or 0))
+    cohorts = []
+    for index in range(months - 1, -1, -1):
+        joined = _month_of_index(first + index)
+        size = int(sizes.get(index, 0))
+        active_counts: list[int | None] = []
+        cohort_revenue = 0
+        for offset in range(months):
+            month_index = first + index + offset
+            if month_index > current:
+                active_counts.append(None)
+                continue
+            active, month_revenue = activity.get((joined, _month_of_index(month_index)), (0, 0))
+            active_counts.append(active)
+            cohort_revenue += month_revenue
+        cohorts.append(Cohort(joined, size, cohort_revenue, active_counts))
+    return CustomerValue(customers=int(customers), revenue=int(revenue), cohorts=cohorts)
+
+
+def local_month_of(moment, zone) -> date:
+    local = moment.astimezone(zone)
+    return date(local.year, local.month, 1)

@@ -18,7 +18,13 @@ from webapp.contracts import LedgerReason
 from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
 from webapp.ledger_reasons import note
-from webapp.models import LedgerEntry, Membership, Merchant, MerchantWeeklyStats
+from webapp.models import (
+    CustomerMonthTotals,
+    LedgerEntry,
+    Membership,
+    Merchant,
+    MerchantWeeklyStats,
+)
 from webapp.models.base import utcnow
 from webapp.timezones import merchant_zone, week_start_day
 
@@ -149,6 +155,105 @@ def batched_weekly_stats(session: Session) -> Iterator[None]:
         increments = {key: value for key, value in increments.items() if value}
         if increments:
             _write_weekly(session, merchant_id, week, increments)
+
+
+def local_month(moment: datetime, tz: tzinfo) -> date:
+    """The first day of the calendar month ``moment`` falls in where the street is."""
+    local = moment.astimezone(tz)
+    return date(local.year, local.month, 1)
+
+
+@lru_cache(maxsize=4)
+def _customer_month_upsert(dialect: str):
+    """Add to one card-month row of ``customer_month_totals``: one statement, built once."""
+    table = CustomerMonthTotals.__table__
+    statement = upsert_insert(dialect)(table).values(
+        merchant_id=bindparam("merchant_id"),
+        membership_id=bindparam("membership_id"),
+        month=bindparam("month"),
+        join_month=bindparam("join_month"),
+        purchases=bindparam("purchases"),
+        revenue=bindparam("revenue"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.membership_id, table.c.month],
+        set_={
+            column: table.c[column] + statement.excluded[column]
+            for column in ("purchases", "revenue")
+        },
+    )
+
+
+def bump_customer_month(
+    session: Session,
+    merchant_id: int,
+    membership_id: int,
+    moment: datetime,
+    joined_at: datetime,
+    zone: tzinfo,
+    purchases: int,
+    revenue: int,
+) -> None:
+    """Add a sale (or, negative, its refund) to the card's month: one upsert, never a read."""
+    session.connection().execute(
+        _customer_month_upsert(session.get_bind().dialect.name),
+        {
+            "merchant_id": merchant_id,
+            "membership_id": membership_id,
+            "month": local_month(moment, zone),
+            "join_month": local_month(joined_at, zone),
+            "purchases": purchases,
+            "revenue": revenue,
+        },
+    )
+
+
+def rebuild_customer_months(session: Session, merchant_id: int | None = None) -> int:
+    """Recompute ``customer_month_totals`` from the purchases (all merchants, or one); returns
+    the rows written. For data recorded before the totals existed, or to check them."""
+    from webapp.models import Network, Purchase
+
+    table = CustomerMonthTotals.__table__
+    merchants = select(Merchant.id, Network.timezone).join(
+        Network, Network.id == Merchant.network_id
+    )
+    if merchant_id is not None:
+        merchants = merchants.where(Merchant.id == merchant_id)
+    written = 0
+    for found_id, zone_name in session.execute(merchants.order_by(Merchant.id)).all():
+        from webapp.timezones import zone as zone_of
+
+        tz = zone_of(zone_name)
+        session.execute(table.delete().where(table.c.merchant_id == found_id))
+        months: dict[tuple[int, date], list] = {}
+        rows = session.execute(
+            select(
+                Purchase.membership_id, Purchase.created_at, Purchase.amount, Membership.joined_at
+            )
+            .join(Membership, Membership.id == Purchase.membership_id)
+            .where(Purchase.merchant_id == found_id, Purchase.refunded_at.is_(None))
+        )
+        for card, created_at, amount, joined_at in rows:
+            key = (card, local_month(created_at, tz))
+            entry = months.setdefault(key, [local_month(joined_at, tz), 0, 0])
+            entry[1] += 1
+            entry[2] += amount
+        values = [
+            {
+                "merchant_id": found_id,
+                "membership_id": card,
+                "month": month,
+                "join_month": joined,
+                "purchases": count,
+                "revenue": revenue,
+            }
+            for (card, month), (joined, count, revenue) in sorted(months.items())
+        ]
+        for start in range(0, len(values), 1000):
+            session.execute(table.insert(), values[start : start + 1000])
+        written += len(values)
+    session.commit()
+    return written
 
 
 def change_balance(session: Session, membership_id: int, delta: int) -> int:

@@ -35,6 +35,7 @@ from webapp.rules import points_earned, points_limit
 from webapp.services.ledger import (
     Posting,
     batched_postings,
+    bump_customer_month,
     bump_weekly_stats,
     change_balances,
     credit_expiry,
@@ -414,6 +415,9 @@ def _record(
         zone = network_zone(merchant.network)
         remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
         _write_ledger(session, merchant, purchase, draft, figures, now)  # before the hooks, as they are promised
+        # The card's month for lifetime value and cohorts: the one statement the running totals
+        # add to a sale (a per-card row cannot join the merchant-week upsert below).
+        bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
         # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
         # each plugin after the first), and the merchant-week they all bump with one upsert.
         with batched_postings(session):
@@ -675,6 +679,10 @@ def refund_purchase(
                 visits=Membership.visits - 1,
             )
             .execution_options(synchronize_session=False)
+        )
+        bump_customer_month(
+            session, merchant.id, purchase.membership_id, purchase.created_at, purchase.membership.joined_at,
+            network_zone(merchant.network), -1, -purchase.amount,
         )
         core_earned = sum(p.amount for p in reversals if p.source == "core" and p.amount < 0)
         other = sum(p.amount for p in reversals if p.source != "core")
