@@ -62,7 +62,8 @@ def test_till_and_marketplace_with_mistakes_leave_the_console_empty(live_app, ne
     till.locator("#checkout input[name=q]").press("Enter")
     amount = till.locator("#f-amount")
     expect(amount).to_be_visible()
-    amount.fill("45O0")  # a typo (a letter O): the live quote and Confirm both answer with a message
+    # A typo (a letter O): the live quote and Confirm both answer with a message.
+    amount.fill("45O0")
     with till.expect_response(lambda r: r.url.endswith("/till/purchase")) as refused:
         till.locator("#purchase-form button[type=submit]").click()
     assert refused.value.status == 200 and refused.value.headers["neighbourly-status"] == "422"
@@ -84,9 +85,13 @@ def test_till_and_marketplace_with_mistakes_leave_the_console_empty(live_app, ne
     news.locator("details.plugin-settings summary").click()
     posts_shown = news.locator("input[name=posts_shown]")
     posts_shown.fill("99")
-    with owner.expect_response(lambda r: r.url.endswith("/marketplace/news/settings")) as bad_setting:
+    with owner.expect_response(
+        lambda r: r.url.endswith("/marketplace/news/settings")
+    ) as bad_setting:
         news.locator("details.plugin-settings button[type=submit]").click()
-    assert bad_setting.value.status == 200 and bad_setting.value.headers["neighbourly-status"] == "422"
+    assert (
+        bad_setting.value.status == 200 and bad_setting.value.headers["neighbourly-status"] == "422"
+    )
     expect(news.locator("input[name=posts_shown]")).to_have_attribute("aria-invalid", "true")
     news.locator("input[name=posts_shown]").fill("4")
     news.locator("details.plugin-settings button[type=submit]").click()
