@@ -51,7 +51,7 @@ def test_catalogue_translates_every_extracted_string(extracted, locale):
     for message in extracted:
         if not message.id:
             continue
-        found = translated.get(message.id)
+        found = translated.get(message.id, context=message.context)  # pgettext: per context
         if (
             found is None
             or not found.string
