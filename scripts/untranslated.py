@@ -71,7 +71,10 @@ def missing(catalog: Catalog, template: Catalog | None = None) -> list:
     """Messages of ``catalog`` without a usable translation, then template messages it lacks."""
     found = [message for message in catalog if message.id and not is_translated(message)]
     if template is not None:
-        found.extend(message for message in template if message.id and catalog.get(message.id) is None)
+        found.extend(
+            message for message in template
+            if message.id and catalog.get(message.id, context=message.context) is None
+        )
     return found
 
 

@@ -200,6 +200,15 @@ class NeighbourlyClient(FlaskClient):
         return response
 
 
+def form_status(response) -> int:
+    """The status a form answer stands for. htmx requests receive a form with its messages as a 200
+    (Chromium would log a 4xx as a console error) and the real status in ``Neighbourly-Status``."""
+    if "Neighbourly-Status" in response.headers:
+        assert response.status_code == 200, response.status_code
+        return int(response.headers["Neighbourly-Status"])
+    return response.status_code
+
+
 # --------------------------------------------------------------------------- factories
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -101,3 +102,54 @@ def csv_response(
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@dataclass(frozen=True)
+class CsvVariant:
+    """Who a CSV is for. People (the default) get headers in their language, amounts in currency
+    units written as their locale writes them, and ``;`` between columns where the decimal mark is
+    a comma (what a spreadsheet there expects). Programs (``?format=machine``) get a stable file:
+    English snake_case headers, amounts in minor units, commas, no byte order mark."""
+
+    machine: bool
+    locale: str
+    delimiter: str = ","
+
+    @property
+    def bom(self) -> bool:
+        return not self.machine
+
+    @property
+    def suffix(self) -> str:
+        """Added to the file name so the two downloads do not overwrite each other."""
+        return "-machine" if self.machine else ""
+
+    def header(self, machine_names: Sequence[str], people_names: Sequence[str]) -> list[str]:
+        return list(machine_names if self.machine else people_names)
+
+    def amount(self, minor: int | None, currency: str) -> object:
+        """Minor units for programs; currency units in the reader's notation for people."""
+        from babel.numbers import format_decimal
+
+        from webapp.formatting import minor_to_decimal
+
+        if minor is None:
+            return ""
+        if self.machine:
+            return minor
+        return format_decimal(minor_to_decimal(minor, currency), group_separator=False, locale=self.locale)
+
+    def response(self, rows: Iterable[Iterable[Any]], filename: str, *, stream: bool = True) -> Response:
+        stem, _dot, extension = filename.rpartition(".")
+        return csv_response(
+            rows, f"{stem}{self.suffix}.{extension}", stream=stream, delimiter=self.delimiter, bom=self.bom
+        )
+
+
+def csv_variant(requested: str | None, locale: str) -> CsvVariant:
+    """The variant a download asked for (``format=machine`` or nothing) in the reader's ``locale``."""
+    from babel.numbers import get_decimal_symbol
+
+    if requested == "machine":
+        return CsvVariant(machine=True, locale=locale)
+    return CsvVariant(machine=False, locale=locale, delimiter=";" if get_decimal_symbol(locale) == "," else ",")

@@ -41,7 +41,7 @@ from webapp.services.purchases import PurchaseDraft, record_purchase
 
 DEMO_PASSWORD = "neighbourly-demo"  # noqa: S105 - published on purpose: it is the demo
 NETWORK_SLUG = "abay-street"
-NETWORK_NAME = "Abay Street"
+NETWORK_NAME = "Улица Абая"
 OPERATOR_EMAIL = "operator@abay-street.example.com"
 SEED = 20261101
 HISTORY_DAYS = 182
@@ -72,94 +72,94 @@ class DemoMerchant:
 
 MERCHANTS: tuple[DemoMerchant, ...] = (
     DemoMerchant(
-        "Aru Beauty Salon", "beauty", "salon-aru.example.com", 12, "Аружан Сейткали", "Мадина Омарова",
-        "Haircuts, colouring, manicure and brows by a team of six stylists who have worked on "
-        "Abay Street for nine years. Book by phone or just walk in; the tea is on us.",
-        "Mon–Sat 9:00–20:00\nSun 10:00–18:00",
-        (("Women's haircut", 6000), ("Men's haircut", 3500), ("Colouring", 15000),
-         ("Gel manicure", 7000), ("Brow shaping", 3000)),
+        "Салон красоты «Ару»", "beauty", "salon-aru.example.com", 12, "Аружан Сейткали", "Мадина Омарова",
+        "Стрижки, окрашивание, маникюр и брови: команда из шести мастеров работает на улице Абая "
+        "девятый год. Запишитесь по телефону или просто заходите — чай за наш счёт.",
+        "Пн–Сб 9:00–20:00\nВс 10:00–18:00",
+        (("Женская стрижка", 6000), ("Мужская стрижка", 3500), ("Окрашивание", 15000),
+         ("Маникюр с гель-лаком", 7000), ("Коррекция бровей", 3000)),
         700, 30, 0.9, ("#f7b2cf", "#7b3f9e"),
     ),
     DemoMerchant(
-        "Dastarkhan", "restaurant", "dastarkhan-abay.example.com", 15, "Ерлан Ахметов", "Асель Жунусова",
-        "Kazakh and Central Asian home cooking: beshbarmak on Fridays, hand-pulled lagman and "
-        "baursaks straight from the pan. Sixty seats and a quiet room for family celebrations.",
-        "Daily 11:00–23:00",
-        (("Beshbarmak", 4500), ("Lagman", 2800), ("Manty, 5 pieces", 2500), ("Plov", 2900),
-         ("Kazy platter", 5500), ("Tea for two", 900)),
+        "Дастархан", "restaurant", "dastarkhan-abay.example.com", 15, "Ерлан Ахметов", "Асель Жунусова",
+        "Казахская и среднеазиатская домашняя кухня: бешбармак по пятницам, лагман ручной тяжки и "
+        "баурсаки прямо со сковороды. Шестьдесят мест и тихий зал для семейных праздников.",
+        "Ежедневно 11:00–23:00",
+        (("Бешбармак", 4500), ("Лагман", 2800), ("Манты, 5 штук", 2500), ("Плов", 2900),
+         ("Казы, ассорти", 5500), ("Чай на двоих", 900)),
         500, 50, 1.3, ("#f4c27a", "#a23b1c"),
     ),
     DemoMerchant(
-        "Zhuldyz Car Wash", "car_wash", "zhuldyz-wash.example.com", 27, "Бауыржан Оспанов", "Дмитрий Козлов",
-        "Hand wash and detailing in six bays, open around the clock. Wait in the lounge with a "
-        "free coffee; a full wash takes about forty minutes.",
-        "Open 24 hours, every day",
-        (("Express wash", 3000), ("Full wash, inside and out", 6000), ("Engine wash", 5000),
-         ("Interior dry cleaning", 25000), ("Polishing", 18000)),
+        "Автомойка «Жулдыз»", "car_wash", "zhuldyz-wash.example.com", 27, "Бауыржан Оспанов", "Дмитрий Козлов",
+        "Ручная мойка и детейлинг на шести постах, круглосуточно. Подождите в зале с бесплатным "
+        "кофе: полная мойка занимает около сорока минут.",
+        "Круглосуточно, 24/7",
+        (("Экспресс-мойка", 3000), ("Комплексная мойка", 6000), ("Мойка двигателя", 5000),
+         ("Химчистка салона", 25000), ("Полировка кузова", 18000)),
         1000, 20, 0.8, ("#8fd3f4", "#1d4e89"),
     ),
     DemoMerchant(
-        "Baursak Bakery", "bakery", "baursak-bakery.example.com", 8, "Гульнара Искакова", "Ольга Смирнова",
-        "Bread baked twice a day in a stone oven: tandyr nan, sourdough rye, samsa and honey "
-        "cake. The morning batch is out by half past seven.",
-        "Daily 7:00–21:00",
-        (("Tandyr nan", 350), ("Sourdough rye loaf", 900), ("Beef samsa", 600),
-         ("Honey cake, slice", 1200), ("Cinnamon bun", 700), ("Bag of baursaks", 800)),
+        "Пекарня «Баурсак»", "bakery", "baursak-bakery.example.com", 8, "Гульнара Искакова", "Ольга Смирнова",
+        "Хлеб из каменной печи дважды в день: тандырные лепёшки, ржаной на закваске, самса и "
+        "медовик. Утренняя выпечка готова к половине восьмого.",
+        "Ежедневно 7:00–21:00",
+        (("Тандырная лепёшка", 350), ("Ржаной хлеб на закваске", 900), ("Самса с говядиной", 600),
+         ("Медовик, кусок", 1200), ("Булочка с корицей", 700), ("Пакет баурсаков", 800)),
         300, 100, 1.6, ("#fbe3b0", "#b9770e"),
     ),
     DemoMerchant(
-        "Arman Cinema", "cinema", "arman-cinema.example.com", 41, "Арман Касымов", "Даниияр Абенов",
-        "A neighbourhood cinema with two halls, new releases in Kazakh and Russian and a "
-        "children's matinee every weekend. The popcorn is made on site.",
-        "Daily 10:00–01:00",
-        (("Morning show ticket", 1800), ("Evening show ticket", 2800), ("VIP seat", 4500),
-         ("Large popcorn", 1500), ("Combo for two", 5000)),
+        "Кинотеатр «Арман»", "cinema", "arman-cinema.example.com", 41, "Арман Касымов", "Даниияр Абенов",
+        "Кинотеатр по соседству: два зала, новинки на казахском и русском и детский утренний сеанс "
+        "каждые выходные. Попкорн готовим сами.",
+        "Ежедневно 10:00–01:00",
+        (("Билет на утренний сеанс", 1800), ("Билет на вечерний сеанс", 2800), ("Место VIP", 4500),
+         ("Большой попкорн", 1500), ("Комбо на двоих", 5000)),
         500, 50, 0.9, ("#5c5c8a", "#161629"),
     ),
     DemoMerchant(
-        "Shanyrak Coffee", "cafe", "shanyrak-coffee.example.com", 19, "Алихан Сулейменов", "Анна Павлова",
-        "Speciality coffee roasted in Almaty, breakfast all day and a long table for working "
-        "with a laptop. Bring your own cup and save 100 ₸.",
-        "Mon–Fri 7:30–22:00\nSat–Sun 9:00–22:00",
-        (("Cappuccino", 1300), ("Flat white", 1500), ("Raf with halva", 1700),
-         ("Syrniki breakfast", 2600), ("Croissant", 900)),
+        "Кофейня «Шанырак»", "cafe", "shanyrak-coffee.example.com", 19, "Алихан Сулейменов", "Анна Павлова",
+        "Спешелти-кофе алматинской обжарки, завтраки весь день и длинный стол для работы с "
+        "ноутбуком. Приходите со своей кружкой — скидка 100 ₸.",
+        "Пн–Пт 7:30–22:00\nСб–Вс 9:00–22:00",
+        (("Капучино", 1300), ("Флэт уайт", 1500), ("Раф с халвой", 1700),
+         ("Завтрак с сырниками", 2600), ("Круассан", 900)),
         800, 50, 1.5, ("#d7b59a", "#4e2a1e"),
     ),
     DemoMerchant(
-        "Gulder Flowers", "flowers", "gulder-flowers.example.com", 23, "Сауле Тулегенова", "Камила Каримова",
-        "Tulips, roses and peonies from local greenhouses, bouquets made while you wait and "
-        "delivery anywhere on Abay Street within the hour.",
-        "Daily 8:00–22:00",
-        (("Eleven tulips", 8000), ("Twenty-five roses", 22000), ("Peonies in a box", 18000),
-         ("Potted orchid", 9500), ("Greeting card", 500)),
+        "Цветы «Гульдер»", "flowers", "gulder-flowers.example.com", 23, "Сауле Тулегенова", "Камила Каримова",
+        "Тюльпаны, розы и пионы из местных теплиц, букеты при вас и доставка по улице Абая "
+        "в течение часа.",
+        "Ежедневно 8:00–22:00",
+        (("Одиннадцать тюльпанов", 8000), ("Двадцать пять роз", 22000), ("Пионы в коробке", 18000),
+         ("Орхидея в горшке", 9500), ("Открытка", 500)),
         600, 40, 0.6, ("#ffd1dc", "#2e8b57"),
     ),
     DemoMerchant(
-        "Altyn Fitness", "fitness", "altyn-fitness.example.com", 33, "Тимур Баймуханов", "Виктория Орлова",
-        "Free weights and a cardio zone, group classes (yoga, functional training, boxing) and a "
-        "sauna. The trainers speak Kazakh, Russian and English.",
-        "Mon–Fri 6:00–23:00\nSat–Sun 8:00–22:00",
-        (("Single visit", 3000), ("Monthly pass", 18000), ("Personal training session", 8000),
-         ("Yoga class", 2500), ("Sauna, one hour", 4000)),
+        "Фитнес-клуб «Алтын»", "fitness", "altyn-fitness.example.com", 33, "Тимур Баймуханов", "Виктория Орлова",
+        "Свободные веса и кардиозона, групповые занятия (йога, функциональный тренинг, бокс) и "
+        "сауна. Тренеры говорят на казахском, русском и английском.",
+        "Пн–Пт 6:00–23:00\nСб–Вс 8:00–22:00",
+        (("Разовое посещение", 3000), ("Абонемент на месяц", 18000), ("Персональная тренировка", 8000),
+         ("Занятие йогой", 2500), ("Сауна, один час", 4000)),
         400, 25, 0.7, ("#ffe08a", "#c0392b"),
     ),
     DemoMerchant(
-        "Densaulyk Pharmacy", "pharmacy", "densaulyk-pharmacy.example.com", 4, "Динара Утепова",
+        "Аптека «Денсаулык»", "pharmacy", "densaulyk-pharmacy.example.com", 4, "Динара Утепова",
         "Сергей Лебедев",
-        "A pharmacist on duty all day, prescriptions filled while you wait, baby food, vitamins "
-        "and skin care.",
-        "Daily 8:00–23:00",
-        (("Vitamin D3", 2500), ("Cold and flu kit", 4200), ("Baby formula", 6500),
-         ("Sunscreen SPF 50", 5800)),
+        "Фармацевт весь день на месте, рецептурные лекарства при вас, детское питание, витамины "
+        "и уход за кожей.",
+        "Ежедневно 8:00–23:00",
+        (("Витамин D3", 2500), ("Набор от простуды", 4200), ("Детская смесь", 6500),
+         ("Солнцезащитный крем SPF 50", 5800)),
         200, 10, 0.8, ("#c8f7dc", "#11806a"),
     ),
     DemoMerchant(
-        "Bereke Market", "grocery", "bereke-market.example.com", 37, "Канат Есенов", "Наталья Морозова",
-        "Fresh produce from Almaty farms, kazy from the butcher's counter, dairy from Talgar and "
-        "everything else for the kitchen.",
-        "Daily 7:00–24:00",
-        (("Kazy, 500 g", 6500), ("Kurt, pack", 1200), ("Aport apples, 1 kg", 900),
-         ("Talgar milk, 1 l", 650), ("Zhetysu honey", 3500)),
+        "Маркет «Береке»", "grocery", "bereke-market.example.com", 37, "Канат Есенов", "Наталья Морозова",
+        "Свежие овощи и фрукты с алматинских ферм, казы из мясного отдела, молочное из Талгара и "
+        "всё остальное для кухни.",
+        "Ежедневно 7:00–24:00",
+        (("Казы, 500 г", 6500), ("Курт, упаковка", 1200), ("Яблоки апорт, 1 кг", 900),
+         ("Талгарское молоко, 1 л", 650), ("Жетысуский мёд", 3500)),
         300, 50, 1.4, ("#d4efb0", "#3d7a1f"),
     ),
 )
@@ -186,6 +186,13 @@ _SURNAMES = (  # masculine forms; the feminine adds "а"
 # Reserved example domains: demo e-mail can never reach a real mailbox, even with SMTP configured.
 _MAIL_DOMAINS = ("example.com", "example.org", "example.net")
 _MOBILE_PREFIXES = ("700", "701", "702", "705", "707", "708", "747", "771", "775", "776", "777", "778")
+
+
+def open_around_the_clock(hours: str | None) -> bool:
+    """Whether opening hours as the demo writes them say "always open" (in any of its languages):
+    sample news and ideas about opening earlier make no sense there."""
+    text = (hours or "").casefold()
+    return any(words in text for words in ("24/7", "круглосуточно", "24 hours", "тәулік бойы", "денонощно"))
 
 
 def ensure_schema() -> None:
@@ -286,8 +293,8 @@ class _Loader:
                 self.session, NETWORK_NAME, "KZT", operator, default_locale="ru", slug=NETWORK_SLUG,
                 point_value_minor=100,  # one point is one tenge
                 timezone=ALMATY.key,
-                description="Neighbours on Abay Street in Almaty: one card for the salon, the "
-                "bakery, the cinema and the rest of the street.",
+                description="Соседи с улицы Абая в Алматы: одна карта для салона, пекарни, "
+                "кинотеатра и всей улицы.",
             )
             network.created_at = started
             self.created["networks"] += 1
@@ -307,7 +314,7 @@ class _Loader:
             if merchant is None:
                 merchant = merchant_service.apply_to_network(
                     self.session, owner, network, name=spec.name, category=spec.category,
-                    description=spec.description, address=f"Abay Street {spec.house}, Almaty",
+                    description=spec.description, address=f"ул. Абая, {spec.house}, Алматы",
                     opening_hours=spec.hours, phone=f"+7 727 {300 + spec.house} {10 + spec.house:02d} 15",
                     cashback_bp=spec.cashback_bp, max_points_share_pct=spec.max_points_share_pct,
                     commit=False,
@@ -337,11 +344,11 @@ class _Loader:
         merchant_picture(spec).save(buffer, "JPEG", quality=90)
         config = current_app.config
         # The service's messages are translated; outside a request there is no locale to pick.
-        with force_locale("en"):
+        with force_locale(merchant.network.default_locale):
             photos.add_photo(
                 self.session, merchant, buffer.getvalue(), config["UPLOAD_FOLDER"],
                 photos.Limits(max_bytes=config["MAX_PHOTO_BYTES"], max_pixels=config["MAX_PHOTO_PIXELS"]),
-                alt_text=f"{spec.name}, {merchant_service.CATEGORIES[spec.category].lower()} on Abay Street",
+                alt_text=f"{spec.name}, {str(merchant_service.CATEGORIES[spec.category]).lower()}, ул. Абая",
             )
 
     def customers(self, count: int) -> list[tuple[CustomerSpec, int]]:
@@ -865,7 +872,7 @@ def merchant_picture(spec: DemoMerchant, size: tuple[int, int] = (960, 640)) -> 
     draw.rectangle((0, 440, width, height), fill=(0, 0, 0, 110))
     draw.text((centre_x, 510), spec.name, font=_font(58), anchor="mm", fill=(255, 255, 255, 255))
     draw.text(
-        (centre_x, 580), f"Abay Street {spec.house}", font=_font(30, bold=False), anchor="mm",
+        (centre_x, 580), f"ул. Абая, {spec.house}", font=_font(30, bold=False), anchor="mm",
         fill=(255, 255, 255, 230),
     )
     return picture

@@ -106,6 +106,23 @@ def file_size(size: int | None, locale: str | None = None) -> str:
 
 
 def percent_bp(basis_points: int | None, locale: str | None = None) -> str:
-    """``250`` -> ``2.5%`` (en) or ``2,5%`` (ru): basis points as a percentage, no trailing zeros."""
+    """``250`` -> ``2.5%`` (en) or ``2,5 %`` (ru): basis points as a percentage, no trailing zeros."""
+    from babel.numbers import format_percent
+
     locale = locale or str(get_locale() or "en")
-    return format_decimal(Decimal(basis_points or 0).scaleb(-2), format="#,##0.##", locale=locale) + "%"
+    return format_percent(Decimal(basis_points or 0).scaleb(-4), format="#,##0.##%", locale=locale)
+
+
+def percent(value: float | int | None, locale: str | None = None) -> str:
+    """``13.5`` -> ``13.5%`` (en) or ``13,5 %`` (ru): a figure already in percent, standing on its
+    own (a table cell); inside a translated sentence the sentence writes the sign itself."""
+    from babel.numbers import format_percent
+
+    locale = locale or str(get_locale() or "en")
+    return format_percent(Decimal(str(value or 0)) / 100, format="#,##0.#%", locale=locale)
+
+
+def decimal(value: float | int | Decimal | None, locale: str | None = None) -> str:
+    """``4.25`` -> ``4.25`` (en) or ``4,25`` (ru): an average or a score, at most two decimals."""
+    locale = locale or str(get_locale() or "en")
+    return format_decimal(Decimal(str(value or 0)), format="#,##0.##", locale=locale)

@@ -304,5 +304,7 @@ def register(app: Flask) -> None:
         rate_number=formatting.rate_number,
         share_percent=formatting.share_percent,
         file_size=formatting.file_size,
+        percent=formatting.percent,
+        decimal=formatting.decimal,
     )
     app.jinja_env.add_extension("jinja2.ext.do")

@@ -157,6 +157,31 @@ def operated_network(slug: str) -> Network:
     return network
 
 
+# Answers that carry a form back with its messages (invalid, conflicting, too many attempts).
+FORM_ERROR_STATUSES = frozenset({409, 422, 429})
+# The status a form error had, for htmx requests that receive it as a 200 (see below).
+FORM_STATUS_HEADER = "Neighbourly-Status"
+
+
+def soften_htmx_form_errors(response):
+    """htmx requests get a re-rendered form with its messages as a 200, the real status in a header.
+
+    Chromium logs every 4xx answer to a script's request as a console error ("Failed to load
+    resource"), and nothing a page does can silence it, so a person correcting a typo at the till
+    would fill the console. Browsers without JavaScript, API clients and tests that do not send
+    ``HX-Request`` keep the 4xx status; htmx swaps the form either way.
+    """
+    if (
+        response.status_code in FORM_ERROR_STATUSES
+        and request.headers.get("HX-Request") == "true"
+        and response.mimetype == "text/html"
+    ):
+        response.headers[FORM_STATUS_HEADER] = str(response.status_code)
+        response.status_code = 200
+        response.vary.add("HX-Request")
+    return response
+
+
 def set_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -221,10 +221,14 @@ def neighbourly_collect_customer_facts(merchant, membership, purchase):
     )
     if not received:
         return None
+    # The sentence's own period goes (the facts are joined by "; "), never the one of a date that
+    # ends in an abbreviation ("7 дек. 2027 г."): strip it from the pattern, then fill it in.
+    clause = _("%(value)s at %(issuer)s, valid until %(date)s.").removesuffix(".")
     value = "; ".join(
-        _("%(value)s at %(issuer)s, valid until %(date)s.",
-          value=money(certificate.balance, merchant.network.currency), issuer=certificate.issuer.name,
-          date=format_date(certificate.expires_at)).rstrip(".")
+        clause % {
+            "value": money(certificate.balance, merchant.network.currency), "issuer": certificate.issuer.name,
+            "date": format_date(certificate.expires_at),
+        }
         for certificate in received
     )
     return [CustomerFact("certificate", value, "cross_marketing", label=_("Certificate"))]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from plugins.group_deals import services
 from plugins.group_deals.models import Deal
+from webapp.demo import open_around_the_clock
 from webapp.models import Membership, Merchant
 from webapp.models.base import utcnow
 
@@ -29,8 +30,8 @@ def add_demo_deal(session: Session, merchant: Merchant, neighbours: list[Merchan
     regular = 60 * unit
     now = utcnow()
     data = services.DealInput(
-        title=_("Autumn box for %(name)s regulars", name=merchant.name),
-        description=_("Our seasonal box at a group price: the more neighbours join, the less each pays."),
+        title=_("Autumn offer for %(name)s regulars", name=merchant.name),
+        description=_("Our seasonal offer at a group price: the more neighbours join, the less each pays."),
         regular_price=regular,
         tiers=(services.TierStep(10, 50 * unit), services.TierStep(20, 42 * unit), services.TierStep(40, 35 * unit)),
         max_participants=80, max_quantity=3, deadline=now + timedelta(days=5), redeem_days=14,
@@ -44,7 +45,8 @@ def add_demo_deal(session: Session, merchant: Merchant, neighbours: list[Merchan
     ideas = [
         (_("A family-size version for weekends"), 9, _("Good idea: we are pricing it now.")),
         (_("Gift cards in a nice envelope"), 6, ""),
-        (_("Open an hour earlier on Saturdays"), 3, ""),
+        (_("A night-time price after midnight") if open_around_the_clock(merchant.opening_hours)
+         else _("Open an hour earlier on Saturdays"), 3, ""),
     ]
     for number, (text, votes, answer) in enumerate(ideas):
         if len(members) <= number:

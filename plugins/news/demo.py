@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from plugins.news import services
 from plugins.news.models import NewsPost
+from webapp.demo import open_around_the_clock
 from webapp.models import Merchant, StaffRole
 from webapp.models.base import utcnow
 
@@ -20,7 +21,7 @@ def add_demo_posts(session: Session, merchant: Merchant, neighbours: list[Mercha
     owner_id = session.scalar(select(StaffRole.user_id).where(
         StaffRole.merchant_id == merchant.id, StaffRole.role == "owner"))
     names = ", ".join(neighbour.name for neighbour in neighbours[:3])
-    if "24" in (merchant.opening_hours or ""):  # open around the clock: nothing to open earlier
+    if open_around_the_clock(merchant.opening_hours):  # nothing to open earlier
         first = (20, _("Open at any hour"), _(
             "Day or night, come by when it suits you: your card works at every hour, and every "
             "visit brings points."))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from plugins.surveys import services
 from plugins.surveys.models import Invitation, Rating, Survey
+from webapp.demo import open_around_the_clock
 from webapp.models import Membership, Merchant, Purchase, StaffRole, User
 
 INVITED = 30
@@ -18,9 +19,10 @@ RESPONDENTS = 12
 RATED_VISITS = 24
 
 
-def _answers(survey: Survey, rng: random.Random) -> dict[str, list[str]]:
-    ideas = [_("Longer opening hours on Sundays"), _("More seats by the window"),
-             _("Card payments at the counter"), _("A loyalty gift on birthdays"), ""]
+def _answers(survey: Survey, rng: random.Random, always_open: bool) -> dict[str, list[str]]:
+    ideas = [_("Faster service at rush hour") if always_open else _("Longer opening hours on Sundays"),
+             _("More places to wait inside"), _("Card payments at the counter"),
+             _("A loyalty gift on birthdays"), ""]
     answers: dict[str, list[str]] = {}
     for question in survey.questions:
         if question.kind == "rating":
@@ -53,7 +55,8 @@ def add_demo_surveys(session: Session, merchant: Merchant, neighbours: list[Merc
         session.add(Invitation(survey_id=survey.id, user_id=membership.user_id, emailed=False))
     session.commit()
     for membership in members[:RESPONDENTS]:
-        services.submit(session, survey, session.get(User, membership.user_id), _answers(survey, rng))
+        answers = _answers(survey, rng, open_around_the_clock(merchant.opening_hours))
+        services.submit(session, survey, session.get(User, membership.user_id), answers)
     _rate_recent_visits(session, merchant, rng)
 
 

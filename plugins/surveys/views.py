@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from plugins.surveys import services
 from plugins.surveys.models import QUESTION_KINDS
 from plugins.surveys.notify import notify_owner_of_complaint
-from webapp.csvfiles import csv_response
+from webapp.csvfiles import csv_variant
 from webapp.errors import Conflict, ValidationFailed
 from webapp.extensions import db
 from webapp.models import Merchant
@@ -202,8 +203,11 @@ def results(merchant, survey_id: int):
 @bp.route("/<int:survey_id>/export.csv")
 @staff_required("owner")
 def export(merchant, survey_id: int):
+    """The completed responses: for people in the reader's language (``?format=machine`` for
+    programs: stable English headers, UTC times; see ``webapp.csvfiles.CsvVariant``)."""
     survey = services.get_survey(db.session, merchant, survey_id)
-    return csv_response(services.export_rows(db.session, survey), f"survey-{survey.id}.csv", stream=False)
+    variant = csv_variant(request.args.get("format"), str(get_locale() or "en"))
+    return variant.response(services.export_rows(db.session, survey, variant), f"survey-{survey.id}.csv", stream=False)
 
 
 # --------------------------------------------------------------------------- owner: ratings, complaints

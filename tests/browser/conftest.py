@@ -23,7 +23,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-# How Chromium logs a 422 answer (a form re-rendered with its validation messages).
+# How Chromium logs a 422 answer to a plain form post (JavaScript off); htmx requests get their
+# form errors as a 200 with the status in ``Neighbourly-Status``, so they log nothing.
 EXPECTED_422 = "Failed to load resource: the server responded with a status of 422"
 
 
@@ -91,8 +92,9 @@ def new_page(browser):
     errors: list[str] = []
 
     def open_page(viewport=None, allow_422=False, expected_errors=(), **context_options):
-        """``allow_422``: the page submits invalid forms on purpose, so Chromium's resource-status
-        message for a 422 answer is expected there; every other console error still fails."""
+        """``allow_422``: the page submits invalid forms on purpose without JavaScript, so Chromium's
+        resource-status message for a 422 answer is expected there; every other console error
+        still fails."""
         context = browser.new_context(viewport=viewport or {"width": 390, "height": 844}, **context_options)
         contexts.append(context)
         page = context.new_page()

@@ -38,7 +38,7 @@ def test_a_group_deal_from_tiers_to_the_till(live_app, new_page):
     deadline = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
 
     # --- The owner drafts a deal with three tiers on a phone, then publishes it.
-    owner = new_page(viewport=PHONE, allow_422=True)
+    owner = new_page(viewport=PHONE)
     sign_in(owner, base, "bakery@example.com")
     owner.goto(f"{base}/business/{slug}/deals/new")
     owner.get_by_label("Title").fill("Sourdough box")

@@ -1,18 +1,22 @@
 """Import in a real browser: the owner brings 50 customers of the old card program over (three bad
 rows, one column matched by hand in the preview), and one of them signs up with the same phone
-number written another way and finds the old balance in the wallet."""
+number written another way and finds the old balance in the wallet, with the day it expires."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from flask_babel import force_locale, format_date
 from playwright.sync_api import expect
 
 from tests.browser.street import PHONE
 from tests.conftest import PASSWORD
 from webapp.extensions import db
+from webapp.models.base import utcnow
 from webapp.services import accounts, merchants
+from webapp.timezones import local_date, zone
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +43,9 @@ def test_owner_imports_customers_and_one_signs_up_to_find_the_old_balance(live_a
             cashback_bp=500, max_points_share_pct=50,
         )
         merchants.decide_application(db.session, network, operator, merchant.id, approve=True)
+        # Points expire a year after they are credited: imported balances included.
+        merchant.points_expiry_mode, merchant.points_expiry_months = "earned", 12
+        db.session.commit()
         slug = merchant.slug
     base = live_app.live_url
     csv_path = tmp_path / "old-program.csv"
@@ -95,3 +102,12 @@ def test_owner_imports_customers_and_one_signs_up_to_find_the_old_balance(live_a
     card = customer.locator("article.wallet-card", has_text="Corner Bakery")
     expect(card.locator(".balance")).to_have_text("112")
     expect(card).to_contain_text("Imported from the previous program")
+    # ... and sees when those points expire: a year after the import, in the network's calendar.
+    today = local_date(utcnow(), zone("Asia/Almaty"))
+    expires = today + timedelta(days=365) if (today.month, today.day) == (2, 29) else today.replace(year=today.year + 1)
+    with live_app.test_request_context(), force_locale("en"):
+        shown = format_date(expires, "medium")
+    expect(card.locator(".expiry-note")).to_contain_text(f"112 points expire on {shown}.")
+    # The policy is said in plain words on the card's own page.
+    card.get_by_role("link", name=re.compile("Open the card")).click()
+    expect(customer.locator(".expiry-note")).to_contain_text("112 points expire on")

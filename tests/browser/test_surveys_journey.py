@@ -35,7 +35,7 @@ def test_survey_from_a_template_answered_on_a_phone_and_a_complaint_answered(liv
     base = live_app.live_url
 
     # --- The owner builds a two-question survey from "How did we do?" (htmx, no reloads).
-    owner = new_page(viewport=TABLET, allow_422=True)
+    owner = new_page(viewport=TABLET)
     owner.on("dialog", lambda dialog: dialog.accept())
     sign_in(owner, base, "bakery@example.com")
     owner.goto(f"{base}/business/{slug}/surveys/")
@@ -61,7 +61,7 @@ def test_survey_from_a_template_answered_on_a_phone_and_a_complaint_answered(liv
     expect(owner.locator(".surveys-receipt")).to_contain_text("Rate this visit")
 
     # --- Aliya answers on her phone: a missing answer is named, then the points arrive.
-    phone = new_page(viewport=PHONE, allow_422=True)
+    phone = new_page(viewport=PHONE)
     sign_in(phone, base, "aliya@example.com")
     before = balance(phone)
     phone.get_by_role("link", name=re.compile("Answer “How did we do\\?”")).click()

@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import form_status
 from tests.contracts.plugin_kit import build_plugin
 from webapp.extensions import db
 from webapp.models import MerchantPlugin
@@ -144,7 +145,7 @@ def test_unknown_plugin_is_404(client, shop):
 def test_requires_is_respected(client, shop):
     client.login(shop.owner)
     response = client.post_form(url(shop, "probe_addon", "toggle"), {"enabled": "1"}, htmx=True)
-    assert response.status_code == 409
+    assert form_status(response) == 409
     body = response.get_data(as_text=True)
     assert 'id="plugin-probe_addon"' in body and 'role="alert"' in body
     assert "needs Probe Base" in body
@@ -161,7 +162,7 @@ def test_requires_is_respected(client, shop):
 
     # The base cannot go while something enabled needs it.
     response = client.post_form(url(shop, "probe_base", "toggle"), {"enabled": "0"}, htmx=True)
-    assert response.status_code == 409
+    assert form_status(response) == 409
     assert "Probe Addon needs Probe Base" in response.get_data(as_text=True)
     assert enabled(shop, "probe_base")
 
@@ -178,7 +179,7 @@ def test_settings_are_validated_and_saved(client, shop):
     before = plugin_settings(shop, "probe_base")
 
     response = client.post_form(url(shop, "probe_base", "settings"), valid_settings(visits="50"), htmx=True)
-    assert response.status_code == 422
+    assert form_status(response) == 422
     body = response.get_data(as_text=True)
     assert "<html" not in body and 'id="plugin-probe_base"' in body
     assert "Visits needed: at most 20." in body

@@ -9,7 +9,7 @@ from flask import g
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, form_status
 from tests.contracts.plugin_kit import build_plugin
 from webapp.contracts import CheckoutLine
 from webapp.extensions import db
@@ -171,13 +171,13 @@ def test_unknown_customer_gets_a_message_with_the_join_code(client, shop, custom
     sign_in(client, shop.cashier)
     response = post_form(client, till_url(shop, "/find"), {"q": "+7 700 000 0000"}, htmx=True)
     body = response.get_data(as_text=True)
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert "No customer found" in body
     assert shop.join_code in body
     # A registered person who never joined this merchant is not found either.
     stranger = make_user(name="Boris Stranger")
     response = post_form(client, till_url(shop, "/find"), {"q": stranger.card_code}, htmx=True)
-    assert response.status_code == 422 and "Boris" not in response.get_data(as_text=True)
+    assert form_status(response) == 422 and "Boris" not in response.get_data(as_text=True)
 
 
 def test_member_of_another_merchant_is_not_found_here(client, shop, make_merchant, make_member, make_user):
@@ -185,7 +185,7 @@ def test_member_of_another_merchant_is_not_found_here(client, shop, make_merchan
     outsider = make_member(other, user=make_user(name="Olga Other"), points=100)
     sign_in(client, shop.cashier)
     response = post_form(client, till_url(shop, "/find"), {"q": outsider.user.card_code}, htmx=True)
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert client.get(till_url(shop), query_string={"member": outsider.id}).status_code == 404
 
 
@@ -259,7 +259,7 @@ def test_same_key_with_a_different_amount_is_refused(client, shop, customer):
     entries = ledger_count(customer)
     response = buy(client, shop, customer, amount="50", key=key)
     body = response.get_data(as_text=True)
-    assert response.status_code == 409
+    assert form_status(response) == 409
     assert "already submitted with different details" in body
     assert 'id="purchase-form"' in body  # the form is back, with a new key
     assert f'value="{key}"' not in body
@@ -274,7 +274,7 @@ def test_more_points_than_allowed_is_declined_and_nothing_written(client, shop, 
     key = fresh_key(client, shop, customer)
     response = buy(client, shop, customer, amount="40", points="2500", key=key)
     body = response.get_data(as_text=True)
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert "At most 2,000 points" in body
     assert 'aria-invalid="true"' in body
     assert f'value="{key}"' not in body  # the declined key is spent; the corrected form gets a new one
@@ -286,7 +286,7 @@ def test_plugin_options_reach_the_draft(client, shop, customer):
     merchant_service.set_plugin_enabled(db.session, registry(), shop, "probe_till", True, shop.owner)
     sign_in(client, shop.cashier)
     declined = buy(client, shop, customer, amount="40", opt_voucher="BAD")
-    assert declined.status_code == 422
+    assert form_status(declined) == 422
     assert "probe voucher BAD is not valid" in declined.get_data(as_text=True)
     assert purchase_count(shop) == 0
     assert buy(client, shop, customer, amount="40", opt_voucher="GOOD").status_code == 200
@@ -298,7 +298,7 @@ def test_plugin_failure_inside_the_transaction_is_shown_and_rolled_back(client, 
     sign_in(client, shop.cashier)
     entries = ledger_count(customer)
     response = buy(client, shop, customer, amount="133", points="500")
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert "nothing was charged" in response.get_data(as_text=True)
     assert 'id="purchase-form"' in response.get_data(as_text=True)
     assert purchase_count(shop) == 0
@@ -310,7 +310,7 @@ def test_bad_amounts_are_rejected_before_the_service(client, shop, customer, amo
     sign_in(client, shop.cashier)
     response = buy(client, shop, customer, amount=amount)
     body = response.get_data(as_text=True)
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert 'id="e-amount"' in body
     assert purchase_count(shop) == 0
     assert db.session.scalar(select(func.count(PurchaseDecline.id))) == 0
@@ -320,7 +320,7 @@ def test_bad_amounts_are_rejected_before_the_service(client, shop, customer, amo
 def test_bad_points_text_is_rejected(client, shop, customer):
     sign_in(client, shop.cashier)
     response = buy(client, shop, customer, amount="40", points="-10")
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert 'id="e-points"' in response.get_data(as_text=True)
     assert purchase_count(shop) == 0
 
@@ -403,7 +403,7 @@ def test_pending_merchant_shows_a_notice_and_records_nothing(client, make_user, 
         till_url(merchant, "/purchase"),
         {"membership_id": member.id, "amount": "10", "idempotency_key": "p" * 32}, htmx=True,
     )
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert purchase_count(merchant) == 0
 
 

@@ -103,7 +103,7 @@ def test_demo_builds_a_consistent_neighbourhood(app):
     for merchant in merchants:
         assert merchant.status == "active"
         assert merchant.description and merchant.opening_hours
-        assert merchant.address.startswith("Abay Street")
+        assert merchant.address.startswith("ул. Абая")
         assert merchant.price_list and all(item["price"] > 0 for item in merchant.price_list)
         assert merchant.photos, merchant.name
         assert (upload_folder / merchant.photos[0].filename).stat().st_size > 5000
@@ -140,6 +140,66 @@ def test_plugin_defaults_are_made_in_the_owners_language(app):
     demo.load(echo=lambda line: None, **SMALL)
     names = set(db.session.scalars(select(Level.name)))
     assert "Серебро" in names and "Silver" not in names
+
+
+def _latin_words(text: str) -> list[str]:
+    """Words of four or more Latin letters, outside ``{placeholders}`` and known brand-like tokens."""
+    import re
+
+    text = re.sub(r"\{[^}]*\}", "", text)
+    return [word for word in re.findall(r"[A-Za-z]{4,}", text) if word not in {"VIP"}]
+
+
+def test_the_demo_street_reads_in_the_networks_language(app):
+    """Descriptions, price lists, news, levels, surveys, deals and certificate messages are Russian,
+    and a shop open around the clock does not announce opening earlier."""
+    import re
+
+    demo.load(echo=lambda line: None, **SMALL)
+    network = db.session.scalar(select(Network).where(Network.slug == demo.NETWORK_SLUG))
+    assert network.default_locale == "ru"
+    texts: list[str] = [network.name, network.description or ""]
+    for merchant in db.session.scalars(select(Merchant).where(Merchant.network_id == network.id)):
+        texts += [merchant.name, merchant.description, merchant.opening_hours, merchant.address]
+        texts += [item["name"] for item in merchant.price_list]
+    modules = set(app.extensions["neighbourly"].modules)
+    if "news" in modules:
+        from plugins.news.models import NewsPost
+
+        posts = db.session.execute(select(NewsPost.title, NewsPost.body, Merchant.opening_hours)
+                                   .join(Merchant, Merchant.id == NewsPost.merchant_id)).all()
+        assert posts
+        for title, body, hours in posts:
+            texts += [title, body]
+            if demo.open_around_the_clock(hours):
+                assert "раньше" not in body, body  # nothing opens earlier at a 24-hour car wash
+    if "gamification" in modules:
+        from plugins.gamification.models import Level
+
+        texts += list(db.session.scalars(select(Level.name)))
+    if "surveys" in modules:
+        from plugins.surveys.models import Question, Survey
+
+        texts += list(db.session.scalars(select(Survey.title)))
+        texts += list(db.session.scalars(select(Question.text)))
+    if "group_deals" in modules:
+        from plugins.group_deals.models import Deal
+
+        for title, description in db.session.execute(select(Deal.title, Deal.description)):
+            texts += [title, description]
+    if "cross_marketing" in modules:
+        from plugins.cross_marketing.models import Offer
+
+        texts += [message for message in db.session.scalars(select(Offer.message)) if message]
+    assert len(texts) > 80
+    english = [(text, _latin_words(text)) for text in texts if _latin_words(text)]
+    assert english == []
+    # Every text is written in Cyrillic, but for the top level's name, which Russian keeps as "VIP".
+    without_cyrillic = [
+        text for text in texts
+        if text.strip() and text != "VIP" and not re.search("[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]", text)
+    ]
+    assert without_cyrillic == []
 
 
 def test_plugins_add_sample_content_once(app):

@@ -44,7 +44,7 @@ def test_the_customer_export_streams_balances_and_neutralises_a_formula_name(
     make_member(shop, user=make_user(name="Plain"), points=7)
     make_member(make_merchant(), user=make_user(name="Someone else's"), points=99)
     client.login(shop.owner)
-    response = client.get(f"/business/{shop.slug}/customers/export.csv")
+    response = client.get(f"/business/{shop.slug}/customers/export.csv?format=machine")
     assert response.status_code == 200 and response.is_streamed
     assert response.mimetype == "text/csv"
     rows = read_csv(response)
@@ -70,7 +70,7 @@ def test_the_ledger_export_covers_the_period_only_and_refuses_bad_dates(
     today = utcnow().date()
     response = client.get(f"/business/{shop.slug}/customers/ledger.csv",
                           query_string={"start": (today - timedelta(days=30)).isoformat(),
-                                        "end": (today + timedelta(days=1)).isoformat()})
+                                        "end": (today + timedelta(days=1)).isoformat(), "format": "machine"})
     assert response.status_code == 200 and response.is_streamed
     rows = read_csv(response)
     assert rows[0][:6] == ["entry", "time", "card_code", "customer", "kind", "points"]
@@ -89,3 +89,37 @@ def test_exports_are_for_the_owner_only(client, make_merchant, make_user):
     client.login(cashier)
     assert client.get(f"/business/{shop.slug}/customers/export.csv").status_code == 404
     assert client.get(f"/business/{shop.slug}/customers/ledger.csv").status_code == 404
+
+
+def test_people_get_their_language_and_currency_units_programs_the_stable_file(
+    client, make_merchant, make_member,
+):
+    from webapp.models import Membership
+
+    shop = make_merchant()
+    member = make_member(shop, points=40)
+    db.session.execute(update(Membership).where(Membership.id == member.id).values(total_spent=100000))
+    db.session.commit()
+    client.login(shop.owner)
+    assert client.post_form("/account/locale", {"locale": "ru"}).status_code in (200, 303)
+    people = client.get(f"/business/{shop.slug}/customers/export.csv")
+    text = people.get_data(as_text=True)
+    assert text.startswith("\ufeff")  # spreadsheets read the Cyrillic right
+    assert 'filename="customers-' in people.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))  # "," is the decimal mark
+    assert rows[0][:3] == ["Код карты", "Имя", "Эл. почта"]
+    assert rows[0][6] == "Потрачено всего"
+    assert rows[1][5] == "40" and rows[1][6] == "1000"  # ₸1,000 in tenge, not 100000 tiyn
+    assert rows[1][10] == "Активен"
+
+    machine = client.get(f"/business/{shop.slug}/customers/export.csv?format=machine")
+    assert "-machine.csv" in machine.headers["Content-Disposition"]
+    text = machine.get_data(as_text=True)
+    assert not text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][6] == "total_spent_minor" and rows[1][6] == "100000" and rows[1][10] == "active"
+
+    ledger = client.get(f"/business/{shop.slug}/customers/ledger.csv")
+    rows = list(csv.reader(io.StringIO(ledger.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][:2] == ["Запись", "Время"] and rows[0][6] == "Стоимость"
+    assert rows[1][5] == "40" and rows[1][6] == "0,4"  # 40 points of 1 tiyn each: ₸0.40

@@ -51,7 +51,7 @@ def test_catalogue_translates_every_extracted_string(extracted, locale):
     for message in extracted:
         if not message.id:
             continue
-        found = translated.get(message.id)
+        found = translated.get(message.id, context=message.context)  # pgettext: per context
         if (
             found is None
             or not found.string
@@ -281,3 +281,21 @@ def test_untranslated_script_lists_and_applies_translations(extracted, tmp_path)
     assert result.get("Save language").string == "Запазване на езика"
     assert not result.get("Wallet").fuzzy
     assert result.get("%(num)s vote").string == ("%(num)s глас", "%(num)s гласа")
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_a_date_that_ends_with_an_abbreviation_is_not_followed_by_a_second_period(locale):
+    """Russian and Bulgarian dates end in "г." ("7 дек. 2027 г."): a sentence that ends with the
+    date takes no period of its own, or the reader sees "г.."."""
+    from datetime import date
+
+    from babel.dates import format_date
+
+    if not format_date(date(2027, 12, 7), "medium", locale=locale).endswith("."):
+        pytest.skip("dates in this language do not end with a period")
+    doubled = []
+    for message in catalogue(locale):
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if any(re.search(r"%\(date\)s\.(?:$|\n)", text or "") for text in strings):
+            doubled.append(message.id)
+    assert doubled == []

@@ -380,3 +380,39 @@ def test_the_cli_imports_with_a_mapping_and_its_dry_run_writes_nothing(app, shop
     assert "done: 1 new customers" in done.output
     assert db.session.scalar(select(func.sum(Membership.balance))) == 15
     assert runner.invoke(args=["import-customers", "no-such-shop", str(path)]).exit_code != 0
+
+
+def test_imported_birthdays_land_on_the_person_and_bring_the_birthday_bonus(shop):
+    from datetime import UTC, datetime
+
+    from webapp.services import points
+
+    shop.birthday_bonus_points = 500
+    db.session.commit()
+    text = (
+        "Name,Phone,Birthday,Consent\n"
+        "Aigerim,8 701 333 0001,07.12.1990,01.02.2024\n"  # consent recorded: like a hand-entered birthday
+        "Bolat,8 701 333 0002,07.12,01.02.2024\n"  # no year
+        "Dana,8 701 333 0003,07.12.1985,\n"  # no recorded consent: kept on the import row only
+    )
+    job = imports.run(db.session, upload(shop, text, mapping={"Birthday": "birthday", "Consent": "consent_date"}).id)
+    assert job.status == "done" and job.created_count == 3
+    people = {user.name: user for user in db.session.scalars(select(User).where(User.phone.like("+7701333%")))}
+    assert (people["Aigerim"].birth_day, people["Aigerim"].birth_month, people["Aigerim"].birth_year) == (7, 12, 1990)
+    assert (people["Bolat"].birth_day, people["Bolat"].birth_month, people["Bolat"].birth_year) == (7, 12, None)
+    assert people["Dana"].birth_day is None
+    assert points.birthday_consent(db.session, people["Aigerim"].id)
+    assert not points.birthday_consent(db.session, people["Dana"].id)
+    assert db.session.scalar(
+        select(CustomerImportRow.birthday).where(CustomerImportRow.user_id == people["Dana"].id)
+    ) == "1985-12-07"
+
+    # On the day, the birthday task credits the imported customers as it does everyone else, once.
+    birthday = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    assert points.run_birthday_bonuses(db.session, birthday) == 2
+    assert points.run_birthday_bonuses(db.session, birthday) == 0
+    balances = {
+        name: memberships.find_membership(db.session, user.id, shop.id).balance for name, user in people.items()
+    }
+    assert balances == {"Aigerim": 500, "Bolat": 500, "Dana": 0}
+    assert balances_match_the_ledger()

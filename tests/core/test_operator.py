@@ -91,7 +91,20 @@ def test_suspend_keeps_balances_and_stops_purchases_until_reinstated(
     db.session.refresh(merchant)
     assert merchant.status == "active"
 
-    assert client.post_form(f"{base}/suspend", {"reason": "Complaints"}).status_code == 303
+    # First a confirmation that says what happens; nothing is written yet (no JavaScript needed).
+    asked = client.post_form(f"{base}/suspend", {"reason": "Complaints"})
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "<html" in body
+    assert f"Suspend {merchant.name}?" in body and "Complaints" in body and 'name="confirmed" value="1"' in body
+    db.session.refresh(merchant)
+    assert merchant.status == "active"
+    # With htmx the same question replaces the business's row in place.
+    inline = client.post_form(f"{base}/suspend", {"reason": "Complaints"}, htmx=True).get_data(as_text=True)
+    assert "<html" not in inline and f"Yes, suspend {merchant.name}" in inline
+    db.session.refresh(merchant)
+    assert merchant.status == "active"
+
+    assert client.post_form(f"{base}/suspend", {"reason": "Complaints", "confirmed": "1"}).status_code == 303
     db.session.refresh(merchant)
     assert merchant.status == "suspended"
     with pytest.raises(PurchaseDeclined):

@@ -341,6 +341,22 @@ def test_htmx_is_configured_for_the_csp(app, client):
     assert any(re.fullmatch(code, "429") for code in swapped)
 
 
+
+def test_form_errors_keep_their_status_without_htmx_and_reach_htmx_as_a_200(client, make_user):
+    """Chromium logs every 4xx answer to a script as a console error: htmx gets the form with its
+    messages as a 200 and the status in a header; a browser without JavaScript still gets the 422."""
+    user = make_user()
+    plain = client.post_form("/auth/login", {"email": user.email, "password": "wrong password"})
+    assert plain.status_code == 422 and "Neighbourly-Status" not in plain.headers
+    htmx = client.post_form("/auth/login", {"email": user.email, "password": "wrong password"}, htmx=True)
+    assert htmx.status_code == 200
+    assert htmx.headers["Neighbourly-Status"] == "422"
+    assert "HX-Request" in htmx.headers["Vary"]
+    assert "The e-mail or password is not right." in htmx.get_data(as_text=True)
+    # Not found stays an error for htmx too: only answers that carry a form back are softened.
+    missing = client.get("/no-such-page", headers={"HX-Request": "true"})
+    assert missing.status_code == 404 and "Neighbourly-Status" not in missing.headers
+
 # --------------------------------------------------------------------------- CSRF lifetime
 
 

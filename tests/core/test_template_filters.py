@@ -37,3 +37,17 @@ def test_filters_follow_a_change_of_language_within_a_request(app):
             assert russian[1] == format_datetime(moment, "medium")
             assert templating._gettext("Wallet") != "Wallet"
         assert english != russian
+
+
+def test_percentages_and_averages_use_the_readers_decimal_mark(app):
+    with app.test_request_context():
+        page = app.jinja_env.from_string(
+            "{{ a|percent }} {{ b|percent }} {{ c|decimal }} {{ d|percent_bp }} {{ e|decimal }}"
+        ).render
+        values = {"a": 13.5, "b": 40, "c": 4.25, "d": 250, "e": 1234.5}  # variables: Jinja folds constants
+        with force_locale("en"):
+            assert page(values) == "13.5% 40% 4.25 2.5% 1,234.5"
+        with force_locale("ru"):
+            assert page(values) == "13,5% 40% 4,25 2,5% 1\u00a0234,5"
+        with force_locale("bg"):
+            assert page(values) == "13,5% 40% 4,25 2,5% 1\u00a0234,5"

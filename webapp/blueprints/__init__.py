@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webapp.web import set_security_headers
+from webapp.web import set_security_headers, soften_htmx_form_errors
 
 
 def register_core_blueprints(app: Flask) -> None:
@@ -27,3 +27,4 @@ def register_core_blueprints(app: Flask) -> None:
                    developers):
         app.register_blueprint(module.bp)
     app.after_request(set_security_headers)
+    app.after_request(soften_htmx_form_errors)

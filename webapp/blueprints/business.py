@@ -13,12 +13,13 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from webapp import outbox
-from webapp.csvfiles import csv_response
+from webapp.csvfiles import csv_variant
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import file_size, minor_to_decimal, parse_money
@@ -574,7 +575,8 @@ def invitation(token: str):
 @staff_required("owner")
 def export_customers(merchant: Merchant):
     """Every card with its balance, streamed as the database reads it."""
-    return csv_response(exports.customer_rows(db.session, merchant), f"customers-{merchant.slug}.csv")
+    variant = csv_variant(request.args.get("format"), str(get_locale() or "en"))
+    return variant.response(exports.customer_rows(db.session, merchant, variant), f"customers-{merchant.slug}.csv")
 
 
 @bp.route("/<merchant_slug>/customers/ledger.csv")
@@ -583,8 +585,9 @@ def export_ledger(merchant: Merchant):
     """The points ledger of a period (local days, both included) for the accountant, streamed."""
     today = utcnow().astimezone(network_zone(merchant.network)).date()
     first, last = exports.parse_period(request.args.get("start"), request.args.get("end"), today)
-    return csv_response(
-        exports.ledger_rows(db.session, merchant, first, last),
+    variant = csv_variant(request.args.get("format"), str(get_locale() or "en"))
+    return variant.response(
+        exports.ledger_rows(db.session, merchant, first, last, variant),
         f"ledger-{merchant.slug}-{first.isoformat()}-{last.isoformat()}.csv",
     )
 

@@ -129,6 +129,10 @@ def decline(network_slug: str, merchant_id: int):
 @bp.route("/<network_slug>/merchants/<int:merchant_id>/suspend", methods=["POST"])
 @login_required
 def suspend(network_slug: str, merchant_id: int):
+    """Two steps: the reason, then a confirmation that says what suspending does (a form of its
+    own, so it works without JavaScript; with htmx it replaces the business's row in place)."""
+    if request.form.get("confirmed") != "1":
+        return _confirm_suspension(network_slug, merchant_id)
     network, merchant, refused = _act_with_reason(
         network_slug, merchant_id,
         lambda network, reason: merchants.set_suspended(
@@ -144,6 +148,25 @@ def suspend(network_slug: str, merchant_id: int):
         "success",
     )
     return _back(network, "suspended")
+
+
+def _confirm_suspension(network_slug: str, merchant_id: int):
+    network = operated_network(network_slug)
+    reason = _reason()
+    try:
+        merchant = merchants.merchant_to_suspend(db.session, network, current_user, merchant_id)
+        if not reason:
+            raise ValidationFailed(_("Say why the business is suspended; the owner will see it."))
+    except NotFound:
+        abort(404)
+    except (ValidationFailed, Conflict) as error:
+        return _network_page(
+            network, status=error.status_code, errors={merchant_id: error.message}, reasons={merchant_id: reason},
+        )
+    return render(
+        "operator/confirm_suspend.html", block="confirm", network=network, merchant=merchant, reason=reason,
+        shown=request.form.get("status", "active"),
+    )
 
 
 @bp.route("/<network_slug>/merchants/<int:merchant_id>/reinstate", methods=["POST"])

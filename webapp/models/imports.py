@@ -81,8 +81,8 @@ class CustomerImportRow(db.Model):
     row_number: Mapped[int] = mapped_column()
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
-    # What the previous program knew and the core has no column for yet: ISO date, or
-    # "--MM-DD" without a year.
+    # The birthday as the previous program knew it: ISO date, or "--MM-DD" without a year. A new
+    # person with recorded consent also gets it in ``users.birth_*`` (birthday bonuses read it).
     birthday: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-from flask_babel import get_locale
+from flask_babel import get_locale, pgettext
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import ledger_reasons
+from webapp.csvfiles import CsvVariant
 from webapp.errors import ValidationFailed
 from webapp.models import LedgerEntry, Membership, Merchant, User
 from webapp.services import accounts
@@ -20,16 +21,42 @@ from webapp.timezones import day_start, network_zone
 
 BATCH = 1000
 MAX_PERIOD_DAYS = 3660  # ten years: an accountant's longest question
+# What callers outside a request (CLI, tests of the rows) get: the stable file for programs.
+MACHINE = CsvVariant(machine=True, locale="en")
 
 
 
-def customer_rows(session: Session, merchant: Merchant) -> Iterator[list[object]]:
-    """Header, then one row per card at ``merchant`` (oldest first): who, contacts, balance, spend."""
+def customer_rows(
+    session: Session, merchant: Merchant, variant: CsvVariant | None = None
+) -> Iterator[list[object]]:
+    """Header, then one row per card at ``merchant`` (oldest first): who, contacts, balance, spend.
+
+    ``variant`` says who reads it (people by default in a request; programs without one)."""
+    variant = variant or MACHINE
     zone = network_zone(merchant.network)
-    yield [
-        "card_code", "name", "email", "phone", "joined", "points_balance", "total_spent_minor",
-        "currency", "visits", "last_visit", "status",
-    ]
+    yield variant.header(
+        [
+            "card_code", "name", "email", "phone", "joined", "points_balance", "total_spent_minor",
+            "currency", "visits", "last_visit", "status",
+        ],
+        [
+            pgettext("CSV column", "Card code"),
+            pgettext("CSV column", "Name"),
+            pgettext("CSV column", "E-mail"),
+            pgettext("CSV column", "Phone"),
+            pgettext("CSV column", "Joined"),
+            pgettext("CSV column", "Points balance"),
+            pgettext("CSV column", "Total spent"),
+            pgettext("CSV column", "Currency"),
+            pgettext("CSV column", "Visits"),
+            pgettext("CSV column", "Last visit"),
+            pgettext("CSV column", "Status"),
+        ],
+    )
+    if variant.machine:
+        left, active = "left", "active"
+    else:
+        left, active = pgettext("CSV customer status", "Left"), pgettext("CSV customer status", "Active")
     statement = (
         select(
             User.card_code, User.name, User.email, User.phone, User.erased_at, Membership.joined_at,
@@ -47,10 +74,10 @@ def customer_rows(session: Session, merchant: Merchant) -> Iterator[list[object]
         email = "" if erased or accounts.is_placeholder_email(row.email) else row.email
         yield [
             row.card_code, "" if erased else row.name, email, "" if erased else (row.phone or ""),
-            row.joined_at.astimezone(zone).date().isoformat(), row.balance, row.total_spent, currency,
-            row.visits,
+            row.joined_at.astimezone(zone).date().isoformat(), row.balance,
+            variant.amount(row.total_spent, currency), currency, row.visits,
             row.last_purchase_at.astimezone(zone).date().isoformat() if row.last_purchase_at else "",
-            "left" if row.left_at else "active",
+            left if row.left_at else active,
         ]
 
 
@@ -68,19 +95,38 @@ def parse_period(start: str | None, end: str | None, today: date) -> tuple[date,
     return first, last
 
 
-def ledger_rows(session: Session, merchant: Merchant, first: date, last: date) -> Iterator[list[object]]:
+def ledger_rows(
+    session: Session, merchant: Merchant, first: date, last: date, variant: CsvVariant | None = None
+) -> Iterator[list[object]]:
     """Header, then every ledger entry of ``merchant`` on the local days ``first``..``last``.
 
     ``reason`` is the sentence in the current locale (the reader's), ``reason_kind`` the
     language-neutral kind it was rendered from (``webapp.ledger_reasons``).
     """
+    variant = variant or MACHINE
     zone = network_zone(merchant.network)
     start: datetime = day_start(first, zone)
     end: datetime = day_start(last + timedelta(days=1), zone)
-    yield [
-        "entry", "time", "card_code", "customer", "kind", "points", "value_minor", "currency",
-        "reason", "source", "purchase", "reason_kind",
-    ]
+    yield variant.header(
+        [
+            "entry", "time", "card_code", "customer", "kind", "points", "value_minor", "currency",
+            "reason", "source", "purchase", "reason_kind",
+        ],
+        [
+            pgettext("CSV column", "Entry"),
+            pgettext("CSV column", "Time"),
+            pgettext("CSV column", "Card code"),
+            pgettext("CSV column", "Customer"),
+            pgettext("CSV column", "Kind"),
+            pgettext("CSV column", "Points"),
+            pgettext("CSV column", "Value"),
+            pgettext("CSV column", "Currency"),
+            pgettext("CSV column", "Reason"),
+            pgettext("CSV column", "Source"),
+            pgettext("CSV column", "Purchase"),
+            pgettext("CSV column", "Reason code"),
+        ],
+    )
     statement = (
         select(
             LedgerEntry.id, LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.amount,
@@ -103,7 +149,8 @@ def ledger_rows(session: Session, merchant: Merchant, first: date, last: date) -
     for row in session.execute(statement):
         yield [
             row.id, row.created_at.astimezone(zone).isoformat(timespec="seconds"), row.card_code,
-            "" if row.erased_at else row.name, row.kind, row.amount, row.amount * value, currency,
+            "" if row.erased_at else row.name, row.kind, row.amount,
+            variant.amount(row.amount * value, currency), currency,
             ledger_reasons.render_cached(row.reason_kind, row.reason_params, locale), row.source,
             row.purchase_id or "", row.reason_kind,
         ]

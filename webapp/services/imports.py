@@ -43,6 +43,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.services import accounts, codes, ledger, phones
 from webapp.services.memberships import DATA_PROCESSING, MARKETING
+from webapp.services.points import BIRTHDAY
 from webapp.timezones import network_zone
 
 log = logging.getLogger(__name__)
@@ -641,6 +642,24 @@ def _consent_text(merchant: Merchant, on: date) -> str:
             f"{on.isoformat()} (imported).")
 
 
+def birthday_parts(text: str | None) -> tuple[int, int, int | None] | None:
+    """(day, month, year or None) of an import row's birthday ("1990-12-31" or "--12-31")."""
+    if not text:
+        return None
+    if text.startswith("--"):
+        return int(text[5:7]), int(text[2:4]), None
+    year, month, day = (int(part) for part in text.split("-"))
+    return day, month, year
+
+
+def _birthday_columns(row: Row) -> dict[str, int | None]:
+    """A new person's birthday where one entered by hand lives (``users.birth_*``), when the
+    previous program recorded their consent; without it the birthday stays on the import row."""
+    parts = birthday_parts(row.birthday) if row.consent_date is not None else None
+    day, month, year = parts or (None, None, None)
+    return {"birth_day": day, "birth_month": month, "birth_year": year}
+
+
 def _write_batch(session: Session, merchant: Merchant, job_id: int, plan: Plan) -> int:
     """Create users, cards, ledger entries, consents and import keys for one batch (no commit).
 
@@ -663,7 +682,7 @@ def _write_batch(session: Session, merchant: Merchant, job_id: int, plan: Plan) 
                 "email": row.email or accounts.placeholder_email(secrets.token_hex(10)),
                 "password_hash": "", "name": row.name, "phone": row.phone, "locale": None,
                 "card_code": code, "is_platform_admin": False, "created_at": now,
-                "imported_at": now,
+                "imported_at": now, **_birthday_columns(row),
             })
         session.execute(insert(User.__table__), values)
         for condition in _in_batches(session, User.card_code, list(code_of)):
@@ -707,6 +726,16 @@ def _write_batch(session: Session, merchant: Merchant, job_id: int, plan: Plan) 
                 "user_id": user_ids[row.index], "merchant_id": merchant.id, "purpose": purpose,
                 "granted": True, "text_version": CONSENT_VERSION,
                 "text": _consent_text(merchant, row.consent_date), "created_at": moment,
+            })
+    created = {row.index for row in new_users}
+    for row in rows:
+        if row.index in created and row.consent_date is not None and row.birthday:
+            # The birthday's own consent, as the profile form records it (network-wide).
+            consents.append({
+                "user_id": user_ids[row.index], "merchant_id": None, "purpose": BIRTHDAY,
+                "granted": True, "text_version": CONSENT_VERSION,
+                "text": _consent_text(merchant, row.consent_date),
+                "created_at": datetime.combine(row.consent_date, time(12), zone),
             })
     if consents:
         session.execute(insert(ConsentRecord.__table__), consents)

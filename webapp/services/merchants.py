@@ -264,6 +264,20 @@ def decide_application(
     return merchant
 
 
+def merchant_to_suspend(session: Session, network: Network, operator: User, merchant_id: int) -> Merchant:
+    """The active merchant ``merchant_id`` of ``network``, for the operator's confirmation step
+    (the same checks as ``set_suspended``, nothing written)."""
+    _require_operator(network, operator)
+    merchant = session.scalar(
+        select(Merchant).where(Merchant.id == merchant_id, Merchant.network_id == network.id)
+    )
+    if merchant is None:
+        raise NotFound(_("No such merchant in this network."))
+    if merchant.status != "active":
+        raise Conflict(_("Only an active merchant can be suspended."))
+    return merchant
+
+
 def set_suspended(
     session: Session, network: Network, operator: User, merchant_id: int, suspended: bool,
     reason: str = "",

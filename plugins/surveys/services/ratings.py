@@ -72,6 +72,8 @@ def rate_visit(session: Session, user: User, purchase_id: int, score: str | None
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     if rating_for(session, purchase.id) is not None:
         raise Conflict(_("You have already rated this visit. Thank you!"))
+    if purchase.refunded_at is not None:  # an old QR code on a paper receipt: nothing to rate now
+        raise Conflict(_("This purchase was refunded, so there is no visit to rate."))
     rating = Rating(merchant_id=purchase.merchant_id, purchase_id=purchase.id, membership_id=purchase.membership_id,
                     cashier_id=purchase.cashier_id, score=value, comment=comment)
     session.add(rating)

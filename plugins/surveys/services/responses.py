@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy import case, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from plugins.surveys.models import (
 )
 from plugins.surveys.services.base import PAGE_SIZE, SURVEY_REWARD, _upsert_nothing, reward_options
 from webapp.contracts import LedgerReason
+from webapp.csvfiles import CsvVariant
 from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
 from webapp.formatting import points as format_points
 from webapp.models import Membership, Merchant, Purchase, User
@@ -30,6 +32,7 @@ from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services import ledger
 from webapp.services.ledger import Posting
+from webapp.timezones import merchant_zone
 
 # --------------------------------------------------------------------------- answering
 
@@ -511,10 +514,19 @@ def text_answers(session: Session, survey: Survey, search: str = "", page: int =
     return TextPage([(q, a) for q, a in rows], page, pages)
 
 
-def export_rows(session: Session, survey: Survey) -> list[list[object]]:
-    """The completed responses as rows; ``webapp.csvfiles`` neutralises formula-like cells."""
+def export_rows(session: Session, survey: Survey, variant: CsvVariant | None = None) -> list[list[object]]:
+    """The completed responses as rows; ``webapp.csvfiles`` neutralises formula-like cells.
+
+    For people the header is in the reader's language and the time local to the network; for
+    programs (``variant.machine``) the header is stable English and the time ISO 8601 UTC."""
+    machine = variant is None or variant.machine
     questions = list(survey.questions)
-    header = ["response", "completed_at"] + [q.text for q in questions]
+    if machine:
+        header = ["response", "completed_at"]
+    else:
+        header = [pgettext("CSV column", "Response"), pgettext("CSV column", "Completed at")]
+    header += [q.text for q in questions]
+    zone = merchant_zone(session, survey.merchant_id)
     answers: dict[int, dict[int, Answer]] = {}
     for answer in _answers_of(session, survey):
         answers.setdefault(answer.response_id, {})[answer.question_id] = answer
@@ -523,7 +535,13 @@ def export_rows(session: Session, survey: Survey) -> list[list[object]]:
     rows: list[list[object]] = [list(header)]
     for response in responses:
         given = answers.get(response.id, {})
-        row = [str(response.id), response.completed_at.isoformat() if response.completed_at else ""]
+        if response.completed_at is None:
+            completed = ""
+        elif machine:
+            completed = response.completed_at.isoformat()
+        else:
+            completed = response.completed_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        row = [str(response.id), completed]
         for q in questions:
             a = given.get(q.id)
             row.append("" if a is None else (a.number if q.kind in ("rating", "nps") else a.text.replace("\n", "; ")))

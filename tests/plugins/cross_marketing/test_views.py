@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Certificate, Offer, Partnership
+from tests.conftest import form_status
 from tests.plugins.cross_marketing.conftest import buy, enable
 from webapp.extensions import db, limiter
 from webapp.services import codes
@@ -33,7 +34,7 @@ def test_owner_creates_an_offer_and_invites_a_neighbour_who_accepts(client, make
     client.login(cafe.owner)
     base = f"/business/{cafe.slug}/certificates"
     bad = client.post_form(base + "/offers", {"face_value": "-5", "validity_days": "0"}, htmx=True)
-    assert bad.status_code == 422
+    assert form_status(bad) == 422
     assert 'aria-invalid="true"' in bad.get_data(as_text=True)
     ok = client.post_form(base + "/offers", {
         "face_value": "500", "validity_days": "30", "total_cap": "100", "fee": "50",

@@ -14,6 +14,7 @@ from plugins.cross_marketing.models import Certificate, CertificateEvent, Offer
 from plugins.surveys import services
 from plugins.surveys.models import Answer, Response, Survey
 from tests.concurrency import race
+from tests.conftest import form_status
 from tests.plugins.cross_marketing.conftest import enable as enable_certificates
 from tests.plugins.cross_marketing.conftest import make_offer, partner
 from tests.plugins.surveys.conftest import full_answers, make_survey
@@ -244,7 +245,7 @@ def test_owner_chooses_the_certificate_in_the_builder_and_the_customer_sees_it(
 
     refused = client.post_form(f"{base}/settings", {"title": "Quick", "reward_points": "0", "audience": "all",
                                                     "reward_option": "cross_marketing:partnership:999999"}, htmx=True)
-    assert refused.status_code == 422
+    assert form_status(refused) == 422
     assert "Choose one of the rewards offered." in refused.get_data(as_text=True)
     assert db.session.get(Survey, survey.id).reward_option == ""
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from plugins.surveys import services
 from plugins.surveys.models import Answer, Complaint, Question, Survey
+from tests.conftest import form_status
 from tests.plugins.surveys.conftest import buy, enable, full_answers, make_survey
 from webapp.extensions import db
 from webapp.models import Membership
@@ -35,7 +36,7 @@ def test_owner_builds_a_survey_with_htmx_fragments(app, client, shop):
     assert response.status_code == 200 and "Which day?" in page and "<html" not in page
     # A bad question answers 422 with the message, and nothing is added.
     response = client.post_form(f"{url}/questions", {"kind": "multiple", "text": "Pick", "choices": "One"}, htmx=True)
-    assert response.status_code == 422 and "at least two options" in response.get_data(as_text=True)
+    assert form_status(response) == 422 and "at least two options" in response.get_data(as_text=True)
     db.session.expire_all()
     survey = db.session.get(Survey, survey.id)
     assert len(survey.questions) == 3
@@ -52,7 +53,7 @@ def test_owner_builds_a_survey_with_htmx_fragments(app, client, shop):
     assert db.session.get(Question, new.id) is None
     # Settings, preview, opening.
     response = client.post_form(f"{url}/settings", {"title": "Next product", "reward_points": "-5", "audience": "all"}, htmx=True)
-    assert response.status_code == 422 and "Enter whole points" in response.get_data(as_text=True)
+    assert form_status(response) == 422 and "Enter whole points" in response.get_data(as_text=True)
     response = client.post_form(f"{url}/settings", {"title": "Next product", "reward_points": "30", "audience": "all", "quota": "5"})
     assert response.status_code == 303
     assert client.get(f"{url}/preview").status_code == 200
@@ -72,7 +73,7 @@ def test_customer_answers_with_clear_messages_then_gets_points(app, client, shop
     rating, nps, _comment = survey.questions
     response = client.post_form(url, {f"q{rating.id}": "9", "action": "submit"}, htmx=True)
     body = response.get_data(as_text=True)
-    assert response.status_code == 422
+    assert form_status(response) == 422
     assert "Choose a number from 1 to 5." in body and "Please answer this question." in body
     assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
     # Save progress, leave, come back: the answer is still there.
@@ -246,3 +247,29 @@ def test_staff_opening_the_rate_link_get_the_receipt_and_a_refunded_visit_is_not
     receipt = client.get(f"/business/{shop.slug}/purchases/{purchase.id}").get_data(as_text=True)
     assert f"/surveys/rate/{purchase.id}" not in receipt and "Rate this visit" not in receipt
     assert "Rate this visit" not in customer.get("/wallet/").get_data(as_text=True)
+    # The QR code on the paper receipt still opens: it says why, and offers no stars.
+    page = customer.get(f"/surveys/rate/{purchase.id}").get_data(as_text=True)
+    assert "This purchase was refunded" in page and 'name="score"' not in page
+    late = customer.post_form(f"/surveys/rate/{purchase.id}", {"score": "5"})
+    assert late.status_code == 303
+    assert services.rating_for(db.session, purchase.id) is None
+
+
+def test_the_survey_csv_speaks_the_readers_language_and_has_a_stable_variant(client, shop, make_member):
+    survey = make_survey(shop)
+    member = make_member(shop)
+    services.submit(db.session, survey, member.user, full_answers(survey))
+    client.login(shop.owner)
+    assert client.post_form("/account/locale", {"locale": "ru"}).status_code in (200, 303)
+    people = client.get(f"{base(shop)}/{survey.id}/export.csv")
+    text = people.get_data(as_text=True)
+    assert people.status_code == 200 and text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][:2] == ["Ответ", "Завершён"]
+    assert rows[0][2:] == [q.text for q in survey.questions]
+    assert len(rows) == 2 and len(rows[1][1]) == len("2026-01-31 10:05")  # local time, no seconds
+
+    machine = client.get(f"{base(shop)}/{survey.id}/export.csv", query_string={"format": "machine"})
+    assert f'filename="survey-{survey.id}-machine.csv"' in machine.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(machine.get_data(as_text=True))))
+    assert rows[0][:2] == ["response", "completed_at"] and "T" in rows[1][1]
