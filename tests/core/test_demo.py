@@ -104,7 +104,7 @@ def test_demo_builds_a_consistent_neighbourhood(app):
         assert merchant.status == "active"
         assert merchant.description and merchant.opening_hours
         assert merchant.address.startswith("Abay Street")
-        assert merchant.price_list and all(item["price"] > 0 for item in merchant.price_list)
+        assert merchant.price_items and all(item.price > 0 for item in merchant.price_items)
         assert merchant.photos, merchant.name
         assert (upload_folder / merchant.photos[0].filename).stat().st_size > 5000
         roles = set(db.session.scalars(select(StaffRole.role).where(StaffRole.merchant_id == merchant.id)))

@@ -16,9 +16,11 @@ from webapp.models.loyalty import (
 )
 from webapp.models.network import (
     Merchant,
+    MerchantHours,
     MerchantPhoto,
     MerchantPlugin,
     Network,
+    PriceItem,
     StaffInvitation,
     StaffRole,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "LedgerEntry",
     "Membership",
     "Merchant",
+    "MerchantHours",
     "MerchantPhoto",
     "MerchantPlugin",
     "MerchantWeeklyStats",
@@ -44,6 +47,7 @@ __all__ = [
     "OutboxMessage",
     "PasswordResetToken",
     "PointsAdjustment",
+    "PriceItem",
     "Purchase",
     "PurchaseDecline",
     "SearchDocument",
