@@ -22,7 +22,7 @@ from flask_login import current_user
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.models.base import utcnow
-from webapp.services import directory, memberships
+from webapp.services import directory, memberships, price_items, street
 from webapp.services import hours as hours_service
 from webapp.services.merchants import CATEGORIES
 from webapp.templating import qr_svg
@@ -97,6 +97,26 @@ def directory_view(network_slug: str):
     if network is None:
         abort(404)
     return _render_directory(network)
+
+
+@bp.route("/n/<network_slug>/street", endpoint="street")
+def street_view(network_slug: str):
+    """Search every merchant's price list: item, price, cashback, points, alternatives."""
+    network = directory.network_by_slug(db.session, network_slug)
+    if network is None:
+        abort(404)
+    use_network_zone(network)
+    category = request.args.get("category", "")
+    if len(category) > price_items.MAX_CATEGORY or len(request.args.get("q", "")) > 1000:
+        abort(400)  # a hand-made URL; the form never sends these
+    result = street.search(
+        db.session, network, query=request.args.get("q", ""), category=category,
+        open_now=request.args.get("open") == "1", page=_page_number(),
+    )
+    return render(
+        "public/street.html", block="results", result=result, network=network,
+        base_url=url_for("public.street", network_slug=network.slug),
+    )
 
 
 def _active_merchant(slug: str):

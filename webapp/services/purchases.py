@@ -105,6 +105,12 @@ def earn_rate(merchant: Merchant, membership: Membership) -> EarnRate:
     return best
 
 
+def points_earned(amount_paid: int, basis_points: int, point_value_minor: int) -> int:
+    """Points earned on ``amount_paid`` (minor units) at ``basis_points``: whole points, rounded
+    down. The sale and the street search (what a customer would earn for a price) both call it."""
+    return amount_paid * basis_points // 10000 // point_value_minor
+
+
 def max_points_for(merchant: Merchant, membership: Membership, amount: int) -> int:
     """Most points usable on a bill: the merchant's share limit, capped by the balance."""
     if amount <= 0:
@@ -163,7 +169,7 @@ def sale_figures(
         certificate_value=sum(a.amount for a in draft.adjustments if a.kind == "certificate"),
         discount=sum(a.amount for a in draft.adjustments if a.kind != "certificate"),
         amount_paid=amount_paid,
-        points_earned=amount_paid * rate.basis_points // 10000 // point_value,
+        points_earned=points_earned(amount_paid, rate.basis_points, point_value),
         rate=rate,
     )
 
