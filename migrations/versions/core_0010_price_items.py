@@ -67,6 +67,7 @@ def upgrade():
         sa.UniqueConstraint("photo_filename", name=op.f("uq_price_items_photo_filename")),
     )
     op.create_index(op.f("ix_price_items_merchant_id"), "price_items", ["merchant_id"], unique=False)
+    op.create_index("ix_price_items_category_price", "price_items", ["category", "price"], unique=False)
     op.create_table(
         "merchant_hours",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -313,6 +314,7 @@ def downgrade():
         bind.execute(merchants.update().where(merchants.c.id == merchant_id).values(price_list=entries))
     op.drop_index(op.f("ix_merchant_hours_merchant_id"), table_name="merchant_hours")
     op.drop_table("merchant_hours")
+    op.drop_index("ix_price_items_category_price", table_name="price_items")
     op.drop_index(op.f("ix_price_items_merchant_id"), table_name="price_items")
     op.drop_table("price_items")
     if op.get_bind().dialect.name == "sqlite":

@@ -160,6 +160,8 @@ class PriceItem(db.Model):
     __table_args__ = (
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("length(name) > 0", name="name_not_empty"),
+        # The street's alternatives: the cheapest items of one category.
+        Index("ix_price_items_category_price", "category", "price"),
     )
 
 

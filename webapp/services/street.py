@@ -9,10 +9,10 @@ statement each, and the full-text match is a subquery of them (``webapp.services
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from webapp.models import Merchant, MerchantHours, Network, PriceItem
@@ -21,7 +21,8 @@ from webapp.services import hours as hours_service
 from webapp.services.purchases import points_earned
 
 PER_PAGE = 20
-ALTERNATIVES_PER_GROUP = 4
+ALTERNATIVES_PER_GROUP = 3
+ALTERNATIVE_GROUPS = 6  # categories of a page that get alternatives (the best ranked first)
 MAX_PAGE = 50
 
 
@@ -102,8 +103,21 @@ def search(
     )
     if matches is None:
         return empty
+    # Plain columns, not ORM objects: a page builds no identity map of items it only shows.
+    columns = (
+        PriceItem.id,
+        PriceItem.name,
+        PriceItem.price,
+        PriceItem.category,
+        PriceItem.photo_filename,
+        PriceItem.merchant_id,
+        Merchant.name,
+        Merchant.slug,
+        Merchant.cashback_bp,
+    )
     base = (
-        select(PriceItem, Merchant.name, Merchant.slug, Merchant.cashback_bp, matches.c.rank)
+        select(*columns)
+        .select_from(PriceItem)
         .join(matches, matches.c.ref_id == PriceItem.id)
         .join(Merchant, Merchant.id == PriceItem.merchant_id)
     )
@@ -142,70 +156,71 @@ def search(
     ).all()
     point_value = network.point_value_minor
 
-    def to_item(item, merchant_name, slug, cashback_bp, matched):
+    def to_item(row, matched):
+        item_id, name, price, category, photo, merchant_id, merchant_name, slug, cashback_bp = row
         return StreetItem(
-            item.id,
-            item.name,
-            item.price,
-            item.category,
-            item.photo_filename,
-            item.merchant_id,
+            item_id,
+            name,
+            price,
+            category,
+            photo,
+            merchant_id,
             merchant_name,
             slug,
             cashback_bp,
-            points_earned(item.price, cashback_bp, point_value),
+            points_earned(price, cashback_bp, point_value),
             matched,
         )
 
-    found = [to_item(item, name, slug, bp, True) for item, name, slug, bp, _rank in rows]
-    # Alternatives: the same categories at any active merchant, cheapest first, a few each.
-    wanted = sorted({item.category.casefold() for item in found if item.category})
+    found = [to_item(row, True) for row in rows]
+    # Alternatives: the same category (as written) at any active merchant, cheapest first, a few
+    # each. One SELECT per category on the page, joined by UNION ALL into one statement; each walks
+    # the (category, price) index, so its cost does not grow with the street.
+    wanted = list(dict.fromkeys(item.category for item in found if item.category))[
+        :ALTERNATIVE_GROUPS
+    ]
     alternatives: list[StreetItem] = []
     if wanted:
         shown = [item.item_id for item in found]
-        ranked = (
-            select(
-                PriceItem.id.label("id"),
-                func.row_number()
-                .over(
-                    partition_by=func.lower(PriceItem.category),
-                    order_by=(PriceItem.price, PriceItem.id),
-                )
-                .label("n"),
-            )
-            .join(Merchant, Merchant.id == PriceItem.merchant_id)
-            .where(
-                Merchant.network_id == network.id,
-                Merchant.status == "active",
-                func.lower(PriceItem.category).in_(wanted),
-                PriceItem.id.not_in(shown),
-                *([filters[-1]] if open_now else []),
-            )
-            .subquery()
-        )
-        alternatives = [
-            to_item(item, name, slug, bp, False)
-            for item, name, slug, bp in session.execute(
-                select(PriceItem, Merchant.name, Merchant.slug, Merchant.cashback_bp)
-                .join(
-                    ranked, and_(ranked.c.id == PriceItem.id, ranked.c.n <= ALTERNATIVES_PER_GROUP)
-                )
+        parts = []
+        for wanted_category in wanted:
+            cheapest = (
+                select(*columns)
+                .select_from(PriceItem)
                 .join(Merchant, Merchant.id == PriceItem.merchant_id)
+                .where(
+                    PriceItem.category == wanted_category,
+                    Merchant.network_id == network.id,
+                    Merchant.status == "active",
+                    PriceItem.id.not_in(shown),
+                    *([filters[-1]] if open_now else []),
+                )
+                .order_by(PriceItem.price, PriceItem.id)
+                .limit(ALTERNATIVES_PER_GROUP)
+                .subquery()
             )
-        ]
+            parts.append(select(cheapest))
+        alternatives = [to_item(row, False) for row in session.execute(union_all(*parts))]
     everything = found + alternatives
     merchant_ids = sorted({item.merchant_id for item in everything})
     weekly: dict[int, dict[int, tuple[int, int]]] = {}
     if merchant_ids:
-        for row in session.scalars(
-            select(MerchantHours).where(MerchantHours.merchant_id.in_(merchant_ids))
+        h = MerchantHours
+        for merchant_id, weekday, opens, closes in session.execute(
+            select(h.merchant_id, h.weekday, h.opens, h.closes).where(
+                h.merchant_id.in_(merchant_ids)
+            )
         ):
-            weekly.setdefault(row.merchant_id, {})[row.weekday] = (row.opens, row.closes)
+            weekly.setdefault(merchant_id, {})[weekday] = (opens, closes)
     groups: dict[str, StreetGroup] = {}
+    state: dict[int, bool | None] = {
+        merchant_id: hours_service.is_open(weekly[merchant_id], now, network.timezone)
+        if merchant_id in weekly
+        else None
+        for merchant_id in merchant_ids
+    }
     for item in everything:
-        hours = weekly.get(item.merchant_id)
-        state = hours_service.is_open(hours, now, network.timezone) if hours else None
-        item = StreetItem(**{**item.__dict__, "open_now": state})
+        item = replace(item, open_now=state[item.merchant_id])
         key = _group_key(item.category, item.name)
         groups.setdefault(key, StreetGroup(item.category or item.name)).items.append(item)
     for group in groups.values():
