@@ -95,6 +95,17 @@ def test_inflected_forms_and_prefixes(shops, query, expected):
     assert _names(_search(shops, query)) == expected
 
 
+def test_a_new_network_language_indexes_the_items_again(shops):
+    from webapp.services import merchants
+
+    shops["network"].default_locale = "en"  # as if the items had been indexed in English
+    price_items.reindex_network(db.session, shops["network"])
+    db.session.commit()
+    assert _search(shops, "маникюра").groups == []  # no Russian stemming in English
+    merchants.set_network_locale(db.session, shops["network"], "ru")
+    assert _names(_search(shops, "маникюра")) == [("Маникюр с покрытием", "Aru Salon")]
+
+
 def test_category_filter_and_facets(shops):
     result = _search(shops, "кофе")  # the category is indexed as well as the name
     assert {name for name, _count in result.categories} == {"Кофе"}

@@ -151,7 +151,12 @@ def clean_network_locale(locale: str | None) -> str:
 def set_network_locale(session: Session, network: Network, locale: str | None) -> Network:
     """The operator sets the network's language: messages and letters to customers who have not
     chosen one are written in it, and letters start from its wording."""
+    from webapp.services import price_items
+
+    changed = network.default_locale != clean_network_locale(locale)
     network.default_locale = clean_network_locale(locale)
+    if changed:  # the street's items are stemmed in the network's language: index them again
+        price_items.reindex_network(session, network)
     session.commit()
     return network
 

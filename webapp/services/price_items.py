@@ -125,11 +125,18 @@ def add_items(session: Session, merchant: Merchant, rows: list[ItemRow], languag
     fulltext.index_many(session, [document(item, language) for item in items])
 
 
-def reindex_merchant(session: Session, merchant: Merchant) -> int:
-    """Index every item of a merchant again (after its network's language changed)."""
-    language = language_of(merchant.network)
-    items = items_of(session, merchant)
-    fulltext.index_many(session, [document(item, language) for item in items])
+def reindex_network(session: Session, network: Network) -> int:
+    """Index every item of a network's merchants again (after its default language changed)."""
+    language = language_of(network)
+    items = session.scalars(
+        select(PriceItem)
+        .join(Merchant, Merchant.id == PriceItem.merchant_id)
+        .where(Merchant.network_id == network.id)
+    ).all()
+    for start in range(0, len(items), 1000):
+        fulltext.index_many(
+            session, [document(item, language) for item in items[start : start + 1000]]
+        )
     return len(items)
 
 
