@@ -175,6 +175,9 @@ def _seed(database_url: str, merchants: int, items: int) -> tuple[Callable, dict
                     ],
                 )
                 db.session.commit()
+        if db.engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("ANALYZE")
         db.session.remove()
     return app, slugs
 
