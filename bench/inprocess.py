@@ -352,9 +352,9 @@ def measure(large: SeedInfo, small: SeedInfo, rounds: int, seconds: float) -> di
         operation()
     service_rates = interleaved(operations, rounds, seconds)
 
-    from webapp.tasks import huey
+    from webapp import tasks
 
-    huey.flush()  # after-commit tasks queued by the measured purchases; no worker runs here
+    tasks.queue(app_large).flush()  # after-commit tasks queued by the measured purchases; no worker runs here
     return {
         "plugins_enabled": plugins,
         "queries_per_page": queries,

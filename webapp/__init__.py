@@ -92,6 +92,7 @@ def _engine_options(config, url: str) -> dict[str, Any]:
 
 
 def _init_extensions(app: Flask) -> None:
+    from webapp import mail as _mail_handlers  # noqa: F401 - registers the outbox's e-mail handler
     from webapp import tasks
     from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
     from webapp.services.accounts import load_session_user
@@ -148,7 +149,7 @@ def _init_plugins(app: Flask) -> None:
     app.jinja_loader = ChoiceLoader(loaders)
     from webapp import tasks
 
-    tasks.register_periodic_once(registry)
+    tasks.register_periodic(app, registry)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -78,6 +78,7 @@ class Config:
     MAIL_DEFAULT_SENDER = "Neighbourly <no-reply@neighbourly.local>"
 
     TASKS_IMMEDIATE = False  # run queued tasks in-process (tests)
+    TASKS_DB: str | None = None  # the queue's SQLite file when REDIS_URL is not set (instance/tasks.db)
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     MAX_PHOTO_BYTES = 5 * 1024 * 1024
     IMPORT_MAX_BYTES = 20 * 1024 * 1024  # a customer CSV (100,000 customers is about 8 MB)

@@ -31,6 +31,7 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.plugins import enabled_plugin_names, hooks_for, is_enabled, only_plugin
+from webapp.rules import points_earned, points_limit
 from webapp.services import accounts, codes, photos, price_items
 from webapp.services import memberships as membership_service
 from webapp.services import merchants as merchant_service
@@ -516,7 +517,7 @@ class _Loader:
         """
         point_value = merchant.network.point_value_minor
         balance = balances[item.membership_id]
-        limit = item.amount * merchant.max_points_share_pct // 100 // point_value
+        limit = points_limit(item.amount, merchant.max_points_share_pct, point_value)
         points = 0
         if item.use_points and balance >= 100 and limit >= 100:
             points = min(balance, limit)
@@ -726,7 +727,7 @@ def sale_figures(amount: int, points_to_use: int, cashback_bp: int, point_value:
     merchant without plugins: points pay ``point_value`` minor units each, cashback on the rest."""
     points_value = points_to_use * point_value
     amount_paid = amount - points_value
-    return points_value, amount_paid, amount_paid * cashback_bp // 10000 // point_value
+    return points_value, amount_paid, points_earned(amount_paid, cashback_bp, point_value)
 
 
 def redeem_reason(purchase_id: int) -> str:

@@ -29,9 +29,10 @@ def neighbourly_register_periodic_tasks(huey):
     """Register periodic jobs (expiry, reminders, recomputation checks) on the task queue.
 
     Scope: app.
-    Phase: startup, when the task queue is configured.
+    Phase: startup, when the app's task queue is built (once per app).
 
-    :param huey: the ``huey.Huey`` instance; decorate functions with ``huey.periodic_task``.
+    :param huey: the app's ``huey.Huey`` instance; decorate functions with ``huey.periodic_task``.
+        Each job runs inside an application context of that app (``db.session`` is ready).
     :returns: ``None``.
     """
 

@@ -9,6 +9,8 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_mailman import EmailMultiAlternatives
 
+from webapp import outbox
+
 
 def recipient_locale(user=None, network=None) -> str:
     """The language to write to someone in: theirs, else the network's default, else the site's.
@@ -49,7 +51,6 @@ def send_email(
     change it announces is stored, and survives a queue that is down. Nothing is queued for an
     address in the reserved ``.invalid`` domain (imported people without an e-mail, erased ones).
     """
-    from webapp import outbox
     from webapp.extensions import db
 
     if (to or "").lower().endswith(".invalid"):
@@ -69,6 +70,7 @@ def send_email(
     )
 
 
+@outbox.handler("email", max_attempts=8)
 def deliver(message: dict) -> None:
     """Send a queued message now (called in the worker)."""
     default_sender = current_app.config["MAIL_DEFAULT_SENDER"]

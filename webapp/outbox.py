@@ -177,6 +177,8 @@ def hand_over(pending: list[tuple[int, float]]) -> bool:
     """Give committed rows to the task queue now; never raises (the relay catches up later)."""
     from webapp import tasks
 
+    if not has_app_context():  # a session used outside the app (scripts): the relay hands them over
+        return False
     now_ids = [message_id for message_id, delay in pending if delay <= 0]
     try:
         if now_ids:

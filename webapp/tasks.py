@@ -6,12 +6,14 @@ Run a worker with ``huey_consumer webapp.worker.huey`` (see README). Tests run t
 from __future__ import annotations
 
 import logging
-import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import current_app, has_app_context
-from huey import RedisHuey, SqliteHuey
+from flask import current_app
+from huey import Huey, RedisHuey, SqliteHuey
 from huey.exceptions import TaskException  # noqa: F401  (re-exported for plugins)
 from huey.storage import SqliteStorage
 
@@ -45,9 +47,45 @@ class _SqliteHuey(SqliteHuey):
     storage_class = _TaskStore
 
 
-def _make_huey():
-    redis_url = os.environ.get("NEIGHBOURLY_REDIS_URL")
-    if redis_url:
+class TaskQueue:
+    """One app's task queue: its Huey instance, built from the app's config in the factory.
+
+    Tasks are declared at import time with :func:`task` and bound here to this queue and to the app
+    they run in: every task (periodic ones included) runs inside an application context of this
+    app, pushed before it starts and popped after it ends, in the worker and in immediate mode.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.huey = _make_huey(app)
+        self.tasks: dict[str, Any] = {}
+        self._contexts = threading.local()
+        self.huey.pre_execute(name="neighbourly.app_context")(self._push_context)
+        self.huey.post_execute(name="neighbourly.app_context")(self._pop_context)
+        for declared in _DECLARED:
+            self.tasks[declared.name] = self.huey.task(**declared.options)(declared.func)
+
+    def _push_context(self, task) -> None:
+        stack = getattr(self._contexts, "stack", None)
+        if stack is None:
+            stack = self._contexts.stack = []
+        context = self.app.app_context()
+        context.push()
+        stack.append(context)
+
+    def _pop_context(self, task, value, error) -> None:
+        self._contexts.stack.pop().pop()
+
+    def register_periodic(self, registry) -> None:
+        """Periodic jobs of the core and of every loaded plugin, on this queue."""
+        registry.pm.hook.neighbourly_register_periodic_tasks(huey=self.huey)
+
+
+def _make_huey(app: Flask) -> Huey:
+    config = app.config
+    immediate = bool(config.get("TASKS_IMMEDIATE"))
+    redis_url = config.get("REDIS_URL")
+    if redis_url and not immediate:
         # Short socket timeouts: a Redis that hangs must not hang the request handing work over
         # (the outbox keeps it); the consumer's blocking read (1 s) stays below them.
         from redis import ConnectionPool
@@ -56,50 +94,79 @@ def _make_huey():
             redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
         return RedisHuey("neighbourly", connection_pool=pool)
-    path = os.environ.get("NEIGHBOURLY_TASKS_DB") or str(PROJECT_ROOT / "instance" / "tasks.db")
+    if immediate:  # in memory: nothing touches a file
+        return _SqliteHuey("neighbourly", immediate=True, filename=":memory:")
+    path = config.get("TASKS_DB") or str(PROJECT_ROOT / "instance" / "tasks.db")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return _SqliteHuey("neighbourly", filename=path)
 
 
-huey = _make_huey()
-_worker_app: Flask | None = None
+@dataclass(frozen=True)
+class _Declared:
+    name: str
+    func: Callable[..., Any]
+    options: dict[str, Any]
+
+
+_DECLARED: list[_Declared] = []
+
+
+class DeclaredTask:
+    """A task declared at import time; calling it enqueues it on the current app's queue."""
+
+    def __init__(self, declared: _Declared) -> None:
+        self.declared = declared
+        self.__doc__ = declared.func.__doc__
+        self.__name__ = declared.func.__name__
+
+    def _bound(self):
+        return _queue_of().tasks[self.declared.name]
+
+    def __call__(self, *args, **kwargs):
+        return self._bound()(*args, **kwargs)
+
+    def schedule(self, *args, **kwargs):
+        return self._bound().schedule(*args, **kwargs)
+
+    def call_local(self, *args, **kwargs):
+        """Run the task's function here, now (tests and CLI)."""
+        return self.declared.func(*args, **kwargs)
+
+
+def task(**options) -> Callable[[Callable[..., Any]], DeclaredTask]:
+    """Declare a task (``@tasks.task()``); each app's queue registers it when the app is built."""
+
+    def decorate(func: Callable[..., Any]) -> DeclaredTask:
+        declared = _Declared(f"{func.__module__}.{func.__qualname__}", func, options)
+        _DECLARED.append(declared)
+        return DeclaredTask(declared)
+
+    return decorate
+
+
+def queue(app: Flask | None = None) -> Huey:
+    """The Huey instance of ``app`` (default: the current app)."""
+    return _queue_of(app).huey
+
+
+def _queue_of(app: Flask | None = None) -> TaskQueue:
+    app = app or current_app._get_current_object()
+    return app.extensions["neighbourly.tasks"]
 
 
 def app_for_task() -> Flask:
-    """The current app (immediate mode, tests) or one app built for this worker process."""
-    global _worker_app
-    if has_app_context():
-        return current_app._get_current_object()
-    if _worker_app is None:
-        from webapp import create_app
-
-        _worker_app = create_app()
-    return _worker_app
-
-
-def use_app(app: Flask) -> None:
-    """The app a worker process runs its tasks in (set by ``webapp.worker``)."""
-    global _worker_app
-    _worker_app = app
+    """The app a task runs in: tasks run inside its application context (see :class:`TaskQueue`)."""
+    return current_app._get_current_object()
 
 
 def configure(app: Flask) -> None:
-    """Bind the queue to an app: immediate mode for tests, periodic jobs from plugins."""
-    huey.immediate = bool(app.config.get("TASKS_IMMEDIATE"))
-    if not huey.immediate and app.config.get("REDIS_URL") and not isinstance(huey, RedisHuey):
-        log.warning("NEIGHBOURLY_REDIS_URL is set in config but not in the environment of the queue")
+    """Build the app's queue from its config (``TASKS_IMMEDIATE``, ``REDIS_URL``, ``TASKS_DB``)."""
+    app.extensions["neighbourly.tasks"] = TaskQueue(app)
 
 
-_periodic_registered = False
-
-
-def register_periodic_once(registry) -> None:
-    """Periodic jobs are module-level registrations on the queue: register them once per process."""
-    global _periodic_registered
-    if _periodic_registered:
-        return
-    _periodic_registered = True
-    registry.pm.hook.neighbourly_register_periodic_tasks(huey=huey)
+def register_periodic(app: Flask, registry) -> None:
+    """Register the periodic jobs of the core and the app's plugins on the app's queue."""
+    _queue_of(app).register_periodic(registry)
 
 
 COMMITTED_HOOKS = {
@@ -166,90 +233,67 @@ def _committed_message(payload: dict) -> None:
     run_committed_hook(payload["entity"], payload["id"], payload["merchant_id"], payload["plugin"])
 
 
-def _email_message(payload: dict) -> None:
-    from webapp.mail import deliver
-
-    deliver(payload)
-
-
 def _register_core_handlers() -> None:
     from webapp import outbox
 
     outbox.handler(
         "committed", max_attempts=COMMITTED_RETRIES, backoff=lambda attempt: COMMITTED_RETRY_DELAY * attempt
     )(_committed_message)
-    outbox.handler("email", max_attempts=8)(_email_message)
 
 
 _register_core_handlers()
 
 
-@huey.task()
+@task()
 def run_outbox_messages(message_ids: list[int]) -> int:
     """Run outbox messages handed over after a commit or by the relay; returns those completed."""
-    app = app_for_task()
-    with app.app_context():
-        from webapp import outbox
-        from webapp.extensions import db
+    from webapp import outbox
+    from webapp.extensions import db
 
-        try:
-            return sum(outbox.run_message(db.session, message_id) for message_id in message_ids)
-        finally:
-            db.session.remove()
+    return sum(outbox.run_message(db.session, message_id) for message_id in message_ids)
 
 
 def relay_outbox(purge: bool = True) -> int:
-    """Hand over due outbox messages no request handed over (and purge old done ones)."""
-    app = app_for_task()
-    with app.app_context():
-        from webapp import outbox
-        from webapp.extensions import db
+    """Hand over due outbox messages no request handed over (and purge old done ones).
 
-        try:
-            relayed = outbox.relay_due(db.session)
-            if purge:
-                outbox.purge_done(db.session)
-            return relayed
-        finally:
-            db.session.remove()
+    Runs in an application context: the queue pushes one for its periodic job, the worker's relay
+    thread and the CLI push their own.
+    """
+    from webapp import outbox
+    from webapp.extensions import db
+
+    relayed = outbox.relay_due(db.session)
+    if purge:
+        outbox.purge_done(db.session)
+    return relayed
 
 
-@huey.task()
+@task()
 def run_customer_import(import_id: int) -> None:
     """Import (or resume) a customer import in committed batches, then e-mail its summary."""
-    app = app_for_task()
-    with app.app_context():
-        from flask import url_for
+    from flask import url_for
 
-        from webapp.extensions import db
-        from webapp.models import CustomerImport, Merchant
-        from webapp.services import imports
-        from webapp.timezones import use_network_zone
+    from webapp.extensions import db
+    from webapp.models import CustomerImport, Merchant
+    from webapp.services import imports
+    from webapp.timezones import use_network_zone
 
-        try:
-            job = db.session.get(CustomerImport, import_id)
-            merchant = db.session.get(Merchant, job.merchant_id) if job else None
-            if job is None or merchant is None:
-                return
-            use_network_zone(merchant.network)
-            job = imports.run(db.session, import_id)
-            with app.test_request_context(base_url=app.config["PUBLIC_URL"]):
-                link = url_for("business.import_status", merchant_slug=merchant.slug,
-                               import_id=job.id, _external=True)
-            imports.send_summary(db.session, job, link)
-        finally:
-            db.session.remove()
+    job = db.session.get(CustomerImport, import_id)
+    merchant = db.session.get(Merchant, job.merchant_id) if job else None
+    if job is None or merchant is None:
+        return
+    use_network_zone(merchant.network)
+    job = imports.run(db.session, import_id)
+    app = current_app._get_current_object()
+    with app.test_request_context(base_url=app.config["PUBLIC_URL"]):
+        link = url_for("business.import_status", merchant_slug=merchant.slug, import_id=job.id, _external=True)
+    imports.send_summary(db.session, job, link)
 
 
-@huey.task()
+@task()
 def check_customer_import(import_id: int) -> None:
     """The dry run of a large customer import, kept with it for the owner's page."""
-    app = app_for_task()
-    with app.app_context():
-        from webapp.extensions import db
-        from webapp.services import imports
+    from webapp.extensions import db
+    from webapp.services import imports
 
-        try:
-            imports.check(db.session, import_id)
-        finally:
-            db.session.remove()
+    imports.check(db.session, import_id)

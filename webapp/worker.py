@@ -16,8 +16,7 @@ from webapp import create_app, tasks
 log = logging.getLogger(__name__)
 
 app = create_app()
-tasks.use_app(app)
-huey = tasks.huey
+huey = tasks.queue(app)
 _relay_lock = threading.Lock()
 _relay_started = False
 
@@ -26,7 +25,8 @@ def _relay_forever(stop: threading.Event) -> None:
     interval = float(app.config["OUTBOX_RELAY_INTERVAL_SECONDS"])
     while not stop.wait(interval):
         try:
-            tasks.relay_outbox(purge=False)
+            with app.app_context():
+                tasks.relay_outbox(purge=False)
         except Exception as error:  # noqa: BLE001 - the queue or database is down: try again later
             log.warning("outbox relay: %s: %s", error.__class__.__name__, error)
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, and_, bindparam, case, func, literal, null, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from plugins.gamification.models import Badge, Level, Status
 from webapp.errors import ValidationFailed
@@ -109,27 +109,9 @@ def period_key(window: str, now: datetime) -> str:
 def metric(
     session: Session, merchant: Merchant, membership_id: int, settings: dict, now: datetime | None = None
 ) -> int:
-    """What counts toward a level, from purchases that were not refunded (one query)."""
+    """What counts toward a level, from purchases that were not refunded (the sale's one query)."""
     now = now or utcnow()
-    start = window_start(settings["window"], now)
-    basis = settings["basis"]
-    if basis == "referrals":
-        if not is_enabled(merchant, "referrals"):
-            return 0
-        friend = aliased(Membership)
-        conditions = [friend.referrer_id == membership_id, Purchase.refunded_at.is_(None),
-                      Purchase.merchant_id == merchant.id]
-        if start is not None:
-            conditions.append(Purchase.created_at >= start)
-        return session.scalar(
-            select(func.count(func.distinct(friend.id)))
-            .select_from(friend).join(Purchase, Purchase.membership_id == friend.id).where(*conditions)
-        ) or 0
-    conditions = [Purchase.membership_id == membership_id, Purchase.refunded_at.is_(None)]
-    if start is not None:
-        conditions.append(Purchase.created_at >= start)
-    value = func.coalesce(func.sum(Purchase.amount), 0) if basis == "spend" else func.count(Purchase.id)
-    return int(session.scalar(select(value).where(*conditions)) or 0)
+    return _facts(session, merchant, membership_id, settings, now, now).value
 
 
 def position_for(level_rows: list[Level], value: int) -> int:
@@ -166,6 +148,17 @@ def level_rate_column():
     lv, merchants = Level.__table__, Merchant.__table__
     return case((lv.c.cashback_bp > merchants.c.cashback_bp, lv.c.cashback_bp),
                 else_=merchants.c.cashback_bp).label("cashback_bp")
+
+
+def _purchase_metric(p, basis: str, in_window):
+    """The level metric over live purchases ``p`` (aggregated per member by the caller): spend or
+    visits, counted only where ``in_window`` holds when the window is not "lifetime" (``None``).
+    The sale's per-member query and the bulk backfill both build it here."""
+    if basis == "spend":
+        return func.coalesce(
+            func.sum(case((in_window, p.c.amount), else_=0) if in_window is not None else p.c.amount), 0
+        )
+    return func.coalesce(func.sum(case((in_window, 1), else_=0)), 0) if in_window is not None else func.count(p.c.id)
 
 
 _BADGE_BITS = {"first_purchase": 1, "tenth_visit": 2, "monthly_streak": 4, "good_neighbour": 8}
@@ -242,12 +235,8 @@ class _Statements:
                 )
             else:
                 value = literal(0, Integer)
-        elif basis == "spend":
-            value = func.coalesce(func.sum(case((p.c.created_at >= start, p.c.amount), else_=0)
-                                           if windowed else p.c.amount), 0)
-        else:  # visits
-            value = (func.coalesce(func.sum(case((p.c.created_at >= start, 1), else_=0)), 0)
-                     if windowed else func.count(p.c.id))
+        else:
+            value = _purchase_metric(p, basis, p.c.created_at >= start if windowed else None)
         agg = (
             select(value.label("value"), func.count(p.c.id).label("visits"),
                    func.coalesce(func.sum(case((p.c.created_at >= month_start, 1), else_=0)), 0)
@@ -756,13 +745,7 @@ def _member_values(merchant: Merchant, settings: dict, now: datetime):
     live = and_(p.c.membership_id == m.c.id, p.c.refunded_at.is_(None))
     visits = func.count(p.c.id)
     basis = settings["basis"]
-    if basis == "spend":
-        value = func.coalesce(func.sum(case((in_window, p.c.amount), else_=0) if in_window is not None
-                                       else p.c.amount), 0)
-    elif basis == "visits":
-        value = func.coalesce(func.sum(case((in_window, 1), else_=0)), 0) if in_window is not None else visits
-    else:
-        value = literal(0, Integer)
+    value = _purchase_metric(p, basis, in_window) if basis != "referrals" else literal(0, Integer)
     per_member = (
         select(m.c.id.label("membership_id"), value.label("value"), visits.label("visits"))
         .select_from(m.outerjoin(p, live))

@@ -16,6 +16,7 @@ from webapp.errors import Conflict, NotFound
 from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
+from webapp.rules import points_earned
 from webapp.services.ledger import Posting, post
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -161,7 +162,7 @@ def month_of(moment: datetime) -> date:
 
 def level_amount(settings: dict, depth: int, amount_paid: int, point_value: int) -> int:
     """Points a beneficiary at ``depth`` (1..3) earns on a friend's purchase."""
-    return amount_paid * settings[f"level{depth}_bp"] // 10000 // point_value + settings[f"level{depth}_fixed"]
+    return points_earned(amount_paid, settings[f"level{depth}_bp"], point_value) + settings[f"level{depth}_fixed"]
 
 
 class _Statements:

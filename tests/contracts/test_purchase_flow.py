@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from tests.contracts.plugin_kit import build_plugin
-from webapp import outbox
+from webapp import outbox, tasks
 from webapp.errors import NeighbourlyError, PurchaseDeclined
 from webapp.extensions import db
 from webapp.formatting import points
@@ -22,7 +22,7 @@ from webapp.plugins import registry
 from webapp.services import merchants as merchant_service
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, receipt_lines, record_purchase, refund_purchase
-from webapp.tasks import COMMITTED_RETRIES, COMMITTED_RETRY_DELAY, huey
+from webapp.tasks import COMMITTED_RETRIES, COMMITTED_RETRY_DELAY
 
 _keys = itertools.count(1)
 STATE = {"recorded": None, "committed_fails": True}
@@ -58,14 +58,6 @@ def app_overrides():
             build_plugin("steady", hooks={"neighbourly_purchase_committed": steady_committed}),
         ]
     }
-
-
-@pytest.fixture(autouse=True)
-def empty_queue(app):
-    """Huey's in-memory queue is per process; start and end each test with nothing scheduled."""
-    huey.flush()
-    yield
-    huey.flush()
 
 
 def enable(merchant, *names: str) -> None:
@@ -229,7 +221,7 @@ def test_an_after_commit_hook_that_raises_is_logged_and_retried(make_merchant, m
     assert flaky.due_at > datetime.now(UTC) + timedelta(seconds=COMMITTED_RETRY_DELAY - 5)
     assert "ConnectionError: the mail server is down" in flaky.last_error
     # ... and put exactly one retry on the queue's schedule (immediate mode in tests).
-    (retry,) = huey.scheduled()
+    (retry,) = tasks.queue().scheduled()  # each app has its own queue, empty at the start
     assert retry.args == ([flaky.id],)
     assert not outbox.run_message(db.session, flaky.id)  # not due yet: nothing runs
     assert committed_calls.count(("flaky", purchase_id)) == 1

@@ -14,8 +14,8 @@ from sqlalchemy import event
 
 from webapp.extensions import db
 from webapp.models import PriceItem
+from webapp.rules import points_earned
 from webapp.services import hours, price_items, street
-from webapp.services.purchases import points_earned
 
 # Almaty is UTC+5: 19:30 UTC on Monday 2026-12-07 is 00:30 on Tuesday the 8th there.
 MONDAY_NOON_ALMATY = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)

@@ -31,6 +31,7 @@ from webapp.extensions import commit_without_expiring, per_dialect
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline, User
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
+from webapp.rules import points_earned, points_limit
 from webapp.services.ledger import (
     Posting,
     batched_postings,
@@ -105,18 +106,11 @@ def earn_rate(merchant: Merchant, membership: Membership) -> EarnRate:
     return best
 
 
-def points_earned(amount_paid: int, basis_points: int, point_value_minor: int) -> int:
-    """Points earned on ``amount_paid`` (minor units) at ``basis_points``: whole points, rounded
-    down. The sale and the street search (what a customer would earn for a price) both call it."""
-    return amount_paid * basis_points // 10000 // point_value_minor
-
-
 def max_points_for(merchant: Merchant, membership: Membership, amount: int) -> int:
     """Most points usable on a bill: the merchant's share limit, capped by the balance."""
     if amount <= 0:
         return 0
-    point_value = merchant.network.point_value_minor
-    by_share = (amount * merchant.max_points_share_pct) // 100 // point_value
+    by_share = points_limit(amount, merchant.max_points_share_pct, merchant.network.point_value_minor)
     return max(0, min(membership.balance, by_share))
 
 
@@ -345,7 +339,7 @@ def _validate(merchant: Merchant, membership: Membership, draft: PurchaseDraft) 
         raise ValidationFailed(_("Points to use cannot be negative."))
     if merchant.status != "active":
         raise PurchaseDeclined(_("This business is not active in the network, so it cannot record sales."))
-    limit = (draft.amount * merchant.max_points_share_pct) // 100 // merchant.network.point_value_minor
+    limit = points_limit(draft.amount, merchant.max_points_share_pct, merchant.network.point_value_minor)
     if draft.points_to_use > limit:
         raise PurchaseDeclined(_(
             "At most %(limit)s points can be used on this bill (%(share)s%% of the amount).",

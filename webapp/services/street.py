@@ -16,9 +16,9 @@ from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from webapp.models import Merchant, MerchantHours, Network, PriceItem
+from webapp.rules import points_earned
 from webapp.services import fulltext, price_items
 from webapp.services import hours as hours_service
-from webapp.services.purchases import points_earned
 
 PER_PAGE = 20
 ALTERNATIVES_PER_GROUP = 3

@@ -12,7 +12,6 @@ from webapp.extensions import db
 from webapp.plugins import registry
 from webapp.services import merchants as merchant_service
 from webapp.services.purchases import PurchaseDraft, record_purchase
-from webapp.tasks import huey
 
 # The deal's clock: services take ``now``, so deadlines pass when a test says so. The deadline
 # lies a week back, so vouchers (14 days) are still valid at the till's real clock today.
@@ -25,13 +24,6 @@ AFTER = DEADLINE + timedelta(minutes=1)
 def app_overrides():
     # Only the plugins these tests need: other plugins cannot change what is measured here.
     return {"PLUGINS": ["plugins.news", "plugins.group_deals"]}
-
-
-@pytest.fixture(autouse=True)
-def empty_schedule():
-    huey.storage.flush_schedule()
-    yield
-    huey.storage.flush_schedule()
 
 
 def enable(merchant, on: bool = True) -> None:

@@ -254,9 +254,9 @@ def test_a_customers_export_and_erasure(shop, make_member):
 
 
 def test_the_periodic_job_closes_due_deals(shop, make_member):
-    from webapp.tasks import huey
+    from webapp import tasks
 
-    jobs = {task.__name__: task for task in huey._registry._periodic_tasks}
+    jobs = {task.__name__: task for task in tasks.queue()._registry._periodic_tasks}
     deal = make_deal(shop, tiers=((1, 9000), (2, 8000)))  # its deadline lies a week back
     services.join(db.session, shop, deal.id, make_member(shop).user_id, 1, "current", NOW)
     db.session.commit()  # the job works in its own session: end the test's transaction first

@@ -12,7 +12,6 @@ from webapp.plugins import registry
 from webapp.services import memberships
 from webapp.services import merchants as merchant_service
 from webapp.services.purchases import PurchaseDraft, record_purchase
-from webapp.tasks import huey
 
 
 @pytest.fixture
@@ -24,14 +23,6 @@ def smtp():
 @pytest.fixture
 def app_overrides(smtp):
     return {"MAIL_BACKEND": "smtp", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port}
-
-
-@pytest.fixture(autouse=True)
-def empty_schedule():
-    """Immediate mode keeps future tasks in memory: start and end every test with none."""
-    huey.storage.flush_schedule()
-    yield
-    huey.storage.flush_schedule()
 
 
 def set_letters(merchant, **settings) -> None:

@@ -12,12 +12,12 @@ from plugins.letters import delivery, services
 from plugins.letters.models import BonusCode, Letter
 from plugins.letters.tasks import SCHEDULED_LETTER
 from tests.plugins.letters.conftest import buy, set_letters
-from webapp import outbox
+from webapp import outbox, tasks
 from webapp.extensions import db
 from webapp.models import Membership, Merchant, OutboxMessage, Purchase
 from webapp.models.base import utcnow
 from webapp.services import memberships
-from webapp.tasks import huey, queue_committed
+from webapp.tasks import queue_committed
 
 
 def letters(kind=None):
@@ -58,7 +58,7 @@ def test_reassurance_is_scheduled_with_the_chosen_delay_and_sent_once(shop, cust
     (message,) = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == SCHEDULED_LETTER)).all()
     assert message.payload == {"letter_id": reassurance.id} and message.done_at is None
     assert timedelta(hours=4, minutes=59) < message.due_at - utcnow() < timedelta(hours=5, minutes=1)
-    assert [task.args for task in huey.scheduled()] == [([message.id],)]
+    assert [task.args for task in tasks.queue().scheduled()] == [([message.id],)]
     assert not outbox.run_message(db.session, message.id)  # not due yet
     # Run it as the worker would when the time comes, and again as a second delivery would.
     due = message.due_at + timedelta(seconds=1)
@@ -96,7 +96,7 @@ def test_two_workers_at_once_send_one_letter(app, shop, customer, smtp):
     for round_number in range(3):
         db.session.execute(Letter.__table__.delete())
         db.session.commit()
-        huey.storage.flush_schedule()
+        tasks.queue().storage.flush_schedule()
         barrier = threading.Barrier(2)
         outcomes = []
 
@@ -210,7 +210,7 @@ def test_we_miss_you_goes_once_after_n_days(shop, customer, smtp):
 
 def test_periodic_sweep_sends_a_reassurance_whose_queue_entry_was_lost(shop, customer, smtp):
     buy(shop, customer)
-    huey.storage.flush_schedule()  # the queue lost it
+    tasks.queue().storage.flush_schedule()  # the queue lost it
     assert delivery.run_periodic(utcnow() + timedelta(hours=21)) == 1
     assert smtp.messages[-1]["Subject"] == "How are you getting on, Aigerim?"
     assert delivery.run_periodic(utcnow() + timedelta(hours=22)) == 0
