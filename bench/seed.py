@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from webapp.demo import earn_reason, redeem_reason
+from webapp import ledger_reasons
 
 SEED = 4242
 HISTORY_DAYS = 182
@@ -535,16 +535,17 @@ def seed(database_url: str, backend: str, scale: Scale, echo: Echo = print) -> S
             merchant, card = history.merchants[i], history.cards[i]
             if history.points[i]:
                 entry += 1
-                yield (entry, card + 1, merchant + 1, "redeem", -history.points[i], redeem_reason(i + 1),
-                       "core", i + 1, stamps[i])
+                yield (entry, card + 1, merchant + 1, "redeem", -history.points[i], ledger_reasons.REDEEM,
+                       adapt({"purchase": i + 1}), "core", i + 1, stamps[i])
             if history.earned[i]:
                 entry += 1
-                yield (entry, card + 1, merchant + 1, "earn", history.earned[i],
-                       earn_reason(i + 1, plan.cashback_bp[merchant]), "core", i + 1, stamps[i])
+                yield (entry, card + 1, merchant + 1, "earn", history.earned[i], ledger_reasons.CASHBACK,
+                       adapt({"purchase": i + 1, "rate_bp": plan.cashback_bp[merchant]}), "core", i + 1,
+                       stamps[i])
 
     write("ledger_entries",
-          ["id", "membership_id", "merchant_id", "kind", "amount", "reason", "source", "purchase_id",
-           "created_at"],
+          ["id", "membership_id", "merchant_id", "kind", "amount", "reason_kind", "reason_params", "source",
+           "purchase_id", "created_at"],
           ledger_rows())
     write(
         "merchant_weekly_stats",

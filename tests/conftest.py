@@ -263,7 +263,7 @@ def make_merchant(app, make_user, network):
         for cashier in cashiers:
             db.session.add(StaffRole(user_id=cashier.id, merchant_id=merchant.id, role="cashier"))
         db.session.commit()
-        merchant.owner = owner
+        assert merchant.owner == owner  # the real relationship: the applicant owns the shop
         return merchant
 
     return make_merchant

@@ -13,6 +13,7 @@ BUILTIN_PLUGINS = [
     "plugins.surveys",
     "plugins.letters",
     "plugins.group_deals",
+    "plugins.concierge",
 ]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from markupsafe import Markup
 
@@ -57,13 +59,18 @@ class CheckoutLine:
 class PurchaseAdjustment:
     """A reduction of the bill applied inside the purchase transaction (certificate, discount).
 
-    ``amount`` is in minor units and is subtracted from what the customer pays.
+    ``amount`` is in minor units and is subtracted from what the customer pays (the core caps it
+    at what is left of the bill). ``data`` is the payload of the plugin that made it (which
+    certificate, at which balance): the core never reads it and hands the sale's adjustments
+    back to ``neighbourly_purchase_recorded``, so a plugin finishes its work there without
+    keeping state of its own between the two hooks.
     """
 
     source: str
     label: str
     amount: int
     kind: str = "discount"  # "discount" or "certificate"
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class RewardOption:
     """A reward other than points that a merchant can give (a neighbour's certificate).
 
     ``key`` is ``"<plugin>:<id>"``, stable while the option exists; other plugins store it (a
-    survey's reward) and hand it back to ``neighbourly_reward_recorded`` to give the reward.
+    survey's reward) and hand it back to ``neighbourly_grant_reward`` to give the reward.
     ``available`` is false while it cannot be given (caps used up, partnership paused).
     """
 
@@ -112,7 +119,7 @@ class RewardOption:
 
 @dataclass(frozen=True)
 class GrantedReward:
-    """What ``neighbourly_reward_recorded`` gave: a label for the customer and a reference."""
+    """What ``neighbourly_grant_reward`` gave: a label for the customer and a reference."""
 
     key: str
     label: str
@@ -148,3 +155,27 @@ class WalletSummaryLine:
     order: int = 100
     url: str | None = None
     tone: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerReason:
+    """Why points moved, as data: a reason kind and its parameters (plain JSON values).
+
+    Stored on the ledger row and turned into a sentence when someone reads it, in their
+    language, by the renderer registered for ``kind`` (``LedgerReasonKind``). Core kinds are
+    bare words (``cashback``); a plugin's kinds start with its name (``surveys.reward``).
+    """
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LedgerReasonKind:
+    """How a reader sees one reason kind: ``render(params)`` returns the sentence in the current
+    locale (called at display time, inside a request or ``force_locale``). ``example`` is a set
+    of parameters the reference test renders in every language."""
+
+    kind: str
+    render: Callable[[Mapping[str, Any]], str]
+    example: Mapping[str, Any] = field(default_factory=dict)

@@ -115,6 +115,13 @@ def neighbourly_register_periodic_tasks(huey):
 
 
 @hookimpl
+def neighbourly_register_ledger_reasons():
+    from webapp.ledger_reasons import CORE_KINDS
+
+    return list(CORE_KINDS)
+
+
+@hookimpl
 def neighbourly_collect_event_types(merchant):
     return [
         EventType("purchase.recorded", _("A sale is recorded"), order=10),

@@ -17,6 +17,7 @@ from flask_babel import force_locale
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 from sqlalchemy import bindparam, func, insert, select, update
 
+from webapp import ledger_reasons
 from webapp.errors import NeighbourlyError
 from webapp.extensions import db
 from webapp.models import (
@@ -730,14 +731,6 @@ def sale_figures(amount: int, points_to_use: int, cashback_bp: int, point_value:
     return points_value, amount_paid, points_earned(amount_paid, cashback_bp, point_value)
 
 
-def redeem_reason(purchase_id: int) -> str:
-    return f"Paid with points, purchase #{purchase_id}"
-
-
-def earn_reason(purchase_id: int, rate_bp: int) -> str:
-    return f"Cashback {rate_bp / 100:g}% on purchase #{purchase_id}"
-
-
 def write_sales_in_bulk(session, drafts: list[PurchaseDraft], merchants: dict[int, Merchant]) -> int:
     """Write what ``record_purchase`` would for each draft, in a handful of statements.
 
@@ -810,12 +803,13 @@ def write_sales_in_bulk(session, drafts: list[PurchaseDraft], merchants: dict[in
             if draft.points_to_use:
                 entries.append(
                     {**common, "kind": "redeem", "amount": -draft.points_to_use,
-                     "reason": redeem_reason(purchase_id)}
+                     "reason_kind": ledger_reasons.REDEEM, "reason_params": {"purchase": purchase_id}}
                 )
             if earned:
                 entries.append(
                     {**common, "kind": "earn", "amount": earned,
-                     "reason": earn_reason(purchase_id, merchant.cashback_bp)}
+                     "reason_kind": ledger_reasons.CASHBACK,
+                     "reason_params": {"purchase": purchase_id, "rate_bp": merchant.cashback_bp}}
                 )
         if entries:
             session.execute(insert(LedgerEntry.__table__), entries)

@@ -78,37 +78,6 @@ def points(value: int | None, locale: str | None = None) -> str:
     return format_decimal(value or 0, locale=locale)
 
 
-# The core writes ledger reasons in English (stored text must not depend on who was signed in);
-# these patterns let each reader see them in their own language. Other text is shown as stored.
-_LEDGER_REASONS = (
-    (re.compile(r"Paid with points, purchase #(\d+)"),
-     lambda m: _("Paid with points, purchase #%(number)s", number=m[1])),
-    (re.compile(r"Cashback (\d+(?:\.\d+)?)% on purchase #(\d+)"),
-     lambda m: _("Cashback %(rate)s%% on purchase #%(number)s", rate=_decimal(m[1]), number=m[2])),
-    (re.compile(r"Points expired"), lambda m: _("Points expired")),
-    (re.compile(r"Welcome bonus"), lambda m: _("Welcome bonus")),
-    (re.compile(r"Birthday bonus (\d{4})"), lambda m: _("Birthday bonus %(year)s", year=m[1])),
-    (re.compile(r"Imported from the previous program"),
-     lambda m: _("Imported from the previous program")),
-    (re.compile(r"Refund of purchase #(\d+): (.*)", re.DOTALL),
-     lambda m: _("Refund of purchase #%(number)s: %(reason)s", number=m[1], reason=ledger_reason(m[2]))),
-)
-
-
-def _decimal(text: str) -> str:
-    return format_decimal(Decimal(text), locale=str(get_locale() or "en"))
-
-
-def ledger_reason(text: str | None) -> str:
-    """A stored ledger reason in the reader's language, when it is one the core writes."""
-    text = text or ""
-    for pattern, translate in _LEDGER_REASONS:
-        match = pattern.fullmatch(text)
-        if match:
-            return translate(match)
-    return text
-
-
 def rate_number(basis_points: int | None, locale: str | None = None) -> str:
     """``250`` -> ``2.5`` (en) or ``2,5`` (ru): basis points as the number before a "%" that a
     translated sentence writes itself ("%(rate)s%% cashback")."""

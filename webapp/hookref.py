@@ -37,7 +37,9 @@ def render_reference() -> str:
         "`flask hooks-reference`; a contract test fails when this page and the specifications differ.",
         "The word after `neighbourly_` says when a hook runs: `register` at startup, `validate` before",
         "anything is written, `collect` and `tpl` while a page or a sale is put together, `*_recorded`",
-        "and `*_refunded` inside the transaction, `*_committed` after the commit.",
+        "and `*_refunded` inside the transaction, `*_committed` after the commit; `grant` is a command",
+        "one plugin carries out for another. A deprecated name is still called (see its entry);",
+        "registering an implementation of it warns with a `DeprecationWarning`.",
         "",
     ]
     for title, names in _sections():
@@ -47,6 +49,8 @@ def render_reference() -> str:
             function = getattr(hookspecs, name)
             options = function.neighbourly_spec
             marker = " (first result wins)" if options.get("firstresult") else ""
+            if options.get("warn_on_impl"):
+                marker += " (deprecated)"
             signature = f"{name}{inspect.signature(function)}"
             lines += [f"### `{name}`{marker}", "", "```python", signature, "```", ""]
             lines += [inspect.getdoc(function) or "", ""]

@@ -37,6 +37,21 @@ def neighbourly_register_periodic_tasks(huey):
     """
 
 
+@hookspec
+def neighbourly_register_ledger_reasons():
+    """Declare how the reason kinds a plugin writes on ledger rows read (``surveys.reward``).
+
+    Ledger rows store a reason kind and its parameters, never a sentence: the sentence is
+    rendered when someone reads the history, in their language. Declare every kind the
+    plugin posts with, so that rows stay readable even while the plugin is switched off.
+
+    Scope: app.
+    Phase: startup (read once per application, the first time a reason is rendered).
+
+    :returns: a list of ``webapp.contracts.LedgerReasonKind`` (or ``None``).
+    """
+
+
 # --------------------------------------------------------------------------- merchant lifecycle
 
 
@@ -136,7 +151,7 @@ def neighbourly_collect_purchase_adjustments(merchant, membership, draft, sessio
 
 
 @hookspec
-def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+def neighbourly_purchase_recorded(merchant, purchase, membership, session, adjustments):
     """Write plugin rows that must be atomic with a purchase (status change, certificate issued).
 
     Scope: merchant.
@@ -147,6 +162,9 @@ def neighbourly_purchase_recorded(merchant, purchase, membership, session):
     :param purchase: the flushed ``Purchase``.
     :param membership: the customer's ``Membership``.
     :param session: the SQLAlchemy session of the transaction.
+    :param adjustments: the ``webapp.contracts.PurchaseAdjustment`` objects this sale applied
+        (as ``neighbourly_collect_purchase_adjustments`` returned them, capped at the bill),
+        each with its plugin's ``data``: a plugin finds its own by ``source``.
     :returns: ``None``.
     """
 
@@ -206,10 +224,13 @@ def neighbourly_collect_reward_options(merchant, session):
 
 
 @hookspec(firstresult=True)
-def neighbourly_reward_recorded(merchant, user, key, reason, session):
+def neighbourly_grant_reward(merchant, user, key, reason, session):
     """Give a customer a reward named by a ``RewardOption.key`` (issue the certificate).
 
-    Only the plugin that owns ``key`` (its prefix) acts; every other one returns ``None``.
+    A command, not a notification: the caller asks for the reward and the plugin that owns
+    ``key`` (its prefix) gives it; every other one returns ``None``. Call it through
+    ``hooks_for(merchant)``, which also reaches implementations of the deprecated name
+    ``neighbourly_reward_recorded``.
 
     Scope: merchant.
     Phase: inside the caller's transaction (the one that records why the reward is due, e.g. a
@@ -221,6 +242,31 @@ def neighbourly_reward_recorded(merchant, user, key, reason, session):
     :param user: the ``User`` receiving it.
     :param key: the ``RewardOption.key`` chosen earlier.
     :param reason: a short text for the customer and the books ("Survey: How did we do?").
+    :param session: the SQLAlchemy session of the transaction.
+    :returns: a ``webapp.contracts.GrantedReward``, or ``None`` when the key is not this plugin's.
+    """
+
+
+@hookspec(
+    firstresult=True,
+    warn_on_impl=DeprecationWarning(
+        "neighbourly_reward_recorded is deprecated: implement neighbourly_grant_reward instead"
+    ),
+)
+def neighbourly_reward_recorded(merchant, user, key, reason, session):
+    """Deprecated name of ``neighbourly_grant_reward`` (it gives a reward; nothing was recorded).
+
+    Implementations are still called, after those of the new name when none of them gave the
+    reward; registering one warns with a ``DeprecationWarning``. Never call this name: calling
+    ``neighbourly_grant_reward`` reaches both.
+
+    Scope: merchant.
+    Phase: inside the caller's transaction, like ``neighbourly_grant_reward``.
+
+    :param merchant: the ``Merchant`` giving the reward.
+    :param user: the ``User`` receiving it.
+    :param key: the ``RewardOption.key`` chosen earlier.
+    :param reason: a short text for the customer and the books.
     :param session: the SQLAlchemy session of the transaction.
     :returns: a ``webapp.contracts.GrantedReward``, or ``None`` when the key is not this plugin's.
     """

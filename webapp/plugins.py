@@ -46,6 +46,9 @@ class SettingSpec:
     min: int | None = None
     max: int | None = None
     max_length: int = 200
+    # (choice, plugin): choosing that value needs that plugin switched on, like ``PluginMeta.requires``
+    # for the whole plugin (a status level earned by referred friends needs referrals).
+    requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.type not in SETTING_TYPES:
@@ -252,6 +255,69 @@ def is_enabled(merchant: Merchant, plugin_name: str) -> bool:
     return plugin_name in enabled_plugin_names(merchant)
 
 
+def required_by_settings(meta: PluginMeta, values: dict[str, Any]) -> list[str]:
+    """Plugins that the chosen setting values of ``meta`` need switched on (``SettingSpec.requires``)."""
+    needed: list[str] = []
+    for spec in meta.settings:
+        for choice, plugin_name in spec.requires:
+            if values.get(spec.name) == choice and plugin_name not in needed:
+                needed.append(plugin_name)
+    return needed
+
+
+def setting_usable(merchant: Merchant, plugin_name: str, setting_name: str) -> bool:
+    """Whether the merchant's value of a plugin's setting has what it requires switched on.
+
+    The marketplace refuses to save such a value or switch the required plugin off, so this is
+    false only for settings saved before the requirement was declared.
+    """
+    meta = registry().meta(plugin_name)
+    if meta is None:
+        return False
+    value = plugin_settings(merchant, plugin_name).get(setting_name)
+    return all(
+        is_enabled(merchant, needed)
+        for spec in meta.settings if spec.name == setting_name
+        for choice, needed in spec.requires if choice == value
+    )
+
+
+# Hooks renamed since plugins were written against them: new name -> the old names still honoured.
+# Their specs stay (marked ``warn_on_impl``, so registering an old implementation warns once);
+# calling the new name reaches the old implementations after the new ones.
+DEPRECATED_HOOK_NAMES: dict[str, tuple[str, ...]] = {
+    "neighbourly_grant_reward": ("neighbourly_reward_recorded",),
+}
+
+
+class _WithDeprecatedNames:
+    """A hook caller that also calls the implementations of a hook's deprecated names.
+
+    First-result hooks answer with the first non-``None`` result, new names first; others
+    return every result, new names first.
+    """
+
+    def __init__(self, callers: list[Any]) -> None:
+        self._callers = callers
+        self._firstresult = bool(callers[0].spec and callers[0].spec.opts.get("firstresult"))
+
+    def get_hookimpls(self) -> list:
+        return [impl for caller in self._callers for impl in caller.get_hookimpls()]
+
+    def __call__(self, **kwargs: Any) -> Any:
+        results: list = []
+        for caller in self._callers:
+            if not caller.get_hookimpls():
+                continue
+            result = caller(**kwargs)
+            if self._firstresult:
+                if result is not None:
+                    return result
+            else:
+                results.extend(result)
+        return None if self._firstresult else results
+
+
 class MerchantHooks:
     """Hook callers that reach only the core and the plugins enabled for one merchant."""
 
@@ -277,12 +343,19 @@ class MerchantHooks:
             raise AttributeError(hook_name)
         caller = self._callers.get(hook_name)
         if caller is None:
-            if self._removed:
-                caller = self._pm.subset_hook_caller(hook_name, remove_plugins=self._removed)
-            else:
-                caller = getattr(self._pm.hook, hook_name)
+            caller = self._caller(hook_name)
+            old_names = DEPRECATED_HOOK_NAMES.get(hook_name)
+            if old_names:
+                callers = [caller] + [self._caller(name) for name in old_names]
+                if any(old.get_hookimpls() for old in callers[1:]):
+                    caller = _WithDeprecatedNames(callers)
             self._callers[hook_name] = caller
         return caller
+
+    def _caller(self, hook_name: str):
+        if self._removed:
+            return self._pm.subset_hook_caller(hook_name, remove_plugins=self._removed)
+        return getattr(self._pm.hook, hook_name)
 
 
 def hooks_for(merchant: Merchant) -> MerchantHooks:

@@ -14,7 +14,7 @@ from flask_babel import format_date, format_datetime, get_locale, get_translatio
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from webapp import formatting
+from webapp import formatting, ledger_reasons
 from webapp.plugins import hooks_for, sorted_by_order
 
 SLOTS = ("wallet_card", "merchant_page", "customer_portrait", "receipt", "checkout")
@@ -215,16 +215,11 @@ def datetime_filter(value, fmt: str = "medium") -> str:
     return _moment_text(to_user_timezone(value), fmt, _locale_id())
 
 
-@lru_cache(maxsize=4096)
-def _ledger_reason_text(text: str, locale: str) -> str:
-    return formatting.ledger_reason(text)  # in the current locale, which ``locale`` names
-
-
-def ledger_reason_filter(text) -> str:
-    """``formatting.ledger_reason``: the same stored reasons come back on every wallet visit."""
-    if not isinstance(text, str):
-        return formatting.ledger_reason(text)
-    return _ledger_reason_text(text, _locale_id())
+def ledger_reason_filter(entry) -> str:
+    """Why a ledger entry moved points, in the reader's language, from its reason kind and
+    parameters (``webapp.ledger_reasons``); the same entries come back on every wallet visit,
+    so the sentence is remembered per locale."""
+    return ledger_reasons.render_cached(entry.reason_kind, entry.reason_params, _locale_id())
 
 
 def phone_filter(value) -> str:

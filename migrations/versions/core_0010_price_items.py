@@ -4,7 +4,7 @@ dropped) indexed for search, and weekly opening hours (``merchant_hours``) read 
 where it parses (the text stays as the note).
 
 Revision ID: core_0010_price_items
-Revises: core_0008_webhook_events
+Revises: core_0009_ledger_reason_kinds
 Create Date: 2026-12-07 06:50:00
 
 """
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "core_0010_price_items"
-down_revision = "core_0008_webhook_events"
+down_revision = "core_0009_ledger_reason_kinds"
 branch_labels = None
 depends_on = None
 

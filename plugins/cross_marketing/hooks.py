@@ -69,7 +69,6 @@ def neighbourly_collect_nav_items(merchant, user):
 
 @hookimpl
 def neighbourly_collect_purchase_adjustments(merchant, membership, draft, session):
-    services.forget_pending(session)
     certificate = services.find_for_till(
         session, merchant, membership, draft.options, on_failed_lookup=failed_lookup_guard
     )
@@ -78,15 +77,14 @@ def neighbourly_collect_purchase_adjustments(merchant, membership, draft, sessio
     return [
         services.redeem_in_purchase(
             session, merchant, membership, certificate, draft.remaining, draft.amount,
-            draft.idempotency_key,
         )
     ]
 
 
 @hookimpl
-def neighbourly_purchase_recorded(merchant, purchase, membership, session):
+def neighbourly_purchase_recorded(merchant, purchase, membership, session, adjustments):
     events: list[dict] = []  # the redemption's and the issues' events: one INSERT for all
-    services.record_redemption(session, merchant, purchase, events)
+    services.record_redemption(session, merchant, purchase, adjustments, events)
     services.issue_for_purchase(session, merchant, purchase, membership.user_id, events)
     services.write_events(session, events)
 
@@ -126,7 +124,7 @@ def neighbourly_collect_reward_options(merchant, session):
 
 
 @hookimpl
-def neighbourly_reward_recorded(merchant, user, key, reason, session):
+def neighbourly_grant_reward(merchant, user, key, reason, session):
     return services.issue_as_reward(session, merchant, user.id, key, reason)
 
 

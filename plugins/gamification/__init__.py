@@ -19,7 +19,8 @@ PLUGIN = PluginMeta(
     settings=(
         SettingSpec("basis", "choice", _l("What earns a level"), default="spend",
                     choices=(("spend", _l("Total spent")), ("visits", _l("Number of visits")),
-                             ("referrals", _l("Friends who made a purchase")))),
+                             ("referrals", _l("Friends who made a purchase"))),
+                    requires=(("referrals", "referrals"),)),
         SettingSpec("window", "choice", _l("Counted over"), default="lifetime",
                     choices=(("lifetime", _l("All time")), ("rolling", _l("The last 12 months")),
                              ("calendar", _l("The calendar year")))),

@@ -24,7 +24,7 @@ from webapp.contracts import (
 from webapp.extensions import db
 from webapp.formatting import rate_number
 from webapp.models import Membership
-from webapp.plugins import hookimpl, is_enabled, plugin_settings, render_fragment
+from webapp.plugins import hookimpl, plugin_settings, render_fragment, setting_usable
 
 _html = render_fragment
 
@@ -119,7 +119,7 @@ def _card_context(merchant, membership) -> dict | None:
     return dict(
         merchant=merchant, membership=membership, status=view.status, progress=view.progress,
         settings=settings, level_rows=view.level_rows, currency=merchant.network.currency,
-        badges=view.badges, badge_names=services.BADGE_NAMES, referrals_on=is_enabled(merchant, "referrals"),
+        badges=view.badges, badge_names=services.BADGE_NAMES, referrals_on=settings["basis"] == "referrals" and setting_usable(merchant, "gamification", "basis"),
     )
 
 

@@ -11,13 +11,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, and_, bindparam, case, func, literal, null, select, update
 from sqlalchemy.orm import Session
 
+from plugins.gamification import PLUGIN
 from plugins.gamification.models import Badge, Level, Status
 from webapp.errors import ValidationFailed
 from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import Membership, Merchant, Purchase
 from webapp.models.base import utcnow
 from webapp.outbox import record_event
-from webapp.plugins import is_enabled
+from webapp.plugins import setting_usable
 from webapp.timezones import local_date, network_zone
 from webapp.timezones import month_start as local_month_start
 
@@ -285,7 +286,7 @@ def _facts(
     """What ``metric`` and ``position_for`` give, plus what the badges need, in one query."""
     start = window_start(settings["window"], now)
     basis = settings["basis"]
-    referrals_on = basis == "referrals" and is_enabled(merchant, "referrals")
+    referrals_on = basis == "referrals" and setting_usable(merchant, PLUGIN.name, "basis")
     statement = _sql(session).facts(basis, start is not None, referrals_on)
     value, position, visits, this_month, have, stored = session.connection().execute(statement, {
         "membership_id": membership_id, "merchant_id": merchant.id, "start": start, "month_start": month_start,
@@ -752,7 +753,7 @@ def _member_values(merchant: Merchant, settings: dict, now: datetime):
         .where(m.c.merchant_id == merchant.id)
         .group_by(m.c.id)
     )
-    if basis != "referrals" or not is_enabled(merchant, "referrals"):
+    if basis != "referrals" or not setting_usable(merchant, PLUGIN.name, "basis"):
         return per_member.subquery("member_values")
     # Friends count: friends with a live purchase here (in the window), per referrer.
     friend, bought = m.alias("friend"), p.alias("bought")

@@ -53,18 +53,17 @@ def neighbourly_collect_nav_items(merchant, user):
 @hookimpl
 def neighbourly_collect_purchase_adjustments(merchant, membership, draft, session):
     # A sale whose form names no voucher runs no statement here (see find_for_till).
-    services.forget_pending(session)
     voucher = services.find_for_till(
         session, merchant, membership, draft.options, on_failed_lookup=failed_lookup_guard
     )
     if voucher is None:
         return None
-    return [services.redeem_in_purchase(session, merchant, voucher, draft.idempotency_key)]
+    return [services.redeem_in_purchase(session, merchant, voucher)]
 
 
 @hookimpl
-def neighbourly_purchase_recorded(merchant, purchase, membership, session):
-    services.record_redemption(session, purchase)
+def neighbourly_purchase_recorded(merchant, purchase, membership, session, adjustments):
+    services.record_redemption(session, purchase, adjustments)
 
 
 @hookimpl
@@ -219,3 +218,8 @@ def neighbourly_demo_content(merchant, neighbours, session):
     from plugins.group_deals.demo import add_demo_deal
 
     add_demo_deal(session, merchant, neighbours)
+
+
+@hookimpl
+def neighbourly_register_ledger_reasons():
+    return list(services.LEDGER_REASONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from plugins.group_deals.models import (
     Voucher,
 )
 from webapp import outbox
-from webapp.contracts import PurchaseAdjustment
+from webapp.contracts import LedgerReason, LedgerReasonKind, PurchaseAdjustment
 from webapp.errors import Conflict, NeighbourlyError, NotFound, PurchaseDeclined, ValidationFailed
 from webapp.formatting import money, parse_money
 from webapp.mail import send_email
@@ -39,6 +40,15 @@ from webapp.services import codes
 from webapp.services.ledger import Posting, post
 
 PLUGIN_NAME = "group_deals"
+
+# The reason this plugin writes on ledger rows, rendered in the reader's language.
+IDEA_REWARD = "group_deals.idea"  # {"idea": the idea's text, "id": its id}
+LEDGER_REASONS = (
+    LedgerReasonKind(
+        IDEA_REWARD, lambda p: _("Your idea became a group deal: %(idea)s", idea=p["idea"]),
+        {"idea": "Bulk honey from the Almaty hills", "id": 5},
+    ),
+)
 MIN_TIERS, MAX_TIERS = 2, 5
 MAX_PRICE = 10**10
 MAX_PARTICIPANTS = 100_000
@@ -47,7 +57,6 @@ MAX_REDEEM_DAYS = 365
 MAX_REWARD = 1_000_000
 CODE_SYMBOLS = 16  # 80 random bits, as the network's certificates
 QR_PREFIX = "neighbourly:deal:"
-_STASH = "group_deals_redeemed"  # session.info: the voucher a sale consumed, until its purchase row
 
 
 class TooManyAttempts(NeighbourlyError):
@@ -775,10 +784,11 @@ def find_for_till(
 
 
 def redeem_in_purchase(
-    session: Session, merchant: Merchant, voucher: Voucher, idempotency_key: str, now: datetime | None = None,
+    session: Session, merchant: Merchant, voucher: Voucher, now: datetime | None = None,
 ) -> PurchaseAdjustment:
     """Consume the voucher exactly once (one guarded UPDATE inside the purchase transaction):
-    the bill drops by the regular price minus the deal price, per unit."""
+    the bill drops by the regular price minus the deal price, per unit. The adjustment's
+    ``data`` names the voucher, which ``record_redemption`` links to the purchase row."""
     now = now or utcnow()
     changed = session.execute(
         update(Voucher)
@@ -788,28 +798,26 @@ def redeem_in_purchase(
     ).rowcount
     if not changed:
         raise VoucherRefused(_("This voucher has already been used."))
-    session.info.setdefault(_STASH, {})[idempotency_key] = voucher.id
     title = session.scalar(select(Deal.title).where(Deal.id == voucher.deal_id))
     saving = (voucher.regular_price - voucher.price) * voucher.quantity
     label = _("Group deal “%(title)s”", title=title)
-    return PurchaseAdjustment(source=PLUGIN_NAME, label=label, amount=saving, kind="discount")
-
-
-def record_redemption(session: Session, purchase: Purchase) -> None:
-    """Link the consumed voucher to its purchase row (only when this sale consumed one)."""
-    stash = session.info.get(_STASH)
-    voucher_id = stash.pop(purchase.idempotency_key, None) if stash else None
-    if voucher_id is None:
-        return
-    session.execute(
-        update(Voucher).where(Voucher.id == voucher_id).values(redeemed_purchase_id=purchase.id)
-        .execution_options(synchronize_session=False)
+    return PurchaseAdjustment(
+        source=PLUGIN_NAME, label=label, amount=saving, kind="discount", data={"voucher_id": voucher.id}
     )
 
 
-def forget_pending(session: Session) -> None:
-    if _STASH in session.info:
-        session.info.pop(_STASH, None)
+def record_redemption(
+    session: Session, purchase: Purchase, adjustments: Sequence[PurchaseAdjustment] = ()
+) -> None:
+    """Link the voucher the sale consumed (its adjustment's ``data``) to the purchase row; a
+    sale without one of this plugin's adjustments runs no statement."""
+    for adjustment in adjustments:
+        voucher_id = adjustment.data.get("voucher_id") if adjustment.source == PLUGIN_NAME else None
+        if voucher_id is not None:
+            session.execute(
+                update(Voucher).where(Voucher.id == voucher_id).values(redeemed_purchase_id=purchase.id)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def undo_for_refund(session: Session, purchase: Purchase, now: datetime | None = None) -> None:
@@ -945,7 +953,7 @@ def _reward_proposer(session: Session, merchant: Merchant, idea_id: int, now: da
         return
     post(session, [Posting(
         member.id, merchant.id, "reward", idea.reward_points,
-        f"Your idea became a group deal: {idea.text}"[:255], source=PLUGIN_NAME,
+        LedgerReason(IDEA_REWARD, {"idea": idea.text, "id": idea.id}), source=PLUGIN_NAME,
         object_ref=f"group_deals:idea:{idea.id}",
     )], now)
 

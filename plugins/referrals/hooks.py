@@ -163,3 +163,8 @@ def neighbourly_collect_wallet_summary(merchant, membership):
         key="referrals", text=_("Bring a friend"), source="referrals", order=70,
         url=url_for("wallet.card", membership_id=membership.id) + "#referrals",
     )]
+
+
+@hookimpl
+def neighbourly_register_ledger_reasons():
+    return list(services.LEDGER_REASONS)

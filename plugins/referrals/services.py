@@ -12,12 +12,35 @@ from sqlalchemy.orm import Session, aliased
 
 from plugins.referrals import MAX_DEPTH
 from plugins.referrals.models import LinkOpen, MonthlyTotal, ReferralCode, ReferralLink, Reward
+from webapp.contracts import LedgerReason, LedgerReasonKind
 from webapp.errors import Conflict, NotFound
 from webapp.extensions import per_dialect, upsert_insert
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
 from webapp.rules import points_earned
 from webapp.services.ledger import Posting, post
+
+# The reasons this plugin writes on ledger rows, rendered in the reader's language.
+SIGNUP_BONUS = "referrals.signup"  # {"purchase": id}
+FRIENDS_PURCHASE = "referrals.reward"  # {"purchase": id, "level": 1..3}
+REVERSED = "referrals.reversed"  # {"purchase": id}
+LEDGER_REASONS = (
+    LedgerReasonKind(
+        SIGNUP_BONUS, lambda p: _("Sign-up bonus on first purchase #%(number)s", number=p["purchase"]),
+        {"purchase": 12},
+    ),
+    LedgerReasonKind(
+        FRIENDS_PURCHASE,
+        lambda p: _("Referral reward (level %(level)s) on a friend's purchase #%(number)s",
+                    level=p["level"], number=p["purchase"]),
+        {"purchase": 12, "level": 2},
+    ),
+    LedgerReasonKind(
+        REVERSED,
+        lambda p: _("Referral reward for purchase #%(number)s reversed by the business", number=p["purchase"]),
+        {"purchase": 12},
+    ),
+)
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
@@ -313,8 +336,8 @@ def pay_rewards(session: Session, merchant: Merchant, purchase: Purchase, settin
         if amount <= 0:
             continue
         reason = (
-            f"Sign-up bonus on first purchase #{purchase.id}" if depth == 0
-            else f"Referral reward (level {depth}) on a friend's purchase #{purchase.id}"
+            LedgerReason(SIGNUP_BONUS, {"purchase": purchase.id}) if depth == 0
+            else LedgerReason(FRIENDS_PURCHASE, {"purchase": purchase.id, "level": depth})
         )
         postings.append(Posting(beneficiary, merchant.id, "referral", amount, reason, source="referrals",
                                 purchase_id=purchase.id, object_ref=f"referral:{reward_id}"))
@@ -371,7 +394,7 @@ def reverse_reward(session: Session, merchant: Merchant, reward_id: int) -> Rewa
         )
         post(session, [Posting(
             reward.beneficiary_membership_id, merchant.id, "adjust", -reward.amount,
-            f"Referral reward for purchase #{reward.purchase_id} reversed by the business",
+            LedgerReason(REVERSED, {"purchase": reward.purchase_id}),
             source="referrals", purchase_id=reward.purchase_id, reverses_id=original,
         )])
         session.commit()

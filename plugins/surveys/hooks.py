@@ -165,3 +165,8 @@ def neighbourly_collect_wallet_summary(merchant, membership):
                                        source="surveys", order=51, tone="notice",
                                        url=url_for("surveys_public.answer", token=surveys[0].token)))
     return lines[:2]
+
+
+@hookimpl
+def neighbourly_register_ledger_reasons():
+    return list(services.LEDGER_REASONS)

@@ -21,6 +21,7 @@ ALLOWED_NAMES = [
     re.compile(r"^neighbourly_[a-z]+_(recorded|committed|refunded)$"),  # around a transaction
     re.compile(r"^neighbourly_customer_erased$"),  # erasure of personal data
     re.compile(r"^neighbourly_demo_content$"),  # sample rows for the demo street
+    re.compile(r"^neighbourly_grant_[a-z_]+$"),  # a command: the plugin owning the thing does it
 ]
 # What the ``Phase:`` of each transactional kind must promise.
 PHASE_WORDS = {

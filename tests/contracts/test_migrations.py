@@ -96,3 +96,89 @@ def test_revisions_spell_out_their_tables_instead_of_reading_the_live_models():
         ):
             offenders.append(path.relative_to(ROOT).as_posix())
     assert offenders == []
+
+
+# --------------------------------------------------------------------------- core_0009: reason kinds
+
+# Old reason sentences the core wrote, and what core_0009 makes of them.
+OLD_REASONS = [
+    ("Paid with points, purchase #12", "redeem", {"purchase": 12}),
+    ("Cashback 2.5% on purchase #12", "cashback", {"purchase": 12, "rate_bp": 250}),
+    ("Cashback 5% on purchase #7", "cashback", {"purchase": 7, "rate_bp": 500}),
+    ("Refund of purchase #12: Paid with points, purchase #12", "refund",
+     {"purchase": 12, "reversed": {"kind": "redeem", "params": {"purchase": 12}}}),
+    ("Refund of purchase #9: Survey: How did we do?", "refund",
+     {"purchase": 9, "reversed": {"kind": "note", "params": {"text": "Survey: How did we do?"}}}),
+    ("Points expired", "expired", {}),
+    ("Welcome bonus", "welcome", {}),
+    ("Birthday bonus 2026", "birthday", {"year": 2026}),
+    ("Imported from the previous program", "imported", {}),
+    ("Broken cup, sorry", "note", {"text": "Broken cup, sorry"}),
+    ("Cashback 2.555% on purchase #3", "note", {"text": "Cashback 2.555% on purchase #3"}),
+    ("Welcome bonus!", "note", {"text": "Welcome bonus!"}),
+]
+
+
+def _insert_filled(connection, table, **values):
+    """Insert one row giving every required column a plain value (the schema of that revision)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    row = dict(values)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.server_default is not None:
+            continue
+        if column.primary_key and column.name == "id":
+            continue
+        kind = column.type
+        if isinstance(kind, sa.Boolean):
+            row[column.name] = False
+        elif isinstance(kind, sa.Integer):
+            row[column.name] = 1
+        elif isinstance(kind, sa.DateTime):
+            row[column.name] = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        elif isinstance(kind, sa.Date):
+            row[column.name] = dt.date(2026, 1, 1)
+        elif isinstance(kind, sa.JSON):
+            row[column.name] = []
+        else:
+            length = getattr(kind, "length", None) or 20
+            row[column.name] = f"{column.name}-{table.name}"[:length]
+    return connection.execute(sa.insert(table).values(**row).returning(table.c.id)).scalar_one()
+
+
+def test_core_0009_turns_old_reason_sentences_into_kinds_and_parameters(empty_database_url):
+    import sqlalchemy as sa
+
+    app = make_app(empty_database_url)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"), revision="core_0008_webhook_events")
+        old = sa.MetaData()
+        old.reflect(bind=db.engine, only=["users", "networks", "merchants", "memberships", "ledger_entries"])
+        with db.engine.begin() as connection:
+            user = _insert_filled(connection, old.tables["users"], email="a@example.com", card_code="A1")
+            network = _insert_filled(connection, old.tables["networks"], currency="KZT")
+            merchant = _insert_filled(connection, old.tables["merchants"], network_id=network, status="active")
+            card = _insert_filled(connection, old.tables["memberships"], user_id=user, merchant_id=merchant,
+                                  balance=0)
+            ids = [
+                _insert_filled(connection, old.tables["ledger_entries"], membership_id=card,
+                               merchant_id=merchant, kind="adjust", amount=0, reason=text, source="core")
+                for text, _kind, _params in OLD_REASONS
+            ]
+        upgrade(directory=str(ROOT / "migrations"), revision="core_0009_ledger_reason_kinds")
+        new = sa.MetaData()
+        new.reflect(bind=db.engine, only=["ledger_entries"])
+        entries = new.tables["ledger_entries"]
+        assert "reason" not in entries.c  # the sentence column is gone: nothing can read it again
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(entries.c.id, entries.c.reason_kind, entries.c.reason_params).order_by(entries.c.id)
+            ).all()
+        db.engine.dispose()
+    import json
+
+    converted = [(kind, json.loads(params) if isinstance(params, str) else params) for _id, kind, params in rows]
+    assert [row[0] for row in rows] == ids
+    assert converted == [(kind, params) for _text, kind, params in OLD_REASONS]

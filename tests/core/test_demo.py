@@ -197,7 +197,7 @@ def _snapshot() -> dict[str, list[tuple]]:
             for row in db.session.execute(
                 select(
                     LedgerEntry.membership_id, LedgerEntry.merchant_id, LedgerEntry.kind, LedgerEntry.amount,
-                    LedgerEntry.reason, LedgerEntry.source, LedgerEntry.purchase_id, LedgerEntry.created_at,
+                    LedgerEntry.reason_kind, LedgerEntry.reason_params, LedgerEntry.source, LedgerEntry.purchase_id, LedgerEntry.created_at,
                 )
                 # The sales' entries; sample survey rewards are paid at load time, not on the plan's clock.
                 .where(LedgerEntry.purchase_id.is_not(None))

@@ -215,16 +215,15 @@ def test_russian_plurals_and_service_messages_follow_the_locale(app):
 def test_ledger_reasons_are_shown_in_the_readers_language(app):
     from flask_babel import force_locale
 
-    from webapp.formatting import ledger_reason
+    from webapp.ledger_reasons import render
 
+    refund = {"purchase": 12, "reversed": {"kind": "redeem", "params": {"purchase": 12}}}
     with force_locale("ru"):
-        assert ledger_reason("Cashback 2.5% on purchase #12") == "Кешбэк 2,5% за покупку № 12"
-        assert ledger_reason("Refund of purchase #12: Paid with points, purchase #12") == (
-            "Возврат покупки № 12: Оплата баллами, покупка № 12"
-        )
-        assert ledger_reason("Birthday bonus") == "Birthday bonus"  # a plugin's own words stay
+        assert render("cashback", {"purchase": 12, "rate_bp": 250}) == "Кешбэк 2,5% за покупку № 12"
+        assert render("refund", refund) == "Возврат покупки № 12: Оплата баллами, покупка № 12"
+        assert render("note", {"text": "Birthday bonus"}) == "Birthday bonus"  # someone's own words stay
     with force_locale("en"):
-        assert ledger_reason("Paid with points, purchase #7") == "Paid with points, purchase #7"
+        assert render("redeem", {"purchase": 7}) == "Paid with points, purchase #7"
 
 
 def test_untranslated_script_lists_and_applies_translations(extracted, tmp_path):

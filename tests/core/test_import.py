@@ -131,7 +131,7 @@ def test_import_creates_cards_with_ledger_balances_kept_codes_and_consent_only_w
     card = memberships.find_membership(db.session, aliya.id, shop.id)
     assert card.balance == 120 and card.join_source == "import"
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.membership_id == card.id))
-    assert (entry.kind, entry.amount, entry.reason) == ("adjust", 120, "Imported from the previous program")
+    assert (entry.kind, entry.amount, entry.reason_kind, entry.reason_params) == ("adjust", 120, "imported", {})
     assert balances_match_the_ledger()
     # Consent recorded in the old program: contactable; without it: not.
     assert memberships.has_consent(db.session, aliya.id, shop.id, memberships.MARKETING)

@@ -248,7 +248,7 @@ def test_a_policy_change_applies_to_points_earned_afterwards(app, make_merchant,
     assert points.run_expiry(db.session, START + timedelta(days=400)) == 50
     assert _balance(member.id) == 100
     entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.kind == "expire").limit(1))
-    assert entry.reason == "Points expired" and entry.amount == -20
+    assert entry.reason_kind == "expired" and entry.amount == -20
 
 
 def test_months_without_a_visit_are_counted_from_the_last_visit(app, make_merchant, make_member):

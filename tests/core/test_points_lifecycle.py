@@ -143,7 +143,7 @@ def test_a_refund_refused_for_spent_points_links_to_the_adjustment(app, client, 
 def _welcome_entries(membership_id: int) -> int:
     return db.session.scalar(
         select(func.count(LedgerEntry.id)).where(
-            LedgerEntry.membership_id == membership_id, LedgerEntry.reason == points.WELCOME_REASON
+            LedgerEntry.membership_id == membership_id, LedgerEntry.reason_kind == "welcome"
         )
     )
 
@@ -357,11 +357,11 @@ def test_wallet_and_settings_say_when_points_expire(app, client, make_merchant, 
 def test_lifecycle_texts_are_translated(app, locale):
     from flask_babel import force_locale
 
-    with app.test_request_context(), force_locale(locale):
-        from webapp.formatting import ledger_reason
+    from webapp.ledger_reasons import render
 
-        assert ledger_reason("Points expired") != "Points expired"
-        assert ledger_reason("Welcome bonus") != "Welcome bonus"
+    with app.test_request_context(), force_locale(locale):
+        assert render("expired", {}) == "Баллы сгорели"
+        assert render("welcome", {}) != "Welcome bonus"
 
 
 def test_dashboard_forecast_shows_the_points_due_each_month(app, client, make_merchant, make_member):

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -117,7 +118,10 @@ class LedgerEntry(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     kind: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column()  # signed points
-    reason: Mapped[str] = mapped_column(String(255))
+    # Why, as data: a reason kind ("cashback", "surveys.reward") and its parameters, rendered
+    # in the reader's language when shown (``webapp.ledger_reasons``); never a stored sentence.
+    reason_kind: Mapped[str] = mapped_column(String(40), default="note")
+    reason_params: Mapped[dict] = mapped_column(JSON, default=dict)
     source: Mapped[str] = mapped_column(String(60), default="core")
     purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
     # For entries caused by something other than a purchase: "<plugin>:<table>:<id>".

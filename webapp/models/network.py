@@ -81,6 +81,15 @@ class Merchant(db.Model):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     network: Mapped[Network] = relationship(back_populates="merchants")
+    # The people with the owner's role, the one who applied first (read-only: roles are written
+    # as StaffRole rows by the staff service).
+    owners: Mapped[list[User]] = relationship(
+        secondary="staff_roles",
+        primaryjoin="and_(Merchant.id == StaffRole.merchant_id, StaffRole.role == 'owner')",
+        secondaryjoin="StaffRole.user_id == User.id",
+        order_by="StaffRole.id",
+        viewonly=True,
+    )
     photos: Mapped[list[MerchantPhoto]] = relationship(
         back_populates="merchant", order_by="MerchantPhoto.position", cascade="all, delete-orphan"
     )
@@ -91,6 +100,12 @@ class Merchant(db.Model):
     hours: Mapped[list[MerchantHours]] = relationship(
         order_by="MerchantHours.weekday", cascade="all, delete-orphan"
     )
+
+    @property
+    def owner(self) -> User | None:
+        """The first owner: the person who applied to the network (co-owners follow in ``owners``)."""
+        owners = self.owners
+        return owners[0] if owners else None
 
     __table_args__ = (
         CheckConstraint("cashback_bp >= 0 AND cashback_bp <= 10000", name="cashback_range"),

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from webapp import ledger_reasons
 from webapp.errors import ValidationFailed
 from webapp.models import LedgerEntry, Membership, Merchant, User
 from webapp.services import accounts
@@ -67,18 +69,22 @@ def parse_period(start: str | None, end: str | None, today: date) -> tuple[date,
 
 
 def ledger_rows(session: Session, merchant: Merchant, first: date, last: date) -> Iterator[list[object]]:
-    """Header, then every ledger entry of ``merchant`` on the local days ``first``..``last``."""
+    """Header, then every ledger entry of ``merchant`` on the local days ``first``..``last``.
+
+    ``reason`` is the sentence in the current locale (the reader's), ``reason_kind`` the
+    language-neutral kind it was rendered from (``webapp.ledger_reasons``).
+    """
     zone = network_zone(merchant.network)
     start: datetime = day_start(first, zone)
     end: datetime = day_start(last + timedelta(days=1), zone)
     yield [
         "entry", "time", "card_code", "customer", "kind", "points", "value_minor", "currency",
-        "reason", "source", "purchase",
+        "reason", "source", "purchase", "reason_kind",
     ]
     statement = (
         select(
             LedgerEntry.id, LedgerEntry.created_at, LedgerEntry.kind, LedgerEntry.amount,
-            LedgerEntry.reason, LedgerEntry.source, LedgerEntry.purchase_id, User.card_code,
+            LedgerEntry.reason_kind, LedgerEntry.reason_params, LedgerEntry.source, LedgerEntry.purchase_id, User.card_code,
             User.name, User.erased_at,
         )
         .join(Membership, Membership.id == LedgerEntry.membership_id)
@@ -91,11 +97,13 @@ def ledger_rows(session: Session, merchant: Merchant, first: date, last: date) -
         .order_by(LedgerEntry.created_at, LedgerEntry.id)
         .execution_options(yield_per=BATCH)
     )
+    locale = str(get_locale() or "en")
     value = merchant.network.point_value_minor
     currency = merchant.network.currency
     for row in session.execute(statement):
         yield [
             row.id, row.created_at.astimezone(zone).isoformat(timespec="seconds"), row.card_code,
             "" if row.erased_at else row.name, row.kind, row.amount, row.amount * value, currency,
-            row.reason, row.source, row.purchase_id or "",
+            ledger_reasons.render_cached(row.reason_kind, row.reason_params, locale), row.source,
+            row.purchase_id or "", row.reason_kind,
         ]

@@ -28,6 +28,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp import ledger_reasons
+from webapp.contracts import LedgerReason
 from webapp.errors import ValidationFailed
 from webapp.formatting import parse_money
 from webapp.models import (
@@ -45,7 +47,7 @@ from webapp.timezones import network_zone
 
 log = logging.getLogger(__name__)
 
-IMPORT_REASON = "Imported from the previous program"
+IMPORT_REASON = LedgerReason(ledger_reasons.IMPORTED)
 CONSENT_VERSION = "imported"
 BATCH_SIZE = 2000
 MAX_COLUMNS = 50

@@ -14,8 +14,10 @@ from flask_babel import gettext as _
 from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from webapp.contracts import LedgerReason
 from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
+from webapp.ledger_reasons import note
 from webapp.models import LedgerEntry, Membership, Merchant, MerchantWeeklyStats
 from webapp.models.base import utcnow
 from webapp.timezones import merchant_zone, week_start_day
@@ -23,13 +25,18 @@ from webapp.timezones import merchant_zone, week_start_day
 
 @dataclass(frozen=True)
 class Posting:
-    """A points movement to write: ``amount`` is signed (earn > 0, redeem < 0)."""
+    """A points movement to write: ``amount`` is signed (earn > 0, redeem < 0).
+
+    ``reason`` says why as data (``webapp.contracts.LedgerReason``: a kind and its parameters,
+    rendered in the reader's language when shown); plain text is someone's own words and is
+    stored as a ``note``, shown as written.
+    """
 
     membership_id: int
     merchant_id: int
     kind: str
     amount: int
-    reason: str
+    reason: LedgerReason | str
     source: str = "core"
     purchase_id: int | None = None
     object_ref: str | None = None
@@ -291,13 +298,15 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
     Inside ``batched_postings`` the rows wait for the block's end and go in with the others.
     """
     expiries = [_expiry_of(session, p, moment) for p in postings]
+    reasons = [p.reason if isinstance(p.reason, LedgerReason) else note(p.reason) for p in postings]
     rows = [
         {
             "membership_id": p.membership_id,
             "merchant_id": p.merchant_id,
             "kind": p.kind,
             "amount": p.amount,
-            "reason": p.reason[:255],
+            "reason_kind": reason.kind,
+            "reason_params": dict(reason.params),
             "source": p.source,
             "purchase_id": p.purchase_id,
             "object_ref": p.object_ref,
@@ -306,7 +315,7 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
             "expires_at": expires_at,
             "expiry_idle_months": idle_months,
         }
-        for p, (expires_at, idle_months) in zip(postings, expiries, strict=True)
+        for p, reason, (expires_at, idle_months) in zip(postings, reasons, expiries, strict=True)
     ]
     pending = session.info.get(_DEFERRED_ENTRIES)
     if pending is not None:

@@ -233,7 +233,8 @@ class RecentEntry:
     """What a wallet card shows of one ledger entry (read as plain columns, no ORM instance)."""
 
     amount: int
-    reason: str
+    reason_kind: str  # rendered in the reader's language (``webapp.ledger_reasons``)
+    reason_params: dict
     created_at: datetime
 
 
@@ -270,7 +271,8 @@ class _WalletStatements:
         ledger = LedgerEntry.__table__
         ranked = (
             select(
-                ledger.c.membership_id, ledger.c.amount, ledger.c.reason, ledger.c.created_at,
+                ledger.c.membership_id, ledger.c.amount, ledger.c.reason_kind, ledger.c.reason_params,
+                ledger.c.created_at,
                 func.row_number()
                 .over(partition_by=ledger.c.membership_id, order_by=(ledger.c.created_at.desc(), ledger.c.id.desc()))
                 .label("position"),
@@ -279,7 +281,10 @@ class _WalletStatements:
             .subquery()
         )
         self.recent = (
-            select(ranked.c.membership_id, ranked.c.amount, ranked.c.reason, ranked.c.created_at)
+            select(
+                ranked.c.membership_id, ranked.c.amount, ranked.c.reason_kind, ranked.c.reason_params,
+                ranked.c.created_at,
+            )
             .where(ranked.c.position <= bindparam("recent"))
             .order_by(ranked.c.membership_id, ranked.c.position)
         )
@@ -302,10 +307,10 @@ def wallet_cards(session: Session, user_id: int, recent: int = 5) -> list[Wallet
     if not memberships:
         return []
     by_membership: dict[int, list[RecentEntry]] = {m.id: [] for m in memberships}
-    for membership_id, amount, reason, created_at in session.connection().execute(
+    for membership_id, *entry in session.connection().execute(
         statements.recent, {"membership_ids": list(by_membership), "recent": recent}
     ):
-        by_membership[membership_id].append(RecentEntry(amount, reason, created_at))
+        by_membership[membership_id].append(RecentEntry(*entry))
     return [WalletCard(m, by_membership[m.id]) for m in memberships]
 
 
@@ -335,7 +340,10 @@ def card_history(
     """
     ledger = LedgerEntry.__table__
     listing = (
-        select(ledger.c.amount, ledger.c.reason, ledger.c.created_at, func.count().over().label("total"))
+        select(
+            ledger.c.amount, ledger.c.reason_kind, ledger.c.reason_params, ledger.c.created_at,
+            func.count().over().label("total"),
+        )
         .where(ledger.c.membership_id == membership.id)
         .order_by(ledger.c.created_at.desc(), ledger.c.id.desc())
         .limit(per_page)
@@ -348,7 +356,7 @@ def card_history(
         rows = session.connection().execute(listing.offset((page - 1) * per_page)).all()
     total = rows[0].total if rows else 0
     pages = max(1, -(-total // per_page))
-    return [RecentEntry(amount, reason, created_at) for amount, reason, created_at, _total in rows], page, pages
+    return [RecentEntry(*row[:4]) for row in rows], page, pages
 
 
 @dataclass

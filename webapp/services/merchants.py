@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from webapp.models import Merchant, MerchantPlugin, Network, StaffRole, User
 from webapp.models.base import utcnow
-from webapp.plugins import PluginRegistry, forget_enabled_cache, is_enabled, only_plugin
+from webapp.plugins import (
+    PluginRegistry,
+    forget_enabled_cache,
+    is_enabled,
+    only_plugin,
+    plugin_settings,
+    required_by_settings,
+)
 from webapp.services import codes
 from webapp.services import hours as hours_service
 from webapp.timezones import DEFAULT_TIMEZONE, clean_timezone
@@ -304,7 +311,8 @@ def set_plugin_enabled(
     if meta is None:
         raise NotFound(_("No such plugin."))
     if enabled:
-        missing = [name for name in meta.requires if not is_enabled(merchant, name)]
+        needed = [*meta.requires, *required_by_settings(meta, plugin_settings(merchant, plugin_name))]
+        missing = [name for name in dict.fromkeys(needed) if not is_enabled(merchant, name)]
         if missing:
             titles = ", ".join(str(registry.metas[n].title) if n in registry.metas else n for n in missing)
             raise Conflict(
@@ -313,7 +321,10 @@ def set_plugin_enabled(
     else:
         dependants = [
             other.title for other in registry.installed()
-            if plugin_name in other.requires and is_enabled(merchant, other.name)
+            if is_enabled(merchant, other.name) and (
+                plugin_name in other.requires
+                or plugin_name in required_by_settings(other, plugin_settings(merchant, other.name))
+            )
         ]
         if dependants:
             raise Conflict(_(
@@ -361,6 +372,15 @@ def save_plugin_settings(
     if meta is None:
         raise NotFound(_("No such plugin."))
     values = {spec.name: spec.parse(form.get(spec.name)) for spec in meta.settings}
+    for spec in meta.settings:
+        for choice, needed in spec.requires:
+            if values[spec.name] == choice and not is_enabled(merchant, needed):
+                title = registry.metas[needed].title if needed in registry.metas else needed
+                raise ValidationFailed(
+                    _("%(label)s: this choice needs %(plugin)s; switch that on first.",
+                      label=spec.label, plugin=title),
+                    field=spec.name,
+                )
     row = session.scalar(
         select(MerchantPlugin).where(
             MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name

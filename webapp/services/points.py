@@ -38,6 +38,8 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp import ledger_reasons
+from webapp.contracts import LedgerReason
 from webapp.errors import InsufficientPoints, NotFound, ValidationFailed
 from webapp.extensions import upsert_insert
 from webapp.models import (
@@ -63,9 +65,7 @@ EXPIRY_MONTH_CHOICES = (1, 2, 3, 6, 9, 12, 18, 24, 36, 48, 60)
 REMINDER_DAYS = (30, 7)
 BIRTHDAY = "birthday"
 EXPIRE_BATCH = 500
-EXPIRED_REASON = "Points expired"
-WELCOME_REASON = "Welcome bonus"
-BIRTHDAY_REASON = "Birthday bonus"
+_EXPIRED = LedgerReason(ledger_reasons.EXPIRED)
 
 
 # --------------------------------------------------------------------------- settings
@@ -170,7 +170,7 @@ def adjust_points(
     try:
         session.add(record)
         session.flush()
-        post(session, [Posting(membership.id, merchant.id, "adjust", amount, reason,
+        post(session, [Posting(membership.id, merchant.id, "adjust", amount, ledger_reasons.note(reason),
                                object_ref=f"core:points_adjustments:{record.id}")], moment=now)
         session.commit()
     except InsufficientPoints:
@@ -268,7 +268,7 @@ def grant_welcome_bonus(
     claimed = session.connection().execute(statement).scalars().all()
     if len(claimed) != len(hashes):
         return False
-    post(session, [Posting(membership.id, merchant.id, "reward", points, WELCOME_REASON,
+    post(session, [Posting(membership.id, merchant.id, "reward", points, LedgerReason(ledger_reasons.WELCOME),
                            object_ref=f"core:welcome_bonus_claims:{min(claimed)}")], moment=now)
     return True
 
@@ -395,7 +395,7 @@ def run_birthday_bonuses(session: Session, now: datetime | None = None) -> int:
                 merchant = merchants[row.merchant_id]
                 postings.append(Posting(
                     row.id, row.merchant_id, "reward", merchant.birthday_bonus_points,
-                    f"{BIRTHDAY_REASON} {day.year}", object_ref=f"core:birthday_bonuses:{bonus_ids[row.id]}",
+                    ledger_reasons.birthday(day.year), object_ref=f"core:birthday_bonuses:{bonus_ids[row.id]}",
                     expires_at=now + timedelta(days=merchant.birthday_bonus_days), apply_policy=False,
                 ))
             post(session, postings, moment=now)
@@ -526,7 +526,7 @@ def run_expiry(
                 session.connection().execute(lock, {"ids": batch})
             rows = session.connection().execute(to_expire, {"ids": batch}).all()
             postings = [
-                Posting(row.id, row.merchant_id, "expire", -int(row.due - row.debits), EXPIRED_REASON)
+                Posting(row.id, row.merchant_id, "expire", -int(row.due - row.debits), _EXPIRED)
                 for row in rows
                 if row.due > row.debits
             ]

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from webapp import ledger_reasons
 from webapp.errors import Conflict, ValidationFailed
 from webapp.models import (
     ConsentRecord,
@@ -168,7 +169,9 @@ def export_customer(session: Session, user: User, now: datetime | None = None) -
                 "merchant": merchant_name(entry.merchant_id),
                 "kind": entry.kind,
                 "points": entry.amount,
-                "reason": entry.reason,
+                "reason": ledger_reasons.render(entry.reason_kind, entry.reason_params),
+                "reason_kind": entry.reason_kind,
+                "reason_params": entry.reason_params,
                 "source": entry.source,
                 "purchase_id": entry.purchase_id,
                 "object_ref": entry.object_ref,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
 
-from webapp import outbox, tasks
+from webapp import ledger_reasons, outbox, tasks
 from webapp.contracts import EarnRate, PurchaseAdjustment
 from webapp.errors import (
     AlreadyRefunded,
@@ -136,7 +136,8 @@ def sale_figures(
     till's quote calls it inside a rolled-back savepoint, so the cashier is told what happens.
 
     Plugins' adjustments may write (rows that roll back with the sale or the quote); they are
-    capped at what is left of the bill, in display order.
+    capped at what is left of the bill, in display order. One left with nothing to take off is
+    declined rather than used up for nothing.
     """
     point_value = merchant.network.point_value_minor
     draft.points_value = draft.points_to_use * point_value
@@ -147,10 +148,12 @@ def sale_figures(
         )
     ):
         capped = min(adjustment.amount, max(draft.remaining, 0))
-        if capped > 0:
-            draft.adjustments.append(
-                PurchaseAdjustment(adjustment.source, adjustment.label, capped, adjustment.kind)
-            )
+        if capped <= 0:  # a certificate or voucher the cashier named would be used up for nothing
+            raise PurchaseDeclined(_(
+                "%(label)s would take nothing off this bill: points already cover it. "
+                "Use fewer points, or keep it for another visit.", label=adjustment.label,
+            ))
+        draft.adjustments.append(replace(adjustment, amount=capped))
     rate = earn_rate(merchant, membership)
     amount_paid = draft.remaining
     if amount_paid < 0:
@@ -421,7 +424,8 @@ def _record(
                 repeat_customers=1 if visits == 2 else 0,
             )
             hooks.neighbourly_purchase_recorded(
-                merchant=merchant, purchase=purchase, membership=membership, session=session
+                merchant=merchant, purchase=purchase, membership=membership, session=session,
+                adjustments=figures.adjustments,
             )
         # The follow-up work commits with the sale (the outbox), never after it: the plugins'
         # rows and those the event's hooks add (webhooks) go in with one INSERT.
@@ -484,14 +488,14 @@ def _write_ledger(
     if draft.points_to_use:
         postings.append(
             Posting(purchase.membership_id, purchase.merchant_id, "redeem", -draft.points_to_use,
-                    f"Paid with points, purchase #{purchase.id}", purchase_id=purchase.id)
+                    ledger_reasons.redeemed(purchase.id), purchase_id=purchase.id)
         )
     if figures.points_earned:
         # The expiry comes from the merchant already loaded: no statement of its own.
         expires_at, idle_months = credit_expiry(merchant, now)
         postings.append(
             Posting(purchase.membership_id, purchase.merchant_id, "earn", figures.points_earned,
-                    f"Cashback {figures.rate.basis_points / 100:g}% on purchase #{purchase.id}",
+                    ledger_reasons.cashback(purchase.id, figures.rate.basis_points),
                     purchase_id=purchase.id, expires_at=expires_at, idle_months=idle_months,
                     apply_policy=False)
         )
@@ -646,7 +650,7 @@ def refund_purchase(
         )
         reversals = [
             Posting(e.membership_id, e.merchant_id, "refund", -e.amount,
-                    f"Refund of purchase #{purchase.id}: {e.reason}"[:255],
+                    ledger_reasons.refund(purchase.id, e.reason_kind, e.reason_params),
                     source=e.source, purchase_id=purchase.id, reverses_id=e.id)
             for e in entries
             if e.id not in already_reversed

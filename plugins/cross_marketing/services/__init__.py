@@ -6,9 +6,6 @@ plugins.cross_marketing.services import X`` keeps working.
 
 # The module's helpers, for code written against the single module (explicit re-exports).
 from plugins.cross_marketing.services.base import (
-    _STASH as _STASH,
-)
-from plugins.cross_marketing.services.base import (
     CODE_SYMBOLS,
     LIVE,
     MAX_DAYS,
@@ -38,7 +35,6 @@ from plugins.cross_marketing.services.certificates import (
     REWARD_PREFIX,
     IssuedCertificate,
     find_for_till,
-    forget_pending,
     issue_as_reward,
     issue_for_purchase,
     record_redemption,
@@ -195,7 +191,6 @@ __all__ = [
     "extract_code",
     "find_for_till",
     "forget_holder",
-    "forget_pending",
     "get_offer",
     "get_partnership",
     "gift_preview",

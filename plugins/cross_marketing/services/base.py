@@ -20,7 +20,6 @@ PAGE_SIZE = 25
 MAX_FACE_VALUE = 10**10
 MAX_DAYS = 3650
 QR_PREFIX = "neighbourly:cert:"
-_STASH = "cross_marketing_redeemed"  # session.info key: redemptions waiting for their purchase row
 
 
 class TooManyAttempts(NeighbourlyError):

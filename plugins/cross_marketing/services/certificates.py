@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,7 +21,6 @@ from plugins.cross_marketing.models import (
     Partnership,
 )
 from plugins.cross_marketing.services.base import (
-    _STASH,
     LIVE,
     PLUGIN_NAME,
     CertificateRefused,
@@ -428,12 +428,12 @@ def redeem_in_purchase(
     certificate: Certificate,
     remaining: int,
     amount: int,
-    idempotency_key: str,
 ) -> PurchaseAdjustment:
     """What the certificate pays of the bill (inside the purchase; the till's quote too).
 
     Nothing is written here: ``record_redemption`` consumes the certificate exactly once, with
-    one guarded UPDATE that also links it to the purchase row, in the same transaction.
+    one guarded UPDATE that also links it to the purchase row, in the same transaction. What it
+    needs travels in the adjustment's ``data``, which the core hands back with the purchase.
     """
     offer = certificate.offer
     if amount < offer.min_purchase:
@@ -445,33 +445,35 @@ def redeem_in_purchase(
     used = min(seen_balance, max(remaining, 0))
     if used <= 0:
         raise CertificateRefused(_("Nothing is left to pay with the certificate."))
-    stash = session.info.setdefault(_STASH, {})
-    stash[idempotency_key] = {
+    data = {
         "certificate_id": certificate.id,
         "partnership_id": certificate.partnership_id,
         "distributor_id": certificate.distributor_id,
         "holder_id": membership.user_id,
         "seen_balance": seen_balance,
-        "used": used,
         "fee": offer.fee,
         "new_customer": membership.visits == 0,
-        "keep_rest": offer.remainder_policy == "kept" and used < seen_balance,
+        "rest_kept": offer.remainder_policy == "kept",
     }
     label = _("Certificate from %(name)s", name=certificate.distributor.name)
-    return PurchaseAdjustment(source=PLUGIN_NAME, label=label, amount=used, kind="certificate")
+    return PurchaseAdjustment(source=PLUGIN_NAME, label=label, amount=used, kind="certificate", data=data)
 
 
 def record_redemption(
-    session: Session, merchant: Merchant, purchase: Purchase, events: list[dict] | None = None
+    session: Session, merchant: Merchant, purchase: Purchase,
+    adjustments: Sequence[PurchaseAdjustment] = (), events: list[dict] | None = None,
 ) -> None:
-    """After the purchase row exists: consume the certificate with one guarded UPDATE (exactly
-    once: it must still be live, the holder's, this merchant's, unexpired and at the balance the
-    bill was computed from; its purchase is set in the same statement), and write the ledger
-    event (or add it to ``events``). A refusal rolls the whole purchase back."""
-    pending = session.info.get(_STASH, {}).pop(purchase.idempotency_key, None)
-    if pending is None:
+    """After the purchase row exists: consume the certificate the sale's adjustment names (from
+    ``redeem_in_purchase``) with one guarded UPDATE (exactly once: it must still be live, the
+    holder's, this merchant's, unexpired and at the balance the bill was computed from; its
+    purchase is set in the same statement), and write the ledger event (or add it to
+    ``events``). A refusal rolls the whole purchase back."""
+    mine = [a for a in adjustments if a.source == PLUGIN_NAME and a.kind == "certificate" and a.data]
+    if not mine:
         return
-    keep_rest, seen_balance, used = pending["keep_rest"], pending["seen_balance"], pending["used"]
+    pending, used = mine[0].data, mine[0].amount  # the amount as applied, after the core's cap
+    seen_balance = pending["seen_balance"]
+    keep_rest = pending["rest_kept"] and used < seen_balance
     now = utcnow()
     changed = session.execute(
         update(Certificate)
@@ -523,11 +525,6 @@ def write_events(session: Session, events: list[dict]) -> None:
     """Certificate events of one transaction in one INSERT."""
     if events:
         session.connection().execute(_sql().insert_event, events)
-
-
-def forget_pending(session: Session) -> None:
-    """Drop redemptions of a transaction that never reached its purchase row."""
-    session.info.pop(_STASH, None)
 
 
 # --------------------------------------------------------------------------- refunds

@@ -6,6 +6,7 @@ plugins.surveys.services import X`` keeps working.
 
 from plugins.surveys.services.base import (
     KIND_LABELS,
+    LEDGER_REASONS,
     LOW_SCORE,
     MAX_QUESTIONS,
     MAX_REWARD,
@@ -115,6 +116,7 @@ from webapp.models.base import utcnow as utcnow  # callers read the clock as ser
 
 __all__ = [
     "KIND_LABELS",
+    "LEDGER_REASONS",
     "LOW_SCORE",
     "MAX_QUESTIONS",
     "MAX_REWARD",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from webapp.contracts import RewardOption
+from webapp.contracts import LedgerReasonKind, RewardOption
 from webapp.extensions import upsert_insert
 from webapp.models import Merchant
 from webapp.plugins import hooks_for
@@ -14,6 +15,17 @@ PAGE_SIZE = 25
 MAX_REWARD = 100_000
 MAX_QUESTIONS = 80
 LOW_SCORE = 2  # ratings at or below this open a complaint thread
+
+# The reasons this plugin writes on ledger rows, rendered in the reader's language.
+SURVEY_REWARD = "surveys.reward"  # {"title": the survey's title, "survey": id}
+APOLOGY_BONUS = "surveys.apology"  # points the owner gave when answering a complaint
+LEDGER_REASONS = (
+    LedgerReasonKind(
+        SURVEY_REWARD, lambda p: _("Survey: %(title)s", title=p["title"]),
+        {"title": "How did we do?", "survey": 3},
+    ),
+    LedgerReasonKind(APOLOGY_BONUS, lambda p: _("Apology bonus")),
+)
 
 KIND_LABELS = {
     "rating": _l("Rating 1-5"),

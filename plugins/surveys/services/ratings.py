@@ -19,7 +19,8 @@ from plugins.surveys.models import (
     Response,
     Survey,
 )
-from plugins.surveys.services.base import LOW_SCORE, MAX_REWARD
+from plugins.surveys.services.base import APOLOGY_BONUS, LOW_SCORE, MAX_REWARD
+from webapp.contracts import LedgerReason
 from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.models import Membership, Merchant, Purchase, User
 from webapp.models.base import utcnow
@@ -198,7 +199,7 @@ def send_apology_bonus(session: Session, merchant: Merchant, complaint_id: int, 
         ).rowcount
         if paid:
             ledger.post(session, [Posting(
-                complaint.membership_id, merchant.id, "reward", points, _("Apology bonus"),
+                complaint.membership_id, merchant.id, "reward", points, LedgerReason(APOLOGY_BONUS),
                 source="surveys", object_ref=f"surveys:complaint:{complaint.id}",
             )], now)
         session.commit()

@@ -21,7 +21,8 @@ from plugins.surveys.models import (
     Response,
     Survey,
 )
-from plugins.surveys.services.base import PAGE_SIZE, _upsert_nothing, reward_options
+from plugins.surveys.services.base import PAGE_SIZE, SURVEY_REWARD, _upsert_nothing, reward_options
+from webapp.contracts import LedgerReason
 from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
 from webapp.formatting import points as format_points
 from webapp.models import Membership, Merchant, Purchase, User
@@ -297,17 +298,18 @@ def _pay_reward(
     if row is None:
         return False
     points, option = row
-    reason = _("Survey: %(title)s", title=survey.title)
+    reason = _("Survey: %(title)s", title=survey.title)  # for the plugin giving another reward
     if points > 0:
         ledger.post(session, [Posting(
-            membership.id, survey.merchant_id, "reward", points, reason, source="surveys",
+            membership.id, survey.merchant_id, "reward", points,
+            LedgerReason(SURVEY_REWARD, {"title": survey.title, "survey": survey.id}), source="surveys",
             object_ref=f"surveys:response:{response_id}",
         )], now)
     if option:
         merchant = membership.merchant
         try:
             with session.begin_nested():
-                granted = hooks_for(merchant).neighbourly_reward_recorded(
+                granted = hooks_for(merchant).neighbourly_grant_reward(
                     merchant=merchant, user=user, key=option, reason=reason, session=session,
                 )
                 if granted is None:  # the plugin giving it is switched off

@@ -58,9 +58,14 @@ def test_rewards_three_levels_deep_and_none_beyond(make_merchant, make_user):
     assert rewards[m2.id].depth == 2 and rewards[m2.id].amount == 1000
     assert rewards[m1.id].depth == 3 and rewards[m1.id].amount == 500 + 7
     assert balance(m0) == 0
-    reasons = db.session.scalars(
-        select(LedgerEntry.reason).where(LedgerEntry.purchase_id == purchase.id, LedgerEntry.kind == "referral"))
-    assert all(f"#{purchase.id}" in reason for reason in reasons)
+    reasons = db.session.execute(
+        select(LedgerEntry.reason_kind, LedgerEntry.reason_params)
+        .where(LedgerEntry.purchase_id == purchase.id, LedgerEntry.kind == "referral")
+        .order_by(LedgerEntry.id)).all()
+    assert sorted((kind, params["purchase"], params.get("level")) for kind, params in reasons) == [
+        ("referrals.reward", purchase.id, 1), ("referrals.reward", purchase.id, 2),
+        ("referrals.reward", purchase.id, 3),
+    ]
     assert find_balance_mismatches(db.session) == []
 
 
