@@ -316,6 +316,14 @@ def main(workdir: Path) -> int:
         for backend in backends:
             reports[backend] = run_backend(backend, large, small, workdir, args, use_redis)
         plugin_results, plugin_errors = ({}, {}) if args.skip_plugins else plugin_benches(args.quick)
+        echo("== street_search")
+        try:
+            from bench import street_search
+
+            street_search.run(plugin_results, backends, quick=args.quick, echo=echo)
+        except Exception as error:  # its failure must not lose the other figures
+            plugin_errors["street_search"] = f"{type(error).__name__}: {error}"
+            echo(f"  failed: {plugin_errors['street_search']}")
         echo("== import_customers")
         try:
             from bench import import_customers

@@ -467,12 +467,12 @@ def seed(database_url: str, backend: str, scale: Scale, echo: Echo = print) -> S
     write(
         "merchants",
         ["id", "network_id", "name", "slug", "category", "description", "address", "opening_hours",
-         "price_list", "status", "cashback_bp", "max_points_share_pct", "join_code", "created_at",
+         "status", "cashback_bp", "max_points_share_pct", "join_code", "created_at",
          "approved_at"],
         (
             (m + 1, 1, f"Bench shop {m + 1:04d}", slug(m), _CATEGORIES[m % len(_CATEGORIES)],
              "A shop of the bench data set.", f"Bench Street {m + 1}", "Daily 9:00-21:00",
-             adapt([{"name": "Usual order", "price": plan.base_price[m]}]), "active",
+             "active",
              plan.cashback_bp[m], plan.max_share[m], join_codes[m], created, created)
             for m in range(m_count)
         ),

@@ -33,7 +33,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.plugins import enabled_plugin_names, hooks_for, is_enabled, only_plugin
 from webapp.rules import points_earned, points_limit
-from webapp.services import accounts, codes, photos
+from webapp.services import accounts, codes, photos, price_items
 from webapp.services import memberships as membership_service
 from webapp.services import merchants as merchant_service
 from webapp.services.ledger import bump_weekly_stats, week_start
@@ -319,7 +319,11 @@ class _Loader:
                     cashback_bp=spec.cashback_bp, max_points_share_pct=spec.max_points_share_pct,
                     commit=False,
                 )
-                merchant.price_list = [{"name": item, "price": tenge * 100} for item, tenge in spec.prices]
+                price_items.add_items(
+                    self.session, merchant,
+                    [price_items.ItemRow(None, item, tenge * 100) for item, tenge in spec.prices],
+                    price_items.language_of(network),
+                )
                 merchant.status = "active"
                 merchant.created_at = opened
                 merchant.approved_at = opened + timedelta(days=1)

@@ -104,7 +104,7 @@ def test_demo_builds_a_consistent_neighbourhood(app):
         assert merchant.status == "active"
         assert merchant.description and merchant.opening_hours
         assert merchant.address.startswith("ул. Абая")
-        assert merchant.price_list and all(item["price"] > 0 for item in merchant.price_list)
+        assert merchant.price_items and all(item.price > 0 for item in merchant.price_items)
         assert merchant.photos, merchant.name
         assert (upload_folder / merchant.photos[0].filename).stat().st_size > 5000
         roles = set(db.session.scalars(select(StaffRole.role).where(StaffRole.merchant_id == merchant.id)))
@@ -161,7 +161,7 @@ def test_the_demo_street_reads_in_the_networks_language(app):
     texts: list[str] = [network.name, network.description or ""]
     for merchant in db.session.scalars(select(Merchant).where(Merchant.network_id == network.id)):
         texts += [merchant.name, merchant.description, merchant.opening_hours, merchant.address]
-        texts += [item["name"] for item in merchant.price_list]
+        texts += [item.name for item in merchant.price_items]
     modules = set(app.extensions["neighbourly"].modules)
     if "news" in modules:
         from plugins.news.models import NewsPost

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import ConsentRecord, Membership, MerchantPhoto
 from webapp.plugins import hookimpl
+from webapp.services import price_items
 
 XSS = "<script>alert(1)</script>"
 
@@ -103,7 +104,9 @@ def test_directory_card_shows_photo_or_placeholder(app, client, network, make_me
 
 def test_merchant_card_shows_prices_rules_and_join_code(app, client, make_merchant):
     merchant = make_merchant(name="Salon Aru", category="beauty", cashback_bp=750, max_points_share_pct=30)
-    merchant.price_list = [{"name": "Haircut", "price": 450000}, {"name": "Manicure", "price": 600050}]
+    price_items.save_items(db.session, merchant, [
+        price_items.ItemRow(None, "Haircut", 450000), price_items.ItemRow(None, "Manicure", 600050),
+    ])
     merchant.phone = "+7 701 555 0000"
     db.session.commit()
 
@@ -143,7 +146,7 @@ def test_merchant_text_is_escaped(client, make_merchant):
     merchant = make_merchant(name=XSS)
     merchant.description = "Best " + XSS
     merchant.address = XSS
-    merchant.price_list = [{"name": XSS, "price": 100}]
+    price_items.save_items(db.session, merchant, [price_items.ItemRow(None, XSS, 100, XSS)])
     db.session.commit()
     for url in (f"/m/{merchant.slug}", "/", f"/join/{merchant.join_code}"):
         page = client.get(url).get_data(as_text=True)

@@ -22,7 +22,7 @@ from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import MerchantPhoto, StaffRole, UserSession, WebhookDelivery, WebhookEndpoint
 from webapp.plugins import registry
-from webapp.services import accounts, merchants, staff, webhooks
+from webapp.services import accounts, merchants, price_items, staff, webhooks
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
@@ -143,7 +143,7 @@ def build_side(make_user, make_network, make_merchant, make_member, network=None
         merchant.description = f"About us: {text}"
         merchant.address = f"1 {text} street"
         merchant.opening_hours = f"Mon-Fri {text}"
-        merchant.price_list = [{"name": f"Coffee {text}", "price": 50000}]
+        price_items.save_items(db.session, merchant, [price_items.ItemRow(None, f"Coffee {text}", 50000, text[:60])])
         network.description = f"Our street {text}"
         db.session.commit()
     enable_all_plugins(merchant, owner)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from babel.dates import get_day_names
 from flask import (
     Blueprint,
     abort,
@@ -20,14 +21,25 @@ from sqlalchemy import select
 
 from webapp import outbox
 from webapp.csvfiles import csv_variant
-from webapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from webapp.errors import Conflict, Forbidden, NeighbourlyError, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.formatting import file_size, minor_to_decimal, parse_money
 from webapp.mail import in_recipient_language, send_email
 from webapp.models import Merchant, Network
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
-from webapp.services import accounts, customers, exports, imports, ledger, merchants, photos, staff
+from webapp.services import (
+    accounts,
+    customers,
+    exports,
+    imports,
+    ledger,
+    merchants,
+    photos,
+    price_items,
+    staff,
+)
+from webapp.services import hours as hours_service
 from webapp.services import points as points_service
 from webapp.timezones import network_zone
 from webapp.web import is_fragment_request, render, see_other, staff_required
@@ -37,6 +49,12 @@ bp = Blueprint("business", __name__, url_prefix="/business")
 BLANK_PRICE_ROWS = 2
 MORE_PRICE_ROWS = 3
 HISTORY_LIMIT = 50
+
+
+def _weekday_names() -> list[str]:
+    """Monday to Sunday in the page's language."""
+    names = get_day_names("wide", locale=get_locale() or "en")
+    return [names[day] for day in range(7)]
 
 
 def _categories() -> list[tuple[str, str]]:
@@ -251,13 +269,31 @@ def adjust(merchant: Merchant, membership_id: int):
 # --------------------------------------------------------------------------- settings
 
 
+def _blank_row() -> dict:
+    return {"id": "", "name": "", "price": "", "category": "", "photo": None}
+
+
 def _price_rows_from_merchant(merchant: Merchant, blanks: int = BLANK_PRICE_ROWS) -> list[dict]:
     currency = merchant.network.currency
     rows = [
-        {"name": item.get("name", ""), "price": str(minor_to_decimal(int(item.get("price", 0)), currency))}
-        for item in (merchant.price_list or [])
+        {"id": str(item.id), "name": item.name, "price": str(minor_to_decimal(item.price, currency)),
+         "category": item.category, "photo": item.photo_filename}
+        for item in price_items.items_of(db.session, merchant)
     ]
-    return rows + [{"name": "", "price": ""} for _index in range(blanks)]
+    return rows + [_blank_row() for _index in range(blanks)]
+
+
+def _hours_rows(merchant: Merchant) -> list[dict]:
+    known = hours_service.hours_of(merchant)
+    rows = []
+    for weekday in range(7):
+        day = known.get(weekday)
+        rows.append({
+            "weekday": weekday, "closed": day is None,
+            "opens": hours_service.clock(day[0]) if day else "",
+            "closes": hours_service.clock(day[1]) if day else "",
+        })
+    return rows
 
 
 def _settings(merchant: Merchant, block: str | None = None, status: int = 200, **overrides):
@@ -268,6 +304,8 @@ def _settings(merchant: Merchant, block: str | None = None, status: int = 200, *
             "phone": merchant.phone, "opening_hours": merchant.opening_hours,
         },
         "price_rows": _price_rows_from_merchant(merchant),
+        "hours_rows": _hours_rows(merchant),
+        "weekdays": _weekday_names(),
         "rates": {
             "cashback": f"{merchant.cashback_bp / 100:g}",
             "share": str(merchant.max_points_share_pct),
@@ -311,7 +349,9 @@ def settings(merchant: Merchant):
 def save_profile(merchant: Merchant):
     form = request.form
     profile = {key: form.get(key, "") for key in
-               ("name", "category", "description", "address", "phone", "opening_hours")}
+               ("name", "category", "description", "address", "phone")}
+    # The note on the hours is edited with the hours; an older form may still send it.
+    profile["opening_hours"] = form.get("opening_hours", merchant.opening_hours)
     try:
         merchants.update_profile(db.session, merchant, **profile)
     except ValidationFailed as error:
@@ -325,52 +365,136 @@ def save_profile(merchant: Merchant):
 @bp.route("/<merchant_slug>/settings/prices", methods=["POST"])
 @staff_required("owner")
 def save_prices(merchant: Merchant):
-    """Save the price list; "More rows" only re-renders the form with extra blank rows."""
+    """Save the price list in the order shown. "More rows" and the arrows only re-render the form
+    (rows moved, blank rows added); nothing is stored until "Save"."""
     currency = merchant.network.currency
-    names = request.form.getlist("item_name")
-    prices = request.form.getlist("item_price")
-    removed = set(request.form.getlist("remove"))
+    names = request.form.getlist("item_name")[: price_items.MAX_ITEMS + MORE_PRICE_ROWS * 4]
+    count = len(names)
+
+    def column(key: str) -> list[str]:
+        values = request.form.getlist(key)[:count]
+        return values + [""] * (count - len(values))
+
+    ids, prices, categories = column("item_id"), column("item_price"), column("item_category")
+    photos_by_id = {str(item.id): item.photo_filename for item in price_items.items_of(db.session, merchant)}
     typed = [
-        {"name": name, "price": price}
-        for name, price in zip(names, prices + [""] * (len(names) - len(prices)), strict=True)
-    ][: merchants.MAX_PRICE_ROWS + MORE_PRICE_ROWS]
-    if request.form.get("action") == "more":
+        {"id": ids[i] if ids[i] in photos_by_id else "", "name": names[i], "price": prices[i],
+         "category": categories[i], "photo": photos_by_id.get(ids[i])}
+        for i in range(count)
+    ]
+    removed = set(request.form.getlist("remove"))
+    action = request.form.get("action", "save")
+    if action == "more" or action.startswith(("up-", "down-")):
         rows = [row for index, row in enumerate(typed) if str(index) not in removed]
-        rows += [{"name": "", "price": ""} for _index in range(MORE_PRICE_ROWS)]
+        if action == "more":
+            rows += [_blank_row() for _index in range(MORE_PRICE_ROWS)]
+        else:
+            direction, _dash, number = action.partition("-")
+            index = int(number) if number.isdigit() else -1
+            other = index - 1 if direction == "up" else index + 1
+            if 0 <= index < len(rows) and 0 <= other < len(rows):
+                rows[index], rows[other] = rows[other], rows[index]
         return _settings(merchant, block="prices", price_rows=rows)
     errors: dict[str, str] = {}
     kept, entries = [], []
     for index, row in enumerate(typed):
         name, price_text = row["name"].strip(), row["price"].strip()
-        if str(index) in removed or (not name and not price_text):
+        category = row["category"].strip()
+        if str(index) in removed or (not name and not price_text and not category):
             continue
         kept.append(row)
         position = len(kept) - 1
         if not name:
             errors[f"name-{position}"] = _("Enter a name for this price.")
             continue
-        if len(name) > 120:
+        if len(name) > price_items.MAX_NAME:
             errors[f"name-{position}"] = _("At most 120 characters.")
+            continue
+        if len(category) > price_items.MAX_CATEGORY:
+            errors[f"category-{position}"] = _(
+                "A category has at most %(limit)s characters.", limit=price_items.MAX_CATEGORY
+            )
             continue
         try:
             price = parse_money(price_text, currency)
         except ValueError as error:
             errors[f"price-{position}"] = _(str(error))
             continue
-        if price < 0 or price > merchants.MAX_PRICE:
+        if price < 0 or price > price_items.MAX_PRICE:
             errors[f"price-{position}"] = _("Enter a price of zero or more.")
             continue
-        entries.append(merchants.PriceRow(name=name, price=price))
+        item_id = int(row["id"]) if row["id"] else None
+        entries.append(price_items.ItemRow(id=item_id, name=name, price=price, category=category))
     if not errors:
         try:
-            merchants.save_price_list(db.session, merchant, entries)
-        except ValidationFailed as error:
+            price_items.save_items(db.session, merchant, entries)
+        except NeighbourlyError as error:
             db.session.rollback()
             errors["form"] = error.message
         else:
             return _saved(merchant, "prices", _("The price list is saved."))
-    rows = kept + [{"name": "", "price": ""} for _index in range(BLANK_PRICE_ROWS)]
-    return _settings(merchant, block="prices", status=422, price_rows=rows, errors=errors)
+    rows = kept + [_blank_row() for _index in range(BLANK_PRICE_ROWS)]
+    return _settings(merchant, block="prices", status=422, price_rows=rows, errors=errors,
+                     row_errors=any(key != "form" for key in errors))
+
+
+@bp.route("/<merchant_slug>/settings/prices/<int:item_id>/photo", methods=["POST"])
+@staff_required("owner")
+def upload_item_photo(merchant: Merchant, item_id: int):
+    """A photo of one item, checked and re-encoded like the merchant's photos; 4xx stores nothing."""
+    upload = request.files.get("photo")
+    limits = _photo_limits()
+    try:
+        if upload is None or not upload.filename:
+            raise photos.PhotoRejected(_("Choose a photo to upload."))
+        data = photos.read_limited(upload.stream, limits.max_bytes)
+        price_items.set_photo(
+            db.session, merchant, item_id, data, current_app.config["UPLOAD_FOLDER"], limits
+        )
+    except NeighbourlyError as error:
+        db.session.rollback()
+        return _settings(merchant, block="prices", status=error.status_code,
+                         errors={f"photo-{item_id}": error.message})
+    return _saved(merchant, "prices", _("The photo of the item is saved."))
+
+
+@bp.route("/<merchant_slug>/settings/prices/<int:item_id>/photo/delete", methods=["POST"])
+@staff_required("owner")
+def delete_item_photo(merchant: Merchant, item_id: int):
+    try:
+        price_items.delete_photo(db.session, merchant, item_id, current_app.config["UPLOAD_FOLDER"])
+    except NeighbourlyError as error:
+        db.session.rollback()
+        return _settings(merchant, block="prices", status=error.status_code,
+                         errors={"form": error.message})
+    return _saved(merchant, "prices", _("The photo of the item is deleted."))
+
+
+@bp.route("/<merchant_slug>/settings/hours", methods=["POST"])
+@staff_required("owner")
+def save_hours(merchant: Merchant):
+    """The weekly opening hours "open now" reads (times in the network's time zone)."""
+    form = request.form
+    days = [
+        hours_service.DayForm(
+            weekday=weekday, closed=form.get(f"closed-{weekday}") == "on",
+            opens=form.get(f"opens-{weekday}", "")[:10], closes=form.get(f"closes-{weekday}", "")[:10],
+        )
+        for weekday in range(7)
+    ]
+    hours, errors = hours_service.parse_form(days)
+    note = form.get("opening_hours", "").strip()
+    if len(note) > 1000:
+        errors["opening_hours"] = _("At most %(limit)s characters.", limit=1000)
+    if errors:
+        rows = [{"weekday": d.weekday, "closed": d.closed, "opens": d.opens, "closes": d.closes}
+                for d in days]
+        return _settings(merchant, block="hours", status=422, hours_rows=rows, errors=errors,
+                         hours_note=note)
+    hours_service.save_hours(db.session, merchant, hours)
+    merchant.opening_hours = note
+    db.session.commit()
+    return _saved(merchant, "hours", _("The opening hours are saved."))
 
 
 @bp.route("/<merchant_slug>/settings/rates", methods=["POST"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from babel.dates import get_day_names
 from flask import (
     Blueprint,
     abort,
@@ -13,13 +14,16 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
-from webapp.services import directory, memberships
+from webapp.models.base import utcnow
+from webapp.services import directory, memberships, price_items, street
+from webapp.services import hours as hours_service
 from webapp.services.merchants import CATEGORIES
 from webapp.templating import qr_svg
 from webapp.timezones import use_network_zone
@@ -95,6 +99,26 @@ def directory_view(network_slug: str):
     return _render_directory(network)
 
 
+@bp.route("/n/<network_slug>/street", endpoint="street")
+def street_view(network_slug: str):
+    """Search every merchant's price list: item, price, cashback, points, alternatives."""
+    network = directory.network_by_slug(db.session, network_slug)
+    if network is None:
+        abort(404)
+    use_network_zone(network)
+    category = request.args.get("category", "")
+    if len(category) > price_items.MAX_CATEGORY or len(request.args.get("q", "")) > 1000:
+        abort(400)  # a hand-made URL; the form never sends these
+    result = street.search(
+        db.session, network, query=request.args.get("q", ""), category=category,
+        open_now=request.args.get("open") == "1", page=_page_number(),
+    )
+    return render(
+        "public/street.html", block="results", result=result, network=network,
+        base_url=url_for("public.street", network_slug=network.slug),
+    )
+
+
 def _active_merchant(slug: str):
     merchant = directory.active_merchant_by_slug(db.session, slug)
     if merchant is None:
@@ -111,10 +135,18 @@ def merchant(slug: str):
         membership = memberships.find_membership(db.session, current_user.id, merchant.id)
         if membership is not None and membership.left_at is not None:
             membership = None
+    weekly = hours_service.hours_of(merchant)
+    names = get_day_names("abbreviated", locale=get_locale() or "en")
     return render(
         "public/merchant.html",
         merchant=merchant,
         membership=membership,
+        weekly_hours=[
+            (names[day], weekly.get(day) and hours_service.clock(weekly[day][0]) + "–"
+             + hours_service.clock(weekly[day][1]))
+            for day in range(7)
+        ] if weekly else [],
+        open_now=hours_service.is_open(weekly, utcnow(), merchant.network.timezone) if weekly else None,
         join_link=join_url(merchant),
         qr_link=join_url(merchant, via="qr"),
     )

@@ -17,9 +17,11 @@ from webapp.models.loyalty import (
 )
 from webapp.models.network import (
     Merchant,
+    MerchantHours,
     MerchantPhoto,
     MerchantPlugin,
     Network,
+    PriceItem,
     StaffInvitation,
     StaffRole,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "LedgerEntry",
     "Membership",
     "Merchant",
+    "MerchantHours",
     "MerchantPhoto",
     "MerchantPlugin",
     "CustomerMonthTotals",
@@ -46,6 +49,7 @@ __all__ = [
     "OutboxMessage",
     "PasswordResetToken",
     "PointsAdjustment",
+    "PriceItem",
     "Purchase",
     "PurchaseDecline",
     "SearchDocument",

@@ -57,9 +57,9 @@ class Merchant(db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str] = mapped_column(String(255), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # A free-text note on the hours ("closed on public holidays"); the hours themselves, which
+    # "open now" reads, are ``MerchantHours`` rows.
     opening_hours: Mapped[str] = mapped_column(Text, default="")
-    # [{"name": "Haircut", "price": 450000}, ...] with prices in minor units.
-    price_list: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     decline_reason: Mapped[str] = mapped_column(Text, default="")
     # Cashback in basis points of the amount paid (500 = 5 %).
@@ -92,6 +92,13 @@ class Merchant(db.Model):
     )
     photos: Mapped[list[MerchantPhoto]] = relationship(
         back_populates="merchant", order_by="MerchantPhoto.position", cascade="all, delete-orphan"
+    )
+    price_items: Mapped[list[PriceItem]] = relationship(
+        back_populates="merchant", order_by="(PriceItem.position, PriceItem.id)",
+        cascade="all, delete-orphan",
+    )
+    hours: Mapped[list[MerchantHours]] = relationship(
+        order_by="MerchantHours.weekday", cascade="all, delete-orphan"
     )
 
     @property
@@ -143,6 +150,55 @@ class MerchantPhoto(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     merchant: Mapped[Merchant] = relationship(back_populates="photos")
+
+
+class PriceItem(db.Model):
+    """One line of a merchant's price list: what it is, what it costs, optionally a category and
+    a re-encoded photo. Searchable on the street (``webapp.services.street``)."""
+
+    __tablename__ = "price_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    price: Mapped[int] = mapped_column()  # minor units
+    category: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    photo_filename: Mapped[str | None] = mapped_column(String(80), unique=True)
+    photo_width: Mapped[int] = mapped_column(default=0, server_default="0")
+    photo_height: Mapped[int] = mapped_column(default=0, server_default="0")
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    merchant: Mapped[Merchant] = relationship(back_populates="price_items")
+
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("length(name) > 0", name="name_not_empty"),
+        # The street's alternatives: the cheapest items of one category.
+        Index("ix_price_items_category_price", "category", "price"),
+    )
+
+
+class MerchantHours(db.Model):
+    """When a merchant opens on one weekday (0 = Monday), in minutes after local midnight of the
+    network's time zone. ``closes`` at or before ``opens`` closes after midnight; 0-1440 is open
+    around the clock. A weekday without a row is a closed day."""
+
+    __tablename__ = "merchant_hours"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
+    weekday: Mapped[int] = mapped_column()
+    opens: Mapped[int] = mapped_column()
+    closes: Mapped[int] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "weekday"),
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday_range"),
+        CheckConstraint("opens >= 0 AND opens < 1440", name="opens_range"),
+        CheckConstraint("closes > 0 AND closes <= 1440 AND closes <> opens", name="closes_range"),
+    )
 
 
 class StaffRole(db.Model):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from webapp.models import Merchant, MerchantPhoto, Network
+from webapp.models import Merchant, MerchantPhoto, Network, PriceItem
 
 PER_PAGE = 25
 MAX_QUERY_LENGTH = 100
@@ -152,6 +152,9 @@ def active_merchant_by_join_code(session: Session, code: str | None) -> Merchant
     )
 
 
-def photo_by_filename(session: Session, filename: str) -> MerchantPhoto | None:
-    """A stored merchant photo; only names the database knows are ever served."""
-    return session.scalar(select(MerchantPhoto).where(MerchantPhoto.filename == filename))
+def photo_by_filename(session: Session, filename: str) -> MerchantPhoto | PriceItem | None:
+    """A stored merchant photo or photo of a price item; only names the database knows are served."""
+    found = session.scalar(select(MerchantPhoto).where(MerchantPhoto.filename == filename))
+    if found is None:
+        found = session.scalar(select(PriceItem).where(PriceItem.photo_filename == filename))
+    return found

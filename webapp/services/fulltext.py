@@ -38,6 +38,7 @@ from webapp.models.search import FTS_TABLE, GIN_INDEX, SearchDocument
 MAX_QUERY_LENGTH = 100
 MAX_TERMS = 8
 MAX_TEXT_LENGTH = 20_000
+MAX_MATCHES = 1000  # the most documents one query considers (best ranked first)
 # Title words weigh this much more than body words (bm25 column weights on SQLite).
 TITLE_WEIGHT = 4.0
 
@@ -267,11 +268,15 @@ def matches(
     query: str,
     language: str,
     merchant_ids: Iterable[int] | Select | None = None,
+    limit: int = MAX_MATCHES,
 ) -> Subquery | None:
     """A subquery of ``(ref_id, merchant_id, rank)`` matching ``query`` (higher rank = better), to
     join with the caller's own tables (filters, pagination); None when the query has no words.
 
-    ``merchant_ids`` limits the documents to those merchants: a list, or a SELECT of ids.
+    ``merchant_ids`` limits the documents to those merchants: a list, or a SELECT of ids. At most
+    ``limit`` best matches are kept: the bound keeps a one-letter prefix cheap, and it makes SQLite
+    run the match once (a LIMITed subquery is not flattened into the caller's joins, where the
+    planner could otherwise re-run the FTS query for every outer row).
     """
     terms = query_terms(query)
     if not terms:
@@ -306,6 +311,9 @@ def matches(
         if not isinstance(merchant_ids, Select):
             merchant_ids = sorted(set(merchant_ids))
         statement = statement.where(doc.c.merchant_id.in_(merchant_ids))
+    statement = statement.order_by(literal_column("rank").desc(), doc.c.ref_id).limit(
+        max(1, min(int(limit), MAX_MATCHES))
+    )
     return statement.subquery("fulltext_matches")
 
 
@@ -319,10 +327,12 @@ def search(
     limit: int = 20,
 ) -> list[Hit]:
     """The best ``limit`` documents of ``kind`` for ``query``, best first (one statement)."""
-    found = matches(session, kind=kind, query=query, language=language, merchant_ids=merchant_ids)
+    limit = max(1, min(int(limit), 200))
+    found = matches(
+        session, kind=kind, query=query, language=language, merchant_ids=merchant_ids, limit=limit
+    )
     if found is None:
         return []
-    limit = max(1, min(int(limit), 200))
     rows = session.execute(
         select(found.c.ref_id, found.c.merchant_id, found.c.rank)
         .order_by(found.c.rank.desc(), found.c.ref_id)

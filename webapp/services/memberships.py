@@ -263,7 +263,7 @@ class _WalletStatements:
             .where(Membership.user_id == bindparam("user_id"), Membership.left_at.is_(None))
             .options(
                 contains_eager(Membership.merchant).defer(Merchant.description).defer(Merchant.opening_hours)
-                .defer(Merchant.price_list).defer(Merchant.decline_reason),
+                .defer(Merchant.decline_reason),
                 contains_eager(Membership.merchant).contains_eager(Merchant.network).defer(Network.description),
             )
             .order_by(Merchant.name, Membership.id)

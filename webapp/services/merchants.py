@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
@@ -23,6 +22,7 @@ from webapp.plugins import (
     required_by_settings,
 )
 from webapp.services import codes
+from webapp.services import hours as hours_service
 from webapp.timezones import DEFAULT_TIMEZONE, clean_timezone
 
 CATEGORIES = {
@@ -158,7 +158,12 @@ def clean_network_locale(locale: str | None) -> str:
 def set_network_locale(session: Session, network: Network, locale: str | None) -> Network:
     """The operator sets the network's language: messages and letters to customers who have not
     chosen one are written in it, and letters start from its wording."""
+    from webapp.services import price_items
+
+    changed = network.default_locale != clean_network_locale(locale)
     network.default_locale = clean_network_locale(locale)
+    if changed:  # the street's items are stemmed in the network's language: index them again
+        price_items.reindex_network(session, network)
     session.commit()
     return network
 
@@ -220,6 +225,9 @@ def apply_to_network(
     session.add(merchant)
     session.flush()
     session.add(StaffRole(user_id=owner.id, merchant_id=merchant.id, role="owner"))
+    parsed = hours_service.parse_text(opening_hours)
+    if parsed:  # hours typed in a form we understand become the weekly hours "open now" reads
+        hours_service.save_hours(session, merchant, parsed)
     if commit:
         session.commit()
     return merchant
@@ -471,29 +479,6 @@ def update_profile(
     merchant.category = category
     session.commit()
     return merchant
-
-
-@dataclass(frozen=True)
-class PriceRow:
-    name: str
-    price: int  # minor units
-
-
-def save_price_list(session: Session, merchant: Merchant, rows: list[PriceRow]) -> list[dict]:
-    """Replace the price list; rows keep the order given."""
-    if len(rows) > MAX_PRICE_ROWS:
-        raise ValidationFailed(_("At most %(count)s rows in the price list.", count=MAX_PRICE_ROWS))
-    cleaned = []
-    for row in rows:
-        name = (row.name or "").strip()
-        if not name or len(name) > 120:
-            raise ValidationFailed(_("Each row needs a name of at most 120 characters."))
-        if not 0 <= row.price <= MAX_PRICE:
-            raise ValidationFailed(_("Prices must be zero or more."))
-        cleaned.append({"name": name, "price": int(row.price)})
-    merchant.price_list = cleaned
-    session.commit()
-    return cleaned
 
 
 def update_rates(

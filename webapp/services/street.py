@@ -1,0 +1,238 @@
+"""Find it on the street: one search across the price items of every active merchant of a network,
+with the price, the cashback, the points a customer would earn for that price, and the
+alternatives (the same category at other merchants, cheapest first) side by side.
+
+Statements per search do not depend on how many merchants or items the street has: the count, the
+page, the alternatives, the category facets and the hours of the merchants on the page are one
+statement each, and the full-text match is a subquery of them (``webapp.services.fulltext``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, union_all
+from sqlalchemy.orm import Session
+
+from webapp.models import Merchant, MerchantHours, Network, PriceItem
+from webapp.rules import points_earned
+from webapp.services import fulltext, price_items
+from webapp.services import hours as hours_service
+
+PER_PAGE = 20
+ALTERNATIVES_PER_GROUP = 3
+ALTERNATIVE_GROUPS = 6  # categories of a page that get alternatives (the best ranked first)
+MAX_PAGE = 50
+
+
+@dataclass(frozen=True)
+class StreetItem:
+    item_id: int
+    name: str
+    price: int
+    category: str
+    photo: str | None
+    merchant_id: int
+    merchant_name: str
+    merchant_slug: str
+    cashback_bp: int
+    points: int  # what a customer would earn paying ``price`` at the merchant's base rate
+    matched: bool  # found by the words typed (False: an alternative of the same category)
+    open_now: bool | None = None
+
+
+@dataclass
+class StreetGroup:
+    """Items that can stand in for one another: one category (or one item name), cheapest first."""
+
+    label: str
+    items: list[StreetItem] = field(default_factory=list)
+
+    @property
+    def merchant_count(self) -> int:
+        return len({item.merchant_id for item in self.items})
+
+
+@dataclass
+class StreetPage:
+    network: Network
+    query: str
+    category: str
+    open_now: bool
+    page: int
+    pages: int
+    total: int
+    groups: list[StreetGroup]
+    categories: list[tuple[str, int]]
+
+    @property
+    def searched(self) -> bool:
+        return bool(fulltext.query_terms(self.query))
+
+
+def clean_query(text: str | None) -> str:
+    return " ".join((text or "").replace("\x00", " ").split())[: fulltext.MAX_QUERY_LENGTH]
+
+
+def _group_key(category: str, name: str) -> str:
+    return "c:" + category.casefold() if category else "n:" + " ".join(name.casefold().split())
+
+
+def search(
+    session: Session,
+    network: Network,
+    *,
+    query: str,
+    category: str = "",
+    open_now: bool = False,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    now: datetime | None = None,
+) -> StreetPage:
+    query, category = clean_query(query), (category or "").strip()[: price_items.MAX_CATEGORY]
+    page = min(max(1, page), MAX_PAGE)
+    now = now or datetime.now(UTC)
+    empty = StreetPage(network, query, category, open_now, 1, 1, 0, [], [])
+    active = select(Merchant.id).where(
+        Merchant.network_id == network.id, Merchant.status == "active"
+    )
+    language = price_items.language_of(network)
+    matches = fulltext.matches(
+        session, kind=price_items.KIND, query=query, language=language, merchant_ids=active
+    )
+    if matches is None:
+        return empty
+    # Plain columns, not ORM objects: a page builds no identity map of items it only shows.
+    columns = (
+        PriceItem.id,
+        PriceItem.name,
+        PriceItem.price,
+        PriceItem.category,
+        PriceItem.photo_filename,
+        PriceItem.merchant_id,
+        Merchant.name,
+        Merchant.slug,
+        Merchant.cashback_bp,
+    )
+    base = (
+        select(*columns)
+        .select_from(PriceItem)
+        .join(matches, matches.c.ref_id == PriceItem.id)
+        .join(Merchant, Merchant.id == PriceItem.merchant_id)
+    )
+    filters = []
+    if category:
+        filters.append(func.lower(PriceItem.category) == category.casefold())
+    if open_now:
+        filters.append(hours_service.open_now_condition(Merchant.id, now, network.timezone))
+    facets = session.execute(
+        select(PriceItem.category, func.count(PriceItem.id))
+        .join(matches, matches.c.ref_id == PriceItem.id)
+        .where(PriceItem.category != "")
+        .group_by(PriceItem.category)
+        .order_by(func.count(PriceItem.id).desc(), PriceItem.category)
+        .limit(30)
+    ).all()
+    total = (
+        session.scalar(
+            select(func.count()).select_from(
+                select(PriceItem.id)
+                .join(matches, matches.c.ref_id == PriceItem.id)
+                .join(Merchant, Merchant.id == PriceItem.merchant_id)
+                .where(*filters)
+                .subquery()
+            )
+        )
+        or 0
+    )
+    pages = max(1, -(-total // per_page))
+    page = min(page, pages)
+    rows = session.execute(
+        base.where(*filters)
+        .order_by(matches.c.rank.desc(), PriceItem.price, PriceItem.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    point_value = network.point_value_minor
+
+    def to_item(row, matched):
+        item_id, name, price, category, photo, merchant_id, merchant_name, slug, cashback_bp = row
+        return StreetItem(
+            item_id,
+            name,
+            price,
+            category,
+            photo,
+            merchant_id,
+            merchant_name,
+            slug,
+            cashback_bp,
+            points_earned(price, cashback_bp, point_value),
+            matched,
+        )
+
+    found = [to_item(row, True) for row in rows]
+    # Alternatives: the same category (as written) at any active merchant, cheapest first, a few
+    # each. One SELECT per category on the page, joined by UNION ALL into one statement; each walks
+    # the (category, price) index, so its cost does not grow with the street.
+    wanted = list(dict.fromkeys(item.category for item in found if item.category))[
+        :ALTERNATIVE_GROUPS
+    ]
+    alternatives: list[StreetItem] = []
+    if wanted:
+        shown = [item.item_id for item in found]
+        parts = []
+        for wanted_category in wanted:
+            cheapest = (
+                select(*columns)
+                .select_from(PriceItem)
+                .join(Merchant, Merchant.id == PriceItem.merchant_id)
+                .where(
+                    PriceItem.category == wanted_category,
+                    Merchant.network_id == network.id,
+                    Merchant.status == "active",
+                    PriceItem.id.not_in(shown),
+                    *([filters[-1]] if open_now else []),
+                )
+                .order_by(PriceItem.price, PriceItem.id)
+                .limit(ALTERNATIVES_PER_GROUP)
+                .subquery()
+            )
+            parts.append(select(cheapest))
+        alternatives = [to_item(row, False) for row in session.execute(union_all(*parts))]
+    everything = found + alternatives
+    merchant_ids = sorted({item.merchant_id for item in everything})
+    weekly: dict[int, dict[int, tuple[int, int]]] = {}
+    if merchant_ids:
+        h = MerchantHours
+        for merchant_id, weekday, opens, closes in session.execute(
+            select(h.merchant_id, h.weekday, h.opens, h.closes).where(
+                h.merchant_id.in_(merchant_ids)
+            )
+        ):
+            weekly.setdefault(merchant_id, {})[weekday] = (opens, closes)
+    groups: dict[str, StreetGroup] = {}
+    state: dict[int, bool | None] = {
+        merchant_id: hours_service.is_open(weekly[merchant_id], now, network.timezone)
+        if merchant_id in weekly
+        else None
+        for merchant_id in merchant_ids
+    }
+    for item in everything:
+        item = replace(item, open_now=state[item.merchant_id])
+        key = _group_key(item.category, item.name)
+        groups.setdefault(key, StreetGroup(item.category or item.name)).items.append(item)
+    for group in groups.values():
+        group.items.sort(key=lambda item: (item.price, item.merchant_name, item.item_id))
+    return StreetPage(
+        network,
+        query,
+        category,
+        open_now,
+        page,
+        pages,
+        total,
+        list(groups.values()),
+        [(name, int(count)) for name, count in facets],
+    )
