@@ -215,6 +215,19 @@ def datetime_filter(value, fmt: str = "medium") -> str:
     return _moment_text(to_user_timezone(value), fmt, _locale_id())
 
 
+@lru_cache(maxsize=4096)
+def _percent_bp_text(basis_points: int, locale: str) -> str:
+    return formatting.percent_bp(basis_points, locale=locale)
+
+
+def percent_bp_filter(basis_points) -> str:
+    """``formatting.percent_bp`` in the reader's locale; a rate's text is kept per locale (a street
+    search or a customer list shows the same few rates on every row)."""
+    if type(basis_points) is not int:
+        return formatting.percent_bp(basis_points)
+    return _percent_bp_text(basis_points, _locale_id())
+
+
 def ledger_reason_filter(entry) -> str:
     """Why a ledger entry moved points, in the reader's language, from its reason kind and
     parameters (``webapp.ledger_reasons``); the same entries come back on every wallet visit,
@@ -298,7 +311,7 @@ def register(app: Flask) -> None:
         ledger_reason=ledger_reason_filter,
         date=date_filter,
         datetime=datetime_filter,
-        percent_bp=formatting.percent_bp,
+        percent_bp=percent_bp_filter,
         phone=phone_filter,
         contact_email=contact_email_filter,
         rate_number=formatting.rate_number,

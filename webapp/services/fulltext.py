@@ -317,6 +317,18 @@ def matches(
     return statement.subquery("fulltext_matches")
 
 
+def match_params(session: Session, query: str, language: str) -> dict[str, str] | None:
+    """The bound values of a ``matches`` subquery for ``query``: a caller that built the subquery
+    once (with any query) runs it for another query with these parameters. None without words."""
+    terms = query_terms(query)
+    if not terms:
+        return None
+    if _dialect(session) == "postgresql":
+        config_name, stemmer_name = _language(language)
+        return {"fts_config": config_name, "fts_query": _postgres_query(terms, stemmer_name is None)}
+    return {"fts_query": _sqlite_query(terms, language)}
+
+
 def search(
     session: Session,
     *,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import Integer, and_, bindparam, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import ValidationFailed
@@ -147,8 +147,22 @@ def is_open(hours: Hours, moment: datetime, tz_name: str | None) -> bool:
 
 def open_now_condition(merchant_id_column, moment: datetime, tz_name: str | None):
     """A SQL condition: the merchant in ``merchant_id_column`` is open at ``moment`` (bound values)."""
-    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone(tz_name))
-    weekday, minute = local.weekday(), local.hour * 60 + local.minute
+    clock = open_now_params(moment, tz_name)
+    return _open_clause(merchant_id_column, clock["open_weekday"], clock["open_yesterday"], clock["open_minute"])
+
+
+def open_now_clause(merchant_id_column):
+    """``open_now_condition`` with bound parameters (``open_weekday``, ``open_yesterday``,
+    ``open_minute``; values from ``open_now_params``), for statements built once and run often."""
+    return _open_clause(
+        merchant_id_column,
+        bindparam("open_weekday", type_=Integer),
+        bindparam("open_yesterday", type_=Integer),
+        bindparam("open_minute", type_=Integer),
+    )
+
+
+def _open_clause(merchant_id_column, weekday, yesterday, minute):
     h = MerchantHours
     overnight = h.closes <= h.opens
     return exists(
@@ -156,10 +170,17 @@ def open_now_condition(merchant_id_column, moment: datetime, tz_name: str | None
             h.merchant_id == merchant_id_column,
             or_(
                 and_(h.weekday == weekday, h.opens <= minute, or_(h.closes > minute, overnight)),
-                and_(h.weekday == (weekday - 1) % 7, overnight, h.closes > minute),
+                and_(h.weekday == yesterday, overnight, h.closes > minute),
             ),
         )
     )
+
+
+def open_now_params(moment: datetime, tz_name: str | None) -> dict[str, int]:
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone(tz_name))
+    weekday = local.weekday()
+    return {"open_weekday": weekday, "open_yesterday": (weekday - 1) % 7,
+            "open_minute": local.hour * 60 + local.minute}
 
 
 def hours_of(merchant: Merchant) -> Hours:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import Integer, bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
+from webapp.extensions import per_dialect
 from webapp.models import Merchant, MerchantHours, Network, PriceItem
 from webapp.rules import points_earned
 from webapp.services import fulltext, price_items
@@ -79,6 +80,116 @@ def _group_key(category: str, name: str) -> str:
     return "c:" + category.casefold() if category else "n:" + " ".join(name.casefold().split())
 
 
+_COLUMNS = (
+    PriceItem.id,
+    PriceItem.name,
+    PriceItem.price,
+    PriceItem.category,
+    PriceItem.photo_filename,
+    PriceItem.merchant_id,
+    Merchant.name,
+    Merchant.slug,
+    Merchant.cashback_bp,
+)
+
+
+class _Statements:
+    """The search's statements, built once per dialect and shape with bound parameters: a search
+    pays for running them, not for composing and compiling SQL again (most of its cost otherwise).
+
+    Parameters: ``network_id``, the full-text match's (``fulltext.match_params``), ``category``,
+    the open-now clock (``hours.open_now_params``), ``limit``/``offset``, ``shown`` and ``cat_<n>``.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self._built: dict[tuple, object] = {}
+
+    def _matches(self, session: Session):
+        active = select(Merchant.id).where(
+            Merchant.network_id == bindparam("network_id"), Merchant.status == "active"
+        )
+        # Any words do: the match's own values are bound again on every run.
+        return fulltext.matches(session, kind=price_items.KIND, query="x", language="en", merchant_ids=active)
+
+    def _filters(self, category: bool, open_now: bool) -> list:
+        filters = []
+        if category:
+            filters.append(func.lower(PriceItem.category) == bindparam("category"))
+        if open_now:
+            filters.append(hours_service.open_now_clause(Merchant.id))
+        return filters
+
+    def get(self, session: Session, key: tuple):
+        found = self._built.get(key)
+        if found is None:
+            found = self._built[key] = self._build(session, key)
+        return found
+
+    def _build(self, session: Session, key: tuple):
+        name = key[0]
+        if name == "hours":
+            h = MerchantHours
+            return select(h.merchant_id, h.weekday, h.opens, h.closes).where(
+                h.merchant_id.in_(bindparam("merchant_ids", expanding=True))
+            )
+        if name == "alternatives":
+            _name, groups, open_now = key
+            parts = []
+            for n in range(groups):
+                cheapest = (
+                    select(*_COLUMNS)
+                    .select_from(PriceItem)
+                    .join(Merchant, Merchant.id == PriceItem.merchant_id)
+                    .where(
+                        PriceItem.category == bindparam(f"cat_{n}"),
+                        Merchant.network_id == bindparam("network_id"),
+                        Merchant.status == "active",
+                        PriceItem.id.not_in(bindparam("shown", expanding=True)),
+                        *self._filters(False, open_now),
+                    )
+                    .order_by(PriceItem.price, PriceItem.id)
+                    .limit(ALTERNATIVES_PER_GROUP)
+                    .subquery()
+                )
+                parts.append(select(cheapest))
+            return union_all(*parts)
+        matches = self._matches(session)
+        if name == "facets":
+            return (
+                select(PriceItem.category, func.count(PriceItem.id))
+                .join(matches, matches.c.ref_id == PriceItem.id)
+                .where(PriceItem.category != "")
+                .group_by(PriceItem.category)
+                .order_by(func.count(PriceItem.id).desc(), PriceItem.category)
+                .limit(30)
+            )
+        _name, category, open_now = key
+        filters = self._filters(category, open_now)
+        if name == "total":
+            return select(func.count()).select_from(
+                select(PriceItem.id)
+                .join(matches, matches.c.ref_id == PriceItem.id)
+                .join(Merchant, Merchant.id == PriceItem.merchant_id)
+                .where(*filters)
+                .subquery()
+            )
+        # Plain columns, not ORM objects: a page builds no identity map of items it only shows.
+        return (
+            select(*_COLUMNS)
+            .select_from(PriceItem)
+            .join(matches, matches.c.ref_id == PriceItem.id)
+            .join(Merchant, Merchant.id == PriceItem.merchant_id)
+            .where(*filters)
+            .order_by(matches.c.rank.desc(), PriceItem.price, PriceItem.id)
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
+        )
+
+
+_sql = per_dialect(_Statements)
+
+
 def search(
     session: Session,
     network: Network,
@@ -94,65 +205,24 @@ def search(
     page = min(max(1, page), MAX_PAGE)
     now = now or datetime.now(UTC)
     empty = StreetPage(network, query, category, open_now, 1, 1, 0, [], [])
-    active = select(Merchant.id).where(
-        Merchant.network_id == network.id, Merchant.status == "active"
-    )
     language = price_items.language_of(network)
-    matches = fulltext.matches(
-        session, kind=price_items.KIND, query=query, language=language, merchant_ids=active
-    )
-    if matches is None:
+    match = fulltext.match_params(session, query, language)
+    if match is None:
         return empty
-    # Plain columns, not ORM objects: a page builds no identity map of items it only shows.
-    columns = (
-        PriceItem.id,
-        PriceItem.name,
-        PriceItem.price,
-        PriceItem.category,
-        PriceItem.photo_filename,
-        PriceItem.merchant_id,
-        Merchant.name,
-        Merchant.slug,
-        Merchant.cashback_bp,
-    )
-    base = (
-        select(*columns)
-        .select_from(PriceItem)
-        .join(matches, matches.c.ref_id == PriceItem.id)
-        .join(Merchant, Merchant.id == PriceItem.merchant_id)
-    )
-    filters = []
+    sql = _sql(session)
+    connection = session.connection()
+    params = {"network_id": network.id, **match}
     if category:
-        filters.append(func.lower(PriceItem.category) == category.casefold())
+        params["category"] = category.casefold()
     if open_now:
-        filters.append(hours_service.open_now_condition(Merchant.id, now, network.timezone))
-    facets = session.execute(
-        select(PriceItem.category, func.count(PriceItem.id))
-        .join(matches, matches.c.ref_id == PriceItem.id)
-        .where(PriceItem.category != "")
-        .group_by(PriceItem.category)
-        .order_by(func.count(PriceItem.id).desc(), PriceItem.category)
-        .limit(30)
-    ).all()
-    total = (
-        session.scalar(
-            select(func.count()).select_from(
-                select(PriceItem.id)
-                .join(matches, matches.c.ref_id == PriceItem.id)
-                .join(Merchant, Merchant.id == PriceItem.merchant_id)
-                .where(*filters)
-                .subquery()
-            )
-        )
-        or 0
-    )
+        params.update(hours_service.open_now_params(now, network.timezone))
+    shape = (bool(category), open_now)
+    facets = connection.execute(sql.get(session, ("facets",)), params).all()
+    total = connection.execute(sql.get(session, ("total", *shape)), params).scalar() or 0
     pages = max(1, -(-total // per_page))
     page = min(page, pages)
-    rows = session.execute(
-        base.where(*filters)
-        .order_by(matches.c.rank.desc(), PriceItem.price, PriceItem.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    rows = connection.execute(
+        sql.get(session, ("rows", *shape)), {**params, "limit": per_page, "offset": (page - 1) * per_page}
     ).all()
     point_value = network.point_value_minor
 
@@ -181,35 +251,18 @@ def search(
     ]
     alternatives: list[StreetItem] = []
     if wanted:
-        shown = [item.item_id for item in found]
-        parts = []
-        for wanted_category in wanted:
-            cheapest = (
-                select(*columns)
-                .select_from(PriceItem)
-                .join(Merchant, Merchant.id == PriceItem.merchant_id)
-                .where(
-                    PriceItem.category == wanted_category,
-                    Merchant.network_id == network.id,
-                    Merchant.status == "active",
-                    PriceItem.id.not_in(shown),
-                    *([filters[-1]] if open_now else []),
-                )
-                .order_by(PriceItem.price, PriceItem.id)
-                .limit(ALTERNATIVES_PER_GROUP)
-                .subquery()
-            )
-            parts.append(select(cheapest))
-        alternatives = [to_item(row, False) for row in session.execute(union_all(*parts))]
+        values = {"network_id": network.id, "shown": [item.item_id for item in found]}
+        values.update({f"cat_{n}": name for n, name in enumerate(wanted)})
+        if open_now:
+            values.update(hours_service.open_now_params(now, network.timezone))
+        statement = sql.get(session, ("alternatives", len(wanted), open_now))
+        alternatives = [to_item(row, False) for row in connection.execute(statement, values)]
     everything = found + alternatives
     merchant_ids = sorted({item.merchant_id for item in everything})
     weekly: dict[int, dict[int, tuple[int, int]]] = {}
     if merchant_ids:
-        h = MerchantHours
-        for merchant_id, weekday, opens, closes in session.execute(
-            select(h.merchant_id, h.weekday, h.opens, h.closes).where(
-                h.merchant_id.in_(merchant_ids)
-            )
+        for merchant_id, weekday, opens, closes in connection.execute(
+            sql.get(session, ("hours",)), {"merchant_ids": merchant_ids}
         ):
             weekly.setdefault(merchant_id, {})[weekday] = (opens, closes)
     groups: dict[str, StreetGroup] = {}
