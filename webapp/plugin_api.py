@@ -6,7 +6,7 @@ docs/plugins.md), which keeps the surface a deliberate list rather than whatever
 
 ``codes``, ``outbox`` and ``photos`` are modules whose functions read best qualified
 (``codes.normalize``, ``outbox.add``, ``photos.reencode``); plugins use only the members that
-docs/plugins.md lists for them.
+:data:`NAMESPACE_MEMBERS` (and docs/plugins.md) list for them.
 """
 
 # Grouped by purpose, not alphabetically: the groups are the documentation.
@@ -143,6 +143,26 @@ from webapp.tasks import app_for_task
 # --------------------------------------------------------------------------- PDF
 # The one PDF renderer: a sandboxed, time-limited child process with a deny-by-default fetcher.
 from webapp.pdf import PdfRefused, data_url, render_pdf
+
+
+# The members of the three module namespaces that plugins may use (the boundary test checks
+# every ``codes.X`` / ``outbox.X`` / ``photos.X`` a plugin writes against this).
+NAMESPACE_MEMBERS: dict[str, frozenset[str]] = {
+    "codes": frozenset(
+        {
+            "ALPHABET",
+            "InvalidCode",
+            "check_symbol",
+            "generate",
+            "group",
+            "keyed_hash",
+            "normalize",
+            "token_hash",
+        }
+    ),
+    "outbox": frozenset({"add", "add_many", "handler", "record_event"}),
+    "photos": frozenset({"Limits", "read_limited", "reencode"}),
+}
 
 
 # --------------------------------------------------------------------------- demo content

@@ -156,6 +156,39 @@ def test_plugins_import_only_listed_names_from_the_surface():
     assert [(where, name) for where, name in used if name not in surface.__all__] == []
 
 
+def namespace_members_used(root: Path, namespaces) -> list[tuple[str, str, str]]:
+    """(file:line, namespace, member) of every ``codes.X``-style use in a plugin file that imports
+    that namespace from ``webapp.plugin_api``."""
+    used = []
+    for path in sorted((root / "plugins").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "webapp.plugin_api"
+            for alias in node.names
+            if alias.name in namespaces
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported:
+                used.append((f"{path.relative_to(root)}:{node.lineno}", node.value.id, node.attr))
+    return used
+
+
+def test_plugins_use_only_the_listed_members_of_the_surface_namespaces(tmp_path):
+    from webapp.plugin_api import NAMESPACE_MEMBERS
+
+    used = namespace_members_used(ROOT, NAMESPACE_MEMBERS)
+    assert {namespace for _where, namespace, _member in used} == set(NAMESPACE_MEMBERS)
+    assert [use for use in used if use[2] not in NAMESPACE_MEMBERS[use[1]]] == []
+    # The check can fail: a member nobody listed.
+    (tmp_path / "plugins" / "alpha").mkdir(parents=True)
+    (tmp_path / "plugins" / "alpha" / "jobs.py").write_text(
+        "from webapp.plugin_api import outbox\n\ndef sweep(session):\n    outbox.purge_done(session)\n"
+    )
+    assert namespace_members_used(tmp_path, NAMESPACE_MEMBERS) == [("plugins/alpha/jobs.py:4", "outbox", "purge_done")]
+
+
 def test_the_enablement_table_stays_behind_the_surface():
     import webapp.plugin_api as surface
 
@@ -170,6 +203,8 @@ def test_the_plugin_surface_is_documented():
     document = (ROOT / "docs" / "plugins.md").read_text()
     # Named in code: `money` or `money(amount, currency)`.
     assert [name for name in surface.__all__ if not re.search(rf"`{name}(`|\()", document)] == []
+    listed = [f"{namespace}.{member}" for namespace, members in surface.NAMESPACE_MEMBERS.items() for member in members]
+    assert [name for name in listed if f"`{name}`" not in document] == []
 
 
 # --------------------------------------------------------------------------- tables
