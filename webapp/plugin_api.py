@@ -4,8 +4,8 @@ Everything here is re-exported from where the core keeps it; the groups below sa
 is for. A plugin that needs something else from the core asks for it to be added here (and to
 docs/plugins.md), which keeps the surface a deliberate list rather than whatever a plugin reached.
 
-``codes``, ``outbox`` and ``photos`` are modules whose functions read best qualified
-(``codes.normalize``, ``outbox.add``, ``photos.reencode``); plugins use only the members that
+``codes``, ``fulltext``, ``outbox`` and ``photos`` are modules whose functions read best
+qualified (``codes.normalize``, ``fulltext.search``, ``outbox.add``, ``photos.reencode``); plugins use only the members that
 :data:`NAMESPACE_MEMBERS` (and docs/plugins.md) list for them.
 """
 
@@ -84,9 +84,10 @@ from webapp.models import (
 )
 
 # --------------------------------------------------------------------------- core services
-# Memberships and consents, the points ledger, the sale's limits and rules, codes and photos.
+# Memberships and consents, the points ledger, the sale's limits and rules, codes, full-text
+# search and photos.
 from webapp.rules import points_earned
-from webapp.services import codes, photos
+from webapp.services import codes, fulltext, photos
 from webapp.services.ledger import Posting, post, week_start
 from webapp.services.memberships import MARKETING, find_membership, has_consent, withdraw_consent
 from webapp.services.purchases import MAX_AMOUNT
@@ -145,8 +146,8 @@ from webapp.tasks import app_for_task
 from webapp.pdf import PdfRefused, data_url, render_pdf
 
 
-# The members of the three module namespaces that plugins may use (the boundary test checks
-# every ``codes.X`` / ``outbox.X`` / ``photos.X`` a plugin writes against this).
+# The members of the module namespaces that plugins may use (the boundary test checks every
+# ``codes.X``, ``fulltext.X``, ``outbox.X`` or ``photos.X`` a plugin writes against this).
 NAMESPACE_MEMBERS: dict[str, frozenset[str]] = {
     "codes": frozenset(
         {
@@ -160,6 +161,7 @@ NAMESPACE_MEMBERS: dict[str, frozenset[str]] = {
             "token_hash",
         }
     ),
+    "fulltext": frozenset({"index", "query_terms", "remove", "search"}),
     "outbox": frozenset({"add", "add_many", "handler", "record_event"}),
     "photos": frozenset({"Limits", "read_limited", "reencode"}),
 }
@@ -237,6 +239,7 @@ __all__ = [
     "Posting",
     "codes",
     "find_membership",
+    "fulltext",
     "has_consent",
     "photos",
     "points_earned",
