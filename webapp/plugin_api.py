@@ -5,8 +5,8 @@ is for. A plugin that needs something else from the core asks for it to be added
 docs/plugins.md), which keeps the surface a deliberate list rather than whatever a plugin reached.
 
 ``codes``, ``fulltext``, ``outbox`` and ``photos`` are modules whose functions read best
-qualified (``codes.normalize``, ``fulltext.search``, ``outbox.add``, ``photos.reencode``); plugins use only the members that
-:data:`NAMESPACE_MEMBERS` (and docs/plugins.md) list for them.
+qualified (``codes.normalize``, ``fulltext.search``, ``outbox.add``, ``photos.reencode``);
+plugins use only the members that :data:`NAMESPACE_MEMBERS` (and docs/plugins.md) list for them.
 """
 
 # Grouped by purpose, not alphabetically: the groups are the documentation.
