@@ -20,6 +20,8 @@ from webapp.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
 
     from webapp.models import Merchant
 
@@ -253,6 +255,28 @@ def forget_enabled_cache(merchant: Merchant) -> None:
 
 def is_enabled(merchant: Merchant, plugin_name: str) -> bool:
     return plugin_name in enabled_plugin_names(merchant)
+
+
+def merchant_ids_with_plugin(plugin_name: str) -> Select:
+    """A SELECT of the ids of the merchants that have ``plugin_name`` switched on, to compose into
+    a larger statement (``Merchant.id.in_(merchant_ids_with_plugin("news"))``) instead of reading
+    the enablement table directly."""
+    from webapp.models import MerchantPlugin
+
+    return select(MerchantPlugin.merchant_id).where(
+        MerchantPlugin.plugin_name == plugin_name, MerchantPlugin.enabled.is_(True)
+    )
+
+
+def merchants_with_plugin(session: Session, plugin_name: str, *, active_only: bool = True) -> list[Merchant]:
+    """The merchants that have ``plugin_name`` switched on, in id order (periodic jobs walk them);
+    only active ones unless ``active_only`` is false."""
+    from webapp.models import Merchant
+
+    statement = select(Merchant).where(Merchant.id.in_(merchant_ids_with_plugin(plugin_name)))
+    if active_only:
+        statement = statement.where(Merchant.status == "active")
+    return list(session.scalars(statement.order_by(Merchant.id)))
 
 
 def required_by_settings(meta: PluginMeta, values: dict[str, Any]) -> list[str]:

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 
 from plugins.concierge import services
 from plugins.concierge.models import AskedQuestion, FaqEntry
-from webapp.models import Membership, Merchant, User
-from webapp.models.base import utcnow
+from webapp.plugin_api import Membership, Merchant, User, utcnow
 
 
 def add_demo_content(session: Session, merchant: Merchant) -> None:

@@ -11,15 +11,16 @@ from flask_login import current_user
 from plugins.concierge import models as _models  # noqa: F401  (registers the tables)
 from plugins.concierge import services
 from plugins.concierge.views import bp
-from webapp.contracts import (
+from webapp.plugin_api import (
     CustomerDataSection,
     DashboardPanel,
     EventType,
     NavItem,
     WalletSummaryLine,
+    db,
+    hookimpl,
+    render_fragment,
 )
-from webapp.extensions import db
-from webapp.plugins import hookimpl, render_fragment
 
 
 @hookimpl

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.plugin_api import UTCDateTime, db, utcnow
 
 MAX_TEXT = 2000
 MAX_TOPIC = 80

@@ -6,10 +6,9 @@ Entries are indexed as kind ``concierge_faq`` with their merchant; the question 
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
-
 from sqlalchemy.orm import Session
+
+from webapp.plugin_api import fulltext
 
 KIND = "concierge_faq"
 MAX_QUERY = 200  # characters of what the customer typed that reach the search
@@ -17,22 +16,8 @@ MAX_WORDS = 6  # words searched one by one when the whole question matches nothi
 MIN_WORD = 3  # shorter words ("в", "is", "мы") say too little on their own
 
 
-def _service():
-    """The core service, or None in a tree without it (then nothing is indexed or found)."""
-    if find_spec("webapp.services.fulltext") is None:
-        return None
-    return import_module("webapp.services.fulltext")
-
-
-def available() -> bool:
-    return _service() is not None
-
-
 def index_entry(session: Session, entry) -> None:
-    service = _service()
-    if service is None:
-        return
-    service.index(
+    fulltext.index(
         session,
         kind=KIND,
         ref_id=entry.id,
@@ -44,9 +29,7 @@ def index_entry(session: Session, entry) -> None:
 
 
 def remove_entry(session: Session, entry_id: int) -> None:
-    service = _service()
-    if service is not None:
-        service.remove(session, kind=KIND, ref_id=entry_id)
+    fulltext.remove(session, kind=KIND, ref_id=entry_id)
 
 
 def search(
@@ -59,20 +42,19 @@ def search(
     entries matching the most words are kept (at most ``MAX_WORDS`` statements).
     """
     query = " ".join((query or "").split())[:MAX_QUERY]
-    service = _service()
-    if service is None or len(query) < 2:
+    if len(query) < 2:
         return []
-    hits = service.search(
+    hits = fulltext.search(
         session, kind=KIND, query=query, language=language, merchant_ids=[merchant_id], limit=limit
     )
     if hits:
         return [hit.ref_id for hit in hits]
-    words = [word for word in service.query_terms(query) if len(word) >= MIN_WORD][-MAX_WORDS:]
+    words = [word for word in fulltext.query_terms(query) if len(word) >= MIN_WORD][-MAX_WORDS:]
     if len(words) < 2:
         return []
     scores: dict[int, tuple[int, float]] = {}
     for word in dict.fromkeys(words):
-        for hit in service.search(
+        for hit in fulltext.search(
             session,
             kind=KIND,
             query=word,

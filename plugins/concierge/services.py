@@ -26,11 +26,17 @@ from plugins.concierge.models import (
     QuestionTopic,
     ThreadMessage,
 )
-from webapp import outbox
-from webapp.errors import NotFound, ValidationFailed
-from webapp.mail import in_recipient_language, send_email
-from webapp.models import Merchant, StaffRole, User
-from webapp.models.base import utcnow
+from webapp.plugin_api import (
+    Merchant,
+    NotFound,
+    StaffRole,
+    User,
+    ValidationFailed,
+    in_recipient_language,
+    outbox,
+    send_email,
+    utcnow,
+)
 
 PLUGIN_NAME = "concierge"
 EVENT_ASKED = "question.asked"

@@ -10,11 +10,17 @@ from flask_login import current_user, login_required
 
 from plugins.concierge import services
 from plugins.concierge.text import linkify
-from webapp.errors import NotFound, ValidationFailed
-from webapp.extensions import db, limiter
-from webapp.plugins import merchant_plugin_blueprint
-from webapp.timezones import use_network_zone
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    NotFound,
+    ValidationFailed,
+    db,
+    limiter,
+    merchant_plugin_blueprint,
+    render,
+    see_other,
+    staff_required,
+    use_network_zone,
+)
 
 bp = merchant_plugin_blueprint("concierge", __name__, template_folder="templates")
 bp.add_app_template_filter(linkify, "concierge_linkify")

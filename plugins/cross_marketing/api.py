@@ -18,12 +18,19 @@ from sqlalchemy.orm import joinedload
 from plugins.cross_marketing import services
 from plugins.cross_marketing.guard import failed_lookup_guard
 from plugins.cross_marketing.models import Certificate, CertificateEvent
-from webapp.api import (
+from webapp.plugin_api import (
+    MAX_AMOUNT,
     MAX_ID,
     ApiModel,
     IdempotencyHeader,
+    Membership,
+    NotFound,
+    Purchase,
     PurchaseOut,
+    ValidationFailed,
     api_answers,
+    codes,
+    db,
     iso,
     json_response,
     plugin_api_blueprint,
@@ -31,13 +38,8 @@ from webapp.api import (
     redeem_at_till,
     require_scope,
     spec,
+    utcnow,
 )
-from webapp.errors import NotFound, ValidationFailed
-from webapp.extensions import db
-from webapp.models import Membership, Purchase
-from webapp.models.base import utcnow
-from webapp.services import codes
-from webapp.services.purchases import MAX_AMOUNT
 
 api_bp = plugin_api_blueprint(services.PLUGIN_NAME, __name__)
 MAX_CODE_LENGTH = 200  # a pasted link or QR text, not only the 16 symbols

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Offer
-from webapp.models import Merchant
+from webapp.plugin_api import Merchant
 
 
 def add_demo_partnership(session: Session, merchant: Merchant, neighbours: list[Merchant]) -> None:

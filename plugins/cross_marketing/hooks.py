@@ -16,7 +16,7 @@ from plugins.cross_marketing.guard import failed_lookup_guard
 from plugins.cross_marketing.models import Certificate
 from plugins.cross_marketing.reminders import send_reminders
 from plugins.cross_marketing.views import bp, customer_bp
-from webapp.contracts import (
+from webapp.plugin_api import (
     CheckoutLine,
     CustomerDataSection,
     CustomerFact,
@@ -25,10 +25,11 @@ from webapp.contracts import (
     NavItem,
     ReceiptLine,
     WalletSummaryLine,
+    db,
+    hookimpl,
+    money,
+    render_fragment,
 )
-from webapp.extensions import db
-from webapp.formatting import money
-from webapp.plugins import hookimpl, render_fragment
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def _tell_gift_cancelled(certificate) -> None:
     from flask import current_app
     from flask_babel import force_locale
 
-    from webapp.mail import send_email
+    from webapp.plugin_api import send_email
 
     holder = certificate.holder
     locale = holder.locale if holder.locale in current_app.config["LANGUAGES"] else "en"
@@ -257,7 +258,7 @@ def neighbourly_register_periodic_tasks(huey):
     @huey.periodic_task(crontab(minute="7"), name="cross_marketing.expire_and_remind")
     def expire_and_remind() -> None:
         """Hourly: mark expired certificates, then send the due expiry reminders."""
-        from webapp.tasks import app_for_task
+        from webapp.plugin_api import app_for_task
 
         with app_for_task().app_context():
             try:

@@ -15,9 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
-from webapp.models import Merchant, User
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.plugin_api import Merchant, User, UTCDateTime, db, utcnow
 
 REMAINDER_POLICIES = ("lost", "kept")
 PARTNERSHIP_STATUSES = ("invited", "active", "paused", "ended", "declined")

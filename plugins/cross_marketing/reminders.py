@@ -13,7 +13,7 @@ def send_reminders(session) -> int:
     """E-mail holders 7 days and 1 day before expiry, through the task queue."""
     from flask import current_app
 
-    from webapp.mail import send_email
+    from webapp.plugin_api import send_email
 
     reminders = services.due_reminders(session)
     base = current_app.config["PUBLIC_URL"].rstrip("/")

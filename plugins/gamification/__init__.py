@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.plugins import PluginMeta, SettingSpec
+from webapp.plugin_api import PluginMeta, SettingSpec
 
 PLUGIN = PluginMeta(
     name="gamification",

@@ -10,22 +10,25 @@ from plugins.gamification import models as _models  # noqa: F401  (registers the
 from plugins.gamification import services, tasks
 from plugins.gamification.models import Level, Status
 from plugins.gamification.views import bp
-from webapp.contracts import (
+from webapp.plugin_api import (
     CheckoutLine,
     CustomerDataSection,
     CustomerFact,
     DashboardPanel,
     EarnRate,
     EventType,
+    Membership,
     NavItem,
     ReceiptLine,
     SegmentCondition,
     WalletSummaryLine,
+    db,
+    hookimpl,
+    plugin_settings,
+    rate_number,
+    render_fragment,
+    setting_usable,
 )
-from webapp.extensions import db
-from webapp.formatting import rate_number
-from webapp.models import Membership
-from webapp.plugins import hookimpl, plugin_settings, render_fragment, setting_usable
 
 _html = render_fragment
 

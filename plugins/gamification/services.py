@@ -13,14 +13,22 @@ from sqlalchemy.orm import Session
 
 from plugins.gamification import PLUGIN
 from plugins.gamification.models import Badge, Level, Status
-from webapp.errors import ValidationFailed
-from webapp.extensions import per_dialect, upsert_insert
-from webapp.models import Membership, Merchant, Purchase
-from webapp.models.base import utcnow
-from webapp.outbox import record_event
-from webapp.plugins import setting_usable
-from webapp.timezones import local_date, network_zone
-from webapp.timezones import month_start as local_month_start
+from webapp.plugin_api import (
+    Membership,
+    Merchant,
+    Purchase,
+    ValidationFailed,
+    local_date,
+    network_zone,
+    per_dialect,
+    record_event,
+    setting_usable,
+    upsert_insert,
+    utcnow,
+)
+from webapp.plugin_api import (
+    month_start as local_month_start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -643,7 +651,7 @@ class Overview:
 
 
 def overview(session: Session, merchant: Merchant, settings: dict) -> Overview:
-    from webapp.models import User
+    from webapp.plugin_api import User
 
     level_rows = levels(session, merchant.id)
     counts = dict(session.execute(
@@ -705,7 +713,7 @@ def backfill(session: Session, merchant: Merchant, settings: dict | None = None,
     who has spent enough is at their level at once instead of starting at the bottom. A rise is
     shown once on the card like any level-up (no e-mail); a fall corrects the data.
     """
-    from webapp.plugins import plugin_settings
+    from webapp.plugin_api import plugin_settings
 
     settings = settings or plugin_settings(merchant, "gamification")
     now = now or utcnow()

@@ -7,8 +7,7 @@ import logging
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.formatting import rate_number
-from webapp.tasks import app_for_task
+from webapp.plugin_api import app_for_task, rate_number
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +19,7 @@ def announce_level_up(merchant, purchase) -> None:
     """
     from plugins.gamification import services
     from plugins.gamification.models import Level
-    from webapp.extensions import db
-    from webapp.mail import in_recipient_language, send_email
-    from webapp.models import Membership, User
+    from webapp.plugin_api import Membership, User, db, in_recipient_language, send_email
 
     for status in services.claim_level_up_emails(db.session, purchase.id):
         user = db.session.scalar(
@@ -47,21 +44,17 @@ def check_all() -> int:
     """Periodic: recompute every level of every merchant with the plugin on."""
     from flask import has_app_context
 
-    from webapp.extensions import db
+    from webapp.plugin_api import db
 
     if has_app_context():
         db.session.commit()
     with app_for_task().app_context():
         from plugins.gamification import services
-        from webapp.models import Merchant, MerchantPlugin
-        from webapp.plugins import plugin_settings
+        from webapp.plugin_api import Merchant, merchant_ids_with_plugin, plugin_settings
 
         try:
             total = 0
-            merchant_ids = db.session.scalars(
-                select(MerchantPlugin.merchant_id).where(
-                    MerchantPlugin.plugin_name == "gamification", MerchantPlugin.enabled.is_(True))
-            ).all()
+            merchant_ids = db.session.scalars(merchant_ids_with_plugin("gamification")).all()
             for merchant_id in merchant_ids:
                 merchant = db.session.get(Merchant, merchant_id)
                 total += services.check_levels(db.session, merchant, plugin_settings(merchant, "gamification"))

@@ -8,11 +8,17 @@ from flask import flash, request
 from flask_babel import gettext as _
 
 from plugins.gamification import services
-from webapp.errors import ValidationFailed
-from webapp.extensions import db
-from webapp.formatting import minor_to_decimal, parse_money
-from webapp.plugins import merchant_plugin_blueprint, plugin_settings
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    ValidationFailed,
+    db,
+    merchant_plugin_blueprint,
+    minor_to_decimal,
+    parse_money,
+    plugin_settings,
+    render,
+    see_other,
+    staff_required,
+)
 
 bp = merchant_plugin_blueprint(
     "gamification", __name__, url_prefix="/business/<merchant_slug>/levels", template_folder="templates",

@@ -11,7 +11,7 @@ from flask_login import current_user
 from limits import parse_many
 
 from plugins.group_deals.services import TooManyAttempts
-from webapp.extensions import limiter
+from webapp.plugin_api import limiter
 
 DEFAULT_LIMITS = "10 per minute;60 per hour"
 

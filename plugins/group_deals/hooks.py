@@ -10,17 +10,18 @@ from plugins.group_deals import models as _models  # noqa: F401  (registers the 
 from plugins.group_deals import services
 from plugins.group_deals.guard import failed_lookup_guard
 from plugins.group_deals.views import bp
-from webapp.contracts import (
+from webapp.plugin_api import (
     CheckoutLine,
     CustomerDataSection,
     DashboardPanel,
     NavItem,
     ReceiptLine,
     WalletSummaryLine,
+    db,
+    hookimpl,
+    money,
+    render_fragment,
 )
-from webapp.extensions import db
-from webapp.formatting import money
-from webapp.plugins import hookimpl, render_fragment
 
 _html = render_fragment
 
@@ -203,7 +204,7 @@ def neighbourly_register_periodic_tasks(huey):
     @huey.periodic_task(crontab(minute="*"), name="group_deals.close_due")
     def close_due() -> None:
         """Every minute: close deals past their deadline (exactly once each), expire vouchers."""
-        from webapp.tasks import app_for_task
+        from webapp.plugin_api import app_for_task
 
         with app_for_task().app_context():
             try:

@@ -7,9 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
-from webapp.models import Merchant
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.plugin_api import Merchant, UTCDateTime, db, utcnow
 
 MAX_TITLE = 120
 MAX_DESCRIPTION = 2000

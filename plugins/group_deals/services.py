@@ -29,15 +29,29 @@ from plugins.group_deals.models import (
     Vote,
     Voucher,
 )
-from webapp import outbox
-from webapp.contracts import LedgerReason, LedgerReasonKind, PurchaseAdjustment
-from webapp.errors import Conflict, NeighbourlyError, NotFound, PurchaseDeclined, ValidationFailed
-from webapp.formatting import money, parse_money
-from webapp.mail import send_email
-from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
-from webapp.models.base import utcnow
-from webapp.services import codes
-from webapp.services.ledger import Posting, post
+from webapp.plugin_api import (
+    Conflict,
+    LedgerReason,
+    LedgerReasonKind,
+    Membership,
+    Merchant,
+    NeighbourlyError,
+    NotFound,
+    Posting,
+    Purchase,
+    PurchaseAdjustment,
+    PurchaseDeclined,
+    User,
+    ValidationFailed,
+    codes,
+    merchant_ids_with_plugin,
+    money,
+    outbox,
+    parse_money,
+    post,
+    send_email,
+    utcnow,
+)
 
 PLUGIN_NAME = "group_deals"
 
@@ -382,10 +396,10 @@ def directory_deals(session: Session, network_id: int, now: datetime | None = No
     return list(session.scalars(
         select(Deal)
         .join(Merchant, Merchant.id == Deal.merchant_id)
-        .join(MerchantPlugin, (MerchantPlugin.merchant_id == Merchant.id) & (MerchantPlugin.plugin_name == PLUGIN_NAME))
         .options(contains_eager(Deal.merchant), selectinload(Deal.tiers))
         .where(
-            Merchant.network_id == network_id, Merchant.status == "active", MerchantPlugin.enabled.is_(True),
+            Merchant.network_id == network_id, Merchant.status == "active",
+            Merchant.id.in_(merchant_ids_with_plugin(PLUGIN_NAME)),
             Deal.status == "open", Deal.deadline > now,
         )
         .order_by(Deal.deadline, Deal.id).limit(limit)

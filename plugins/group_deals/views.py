@@ -26,14 +26,23 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from plugins.group_deals import services
-from webapp.errors import Conflict, NeighbourlyError, ValidationFailed
-from webapp.extensions import db
-from webapp.formatting import minor_to_decimal
-from webapp.models.base import utcnow
-from webapp.plugins import hooks_for, merchant_plugin_blueprint
-from webapp.services import memberships, photos
-from webapp.timezones import network_zone, use_network_zone
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    Conflict,
+    NeighbourlyError,
+    ValidationFailed,
+    db,
+    find_membership,
+    hooks_for,
+    merchant_plugin_blueprint,
+    minor_to_decimal,
+    network_zone,
+    photos,
+    render,
+    see_other,
+    staff_required,
+    use_network_zone,
+    utcnow,
+)
 
 bp = merchant_plugin_blueprint("group_deals", __name__, template_folder="templates")
 
@@ -258,7 +267,7 @@ def _public_merchant():
 def _member(merchant):
     if not current_user.is_authenticated:
         return None
-    membership = memberships.find_membership(db.session, current_user.id, merchant.id)
+    membership = find_membership(db.session, current_user.id, merchant.id)
     return membership if membership is not None and membership.left_at is None else None
 
 

@@ -21,14 +21,25 @@ from sqlalchemy import select
 from plugins.letters import compose, pdf, services
 from plugins.letters.models import Letter
 from plugins.letters.services import PlannedLetter
-from webapp import outbox
-from webapp.extensions import db
-from webapp.formatting import money, points
-from webapp.mail import recipient_locale, send_email
-from webapp.models import Membership, Merchant, MerchantPhoto, Purchase
-from webapp.models.base import utcnow
-from webapp.plugins import hooks_for, is_enabled, plugin_settings, sorted_by_order
-from webapp.services.memberships import MARKETING, has_consent
+from webapp.plugin_api import (
+    MARKETING,
+    Membership,
+    Merchant,
+    MerchantPhoto,
+    Purchase,
+    db,
+    has_consent,
+    hooks_for,
+    is_enabled,
+    money,
+    outbox,
+    plugin_settings,
+    points,
+    recipient_locale,
+    send_email,
+    sorted_by_order,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 

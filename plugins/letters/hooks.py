@@ -9,10 +9,17 @@ from huey import crontab
 from plugins.letters import delivery, services, tasks
 from plugins.letters import models as _models  # noqa: F401  (registers the letters_ tables)
 from plugins.letters.views import bp
-from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem
-from webapp.extensions import db
-from webapp.plugins import hookimpl, plugin_settings, render_fragment
-from webapp.services.memberships import MARKETING, has_consent
+from webapp.plugin_api import (
+    MARKETING,
+    CustomerDataSection,
+    DashboardPanel,
+    NavItem,
+    db,
+    has_consent,
+    hookimpl,
+    plugin_settings,
+    render_fragment,
+)
 
 _html = render_fragment
 

@@ -1,32 +1,20 @@
-"""PDF rendering in a separate, time-limited process with a deny-by-default URL fetcher.
-
-WeasyPrint runs in a child process (``pdf_worker.py``) so that a hostile or pathological document
-can be killed at the time limit without taking the web or task worker with it, and so that the
-only resources it can load are ``data:`` URLs and the files listed in :data:`STATIC_FILES`.
-"""
+"""Letters as PDF through the core's sandboxed renderer: the letter stylesheet it may load, the
+time limit of a batch, and messages that speak of letters."""
 
 from __future__ import annotations
 
-import base64
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-from webapp.errors import NeighbourlyError
+from webapp.plugin_api import PdfRefused, data_url
+from webapp.plugin_api import render_pdf as render_document
+
+__all__ = ["STATIC_FILES", "PdfRefused", "data_url", "render_pdf", "time_limit"]
 
 HERE = Path(__file__).resolve().parent
-WORKER = HERE / "pdf_worker.py"
 # The only local files a letter may load, by the exact URL written in the letter's HTML.
 STATIC_FILES = {"letters-static:letter.css": str(HERE / "static" / "letter.css")}
 SINGLE_LETTER_SECONDS = 10.0
 SECONDS_PER_EXTRA_LETTER = 1.0
-
-
-class PdfRefused(NeighbourlyError):
-    """This letter cannot be turned into a PDF."""
-
-    status_code = 422
 
 
 def time_limit(letters: int) -> float:
@@ -35,24 +23,12 @@ def time_limit(letters: int) -> float:
 
 
 def render_pdf(html: str, timeout: float = SINGLE_LETTER_SECONDS) -> bytes:
-    """Render ``html`` to PDF bytes, or raise :class:`PdfRefused` (timeout or failure)."""
-    request = json.dumps({"html": html, "allowed": STATIC_FILES})
-    cpu_seconds = max(1, int(timeout) + 1)
+    """Render letters' ``html`` to PDF bytes, or raise :class:`PdfRefused` (timeout or failure)."""
     try:
-        completed = subprocess.run(  # noqa: S603  (our own script, data goes in on stdin)
-            # -I: no user site, no PYTHON* variables, no current directory on the path.
-            [sys.executable, "-I", str(WORKER), str(cpu_seconds)],
-            input=request.encode(),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        # subprocess.run kills the child before raising: nothing keeps running.
-        raise PdfRefused(_timeout_message()) from None
-    if completed.returncode != 0 or not completed.stdout.startswith(b"%PDF"):
-        raise PdfRefused(_failure_message())
-    return completed.stdout
+        return render_document(html, allowed=STATIC_FILES, timeout=timeout)
+    except PdfRefused as refused:
+        message = _timeout_message() if refused.timed_out else _failure_message()
+        raise PdfRefused(message, timed_out=refused.timed_out) from None
 
 
 def _timeout_message() -> str:
@@ -65,7 +41,3 @@ def _failure_message() -> str:
     from flask_babel import gettext as _
 
     return _("The letter could not be turned into a PDF.")
-
-
-def data_url(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"

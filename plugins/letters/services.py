@@ -20,9 +20,16 @@ from plugins.letters.models import (
     LetterTemplate,
     PostalAddress,
 )
-from webapp.errors import NotFound, ValidationFailed
-from webapp.models import Membership, Merchant, MerchantPlugin, Purchase, User
-from webapp.models.base import utcnow
+from webapp.plugin_api import (
+    Membership,
+    Merchant,
+    NotFound,
+    Purchase,
+    User,
+    ValidationFailed,
+    merchants_with_plugin,
+    utcnow,
+)
 
 MAX_CODES_PER_UPLOAD = 5000
 CODE_CLAIM_ATTEMPTS = 5
@@ -203,15 +210,7 @@ def due_letter_ids(session: Session, now: datetime, limit: int = BATCH) -> list[
 
 
 def merchants_with_letters(session: Session) -> list[Merchant]:
-    return list(
-        session.scalars(
-            select(Merchant)
-            .join(MerchantPlugin, MerchantPlugin.merchant_id == Merchant.id)
-            .where(MerchantPlugin.plugin_name == "letters", MerchantPlugin.enabled.is_(True),
-                   Merchant.status == "active")
-            .order_by(Merchant.id)
-        )
-    )
+    return merchants_with_plugin(session, "letters")
 
 
 def winback_candidates(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import has_app_context
 
-from webapp import outbox
-from webapp.tasks import app_for_task
+from webapp.plugin_api import app_for_task, outbox
 
 SCHEDULED_LETTER = "letters.scheduled"
 
@@ -25,14 +24,14 @@ def _end_callers_transaction() -> None:
     """In immediate mode (tests) the caller's session may hold SQLite's write lock (every
     transaction there is ``BEGIN IMMEDIATE``); it has nothing pending, so end it first."""
     if has_app_context():
-        from webapp.extensions import db
+        from webapp.plugin_api import db
 
         db.session.commit()
 
 
 def sweep() -> int:
     """Periodic: overdue scheduled letters (a lost message) and "we miss you" letters."""
-    from webapp.extensions import db
+    from webapp.plugin_api import db
 
     _end_callers_transaction()
     with app_for_task().app_context():

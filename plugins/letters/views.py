@@ -11,12 +11,21 @@ from sqlalchemy import select
 
 from plugins.letters import compose, delivery, services
 from plugins.letters.models import KINDS
-from webapp.errors import ValidationFailed
-from webapp.extensions import csrf, db
-from webapp.models import Merchant, User
-from webapp.plugins import is_enabled, merchant_plugin_blueprint
-from webapp.services.memberships import MARKETING, has_consent, withdraw_consent
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    MARKETING,
+    Merchant,
+    User,
+    ValidationFailed,
+    csrf,
+    db,
+    has_consent,
+    is_enabled,
+    merchant_plugin_blueprint,
+    render,
+    see_other,
+    staff_required,
+    withdraw_consent,
+)
 
 bp = merchant_plugin_blueprint("letters", __name__, template_folder="templates")
 PREFIX = "/business/<merchant_slug>/letters"

@@ -8,9 +8,15 @@ from flask_babel import gettext as _
 from plugins.news import models as _models  # noqa: F401  (registers the news_posts table)
 from plugins.news import services
 from plugins.news.views import bp
-from webapp.contracts import DashboardPanel, NavItem, WalletSummaryLine
-from webapp.extensions import db
-from webapp.plugins import hookimpl, plugin_settings, render_fragment
+from webapp.plugin_api import (
+    DashboardPanel,
+    NavItem,
+    WalletSummaryLine,
+    db,
+    hookimpl,
+    plugin_settings,
+    render_fragment,
+)
 
 _html = render_fragment
 

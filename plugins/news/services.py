@@ -10,8 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.news.models import MAX_BODY, MAX_LINK, MAX_TITLE, NewsPost
-from webapp.errors import NotFound, ValidationFailed
-from webapp.models import Merchant, User
+from webapp.plugin_api import Merchant, NotFound, User, ValidationFailed
 
 PAGE_SIZE = 25
 

@@ -7,10 +7,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from plugins.news import services
-from webapp.errors import ValidationFailed
-from webapp.extensions import db
-from webapp.plugins import merchant_plugin_blueprint
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    ValidationFailed,
+    db,
+    merchant_plugin_blueprint,
+    render,
+    see_other,
+    staff_required,
+)
 
 bp = merchant_plugin_blueprint(
     "news", __name__, url_prefix="/business/<merchant_slug>/news", template_folder="templates"

@@ -12,7 +12,7 @@ from plugins.offers.models import SegmentOffer
 
 
 def _owner_id(session: Session, merchant_id: int) -> int | None:
-    from webapp.models import StaffRole
+    from webapp.plugin_api import StaffRole
 
     return session.scalar(
         select(StaffRole.user_id)

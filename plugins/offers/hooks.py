@@ -9,9 +9,14 @@ from flask_babel import ngettext
 from plugins.offers import models as _models  # noqa: F401  (registers the tables)
 from plugins.offers import services
 from plugins.offers.views import bp
-from webapp.contracts import CustomerDataSection, NavItem, WalletSummaryLine
-from webapp.extensions import db
-from webapp.plugins import hookimpl, render_fragment
+from webapp.plugin_api import (
+    CustomerDataSection,
+    NavItem,
+    WalletSummaryLine,
+    db,
+    hookimpl,
+    render_fragment,
+)
 
 
 @hookimpl

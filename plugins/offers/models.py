@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.plugin_api import UTCDateTime, db, utcnow
 
 MAX_TITLE = 120
 MAX_MESSAGE = 1000

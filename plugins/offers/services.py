@@ -28,14 +28,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugins.offers.models import MAX_MESSAGE, MAX_TITLE, OfferClaim, OfferRecipient, SegmentOffer
-from webapp.contracts import LedgerReason, LedgerReasonKind
-from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
-from webapp.extensions import upsert_insert
-from webapp.formatting import parse_money
-from webapp.models import ConsentRecord, Membership, Merchant, Purchase, User
-from webapp.models.base import utcnow
-from webapp.services.ledger import Posting, post
-from webapp.timezones import day_start, network_zone, today
+from webapp.plugin_api import (
+    Conflict,
+    ConsentRecord,
+    LedgerReason,
+    LedgerReasonKind,
+    Membership,
+    Merchant,
+    NotFound,
+    Posting,
+    Purchase,
+    RewardUnavailable,
+    User,
+    ValidationFailed,
+    day_start,
+    network_zone,
+    parse_money,
+    post,
+    today,
+    upsert_insert,
+    utcnow,
+)
 
 PLUGIN_NAME = "offers"
 OFFER_REWARD = "offers.reward"
@@ -104,7 +117,7 @@ EXTRA_PREFIX = "c."  # a plugin condition's form field: "c.<key>"
 
 def segment_conditions(merchant: Merchant, session: Session) -> list:
     """The conditions enabled plugins add to the form (a status level), by ``order``."""
-    from webapp.plugins import hooks_for
+    from webapp.plugin_api import hooks_for
 
     found = []
     hooks = hooks_for(merchant)
@@ -250,7 +263,7 @@ def segment_query(merchant: Merchant, criteria: Criteria, now: datetime | None =
     if criteria.birthday_month is not None:
         query = query.where(User.birth_month == criteria.birthday_month)
     if criteria.extras:
-        from webapp.plugins import hooks_for
+        from webapp.plugin_api import hooks_for
 
         hooks = hooks_for(merchant)
         for key, value in criteria.extras:
@@ -294,7 +307,7 @@ class OfferInput:
 
 def reward_options(merchant: Merchant, session: Session) -> list:
     """What other plugins let this merchant give (a neighbour's certificate), available ones."""
-    from webapp.plugins import hooks_for, sorted_by_order  # noqa: F401
+    from webapp.plugin_api import hooks_for, sorted_by_order  # noqa: F401
 
     found = []
     for options in hooks_for(merchant).neighbourly_collect_reward_options(
@@ -466,7 +479,7 @@ def _offer_by_key(session: Session, merchant_id: int, form_key: str) -> SegmentO
 
 def _consenting(session: Session, merchant_id: int, user_ids: list[int]) -> set[int]:
     """Users whose latest marketing consent at the merchant is a grant (one statement per batch)."""
-    from webapp.services.memberships import MARKETING
+    from webapp.plugin_api import MARKETING
 
     granted: dict[int, bool] = {}
     for start in range(0, len(user_ids), RECIPIENT_BATCH):
@@ -489,8 +502,8 @@ def _queue_emails(
 ) -> None:
     from flask import current_app, url_for
 
-    from webapp import outbox
-    from webapp.formatting import points as format_points
+    from webapp.plugin_api import outbox
+    from webapp.plugin_api import points as format_points
 
     consenting = sorted(_consenting(session, merchant.id, user_ids))
     if not consenting:
@@ -648,7 +661,7 @@ def claim(
                 moment=now,
             )
         elif offer.kind == "certificate":
-            from webapp.plugins import hooks_for
+            from webapp.plugin_api import hooks_for
 
             granted = hooks_for(merchant).neighbourly_grant_reward(
                 merchant=merchant,

@@ -10,12 +10,17 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from plugins.offers import services
-from webapp.errors import Conflict, NeighbourlyError
-from webapp.extensions import db
-from webapp.plugins import merchant_plugin_blueprint
-from webapp.services import memberships
-from webapp.timezones import use_network_zone
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    Conflict,
+    NeighbourlyError,
+    db,
+    find_membership,
+    merchant_plugin_blueprint,
+    render,
+    see_other,
+    staff_required,
+    use_network_zone,
+)
 
 bp = merchant_plugin_blueprint("offers", __name__, template_folder="templates")
 
@@ -166,7 +171,7 @@ def _member_or_404(merchant_slug: str):
     if merchant.status != "active":
         abort(404)
     use_network_zone(merchant.network)
-    membership = memberships.find_membership(db.session, current_user.id, merchant.id)
+    membership = find_membership(db.session, current_user.id, merchant.id)
     if membership is None or membership.left_at is not None:
         abort(404)
     return merchant, membership

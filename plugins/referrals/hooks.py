@@ -9,11 +9,20 @@ from flask_babel import gettext as _
 from plugins.referrals import models as _models  # noqa: F401  (registers the referrals tables)
 from plugins.referrals import services
 from plugins.referrals.views import bp, public_bp
-from webapp.contracts import CustomerDataSection, DashboardPanel, NavItem, WalletSummaryLine
-from webapp.extensions import db
-from webapp.formatting import points as format_points
-from webapp.formatting import rate_number
-from webapp.plugins import hookimpl, plugin_settings, render_fragment
+from webapp.plugin_api import (
+    CustomerDataSection,
+    DashboardPanel,
+    NavItem,
+    WalletSummaryLine,
+    db,
+    hookimpl,
+    plugin_settings,
+    rate_number,
+    render_fragment,
+)
+from webapp.plugin_api import (
+    points as format_points,
+)
 
 _html = render_fragment
 

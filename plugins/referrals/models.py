@@ -7,8 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.plugin_api import UTCDateTime, db, utcnow
 
 LINK_STATUSES = ("active", "held", "rejected")
 

@@ -12,13 +12,23 @@ from sqlalchemy.orm import Session, aliased
 
 from plugins.referrals import MAX_DEPTH
 from plugins.referrals.models import LinkOpen, MonthlyTotal, ReferralCode, ReferralLink, Reward
-from webapp.contracts import LedgerReason, LedgerReasonKind
-from webapp.errors import Conflict, NotFound
-from webapp.extensions import per_dialect, upsert_insert
-from webapp.models import LedgerEntry, Membership, Merchant, Purchase, User
-from webapp.models.base import utcnow
-from webapp.rules import points_earned
-from webapp.services.ledger import Posting, post
+from webapp.plugin_api import (
+    Conflict,
+    LedgerEntry,
+    LedgerReason,
+    LedgerReasonKind,
+    Membership,
+    Merchant,
+    NotFound,
+    Posting,
+    Purchase,
+    User,
+    per_dialect,
+    points_earned,
+    post,
+    upsert_insert,
+    utcnow,
+)
 
 # The reasons this plugin writes on ledger rows, rendered in the reader's language.
 SIGNUP_BONUS = "referrals.signup"  # {"purchase": id}

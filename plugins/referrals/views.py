@@ -8,11 +8,18 @@ from sqlalchemy import select
 
 from plugins.referrals import services
 from plugins.referrals.models import ReferralCode
-from webapp.errors import Conflict, InsufficientPoints, NotFound
-from webapp.extensions import db
-from webapp.models import Merchant
-from webapp.plugins import is_enabled, merchant_plugin_blueprint
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    Conflict,
+    InsufficientPoints,
+    Merchant,
+    NotFound,
+    db,
+    is_enabled,
+    merchant_plugin_blueprint,
+    render,
+    see_other,
+    staff_required,
+)
 
 bp = merchant_plugin_blueprint(
     "referrals", __name__, url_prefix="/business/<merchant_slug>/referrals", template_folder="templates",

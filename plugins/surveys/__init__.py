@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.plugins import PluginMeta
+from webapp.plugin_api import PluginMeta
 
 PLUGIN = PluginMeta(
     name="surveys",

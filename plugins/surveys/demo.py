@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from plugins.surveys import services
 from plugins.surveys.models import Invitation, Rating, Survey
-from webapp.demo import open_around_the_clock
-from webapp.models import Membership, Merchant, Purchase, StaffRole, User
+from webapp.plugin_api import Membership, Merchant, Purchase, StaffRole, User, open_around_the_clock
 
 INVITED = 30
 RESPONDENTS = 12

@@ -10,18 +10,21 @@ from flask_babel import gettext as _
 from plugins.surveys import models as _models  # noqa: F401  (registers the surveys_ tables)
 from plugins.surveys import services
 from plugins.surveys.views import bp, customer_bp
-from webapp.contracts import (
+from webapp.plugin_api import (
+    MARKETING,
     CustomerDataSection,
     CustomerFact,
     DashboardPanel,
     NavItem,
+    User,
     WalletSummaryLine,
+    db,
+    has_consent,
+    hookimpl,
+    in_recipient_language,
+    render_fragment,
+    send_email,
 )
-from webapp.extensions import db
-from webapp.mail import in_recipient_language, send_email
-from webapp.models import User
-from webapp.plugins import hookimpl, render_fragment
-from webapp.services.memberships import MARKETING, has_consent
 
 log = logging.getLogger(__name__)
 

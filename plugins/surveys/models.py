@@ -17,8 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.plugin_api import UTCDateTime, db, utcnow
 
 MAX_TITLE = 120
 MAX_QUESTION = 300

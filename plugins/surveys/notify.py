@@ -6,9 +6,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.extensions import db
-from webapp.mail import in_recipient_language, send_email
-from webapp.models import StaffRole, User
+from webapp.plugin_api import StaffRole, User, db, in_recipient_language, send_email
 
 
 def notify_owner_of_complaint(merchant, complaint, rating) -> None:

@@ -10,12 +10,18 @@ from flask_login import current_user, login_required
 from plugins.surveys import services
 from plugins.surveys.models import QUESTION_KINDS
 from plugins.surveys.notify import notify_owner_of_complaint
-from webapp.csvfiles import csv_variant
-from webapp.errors import Conflict, ValidationFailed
-from webapp.extensions import db
-from webapp.models import Merchant
-from webapp.plugins import is_enabled, merchant_plugin_blueprint
-from webapp.web import render, see_other, staff_required
+from webapp.plugin_api import (
+    Conflict,
+    Merchant,
+    ValidationFailed,
+    csv_variant,
+    db,
+    is_enabled,
+    merchant_plugin_blueprint,
+    render,
+    see_other,
+    staff_required,
+)
 
 bp = merchant_plugin_blueprint(
     "surveys", __name__, url_prefix="/business/<merchant_slug>/surveys", template_folder="templates"

@@ -102,3 +102,24 @@ def test_an_enabled_row_for_a_plugin_no_longer_installed_is_ignored(shops, clien
     page = client.get(f"/business/{a.slug}/marketplace")
     assert page.status_code == 200
     assert 'id="plugin-uninstalled"' not in page.get_data(as_text=True)
+
+
+def test_merchants_with_plugin_are_those_that_switched_it_on(shops, make_merchant):
+    from webapp.plugin_api import merchant_ids_with_plugin, merchants_with_plugin
+
+    alpha, beta = shops  # probe on for alpha only
+    suspended = make_merchant(name="Gamma Garage")
+    merchant_service.set_plugin_enabled(db.session, registry(), suspended, "probe", True, suspended.owner)
+    suspended.status = "suspended"
+    # A row that was switched off again, and a merchant with another plugin on, do not count.
+    merchant_service.set_plugin_enabled(db.session, registry(), beta, "probe", True, beta.owner)
+    merchant_service.set_plugin_enabled(db.session, registry(), beta, "probe", False, beta.owner)
+    merchant_service.set_plugin_enabled(db.session, registry(), beta, "news", True, beta.owner)
+    db.session.commit()
+
+    assert [m.id for m in merchants_with_plugin(db.session, "probe")] == [alpha.id]
+    everyone = merchants_with_plugin(db.session, "probe", active_only=False)
+    assert [m.id for m in everyone] == sorted([alpha.id, suspended.id])
+    assert set(db.session.scalars(merchant_ids_with_plugin("probe"))) == {alpha.id, suspended.id}
+    assert list(db.session.scalars(merchant_ids_with_plugin("news"))) == [beta.id]
+    assert merchants_with_plugin(db.session, "no_such_plugin") == []

@@ -148,7 +148,7 @@ from plugins.cross_marketing.services.partnerships import (
     respond,
     set_rule,
 )
-from webapp.models.base import utcnow as utcnow  # callers read the clock as services.utcnow
+from webapp.plugin_api import utcnow as utcnow  # callers read the clock as services.utcnow
 
 __all__ = [
     "CODE_SYMBOLS",

@@ -10,8 +10,7 @@ from functools import lru_cache
 from flask import current_app
 
 from plugins.cross_marketing.models import Certificate
-from webapp.errors import NeighbourlyError, PurchaseDeclined
-from webapp.services import codes
+from webapp.plugin_api import NeighbourlyError, PurchaseDeclined, codes
 
 PLUGIN_NAME = "cross_marketing"
 CODE_SYMBOLS = 16  # 80 random bits

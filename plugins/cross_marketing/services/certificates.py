@@ -28,14 +28,21 @@ from plugins.cross_marketing.services.base import (
     extract_code,
     new_code,
 )
-from webapp.contracts import GrantedReward, PurchaseAdjustment, RewardOption
-from webapp.errors import RewardUnavailable
-from webapp.extensions import upsert_insert
-from webapp.formatting import money
-from webapp.models import Membership, Merchant, MerchantPlugin, Purchase
-from webapp.models.base import utcnow
-from webapp.outbox import record_event
-from webapp.services import codes
+from webapp.plugin_api import (
+    GrantedReward,
+    Membership,
+    Merchant,
+    Purchase,
+    PurchaseAdjustment,
+    RewardOption,
+    RewardUnavailable,
+    codes,
+    merchant_ids_with_plugin,
+    money,
+    record_event,
+    upsert_insert,
+    utcnow,
+)
 
 # --------------------------------------------------------------------------- issuing
 
@@ -47,16 +54,8 @@ class _Statements:
 
     def __init__(self) -> None:
         p, o, m = Partnership.__table__, Offer.__table__, Merchant.__table__
-        plugins, c, e = MerchantPlugin.__table__, Certificate.__table__, CertificateEvent.__table__
-        issuer_enabled = (
-            select(plugins.c.id)
-            .where(
-                plugins.c.merchant_id == o.c.issuer_id,
-                plugins.c.plugin_name == PLUGIN_NAME,
-                plugins.c.enabled.is_(True),
-            )
-            .exists()
-        )
+        c, e = Certificate.__table__, CertificateEvent.__table__
+        issuer_enabled = o.c.issuer_id.in_(merchant_ids_with_plugin(PLUGIN_NAME))
         # Partnerships a distributor hands certificates out through right now.
         live = (
             select(
@@ -123,15 +122,9 @@ class _Statements:
         if statement is not None:
             return statement
         p, o, m = Partnership.__table__, Offer.__table__, Merchant.__table__
-        plugins = MerchantPlugin.__table__
         distributor_id = bindparam("distributor_id")
         chosen = o.alias("chosen_offer")
-        issuer_enabled = (
-            select(plugins.c.id)
-            .where(plugins.c.merchant_id == chosen.c.issuer_id, plugins.c.plugin_name == PLUGIN_NAME,
-                   plugins.c.enabled.is_(True))
-            .exists()
-        )
+        issuer_enabled = chosen.c.issuer_id.in_(merchant_ids_with_plugin(PLUGIN_NAME))
         offer_ids = (
             select(chosen.c.id)
             .select_from(p.join(chosen, chosen.c.id == p.c.offer_id).join(m, m.c.id == chosen.c.issuer_id))

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from plugins.cross_marketing.models import CertificateEvent, Partnership
 from plugins.cross_marketing.services.partnerships import merchant_partnerships
-from webapp.models import Merchant
-from webapp.models.base import utcnow
+from webapp.plugin_api import Merchant, utcnow
 
 # --------------------------------------------------------------------------- economics
 

@@ -12,12 +12,18 @@ from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import Certificate, CertificateEvent
 from plugins.cross_marketing.services.base import LIVE, code_hash, extract_code, new_code
-from webapp.errors import Conflict, NotFound
-from webapp.formatting import money
-from webapp.mail import recipient_locale
-from webapp.models import Membership, Merchant, Purchase, User
-from webapp.models.base import utcnow
-from webapp.services import codes
+from webapp.plugin_api import (
+    Conflict,
+    Membership,
+    Merchant,
+    NotFound,
+    Purchase,
+    User,
+    codes,
+    money,
+    recipient_locale,
+    utcnow,
+)
 
 # --------------------------------------------------------------------------- the holder's side
 
@@ -25,7 +31,7 @@ from webapp.services import codes
 def gifts_cancelled(session: Session, purchase: Purchase, certificate_ids: list[int]) -> list[Certificate]:
     """Of the certificates a refund voided, those held by someone other than the buyer (a gift),
     whose holder agreed to hear from the business that handed it out or accepts it."""
-    from webapp.services.memberships import MARKETING, has_consent
+    from webapp.plugin_api import MARKETING, has_consent
 
     if not certificate_ids:
         return []
@@ -140,7 +146,7 @@ class TillLink:
 def till_link_for_staff(session: Session, user_id: int, text: str) -> TillLink | None:
     """The till of the accepting business for a certificate code scanned by its staff; ``None``
     for anyone else (the holder gets their own page, everyone else the same 404)."""
-    from webapp.models import StaffRole
+    from webapp.plugin_api import StaffRole
 
     try:
         code = extract_code(text)

@@ -10,9 +10,7 @@ from sqlalchemy.orm import Session
 
 from plugins.cross_marketing.models import MAX_MESSAGE, Offer
 from plugins.cross_marketing.services.base import MAX_DAYS, MAX_FACE_VALUE
-from webapp.errors import NotFound, ValidationFailed
-from webapp.formatting import parse_money
-from webapp.models import Merchant
+from webapp.plugin_api import Merchant, NotFound, ValidationFailed, parse_money
 
 # --------------------------------------------------------------------------- offers
 

@@ -10,9 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import Offer, Partnership
 from plugins.cross_marketing.services.offers import _count_field, _money_field, get_offer
-from webapp.errors import Conflict, NotFound, ValidationFailed
-from webapp.models import Merchant
-from webapp.models.base import utcnow
+from webapp.plugin_api import Conflict, Merchant, NotFound, ValidationFailed, utcnow
 
 # --------------------------------------------------------------------------- partnerships
 

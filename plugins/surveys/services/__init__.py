@@ -112,7 +112,7 @@ from plugins.surveys.services.responses import (
 from plugins.surveys.services.responses import (
     _write_answers as _write_answers,
 )
-from webapp.models.base import utcnow as utcnow  # callers read the clock as services.utcnow
+from webapp.plugin_api import utcnow as utcnow  # callers read the clock as services.utcnow
 
 __all__ = [
     "KIND_LABELS",

@@ -6,10 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from webapp.contracts import LedgerReasonKind, RewardOption
-from webapp.extensions import upsert_insert
-from webapp.models import Merchant
-from webapp.plugins import hooks_for
+from webapp.plugin_api import LedgerReasonKind, Merchant, RewardOption, hooks_for, upsert_insert
 
 PAGE_SIZE = 25
 MAX_REWARD = 100_000

@@ -25,8 +25,7 @@ from plugins.surveys.models import (
     Survey,
 )
 from plugins.surveys.services.base import MAX_QUESTIONS, MAX_REWARD, TEMPLATES, reward_options
-from webapp.errors import NotFound, ValidationFailed
-from webapp.models import Merchant
+from webapp.plugin_api import Merchant, NotFound, ValidationFailed
 
 # --------------------------------------------------------------------------- builder
 

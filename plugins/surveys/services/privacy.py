@@ -7,8 +7,7 @@ from sqlalchemy.orm import Session
 
 from plugins.surveys.models import Answer, ComplaintMessage, Rating, Response
 from plugins.surveys.services.responses import saved_answers
-from webapp.models import Membership
-from webapp.models.base import utcnow
+from webapp.plugin_api import Membership, utcnow
 
 # --------------------------------------------------------------------------- privacy
 

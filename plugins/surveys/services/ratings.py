@@ -20,19 +20,27 @@ from plugins.surveys.models import (
     Survey,
 )
 from plugins.surveys.services.base import APOLOGY_BONUS, LOW_SCORE, MAX_REWARD
-from webapp.contracts import LedgerReason
-from webapp.errors import Conflict, NotFound, ValidationFailed
-from webapp.models import Membership, Merchant, Purchase, User
-from webapp.models.base import utcnow
-from webapp.services import ledger
-from webapp.services.ledger import Posting, week_start
+from webapp.plugin_api import (
+    Conflict,
+    LedgerReason,
+    Membership,
+    Merchant,
+    NotFound,
+    Posting,
+    Purchase,
+    User,
+    ValidationFailed,
+    post,
+    utcnow,
+    week_start,
+)
 
 # --------------------------------------------------------------------------- ratings and complaints
 
 
 def staff_purchase(session: Session, user: User, purchase_id: int) -> Purchase | None:
     """A purchase at a business where ``user`` works, when it is not their own purchase."""
-    from webapp.models import StaffRole
+    from webapp.plugin_api import StaffRole
 
     return session.scalar(
         select(Purchase)
@@ -200,7 +208,7 @@ def send_apology_bonus(session: Session, merchant: Merchant, complaint_id: int, 
             .values(bonus_paid_at=now, bonus_points=points).execution_options(synchronize_session=False)
         ).rowcount
         if paid:
-            ledger.post(session, [Posting(
+            post(session, [Posting(
                 complaint.membership_id, merchant.id, "reward", points, LedgerReason(APOLOGY_BONUS),
                 source="surveys", object_ref=f"surveys:complaint:{complaint.id}",
             )], now)

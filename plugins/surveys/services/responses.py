@@ -23,16 +23,27 @@ from plugins.surveys.models import (
     Survey,
 )
 from plugins.surveys.services.base import PAGE_SIZE, SURVEY_REWARD, _upsert_nothing, reward_options
-from webapp.contracts import LedgerReason
-from webapp.csvfiles import CsvVariant
-from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
-from webapp.formatting import points as format_points
-from webapp.models import Membership, Merchant, Purchase, User
-from webapp.models.base import utcnow
-from webapp.plugins import hooks_for, sorted_by_order
-from webapp.services import ledger
-from webapp.services.ledger import Posting
-from webapp.timezones import merchant_zone
+from webapp.plugin_api import (
+    Conflict,
+    CsvVariant,
+    LedgerReason,
+    Membership,
+    Merchant,
+    NotFound,
+    Posting,
+    Purchase,
+    RewardUnavailable,
+    User,
+    ValidationFailed,
+    hooks_for,
+    merchant_zone,
+    post,
+    sorted_by_order,
+    utcnow,
+)
+from webapp.plugin_api import (
+    points as format_points,
+)
 
 # --------------------------------------------------------------------------- answering
 
@@ -303,7 +314,7 @@ def _pay_reward(
     points, option = row
     reason = _("Survey: %(title)s", title=survey.title)  # for the plugin giving another reward
     if points > 0:
-        ledger.post(session, [Posting(
+        post(session, [Posting(
             membership.id, survey.merchant_id, "reward", points,
             LedgerReason(SURVEY_REWARD, {"title": survey.title, "survey": survey.id}), source="surveys",
             object_ref=f"surveys:response:{response_id}",

@@ -283,3 +283,24 @@ def test_level_up_email_is_written_in_the_customers_language(app, make_merchant,
     assert sent["asel.level@example.com"].body.startswith("Құттықтаймыз!")
     assert sent["maria.level@example.com"].subject.startswith("Достигнахте ")  # the network's language
     assert sent["maria.level@example.com"].body.startswith("Поздравления!")
+
+
+def test_the_periodic_check_fixes_levels_only_where_the_plugin_is_on(make_merchant, make_user):
+    from plugins.gamification.tasks import check_all
+    from webapp.plugins import registry
+    from webapp.services import merchants as merchant_service
+
+    cafe, bakery = make_merchant(), make_merchant()
+    tampered = []
+    for shop in (cafe, bakery):
+        setup_levels(shop, "spend")
+        member = join(shop, make_user())
+        buy(shop, member, amount=6_000)  # reaches Regular
+        tampered.append(member.id)
+    merchant_service.set_plugin_enabled(db.session, registry(), bakery, "gamification", False, bakery.owner)
+    for membership_id in tampered:
+        db.session.scalar(select(Status).where(Status.membership_id == membership_id)).position = 0
+    db.session.commit()
+
+    assert check_all() == 1  # the cafe's; the bakery switched the plugin off
+    assert [stored_level(membership_id) for membership_id in tampered] == [1, 0]

@@ -1,8 +1,8 @@
 """Child process that turns one HTML document into a PDF with a deny-by-default URL fetcher.
 
-Run as a script (``python -I pdf_worker.py``) by :mod:`plugins.letters.pdf`: JSON on stdin
-(``html`` and ``allowed``, a map of exact URL -> local file), PDF bytes on stdout. It imports
-nothing from the project, so a hostile document can reach only what this file lets it reach.
+Run as a script (``python -I pdf_worker.py``) by :mod:`webapp.pdf`: JSON on stdin (``html`` and
+``allowed``, a map of exact URL -> local file), PDF bytes on stdout. It imports nothing from the
+project, so a hostile document can reach only what this file lets it reach.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class DenyByDefaultFetcher(URLFetcher):
             if len(url) > MAX_RESOURCE_BYTES * 2:
                 raise ValueError("data: URL too large")
             return super().fetch(url, headers)
-        raise ValueError(f"blocked by the letters URL fetcher: {url[:80]}")
+        raise ValueError(f"blocked by the PDF URL fetcher: {url[:80]}")
 
 
 def main() -> int:
