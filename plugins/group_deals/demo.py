@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from plugins.group_deals import services
 from plugins.group_deals.models import Deal
-from webapp.demo import open_around_the_clock
 from webapp.models import Membership, Merchant
 from webapp.models.base import utcnow
+from webapp.services.hours import open_around_the_clock
 
 JOINED = 17  # the tiers are at 10, 20 and 40 people: three more and the price drops
 

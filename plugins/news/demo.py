@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from plugins.news import services
 from plugins.news.models import NewsPost
-from webapp.demo import open_around_the_clock
 from webapp.models import Merchant, StaffRole
 from webapp.models.base import utcnow
+from webapp.services.hours import open_around_the_clock
 
 
 def add_demo_posts(session: Session, merchant: Merchant, neighbours: list[Merchant]) -> None:

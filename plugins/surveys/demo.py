@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from plugins.surveys import services
 from plugins.surveys.models import Invitation, Rating, Survey
-from webapp.demo import open_around_the_clock
 from webapp.models import Membership, Merchant, Purchase, StaffRole, User
+from webapp.services.hours import open_around_the_clock
 
 INVITED = 30
 RESPONDENTS = 12
