@@ -300,3 +300,18 @@ def test_full_size_demo_loads(app):
     assert created["customers"] >= 200
     assert created["purchases"] >= 3000
     _assert_books_balance()
+
+
+def test_the_demo_command_comes_from_the_demo_package(app):
+    """``flask demo`` is registered from ``CLI_COMMANDS`` and loads the street; without the entry
+    (or with a package that is not installed) the core has no such command."""
+    from tests.conftest import make_app
+
+    result = app.test_cli_runner().invoke(args=["demo", "--customers", "5", "--purchases", "20"])
+    assert result.exit_code == 0, result.output
+    assert "Demo neighbourhood loaded" in result.output and demo.DEMO_PASSWORD in result.output
+    assert _count(Purchase) == 20
+
+    bare = make_app("sqlite://", CLI_COMMANDS=["neighbourly_demo_not_installed.cli"])
+    assert "demo" in app.cli.commands
+    assert "demo" not in bare.cli.commands and "network-create" in bare.cli.commands
