@@ -25,7 +25,9 @@ def enable_plugins(merchant, *names: str, **settings) -> None:
     ``settings`` (keys a plugin does not declare are ignored) over each plugin's current ones."""
     assert names, "name the plugins to switch on"
     for name in names:
-        merchant_service.set_plugin_enabled(db.session, registry(), merchant, name, True, merchant.owner)
+        merchant_service.set_plugin_enabled(
+            db.session, registry(), merchant, name, True, merchant.owner
+        )
     if settings:
         for name in names:
             row = db.session.scalar(
@@ -34,7 +36,10 @@ def enable_plugins(merchant, *names: str, **settings) -> None:
                 )
             )
             known = {spec.name for spec in registry().meta(name).settings}
-            row.settings = {**(row.settings or {}), **{k: v for k, v in settings.items() if k in known}}
+            row.settings = {
+                **(row.settings or {}),
+                **{k: v for k, v in settings.items() if k in known},
+            }
         db.session.commit()
 
 
@@ -42,7 +47,9 @@ def disable_plugins(merchant, *names: str) -> None:
     """Switch ``names`` off for ``merchant`` as its owner (their data stays)."""
     assert names, "name the plugins to switch off"
     for name in names:
-        merchant_service.set_plugin_enabled(db.session, registry(), merchant, name, False, merchant.owner)
+        merchant_service.set_plugin_enabled(
+            db.session, registry(), merchant, name, False, merchant.owner
+        )
 
 
 def installed_in_dependency_order() -> list[str]:
@@ -79,14 +86,24 @@ def join(merchant, user, ref: str | None = None):
 
 
 def buy(
-    merchant, membership, amount: int, *, points: int = 0, key: str | None = None,
-    when: datetime | None = None, cashier=None, **options,
+    merchant,
+    membership,
+    amount: int,
+    *,
+    points: int = 0,
+    key: str | None = None,
+    when: datetime | None = None,
+    cashier=None,
+    **options,
 ):
     """Record a sale through ``record_purchase``; ``options`` with a value are plugin choices
     (a certificate code, a deal voucher). Returns the purchase."""
     draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=points,
-        idempotency_key=key or uuid.uuid4().hex, created_at=when,
+        membership_id=membership.id,
+        amount=amount,
+        points_to_use=points,
+        idempotency_key=key or uuid.uuid4().hex,
+        created_at=when,
         cashier_id=cashier.id if cashier else None,
         options={name: value for name, value in options.items() if value},
     )
