@@ -569,18 +569,7 @@ class _Loader:
     def plugins(self, staff: list[StaffInfo]) -> list[str]:
         """Switch every installed plugin on for the first few merchants, dependencies first."""
         registry = current_app.extensions["neighbourly"]
-        installed = {meta.name: meta for meta in registry.installed()}
-        ordered: list[str] = []
-
-        def visit(name: str, seen: tuple[str, ...] = ()) -> None:
-            if name in ordered or name not in installed or name in seen:
-                return
-            for needed in installed[name].requires:
-                visit(needed, (*seen, name))
-            ordered.append(name)
-
-        for name in sorted(installed):
-            visit(name)
+        ordered = registry.in_dependency_order()
         for info in staff[:PLUGIN_MERCHANTS]:
             merchant = self.session.get(Merchant, info.merchant_id)
             owner = self.session.get(User, info.owner_id)

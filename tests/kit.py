@@ -52,26 +52,9 @@ def disable_plugins(merchant, *names: str) -> None:
         )
 
 
-def installed_in_dependency_order() -> list[str]:
-    """Every installed plugin, each after the plugins it requires (alphabetical otherwise)."""
-    metas = {meta.name: meta for meta in registry().installed()}
-    ordered: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in ordered or name not in metas:
-            return
-        for needed in metas[name].requires:
-            visit(needed)
-        ordered.append(name)
-
-    for name in sorted(metas):
-        visit(name)
-    return ordered
-
-
 def enable_every_plugin(merchant) -> list[str]:
     """Switch every installed plugin on for ``merchant``, requirements first; returns the names."""
-    names = installed_in_dependency_order()
+    names = registry().in_dependency_order()
     if names:
         enable_plugins(merchant, *names)
     return names
