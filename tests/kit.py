@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-
-from sqlalchemy import select
+from decimal import Decimal
 
 from webapp.extensions import db
-from webapp.models import MerchantPlugin
-from webapp.plugins import registry
+from webapp.plugins import plugin_settings, registry
 from webapp.services import memberships
 from webapp.services import merchants as merchant_service
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
 
 def enable_plugins(merchant, *names: str, **settings) -> None:
-    """Switch ``names`` on for ``merchant`` as its owner, in the order given, then store
-    ``settings`` (keys a plugin does not declare are ignored) over each plugin's current ones."""
+    """Switch ``names`` on for ``merchant`` as its owner, in the order given, then save
+    ``settings`` for each plugin that declares them (``set_plugin_settings``)."""
     assert names, "name the plugins to switch on"
     for name in names:
         merchant_service.set_plugin_enabled(
@@ -30,17 +28,32 @@ def enable_plugins(merchant, *names: str, **settings) -> None:
         )
     if settings:
         for name in names:
-            row = db.session.scalar(
-                select(MerchantPlugin).where(
-                    MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == name
-                )
-            )
             known = {spec.name for spec in registry().meta(name).settings}
-            row.settings = {
-                **(row.settings or {}),
-                **{k: v for k, v in settings.items() if k in known},
-            }
-        db.session.commit()
+            mine = {key: value for key, value in settings.items() if key in known}
+            if mine:
+                set_plugin_settings(merchant, name, **mine)
+
+
+def set_plugin_settings(merchant, name: str, **settings) -> dict:
+    """Save ``settings`` over the plugin's current ones as the owner's settings form would
+    (``save_plugin_settings``: the same parsing, limits and checks). Values are typed as stored
+    (basis points, minor units, booleans) and turned into the form's text here."""
+    meta = registry().meta(name)
+    unknown = set(settings) - {spec.name for spec in meta.settings}
+    assert not unknown, f"{name} has no settings {sorted(unknown)}"
+    values = {**plugin_settings(merchant, name), **settings}
+    form = {spec.name: _form_text(spec, values[spec.name]) for spec in meta.settings}
+    return merchant_service.save_plugin_settings(
+        db.session, registry(), merchant, name, form, merchant.owner
+    )
+
+
+def _form_text(spec, value) -> str:
+    if spec.type == "bool":
+        return "on" if value else ""
+    if spec.type == "basis_points":  # the form takes a percentage: 250 basis points is "2.50"
+        return str(Decimal(int(value)).scaleb(-2))
+    return str(value)
 
 
 def disable_plugins(merchant, *names: str) -> None:
