@@ -40,14 +40,14 @@ services:
 	@bash scripts/services.sh
 
 test: system-deps install-test services
-	$(BIN)/ruff check webapp plugins tests bench
+	$(BIN)/ruff check webapp plugins tests bench neighbourly_demo
 	$(BIN)/pytest
 
 bench: system-deps install-test services
 	$(BIN)/python -m bench
 
 lint: install-test
-	$(BIN)/ruff check webapp plugins tests bench
+	$(BIN)/ruff check webapp plugins tests bench neighbourly_demo
 
 # Refresh every language's catalogue after changing UI strings (a missing one is created), then
 # translate the new entries of each (no fuzzy ones): `scripts/untranslated.py list LANG` prints

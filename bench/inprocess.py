@@ -47,18 +47,7 @@ def enable_every_plugin(app: Flask, slug: str, owner_email: str) -> list[str]:
         registry = app.extensions["neighbourly"]
         merchant = db.session.scalar(select(Merchant).where(Merchant.slug == slug))
         owner = db.session.scalar(select(User).where(User.email == owner_email))
-        installed = {meta.name: meta for meta in registry.installed()}
-        ordered: list[str] = []
-
-        def visit(name: str) -> None:
-            if name in ordered or name not in installed:
-                return
-            for needed in installed[name].requires:
-                visit(needed)
-            ordered.append(name)
-
-        for name in sorted(installed):
-            visit(name)
+        ordered = registry.in_dependency_order()
         for name in ordered:
             merchant_service.set_plugin_enabled(db.session, registry, merchant, name, True, actor=owner)
         db.session.remove()

@@ -23,11 +23,13 @@ from pathlib import Path
 import psycopg
 
 from webapp import ledger_reasons
+from webapp.rules import points_earned, points_limit
 
 SEED = 4242
 HISTORY_DAYS = 182
 BIG_SHARE = 0.10  # the largest merchant holds this share of all purchases
 POINTS_SHARE = 0.2  # how often a customer pays partly with points
+POINT_VALUE = 1  # the bench network's default: one point is one minor unit
 PASSWORD = "bench-password-1"  # noqa: S105 - a throw-away database's shared password
 CONSENT_VERSION = "bench"
 WALLET_CARDS = 3
@@ -341,13 +343,13 @@ def _simulate(scale: Scale, plan: _Merchants, now: float) -> _History:
             joined[_W_NEW] += 1
         points = 0
         if wants_points:
-            limit = amount * plan.max_share[merchant] // 100
+            limit = points_limit(amount, plan.max_share[merchant], POINT_VALUE)
             available = balance[card]
             if available >= 100 and limit >= 100:
                 points = min(available, limit)
                 points -= points % 100
         paid = amount - points
-        earned = paid * plan.cashback_bp[merchant] // 10000
+        earned = points_earned(paid, plan.cashback_bp[merchant], POINT_VALUE)
         balance[card] += earned - points
         visits[card] += 1
         spent[card] += amount

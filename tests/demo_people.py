@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Integer, func, select
 
-from webapp import demo
+import neighbourly_demo as demo
 from webapp.extensions import db
 from webapp.models import Membership, Merchant, StaffRole, User
 

@@ -1,6 +1,9 @@
-"""Command-line entry points: ``flask --app webapp demo`` and friends."""
+"""Command-line entry points: ``flask --app webapp network-create`` and friends (``demo`` comes from
+``neighbourly_demo``, listed in ``CLI_COMMANDS``)."""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 from flask import Flask
@@ -19,14 +22,7 @@ def register(app: Flask) -> None:
     _register_points(app)
 
     _register_import(app)
-    @app.cli.command("demo")
-    @click.option("--customers", default=220, show_default=True)
-    @click.option("--purchases", default=3200, show_default=True)
-    def demo_command(customers: int, purchases: int) -> None:
-        """Create the schema if needed and load the demo neighbourhood (idempotent)."""
-        from webapp import demo
-
-        demo.load(customers=customers, purchases=purchases, echo=click.echo)
+    _register_configured(app)
 
     @app.cli.command("network-create")
     @click.argument("name")
@@ -45,10 +41,10 @@ def register(app: Flask) -> None:
         """Create the street's network and its operator account (an existing account is reused)."""
         from sqlalchemy import select
 
-        from webapp.demo import ensure_schema
         from webapp.errors import NeighbourlyError
         from webapp.extensions import db
         from webapp.models import User
+        from webapp.schema import ensure_schema
         from webapp.services import accounts, merchants
 
         db.session.commit()  # an open transaction would block the schema check's own connection
@@ -76,6 +72,20 @@ def register(app: Flask) -> None:
             f"owners sign up and apply at /business/; {operator.email} approves them at "
             f"/operator/{network.slug}/; customers find the street at /n/{network.slug}/."
         )
+
+
+def _register_configured(app: Flask) -> None:
+    """Commands of packages outside the core (``CLI_COMMANDS``, e.g. the demo street's
+    ``neighbourly_demo.cli``), imported by name so the core never imports them; a package that
+    is not installed is skipped, like a configured plugin that is not present."""
+    for module_name in app.config.get("CLI_COMMANDS", []):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
+                continue
+            raise
+        module.register(app)
 
 
 def _register_outbox(app: Flask) -> None:

@@ -25,6 +25,9 @@ class Config:
     DATABASE_URL: str | None = None  # default: sqlite:///<instance>/neighbourly.db
     REDIS_URL: str | None = None
     PLUGINS: list[str] = BUILTIN_PLUGINS
+    # Modules outside the core whose ``register(app)`` adds CLI commands (``flask demo``);
+    # imported by name, skipped when not installed.
+    CLI_COMMANDS: list[str] = ["neighbourly_demo.cli"]
     ENV_NAME = "development"
 
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}

@@ -88,6 +88,7 @@ from webapp.models import (
 # search and photos.
 from webapp.rules import points_earned
 from webapp.services import codes, fulltext, photos
+from webapp.services.hours import open_around_the_clock
 from webapp.services.ledger import Posting, post, week_start
 from webapp.services.memberships import MARKETING, find_membership, has_consent, withdraw_consent
 from webapp.services.purchases import MAX_AMOUNT
@@ -168,16 +169,6 @@ NAMESPACE_MEMBERS: dict[str, frozenset[str]] = {
 
 
 # --------------------------------------------------------------------------- demo content
-def open_around_the_clock(hours: str | None) -> bool:
-    """Whether opening hours as the demo writes them say "always open" (in any of its languages).
-
-    The demo loader is imported only when demo content is made, not by every plugin import.
-    """
-    from webapp.demo import open_around_the_clock as always_open
-
-    return always_open(hours)
-
-
 __all__ = [
     # the plugin platform
     "PluginMeta",

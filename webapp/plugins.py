@@ -149,6 +149,23 @@ class PluginRegistry:
     def meta(self, name: str) -> PluginMeta | None:
         return self.metas.get(name)
 
+    def in_dependency_order(self) -> list[str]:
+        """Every installed plugin's name, each after the plugins it ``requires`` (by name
+        otherwise): the order in which switching them all on succeeds. A requirement that is
+        not installed is left out; a cycle is broken where it closes."""
+        ordered: list[str] = []
+
+        def visit(name: str, seen: tuple[str, ...] = ()) -> None:
+            if name in ordered or name not in self.metas or name in seen:
+                return
+            for needed in self.metas[name].requires:
+                visit(needed, (*seen, name))
+            ordered.append(name)
+
+        for name in sorted(self.metas):
+            visit(name)
+        return ordered
+
 
 def _load_plugin_module(module_name: str) -> tuple[PluginMeta, ModuleType]:
     package = importlib.import_module(module_name)

@@ -1,7 +1,8 @@
 """The loyalty arithmetic, one function per rule.
 
 Everything that records, quotes, seeds or searches a sale computes its points here, so the till's
-quote, the recorded sale, the demo street's bulk history and the street search agree to the point.
+quote, the recorded sale (the demo street's too), the bench's seeded history and the street
+search agree to the point.
 All amounts are integers in minor units; rates are basis points (500 = 5 %).
 """
 

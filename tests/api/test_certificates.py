@@ -12,12 +12,11 @@ from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Certificate, CertificateEvent
 from tests.api.test_api import assert_problem, auth, new_key
 from tests.concurrency import race
-from tests.plugins.cross_marketing.conftest import Street, buy, enable, make_offer, partner
+from tests.kit import disable_plugins, enable_plugins
+from tests.plugins.cross_marketing.conftest import Street, buy, make_offer, partner
 from webapp.extensions import db
 from webapp.models import Purchase
-from webapp.plugins import registry
 from webapp.services import codes
-from webapp.services import merchants as merchant_service
 
 THREADS = 12
 
@@ -34,8 +33,8 @@ def app_overrides():
 def street(make_merchant, make_user):
     cafe = make_merchant(name="Café Lipa")
     salon = make_merchant(name="Salon Aru")
-    enable(cafe)
-    enable(salon)
+    enable_plugins(cafe, "cross_marketing")
+    enable_plugins(salon, "cross_marketing")
     offer = make_offer(cafe)
     return Street(cafe, salon, offer, partner(cafe, salon, offer))
 
@@ -105,7 +104,7 @@ def test_a_read_key_cannot_redeem_and_a_merchant_without_the_plugin_gets_404(cli
     code, at_cafe, _certificate = certificate_for(street, make_member)
     assert_problem(redeem(client, new_key(street.cafe, scope="read"), code, at_cafe.id), 403, "forbidden")
     secret = new_key(street.cafe)
-    merchant_service.set_plugin_enabled(db.session, registry(), street.cafe, "cross_marketing", False, street.cafe.owner)
+    disable_plugins(street.cafe, "cross_marketing")
     assert_problem(client.get(f"/api/v1/certificates/lookup?code={code}", headers=auth(secret)), 404, "not-found")
     assert_problem(redeem(client, secret, code, at_cafe.id), 404, "not-found")
     assert db.session.scalar(select(func.count()).select_from(Purchase).where(Purchase.merchant_id == street.cafe.id)) == 0

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from plugins.cross_marketing import services as certificate_services
 from plugins.cross_marketing.models import Certificate
 from tests.api.test_api import new_key
-from tests.plugins.cross_marketing.conftest import buy, enable, make_offer, partner
+from tests.kit import enable_plugins
+from tests.plugins.cross_marketing.conftest import buy, make_offer, partner
 from webapp.extensions import db
 from webapp.models import Membership
 from webapp.services import codes
@@ -45,8 +46,8 @@ class World:
     def __init__(self, make_merchant, make_member, make_user, give_points):
         shop = make_merchant(name="Café Lipa")
         neighbour = make_merchant(name="Salon Aru")
-        enable(shop)
-        enable(neighbour)
+        enable_plugins(shop, "cross_marketing")
+        enable_plugins(neighbour, "cross_marketing")
         offer = make_offer(shop)
         partner(shop, neighbour, offer)
         self.members = []

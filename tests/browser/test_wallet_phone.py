@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+import neighbourly_demo as demo
 from tests.browser.street import PHONE
 from tests.demo_people import load_demo_people
-from webapp import demo
 
 pytestmark = pytest.mark.browser
 

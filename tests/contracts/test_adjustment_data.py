@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.contracts.plugin_kit import build_plugin
+from tests.kit import enable_plugins
 from webapp.contracts import PurchaseAdjustment
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +48,7 @@ def app_overrides():
 def test_the_recorded_hook_gets_the_applied_adjustments_with_their_data(make_merchant, make_member):
     shop = make_merchant()
     member = make_member(shop)
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "coupon", True, shop.owner)
-
+    enable_plugins(shop, "coupon")
     small = record_purchase(
         db.session,
         shop,

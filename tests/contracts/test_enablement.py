@@ -9,11 +9,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from tests.contracts.plugin_kit import build_plugin
+from tests.kit import disable_plugins, enable_plugins
 from webapp.contracts import ReceiptLine
 from webapp.extensions import db
 from webapp.models import MerchantPlugin
-from webapp.plugins import enabled_plugin_names, forget_enabled_cache, registry
-from webapp.services import merchants as merchant_service
+from webapp.plugins import enabled_plugin_names, forget_enabled_cache
 from webapp.services.purchases import PurchaseDraft, receipt_lines, record_purchase
 
 recorded_for: list[int] = []  # merchant ids whose purchases the probe saw inside the transaction
@@ -48,7 +48,7 @@ def shops(make_merchant, make_member):
     b = make_merchant(name="Beta Bakery")
     a.member = make_member(a)
     b.member = make_member(b)
-    merchant_service.set_plugin_enabled(db.session, registry(), a, "probe", True, a.owner)
+    enable_plugins(a, "probe")
     return a, b
 
 
@@ -109,12 +109,12 @@ def test_merchants_with_plugin_are_those_that_switched_it_on(shops, make_merchan
 
     alpha, beta = shops  # probe on for alpha only
     suspended = make_merchant(name="Gamma Garage")
-    merchant_service.set_plugin_enabled(db.session, registry(), suspended, "probe", True, suspended.owner)
+    enable_plugins(suspended, "probe")
     suspended.status = "suspended"
     # A row that was switched off again, and a merchant with another plugin on, do not count.
-    merchant_service.set_plugin_enabled(db.session, registry(), beta, "probe", True, beta.owner)
-    merchant_service.set_plugin_enabled(db.session, registry(), beta, "probe", False, beta.owner)
-    merchant_service.set_plugin_enabled(db.session, registry(), beta, "news", True, beta.owner)
+    enable_plugins(beta, "probe")
+    disable_plugins(beta, "probe")
+    enable_plugins(beta, "news")
     db.session.commit()
 
     assert [m.id for m in merchants_with_plugin(db.session, "probe")] == [alpha.id]

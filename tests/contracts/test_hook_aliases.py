@@ -9,11 +9,11 @@ import warnings
 import pytest
 
 from tests.contracts.plugin_kit import build_plugin
+from tests.kit import enable_plugins
 from webapp import core_hooks
 from webapp.contracts import GrantedReward
 from webapp.extensions import db
-from webapp.plugins import DEPRECATED_HOOK_NAMES, create_registry, hooks_for, registry
-from webapp.services import merchants as merchant_service
+from webapp.plugins import DEPRECATED_HOOK_NAMES, create_registry, hooks_for
 
 OLD_NAME_MESSAGE = "neighbourly_reward_recorded is deprecated"
 granted_by: list[str] = []
@@ -82,7 +82,7 @@ def test_the_new_name_reaches_implementations_of_the_old_one(make_merchant, make
 
     assert grant("oldstyle:1") is None  # installed, not enabled here
     for name in ("oldstyle", "newstyle"):
-        merchant_service.set_plugin_enabled(db.session, registry(), shop, name, True, shop.owner)
+        enable_plugins(shop, name)
     assert grant("oldstyle:2").label == "Old-style voucher"
     assert grant("newstyle:3").label == "New-style voucher"
     assert grant("nobody:4") is None

@@ -230,3 +230,23 @@ def test_referral_rates_are_typed_and_shown_in_percent(app, client, make_merchan
     for bad in ("2.555", "abc", "51"):
         response = client.post_form(f"{base}/referrals/settings", {**form, "level1_bp": bad})
         assert response.status_code == 422, bad
+
+
+def test_plugins_in_dependency_order_come_after_what_they_require():
+    """The order every "switch everything on" uses (the demo, the bench, the test kit)."""
+    import pluggy
+
+    from webapp.plugins import PluginRegistry
+
+    registry = PluginRegistry(pm=pluggy.PluginManager("order-test"))
+    for module in (
+        build_plugin("alpha", requires=("zulu",)),
+        build_plugin("mike", requires=("alpha", "not_installed")),
+        build_plugin("zulu"),
+        build_plugin("loop_a", requires=("loop_b",)),
+        build_plugin("loop_b", requires=("loop_a",)),
+    ):
+        registry.metas[module.PLUGIN.name] = module.PLUGIN
+    order = registry.in_dependency_order()
+    assert sorted(order) == ["alpha", "loop_a", "loop_b", "mike", "zulu"]
+    assert order.index("zulu") < order.index("alpha") < order.index("mike")

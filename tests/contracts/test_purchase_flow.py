@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from tests.contracts.plugin_kit import build_plugin
+from tests.kit import disable_plugins, enable_every_plugin, enable_plugins
 from webapp import outbox, tasks
 from webapp.errors import NeighbourlyError, PurchaseDeclined
 from webapp.extensions import db
@@ -19,7 +20,6 @@ from webapp.formatting import points
 from webapp.models import LedgerEntry, Membership, MerchantWeeklyStats, OutboxMessage, Purchase
 from webapp.models.base import utcnow
 from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, receipt_lines, record_purchase, refund_purchase
 from webapp.tasks import COMMITTED_RETRIES, COMMITTED_RETRY_DELAY
@@ -60,29 +60,6 @@ def app_overrides():
     }
 
 
-def enable(merchant, *names: str) -> None:
-    for name in names:
-        merchant_service.set_plugin_enabled(db.session, registry(), merchant, name, True, merchant.owner)
-
-
-def enable_everything(merchant) -> list[str]:
-    """Switch on every installed plugin, each after the plugins it requires."""
-    metas = registry().metas
-    done: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in done:
-            return
-        for required in metas[name].requires:
-            visit(required)
-        enable(merchant, name)
-        done.append(name)
-
-    for name in sorted(metas):
-        visit(name)
-    return done
-
-
 def ledger_total(membership_id: int) -> int:
     return db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.membership_id == membership_id)
@@ -113,7 +90,7 @@ def draft(membership, amount=100000, points=0, key=None) -> PurchaseDraft:
 def test_purchase_flow_with_no_plugins_and_with_every_plugin(plugins, make_merchant, make_member):
     merchant = make_merchant(cashback_bp=500, max_points_share_pct=50)
     if plugins == "all":
-        enabled = enable_everything(merchant)
+        enabled = enable_every_plugin(merchant)
         assert set(enabled) == set(registry().metas)
         STATE["committed_fails"] = False
     member = make_member(merchant, points=3000)
@@ -154,7 +131,7 @@ def test_purchase_flow_with_no_plugins_and_with_every_plugin(plugins, make_merch
 )
 def test_an_in_transaction_hook_that_raises_rolls_the_purchase_back(raised, shown, make_merchant, make_member):
     merchant = make_merchant()
-    enable(merchant, "exploder")
+    enable_plugins(merchant, "exploder")
     member = make_member(merchant, points=500)
     before = snapshot(member)
     STATE["recorded"] = raised
@@ -176,7 +153,7 @@ def test_an_in_transaction_hook_that_raises_rolls_the_purchase_back(raised, show
 
 def test_the_failing_hook_of_one_merchant_does_not_touch_another(make_merchant, make_member):
     failing, fine = make_merchant(), make_merchant()
-    enable(failing, "exploder")
+    enable_plugins(failing, "exploder")
     STATE["recorded"] = PurchaseDeclined("Refused by the probe.")
     member = make_member(fine, points=100)
     purchase = record_purchase(db.session, fine, member, draft(member)).purchase
@@ -199,7 +176,7 @@ def test_an_after_commit_hook_that_raises_is_logged_and_retried(make_merchant, m
     monkeypatch.setattr(logging.getLogger("webapp.tasks"), "disabled", False)
     caplog.set_level(logging.INFO)
     merchant = make_merchant()
-    enable(merchant, "flaky", "steady")
+    enable_plugins(merchant, "flaky", "steady")
     member = make_member(merchant, points=100)
 
     outcome = record_purchase(db.session, merchant, member, draft(member, amount=40000, points=50))
@@ -239,7 +216,7 @@ def test_an_after_commit_hook_that_raises_is_logged_and_retried(make_merchant, m
 
 def test_an_after_commit_hook_failing_every_time_is_kept_as_failed(make_merchant, make_member):
     merchant = make_merchant()
-    enable(merchant, "flaky")
+    enable_plugins(merchant, "flaky")
     member = make_member(merchant)
     record_purchase(db.session, merchant, member, draft(member))
     (flaky,) = outbox_rows("flaky")
@@ -257,12 +234,11 @@ def test_an_after_commit_hook_failing_every_time_is_kept_as_failed(make_merchant
 
 def test_a_retry_does_nothing_once_the_merchant_switched_the_plugin_off(make_merchant, make_member):
     merchant = make_merchant()
-    enable(merchant, "flaky")
+    enable_plugins(merchant, "flaky")
     member = make_member(merchant)
     purchase_id = record_purchase(db.session, merchant, member, draft(member)).purchase.id
     assert committed_calls == [("flaky", purchase_id)]
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "flaky", False, merchant.owner)
-
+    disable_plugins(merchant, "flaky")
     (retry,) = outbox_rows("flaky")
     assert outbox.run_message(db.session, retry.id, now=retry.due_at + timedelta(seconds=1))
     assert committed_calls == [("flaky", purchase_id)]  # not called again
@@ -274,14 +250,14 @@ def test_a_retry_does_nothing_once_the_merchant_switched_the_plugin_off(make_mer
 
 def test_nothing_is_queued_unless_an_enabled_plugin_has_an_after_commit_hook(make_merchant, make_member):
     merchant = make_merchant()
-    enable(merchant, "exploder")  # an in-transaction hook only
+    enable_plugins(merchant, "exploder")  # an in-transaction hook only
     STATE["committed_fails"] = False
     member = make_member(merchant, points=100)
 
     record_purchase(db.session, merchant, member, draft(member))
     assert outbox_rows() == []  # no outbox write: no enabled plugin would do anything after the commit
 
-    enable(merchant, "steady")
+    enable_plugins(merchant, "steady")
     purchase_id = record_purchase(db.session, merchant, member, draft(member)).purchase.id
     assert [row.payload for row in outbox_rows()] == [
         {"entity": "purchase", "id": purchase_id, "merchant_id": merchant.id, "plugin": "steady"}
@@ -295,7 +271,7 @@ def test_after_the_commit_the_sale_keeps_what_it_knows_and_reads_the_card_again(
     from sqlalchemy import event, inspect
 
     merchant = make_merchant()
-    enable(merchant, "exploder", "steady")  # a plugin posts 77 points to the card in the sale
+    enable_plugins(merchant, "exploder", "steady")  # a plugin posts 77 points to the card in the sale
     STATE["committed_fails"] = False
     member = make_member(merchant, points=500)
     merchant.network  # noqa: B018 - loaded, as the till loads it with the merchant

@@ -12,11 +12,10 @@ from sqlalchemy import select
 
 from plugins.cross_marketing.models import Certificate
 from tests.core.test_cashier import sign_in
+from tests.kit import enable_plugins
 from tests.plugins.cross_marketing.conftest import buy, make_offer, partner
 from webapp.errors import PurchaseDeclined
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 from webapp.services.purchases import PurchaseDraft, max_points_for, quote_sale, record_purchase
 
 
@@ -35,7 +34,7 @@ def street(make_merchant, make_user):
     salon = make_merchant(name="Salon Aru")
     for merchant, names in ((cafe, ("cross_marketing", "gamification")), (salon, ("cross_marketing",))):
         for name in names:
-            merchant_service.set_plugin_enabled(db.session, registry(), merchant, name, True, merchant.owner)
+            enable_plugins(merchant, name)
     partner(cafe, salon, make_offer(cafe, face_value="500"))
     return cafe, salon
 

@@ -25,12 +25,11 @@ import uuid
 import pytest
 from sqlalchemy import event, func, select
 
+from tests.kit import enable_every_plugin, enable_plugins, join
 from webapp import outbox
 from webapp.extensions import db
 from webapp.models import LedgerEntry, OutboxMessage
 from webapp.plugins import registry
-from webapp.services import memberships
-from webapp.services import merchants as merchant_service
 from webapp.services.ledger import find_balance_mismatches
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
@@ -42,32 +41,6 @@ def app_overrides():
     from webapp.config import BUILTIN_PLUGINS
 
     return {"PLUGINS": list(BUILTIN_PLUGINS)}
-
-
-def _enable_every_plugin(merchant) -> list[str]:
-    reg = registry()
-    installed = {meta.name: meta for meta in reg.installed()}
-    ordered: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in ordered or name not in installed:
-            return
-        for needed in installed[name].requires:
-            visit(needed)
-        ordered.append(name)
-
-    for name in sorted(installed):
-        visit(name)
-    for name in ordered:
-        merchant_service.set_plugin_enabled(db.session, reg, merchant, name, True, merchant.owner)
-    return ordered
-
-
-def _join(merchant, user, ref: str | None = None):
-    membership, _ = memberships.join_merchant(
-        db.session, user, merchant, consent_given=True, text_version="test", referral_code=ref
-    )
-    return membership
 
 
 class _Statements:
@@ -90,14 +63,14 @@ def street(app, make_merchant, make_user):
 
     shop = make_merchant(name="Corner Shop")
     neighbour = make_merchant(name="Neighbour Café")
-    enabled = _enable_every_plugin(shop)
+    enabled = enable_every_plugin(shop)
     assert set(enabled) == {meta.name for meta in registry().installed()}
-    merchant_service.set_plugin_enabled(db.session, registry(), neighbour, "cross_marketing", True, neighbour.owner)
-    plain = _join(shop, make_user(name="Plain"), None)
-    first = _join(shop, make_user(name="First"))
-    second = _join(shop, make_user(name="Second"), ref=referrals.ensure_code(db.session, first))
-    third = _join(shop, make_user(name="Third"), ref=referrals.ensure_code(db.session, second))
-    referred = _join(shop, make_user(name="Referred"), ref=referrals.ensure_code(db.session, third))
+    enable_plugins(neighbour, "cross_marketing")
+    plain = join(shop, make_user(name="Plain"), None)
+    first = join(shop, make_user(name="First"))
+    second = join(shop, make_user(name="Second"), ref=referrals.ensure_code(db.session, first))
+    third = join(shop, make_user(name="Third"), ref=referrals.ensure_code(db.session, second))
+    referred = join(shop, make_user(name="Referred"), ref=referrals.ensure_code(db.session, third))
     db.session.commit()
     return {"app": app, "shop": shop, "neighbour": neighbour, "plain": plain.id, "referred": referred.id,
             "cross_marketing": cross_marketing, "shop_id": shop.id}
@@ -210,7 +183,7 @@ def _certificate_for(street, offer) -> int:
 
     neighbour = db.session.get(Merchant, street["neighbour"].id)
     customer = db.session.get(Membership, street["plain"])
-    at_neighbour = _join(neighbour, customer.user)
+    at_neighbour = join(neighbour, customer.user)
     record_purchase(db.session, neighbour, at_neighbour, PurchaseDraft(
         membership_id=at_neighbour.id, amount=100_000, points_to_use=0, idempotency_key=uuid.uuid4().hex))
     return db.session.scalar(select(Certificate.id).where(Certificate.offer_id == offer.id))

@@ -7,9 +7,7 @@ from flask import current_app, render_template_string
 from markupsafe import Markup
 
 from tests.contracts.plugin_kit import build_plugin
-from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
+from tests.kit import enable_plugins
 from webapp.templating import SLOTS, slot
 
 
@@ -36,7 +34,7 @@ def test_a_known_slot_joins_what_enabled_plugins_contribute(make_merchant):
     assert "merchant_page" in SLOTS
     with current_app.test_request_context():
         assert str(slot("merchant_page", merchant)) == ""
-        merchant_service.set_plugin_enabled(db.session, registry(), merchant, "banner", True, merchant.owner)
+        enable_plugins(merchant, "banner")
         html = render_template_string("{{ slot('merchant_page', merchant) }}", merchant=merchant)
     # Plugin markup passes through; the merchant's own text inside it stays escaped.
     assert html == "<p class='probe-banner'>Tom &amp; Jerry&#39;s &lt;Diner&gt;</p>"

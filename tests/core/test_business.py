@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from sqlalchemy import select
 
+from tests.kit import buy
 from webapp.extensions import db
 from webapp.models import Merchant, StaffInvitation, StaffRole
-from webapp.services.purchases import PurchaseDraft, record_purchase
-
-
-def buy(merchant, membership, amount, points=0):
-    """Record a purchase through the real service, as the till would."""
-    draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=points,
-        idempotency_key=uuid.uuid4().hex,
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
 
 
 def page_text(response) -> str:

@@ -11,12 +11,11 @@ from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, form_status
 from tests.contracts.plugin_kit import build_plugin
+from tests.kit import enable_plugins
 from webapp.contracts import CheckoutLine
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, Purchase, PurchaseDecline
-from webapp.plugins import registry
 from webapp.services import codes, ledger
-from webapp.services import merchants as merchant_service
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
 # KZT has two decimals: "40" typed at the till is 4000 minor units; with a 50 % share at most
@@ -190,7 +189,7 @@ def test_member_of_another_merchant_is_not_found_here(client, shop, make_merchan
 
 
 def test_plugin_checkout_lines_show_for_the_customer(client, shop, customer):
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "probe_till", True, shop.owner)
+    enable_plugins(shop, "probe_till")
     sign_in(client, shop.cashier)
     body = client.get(till_url(shop), query_string={"member": customer.id}).get_data(as_text=True)
     assert "Probe voucher" in body and "Worth 5 on the next visit" in body
@@ -220,7 +219,7 @@ def test_quote_fragment_shows_the_maximum_points(client, shop, customer):
 
 
 def test_full_purchase_with_points_over_htmx(client, shop, customer):
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "probe_till", True, shop.owner)
+    enable_plugins(shop, "probe_till")
     sign_in(client, shop.cashier)
     response = buy(client, shop, customer, amount="40", points="1500")
     body = response.get_data(as_text=True)
@@ -283,7 +282,7 @@ def test_more_points_than_allowed_is_declined_and_nothing_written(client, shop, 
 
 
 def test_plugin_options_reach_the_draft(client, shop, customer):
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "probe_till", True, shop.owner)
+    enable_plugins(shop, "probe_till")
     sign_in(client, shop.cashier)
     declined = buy(client, shop, customer, amount="40", opt_voucher="BAD")
     assert form_status(declined) == 422
@@ -294,7 +293,7 @@ def test_plugin_options_reach_the_draft(client, shop, customer):
 
 
 def test_plugin_failure_inside_the_transaction_is_shown_and_rolled_back(client, shop, customer):
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "probe_till", True, shop.owner)
+    enable_plugins(shop, "probe_till")
     sign_in(client, shop.cashier)
     entries = ledger_count(customer)
     response = buy(client, shop, customer, amount="133", points="500")

@@ -4,30 +4,23 @@ from-scratch computation over the purchases; month boundaries where the network 
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from tests import kit
 from webapp.extensions import db
 from webapp.models import CustomerMonthTotals
 from webapp.services import analytics
 from webapp.services.ledger import rebuild_customer_months
-from webapp.services.purchases import PurchaseDraft, record_purchase, refund_purchase
+from webapp.services.purchases import refund_purchase
 from webapp.timezones import network_zone
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def buy(merchant, membership, amount, when):
-    draft = PurchaseDraft(
-        membership_id=membership.id,
-        amount=amount,
-        points_to_use=0,
-        idempotency_key=uuid.uuid4().hex,
-        created_at=when,
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
+    return kit.buy(merchant, membership, amount, when=when)
 
 
 def month_of(moment, zone) -> date:

@@ -1,4 +1,4 @@
-"""The demo neighbourhood loads consistent data, writes what the purchase service writes, and is idempotent."""
+"""The demo neighbourhood loads consistent data through the purchase service, and is idempotent."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from webapp import create_app, demo
-from webapp.config import TestConfig
+import neighbourly_demo as demo
 from webapp.extensions import db
 from webapp.models import (
     ConsentRecord,
+    CustomerMonthTotals,
     LedgerEntry,
     Membership,
     Merchant,
@@ -23,7 +23,7 @@ from webapp.models import (
     StaffRole,
     User,
 )
-from webapp.services import accounts
+from webapp.services import accounts, hours
 
 SMALL = {"customers": 30, "purchases": 200}
 FIXED_NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -87,6 +87,21 @@ def _assert_books_balance() -> None:
     ).one()
     assert new_customers == len(cards)
     assert repeat_customers == sum(1 for card in cards if card.visits >= 2)
+    # The running totals behind lifetime value and cohorts: what the purchase service keeps with
+    # every sale (a bulk writer once skipped them, and the demo's cohort table stayed empty).
+    months = {
+        row.membership_id: row
+        for row in db.session.execute(
+            select(
+                CustomerMonthTotals.membership_id,
+                func.sum(CustomerMonthTotals.purchases).label("visits"),
+                func.sum(CustomerMonthTotals.revenue).label("spent"),
+            ).group_by(CustomerMonthTotals.membership_id)
+        )
+    }
+    assert {card_id: (row.visits, row.spent) for card_id, row in months.items()} == {
+        card_id: (row.visits, row.spent) for card_id, row in sales.items()
+    }
 
 
 def test_demo_builds_a_consistent_neighbourhood(app):
@@ -169,9 +184,9 @@ def test_the_demo_street_reads_in_the_networks_language(app):
         posts = db.session.execute(select(NewsPost.title, NewsPost.body, Merchant.opening_hours)
                                    .join(Merchant, Merchant.id == NewsPost.merchant_id)).all()
         assert posts
-        for title, body, hours in posts:
+        for title, body, opening in posts:
             texts += [title, body]
-            if demo.open_around_the_clock(hours):
+            if hours.open_around_the_clock(opening):
                 assert "раньше" not in body, body  # nothing opens earlier at a 24-hour car wash
     if "gamification" in modules:
         from plugins.gamification.models import Level
@@ -238,78 +253,45 @@ def test_demo_is_idempotent(app):
     assert weekly == db.session.scalar(select(func.sum(MerchantWeeklyStats.revenue + MerchantWeeklyStats.new_customers)))
 
 
-def _snapshot() -> dict[str, list[tuple]]:
-    """The money-bearing rows, in a form comparable across databases."""
-    return {
-        "purchases": [
-            tuple(row)
-            for row in db.session.execute(
-                select(
-                    Purchase.id, Purchase.merchant_id, Purchase.membership_id, Purchase.cashier_id,
-                    Purchase.amount, Purchase.points_used, Purchase.points_value, Purchase.amount_paid,
-                    Purchase.points_earned, Purchase.earn_rate_bp, Purchase.idempotency_key,
-                    Purchase.fingerprint, Purchase.created_at,
-                ).order_by(Purchase.id)
-            )
-        ],
-        "ledger": [
-            tuple(row)
-            for row in db.session.execute(
-                select(
-                    LedgerEntry.membership_id, LedgerEntry.merchant_id, LedgerEntry.kind, LedgerEntry.amount,
-                    LedgerEntry.reason_kind, LedgerEntry.reason_params, LedgerEntry.source, LedgerEntry.purchase_id, LedgerEntry.created_at,
-                )
-                # The sales' entries; sample survey rewards are paid at load time, not on the plan's clock.
-                .where(LedgerEntry.purchase_id.is_not(None))
-                .order_by(LedgerEntry.purchase_id, LedgerEntry.kind)
-            )
-        ],
-        "cards": [
-            tuple(row)
-            for row in db.session.execute(
-                select(
-                    Membership.id, Membership.user_id, Membership.merchant_id, Membership.balance,
-                    Membership.total_spent, Membership.visits, Membership.last_purchase_at,
-                ).order_by(Membership.id)
-            )
-        ],
-        "weeks": [
-            tuple(row)
-            for row in db.session.execute(
-                select(
-                    MerchantWeeklyStats.merchant_id, MerchantWeeklyStats.week_start,
-                    MerchantWeeklyStats.purchases, MerchantWeeklyStats.revenue,
-                    MerchantWeeklyStats.amount_paid, MerchantWeeklyStats.points_earned,
-                    MerchantWeeklyStats.points_redeemed, MerchantWeeklyStats.new_customers,
-                    MerchantWeeklyStats.repeat_customers,
-                ).order_by(MerchantWeeklyStats.merchant_id, MerchantWeeklyStats.week_start)
-            )
-        ],
-    }
+def _sales() -> list[tuple]:
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            select(
+                Purchase.idempotency_key, Purchase.membership_id, Purchase.amount, Purchase.points_used,
+                Purchase.amount_paid, Purchase.points_earned, Purchase.created_at,
+            ).order_by(Purchase.idempotency_key)
+        )
+    ]
 
 
-def test_bulk_sales_write_exactly_what_the_purchase_service_writes(app, tmp_path):
-    """The demo's fast path is checked row by row against ``record_purchase`` on the same plan."""
+def test_the_same_clock_gives_the_same_sales(app, tmp_path):
+    """The plan is fixed by the seed and the clock: a second street loaded at the same ``now``
+    records the same sales (points spent follow each card's real balance)."""
+    from webapp import create_app
+    from webapp.config import TestConfig
+
     demo.load(echo=lambda line: None, now=FIXED_NOW, **SMALL)
-    bulk = _snapshot()
+    first = _sales()
+    assert any(points for _key, _card, _amount, points, *_rest in first)
 
-    reference = create_app(
+    again = create_app(
         {
             **{key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()},
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'reference.db'}",
-            "UPLOAD_FOLDER": str(tmp_path / "reference-uploads"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'again.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "again-uploads"),
         }
     )
-    with reference.app_context():
+    with again.app_context():
         db.create_all()  # like the fixture's schema; this test is about sales, not migrations
-        demo.load(echo=lambda line: None, now=FIXED_NOW, via_service=True, **SMALL)
-        through_service = _snapshot()
+        demo.load(echo=lambda line: None, now=FIXED_NOW, **SMALL)
+        second = _sales()
+        _assert_books_balance()
         db.session.remove()
         db.engine.dispose()
 
-    assert len(bulk["purchases"]) == SMALL["purchases"]
-    for table in ("purchases", "ledger", "cards", "weeks"):
-        assert bulk[table] == through_service[table], table
+    assert len(first) == SMALL["purchases"]
+    assert first == second
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -318,3 +300,18 @@ def test_full_size_demo_loads(app):
     assert created["customers"] >= 200
     assert created["purchases"] >= 3000
     _assert_books_balance()
+
+
+def test_the_demo_command_comes_from_the_demo_package(app):
+    """``flask demo`` is registered from ``CLI_COMMANDS`` and loads the street; without the entry
+    (or with a package that is not installed) the core has no such command."""
+    from tests.conftest import make_app
+
+    result = app.test_cli_runner().invoke(args=["demo", "--customers", "5", "--purchases", "20"])
+    assert result.exit_code == 0, result.output
+    assert "Demo neighbourhood loaded" in result.output and demo.DEMO_PASSWORD in result.output
+    assert _count(Purchase) == 20
+
+    bare = make_app("sqlite://", CLI_COMMANDS=["neighbourly_demo_not_installed.cli"])
+    assert "demo" in app.cli.commands
+    assert "demo" not in bare.cli.commands and "network-create" in bare.cli.commands

@@ -10,8 +10,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 from sqlalchemy import select
 
+import neighbourly_demo as demo
 from tests.demo_people import load_demo_people
-from webapp import demo
 from webapp.extensions import db
 from webapp.models import User
 

@@ -7,9 +7,7 @@ import re
 import pytest
 
 from tests.core.test_cashier import sign_in
-from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
+from tests.kit import enable_plugins
 
 
 @pytest.fixture
@@ -24,7 +22,7 @@ def shop(make_user, make_merchant):
     merchant = make_merchant(cashiers=[cashier])
     merchant.cashier = cashier
     for name in ("news", "surveys", "gamification"):
-        merchant_service.set_plugin_enabled(db.session, registry(), merchant, name, True, merchant.owner)
+        enable_plugins(merchant, name)
     return merchant
 
 

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from sqlalchemy import select
 
+from tests.kit import buy
 from webapp.errors import PurchaseDeclined
 from webapp.extensions import db
 from webapp.models import Merchant
 from webapp.services import analytics
 from webapp.services.ledger import ledger_sum
-from webapp.services.purchases import PurchaseDraft, record_purchase
-
-
-def buy(merchant, membership, amount, points=0):
-    draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=points,
-        idempotency_key=uuid.uuid4().hex,
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
 
 
 def text_of(response) -> str:

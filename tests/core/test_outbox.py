@@ -12,12 +12,11 @@ from sqlalchemy import func, select, text
 
 from tests.concurrency import race
 from tests.contracts.plugin_kit import build_plugin
+from tests.kit import enable_plugins
 from webapp import outbox
 from webapp.extensions import commit_without_expiring, db
 from webapp.models import LedgerEntry, Membership, OutboxMessage, Purchase
 from webapp.models.base import utcnow
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 from webapp.services.ledger import Posting, post
 from webapp.services.purchases import PurchaseDraft, record_purchase
 
@@ -66,7 +65,7 @@ def shop(make_merchant, make_user):
     cashier = make_user(name="Cashier")
     merchant = make_merchant(cashiers=[cashier])
     merchant.cashier = cashier
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "probe", True, merchant.owner)
+    enable_plugins(merchant, "probe")
     return merchant
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, Rule
 
 from tests.conftest import PASSWORD
+from tests.kit import enable_every_plugin
 from webapp.extensions import db
 from webapp.models import MerchantPhoto, StaffRole, UserSession, WebhookDelivery, WebhookEndpoint
 from webapp.plugins import registry
@@ -104,23 +105,6 @@ def first_plugin_name() -> str:
     return names[0] if names else "none"
 
 
-def enable_all_plugins(merchant, owner) -> None:
-    """Switch on every installed plugin (dependencies first), so plugin routes are reachable."""
-    reg = registry()
-    pending = [meta.name for meta in reg.installed()]
-    while pending:
-        progressed = False
-        for name in list(pending):
-            try:
-                merchants.set_plugin_enabled(db.session, reg, merchant, name, True, owner)
-            except Exception:  # a requirement not yet on: try again next pass
-                db.session.rollback()
-                continue
-            pending.remove(name)
-            progressed = True
-        assert progressed, f"plugins that cannot be enabled: {pending}"
-
-
 def make_plugin_objects(merchant, owner) -> dict[str, int]:
     """Objects of built-in plugins whose ids appear in their URLs."""
     objects: dict[str, int] = {}
@@ -146,7 +130,8 @@ def build_side(make_user, make_network, make_merchant, make_member, network=None
         price_items.save_items(db.session, merchant, [price_items.ItemRow(None, f"Coffee {text}", 50000, text[:60])])
         network.description = f"Our street {text}"
         db.session.commit()
-    enable_all_plugins(merchant, owner)
+    assert merchant.owner == owner
+    enable_every_plugin(merchant)  # as the shop's owner, requirements first
     # A webhook endpoint (a closed loopback port: attempts fail fast) and the sale's delivery to it.
     endpoint = webhooks.create_endpoint(db.session, merchant, url="http://127.0.0.1:9/hook",
                                         events=["purchase.recorded"], created_by_id=owner.id).endpoint

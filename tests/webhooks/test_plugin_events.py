@@ -7,11 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from plugins.cross_marketing.models import Certificate
-from tests.plugins.cross_marketing.conftest import buy, enable, make_offer, partner
+from tests.kit import enable_plugins
+from tests.plugins.cross_marketing.conftest import buy, make_offer, partner
 from tests.webhooks.conftest import register
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 from webapp.services.purchases import refund_purchase
 
 
@@ -28,14 +27,14 @@ def test_plugin_events_are_offered_only_where_the_plugin_is_on(client, make_merc
     refused = client.post_form(f"/business/{shop.slug}/integrations/webhooks",
                                {"url": "http://127.0.0.1:9/x", "events": ["level.changed"]})
     assert refused.status_code == 422
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "gamification", True, shop.owner)
+    enable_plugins(shop, "gamification")
     page = client.get(f"/business/{shop.slug}/integrations/webhooks").get_data(as_text=True)
     assert 'value="level.changed"' in page and 'value="certificate.redeemed"' not in page
 
 
 def test_a_level_change_is_delivered_on_the_sale_and_on_its_refund(client, make_merchant, make_member, receiver):
     shop = make_merchant(name="Bakery")
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "gamification", True, shop.owner)
+    enable_plugins(shop, "gamification")
     client.login(shop.owner)
     _id, secret = register(client, shop, receiver.url, ["level.changed"])
     receiver.secrets.append(secret)
@@ -60,8 +59,8 @@ def test_a_level_change_is_delivered_on_the_sale_and_on_its_refund(client, make_
 def test_a_redeemed_certificate_is_delivered_to_the_issuer(client, make_merchant, make_member, receiver):
     cafe = make_merchant(name="Café Lipa")
     salon = make_merchant(name="Salon Aru")
-    enable(cafe)
-    enable(salon)
+    enable_plugins(cafe, "cross_marketing")
+    enable_plugins(salon, "cross_marketing")
     partner(cafe, salon, make_offer(cafe))
     client.login(cafe.owner)
     _id, secret = register(client, cafe, receiver.url, ["certificate.redeemed", "purchase.recorded"])

@@ -183,6 +183,16 @@ def open_now_params(moment: datetime, tz_name: str | None) -> dict[str, int]:
             "open_minute": local.hour * 60 + local.minute}
 
 
+def open_around_the_clock(text: str | None) -> bool:
+    """Whether opening hours written as free text say "always open", in any of the site's
+    languages (sample content about opening earlier makes no sense there)."""
+    folded = (text or "").casefold()
+    if any(words in folded for words in ("24/7", "круглосуточно", "24 hours", "тәулік бойы", "денонощно")):
+        return True
+    parsed = parse_text(text)
+    return bool(parsed) and len(parsed) == 7 and all(day == (0, DAY) for day in parsed.values())
+
+
 def hours_of(merchant: Merchant) -> Hours:
     return {row.weekday: (row.opens, row.closes) for row in merchant.hours}
 

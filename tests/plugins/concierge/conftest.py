@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
+from tests.kit import enable_plugins
 
 
 @pytest.fixture
 def app_overrides():
     return {"PLUGINS": ["plugins.concierge"]}
-
-
-def enable(merchant, on: bool = True) -> None:
-    merchant_service.set_plugin_enabled(
-        db.session, registry(), merchant, "concierge", on, merchant.owner
-    )
 
 
 @pytest.fixture
@@ -28,7 +20,7 @@ def cashier(make_user):
 @pytest.fixture
 def shop(make_merchant, cashier):
     merchant = make_merchant(name="Corner Bakery", cashiers=[cashier])
-    enable(merchant)
+    enable_plugins(merchant, "concierge")
     return merchant
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from plugins.concierge import services
 from plugins.concierge.models import AskedQuestion, FaqEntry
 from tests.concurrency import race
-from tests.plugins.concierge.conftest import enable
+from tests.kit import enable_plugins
 from tests.smtp import SMTPSink
 from webapp.extensions import db
 from webapp.models import Merchant, User
@@ -42,7 +42,7 @@ def shop(make_merchant, make_user):
     merchant = make_merchant(
         name="Corner Bakery", cashiers=[make_user(name="Kasym", email="kasym@example.com")]
     )
-    enable(merchant)
+    enable_plugins(merchant, "concierge")
     return merchant
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+import neighbourly_demo as demo
 from plugins.concierge.models import AskedQuestion, FaqEntry, QuestionTopic
 from tests.core.test_demo import SMALL
-from webapp import demo
 from webapp.extensions import db
 
 

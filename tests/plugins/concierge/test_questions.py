@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from plugins.concierge import services
 from plugins.concierge.models import AskedQuestion, FaqEntry, ThreadMessage
-from tests.plugins.concierge.conftest import enable, sent_mail
+from tests.kit import disable_plugins, enable_plugins
+from tests.plugins.concierge.conftest import sent_mail
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models.base import utcnow
@@ -135,7 +136,7 @@ def test_cashiers_see_only_their_topics_of_their_merchant(
     )
     other_cashier = make_user(name="Other cashier")
     other_shop = make_merchant(name="Florist", cashiers=[other_cashier])
-    enable(other_shop)
+    enable_plugins(other_shop, "concierge")
     client.login(cashier)
     page = client.get(staff_url(shop)).get_data(as_text=True)
     assert "Order?" in page and "Hours?" not in page
@@ -293,7 +294,7 @@ def test_guests_ask_with_an_email_and_are_rate_limited(app, client, shop):
 def test_the_plugin_switched_off_answers_404(client, shop, make_member):
     member = make_member(shop)
     question = services.ask(db.session, shop, services.Asker(user=member.user), "Hello?")
-    enable(shop, False)
+    disable_plugins(shop, "concierge")
     client.login(shop.owner)
     assert client.get(staff_url(shop)).status_code == 404
     assert client.get(ask_url(shop)).status_code == 404

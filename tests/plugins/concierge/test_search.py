@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from plugins.concierge import services
-from tests.plugins.concierge.conftest import enable
+from tests.kit import enable_plugins
 from webapp.extensions import db
 
 pytest.importorskip("webapp.services.fulltext")
@@ -57,7 +57,7 @@ def test_inflected_forms_find_the_entry(shop, faq, query, language, expected):
 
 def test_only_the_merchants_own_entries_and_nothing_for_noise(shop, faq, make_merchant):
     other = make_merchant(name="Florist")
-    enable(other)
+    enable_plugins(other, "concierge")
     services.save_faq(
         db.session, other, "Доставляете цветы?", "Да, доставка цветов бесплатно.", "ru"
     )

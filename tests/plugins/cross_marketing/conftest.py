@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pytest
 
 from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Offer, Partnership
+from tests import kit
+from tests.kit import enable_plugins
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
-from webapp.services.purchases import PurchaseDraft, record_purchase
 
 
 @pytest.fixture
 def app_overrides():
     # Only the plugins these tests need: other plugins cannot change what is measured here.
     return {"PLUGINS": ["plugins.news", "plugins.cross_marketing"]}
-
-
-def enable(merchant) -> None:
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "cross_marketing", True, merchant.owner)
 
 
 @dataclass
@@ -50,16 +44,12 @@ def partner(issuer, distributor, offer, rule_min: str = "", per_day: str = "") -
 def street(make_merchant, make_user):
     cafe = make_merchant(name="Café Lipa", cashiers=[make_user(name="Cafe Cashier")])
     salon = make_merchant(name="Salon Aru", cashiers=[make_user(name="Salon Cashier")])
-    enable(cafe)
-    enable(salon)
+    enable_plugins(cafe, "cross_marketing")
+    enable_plugins(salon, "cross_marketing")
     offer = make_offer(cafe)
     partnership = partner(cafe, salon, offer)
     return Street(cafe, salon, offer, partnership)
 
 
 def buy(merchant, membership, amount: int = 450_000, key: str | None = None, **options):
-    draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=0,
-        idempotency_key=key or uuid.uuid4().hex, options={k: v for k, v in options.items() if v},
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
+    return kit.buy(merchant, membership, amount, key=key, **options)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Certificate, CertificateEvent, HolderCount, Offer
+from tests.kit import enable_plugins
 from tests.plugins.cross_marketing.conftest import buy, make_offer, partner
 from webapp.errors import Conflict, NotFound, PurchaseDeclined
 from webapp.extensions import db
@@ -84,9 +85,7 @@ def test_a_purchase_at_the_issuer_redeems_a_typed_code_once(street, make_member)
 def test_the_remainder_is_lost_or_kept_as_the_issuer_chose(street, make_member, make_merchant):
     kept_offer = make_offer(street.cafe, face_value="500", remainder_policy="kept")
     other_salon = make_merchant(name="Florist")
-    from tests.plugins.cross_marketing.conftest import enable
-
-    enable(other_salon)
+    enable_plugins(other_salon, "cross_marketing")
     partner(street.cafe, other_salon, kept_offer)
     member = make_member(other_salon)
     buy(other_salon, member)

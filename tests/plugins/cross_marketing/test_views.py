@@ -10,7 +10,8 @@ from sqlalchemy import select
 from plugins.cross_marketing import services
 from plugins.cross_marketing.models import Certificate, Offer, Partnership
 from tests.conftest import form_status
-from tests.plugins.cross_marketing.conftest import buy, enable
+from tests.kit import enable_plugins
+from tests.plugins.cross_marketing.conftest import buy
 from webapp.extensions import db, limiter
 from webapp.services import codes
 
@@ -29,8 +30,8 @@ def held(user_id: int) -> list[Certificate]:
 
 def test_owner_creates_an_offer_and_invites_a_neighbour_who_accepts(client, make_merchant):
     cafe, salon = make_merchant(name="Café Lipa"), make_merchant(name="Salon Aru")
-    enable(cafe)
-    enable(salon)
+    enable_plugins(cafe, "cross_marketing")
+    enable_plugins(salon, "cross_marketing")
     client.login(cafe.owner)
     base = f"/business/{cafe.slug}/certificates"
     bad = client.post_form(base + "/offers", {"face_value": "-5", "validity_days": "0"}, htmx=True)
@@ -63,7 +64,7 @@ def test_owner_creates_an_offer_and_invites_a_neighbour_who_accepts(client, make
 
 def test_other_merchants_get_404_for_offers_and_partnerships(client, street, make_merchant):
     outsider = make_merchant(name="Outsider")
-    enable(outsider)
+    enable_plugins(outsider, "cross_marketing")
     client.login(outsider.owner)
     base = f"/business/{outsider.slug}/certificates"
     assert client.post_form(f"{base}/offers/{street.offer.id}/invite", {"distributor_id": str(outsider.id)}).status_code == 404

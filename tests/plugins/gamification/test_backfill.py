@@ -9,7 +9,8 @@ from sqlalchemy import event, select, update
 
 from plugins.gamification import services
 from plugins.gamification.models import Badge, Status
-from tests.plugins.loyalty_kit import app_overrides, buy, enable, join  # noqa: F401  (fixture)
+from tests.kit import enable_plugins
+from tests.plugins.loyalty_kit import app_overrides, buy, join  # noqa: F401  (fixture)
 from webapp.extensions import db
 from webapp.models import MerchantPlugin, Purchase
 from webapp.models.base import utcnow
@@ -66,7 +67,7 @@ def test_switching_on_places_a_big_spender_at_gold_at_once(app, make_merchant, m
 
 def test_the_window_counts_only_recent_history_and_rule_changes_replace_members(app, make_merchant, make_user):
     shop = make_merchant(cashback_bp=500)
-    enable(shop, "gamification", window="rolling")
+    enable_plugins(shop, "gamification", window="rolling")
     old, recent = join(shop, make_user()), join(shop, make_user())
     first = buy(shop, old, amount=20_000_000)
     buy(shop, recent, amount=20_000_000)
@@ -93,7 +94,7 @@ def test_backfill_runs_the_same_statements_for_five_or_forty_members(app, make_m
         shop = make_merchant()
         for _ in range(members):
             buy(shop, join(shop, make_user()), amount=1_000_000)
-        enable(shop, "gamification")
+        enable_plugins(shop, "gamification")
         seen = []
         listener = lambda *args: seen.append(args[2])  # noqa: E731
         event.listen(db.engine, "before_cursor_execute", listener)
@@ -123,7 +124,7 @@ def test_levels_follow_a_raised_base_rate_and_a_refunded_receipt_claims_no_level
     from webapp.services.purchases import receipt_lines
 
     shop = make_merchant(cashback_bp=1000)
-    enable(shop, "gamification")
+    enable_plugins(shop, "gamification")
     ann = join(shop, make_user())
     assert services.level_rate(db.session, shop.id, ann.id) is None
     purchase = buy(shop, ann, amount=1_500_000)  # ₸15,000: Regular (from ₸10,000), base + 1%

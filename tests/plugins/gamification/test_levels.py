@@ -9,7 +9,8 @@ from sqlalchemy import select
 from plugins.gamification import services
 from plugins.gamification.models import Badge, Status
 from plugins.referrals import services as referral_services
-from tests.plugins.loyalty_kit import buy, enable, join
+from tests.kit import enable_plugins
+from tests.plugins.loyalty_kit import buy, join
 from webapp.extensions import db
 from webapp.models import Membership, Purchase
 from webapp.plugins import plugin_settings
@@ -21,7 +22,7 @@ RATES = [500, 600, 700, 850, 1000]
 
 
 def setup_levels(merchant, basis: str) -> None:
-    enable(merchant, "gamification", "referrals", basis=basis)
+    enable_plugins(merchant, "gamification", "referrals", basis=basis)
     names = ["New", "Regular", "Silver", "Gold", "VIP"]
     services.save_levels(db.session, merchant, list(zip(names, THRESHOLDS[basis], RATES, strict=True)))
 
@@ -214,7 +215,7 @@ def test_time_drop_is_kept_without_downgrades_and_announced_with_them(make_merch
         buy(cafe, ann, amount=1_000)  # Silver (4 visits)
     # The purchases age out of a rolling window: the data now says New.
     age(Purchase.membership_id == ann.id, timedelta(days=400))
-    enable(cafe, "gamification", window="rolling")
+    enable_plugins(cafe, "gamification", window="rolling")
     settings = plugin_settings(cafe, "gamification")
     services.check_levels(db.session, cafe, settings)
     status = services.status_of(db.session, ann.id)
@@ -224,7 +225,7 @@ def test_time_drop_is_kept_without_downgrades_and_announced_with_them(make_merch
     for _ in range(4):
         buy(cafe, bob, amount=1_000)
     age(Purchase.membership_id == bob.id, timedelta(days=400))
-    enable(cafe, "gamification", downgrades=True)
+    enable_plugins(cafe, "gamification", downgrades=True)
     settings = plugin_settings(cafe, "gamification")
     services.check_levels(db.session, cafe, settings)
     status = services.status_of(db.session, bob.id)

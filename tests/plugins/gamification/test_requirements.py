@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plugins.gamification import PLUGIN
-from tests.plugins.loyalty_kit import enable
+from tests.kit import enable_plugins
 from webapp.errors import Conflict, ValidationFailed
 from webapp.extensions import db
 from webapp.plugins import plugin_settings, registry, setting_usable
@@ -33,7 +33,7 @@ def test_the_dependency_is_declared_not_checked_by_name():
 
 def test_the_referrals_basis_needs_referrals_switched_on(make_merchant):
     shop = make_merchant()
-    enable(shop, "gamification")
+    enable_plugins(shop, "gamification")
     with pytest.raises(ValidationFailed) as refused:
         merchant_service.save_plugin_settings(
             db.session, registry(), shop, "gamification", FORM, shop.owner
@@ -41,7 +41,7 @@ def test_the_referrals_basis_needs_referrals_switched_on(make_merchant):
     assert refused.value.details.get("field") == "basis"
     assert plugin_settings(shop, "gamification")["basis"] == "spend"
 
-    enable(shop, "referrals")
+    enable_plugins(shop, "referrals")
     merchant_service.save_plugin_settings(
         db.session, registry(), shop, "gamification", FORM, shop.owner
     )
@@ -65,7 +65,7 @@ def test_the_referrals_basis_needs_referrals_switched_on(make_merchant):
 
 def test_switching_gamification_on_with_a_saved_referrals_basis_needs_referrals(make_merchant):
     shop = make_merchant()
-    enable(shop, "referrals")
+    enable_plugins(shop, "referrals")
     merchant_service.save_plugin_settings(
         db.session, registry(), shop, "gamification", FORM, shop.owner
     )

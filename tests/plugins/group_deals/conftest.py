@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from plugins.group_deals import services
+from tests import kit
+from tests.kit import enable_plugins
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
-from webapp.services.purchases import PurchaseDraft, record_purchase
 
 # The deal's clock: services take ``now``, so deadlines pass when a test says so. The deadline
 # lies a week back, so vouchers (14 days) are still valid at the till's real clock today.
@@ -26,14 +24,10 @@ def app_overrides():
     return {"PLUGINS": ["plugins.news", "plugins.group_deals"]}
 
 
-def enable(merchant, on: bool = True) -> None:
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "group_deals", on, merchant.owner)
-
-
 @pytest.fixture
 def shop(make_merchant, make_user):
     merchant = make_merchant(name="Corner Bakery", cashiers=[make_user(name="Bakery Cashier")])
-    enable(merchant)
+    enable_plugins(merchant, "group_deals")
     return merchant
 
 
@@ -52,8 +46,4 @@ def make_deal(merchant, tiers=((3, 9000), (5, 8000), (8, 7000)), regular=10000, 
 
 
 def buy(merchant, membership, amount: int = 50_000, key: str | None = None, **options):
-    draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=0,
-        idempotency_key=key or uuid.uuid4().hex, options={k: v for k, v in options.items() if v},
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
+    return kit.buy(merchant, membership, amount, key=key, **options)

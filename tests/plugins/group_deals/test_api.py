@@ -9,7 +9,8 @@ from sqlalchemy import select
 from plugins.group_deals import services
 from plugins.group_deals.models import Voucher
 from tests.api.test_api import auth, new_key
-from tests.plugins.group_deals.conftest import AFTER, NOW, enable, make_deal
+from tests.kit import disable_plugins, enable_plugins
+from tests.plugins.group_deals.conftest import AFTER, NOW, make_deal
 from webapp.extensions import db
 from webapp.services import codes
 
@@ -50,10 +51,10 @@ def test_a_till_looks_a_voucher_up_and_redeems_it_once(client, shop, make_member
 
     # Another business's key finds nothing, and without the plugin the endpoints are not there.
     other = make_merchant()
-    enable(other)
+    enable_plugins(other, "group_deals")
     other_secret = new_key(other)
     assert client.get("/api/v1/group-deals/vouchers/lookup", query_string={"code": code},
                       headers=auth(other_secret)).status_code == 404
-    enable(shop, False)
+    disable_plugins(shop, "group_deals")
     assert client.get("/api/v1/group-deals/vouchers/lookup", query_string={"code": code},
                       headers=auth(secret)).status_code == 404

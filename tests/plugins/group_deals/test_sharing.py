@@ -8,13 +8,12 @@ from datetime import timedelta
 
 import pytest
 
+from tests.kit import enable_plugins
 from tests.plugins.group_deals.conftest import make_deal
 from webapp.extensions import db
 from webapp.models import Membership
 from webapp.models.base import utcnow
-from webapp.plugins import registry
 from webapp.services import memberships
-from webapp.services import merchants as merchant_service
 
 
 @pytest.fixture
@@ -23,7 +22,7 @@ def app_overrides():
 
 
 def test_a_friend_who_joins_through_a_shared_deal_is_the_sharers_referral(client, shop, make_member, make_user):
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "referrals", True, shop.owner)
+    enable_plugins(shop, "referrals")
     deal = make_deal(shop, deadline=utcnow() + timedelta(days=2), now=utcnow())
     sharer = make_member(shop)
     client.login(sharer.user)

@@ -12,7 +12,8 @@ from sqlalchemy import event, select
 
 from plugins.group_deals import services
 from plugins.group_deals.models import Voucher
-from tests.plugins.group_deals.conftest import AFTER, NOW, buy, enable, make_deal
+from tests.kit import disable_plugins, enable_plugins
+from tests.plugins.group_deals.conftest import AFTER, NOW, buy, make_deal
 from webapp.extensions import db
 from webapp.models import Purchase
 from webapp.models.base import utcnow
@@ -73,7 +74,7 @@ def test_foreign_mistyped_and_guessed_codes_get_one_answer_and_write_nothing(
     app, shop, holder, make_member, make_merchant
 ):
     other_shop = make_merchant()
-    enable(other_shop)
+    enable_plugins(other_shop, "group_deals")
     stranger = make_member(shop)
     code = services.voucher_code(voucher_of(holder).nonce)
     before = db.session.scalar(select(Purchase.id).order_by(Purchase.id.desc()).limit(1))
@@ -123,7 +124,7 @@ def test_a_sale_without_a_voucher_runs_no_statement_of_this_plugin(shop, holder)
     _statements_of_a_sale(shop, holder)  # the steady state: what the merchant's caches hold
     on = _statements_of_a_sale(shop, holder)
     assert not [s for s in on if "group_deals" in s]
-    enable(shop, False)
+    disable_plugins(shop, "group_deals")
     _statements_of_a_sale(shop, holder)
     off = _statements_of_a_sale(shop, holder)
     assert len(on) == len(off), (on, off)

@@ -14,7 +14,8 @@ from sqlalchemy import event, select
 from plugins.group_deals import services
 from plugins.group_deals.models import Deal, Idea, Pledge
 from tests.conftest import form_status
-from tests.plugins.group_deals.conftest import enable, make_deal
+from tests.kit import disable_plugins, enable_plugins
+from tests.plugins.group_deals.conftest import make_deal
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership
 from webapp.models.base import utcnow
@@ -142,7 +143,7 @@ def test_switching_the_plugin_off_hides_everything_and_404s(client, shop, make_m
     member = make_member(shop)
     client.login(member.user)
     assert "Sourdough box" in client.get(f"/m/{shop.slug}").get_data(as_text=True)
-    enable(shop, False)
+    disable_plugins(shop, "group_deals")
     assert "Sourdough box" not in client.get(f"/m/{shop.slug}").get_data(as_text=True)
     assert "Sourdough box" not in client.get("/wallet/").get_data(as_text=True)
     for url in (deal_url(shop, deal), deal_url(shop, deal, "/progress"), f"/m/{shop.slug}/deals/"):
@@ -224,14 +225,14 @@ def test_deals_show_on_the_e_card_and_in_the_wallet(client, shop, make_member):
 def test_the_directory_has_a_group_deals_section_of_shops_with_the_plugin_on(client, shop, make_merchant):
     deal = make_deal(shop, deadline=utcnow() + timedelta(days=2), now=utcnow())
     other = make_merchant(name="Quiet Shop")
-    enable(other)
+    enable_plugins(other, "group_deals")
     make_deal(other, publish=False)
     page = client.get(f"/n/{shop.network.slug}/").get_data(as_text=True)
     assert 'id="gd-directory-title"' in page
     assert f"/m/{shop.slug}/deals/{deal.id}" in page and page.count("/deals/") == 1
     results = client.get(f"/n/{shop.network.slug}/?q=Corner", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "gd-directory-title" not in results
-    enable(shop, False)
+    disable_plugins(shop, "group_deals")
     assert "gd-directory-title" not in client.get(f"/n/{shop.network.slug}/").get_data(as_text=True)
 
 
@@ -239,7 +240,7 @@ def test_the_wallet_reads_deals_and_vouchers_once_for_all_cards(client, make_use
     customer = make_user()
     shops = [make_merchant() for _ in range(5)]
     for shop in shops:
-        enable(shop)
+        enable_plugins(shop, "group_deals")
         make_deal(shop, deadline=utcnow() + timedelta(days=2), now=utcnow())
     for shop in shops[:2]:
         make_member(shop, user=customer)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
+from tests import kit
+from tests.kit import enable_plugins
 from tests.smtp import SMTPSink
 from webapp.extensions import db
 from webapp.plugins import registry
 from webapp.services import memberships
 from webapp.services import merchants as merchant_service
-from webapp.services.purchases import PurchaseDraft, record_purchase
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def set_letters(merchant, **settings) -> None:
 @pytest.fixture
 def shop(make_merchant):
     merchant = make_merchant(name="Corner Bakery")
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "letters", True, merchant.owner)
+    enable_plugins(merchant, "letters")
     return merchant
 
 
@@ -50,8 +49,4 @@ def customer(shop, make_user, make_member):
 
 
 def buy(merchant, membership, amount: int = 450000):
-    draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=0,
-        idempotency_key=uuid.uuid4().hex, cashier_id=merchant.owner.id,
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
+    return kit.buy(merchant, membership, amount, cashier=merchant.owner)

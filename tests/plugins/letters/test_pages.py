@@ -7,10 +7,9 @@ from sqlalchemy import select
 from plugins.letters import services
 from plugins.letters.models import LetterTemplate, PostalAddress
 from tests.conftest import form_status
+from tests.kit import disable_plugins
 from tests.plugins.letters.conftest import buy, set_letters
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -60,7 +59,7 @@ def test_pages_are_owner_only_tenant_scoped_and_off_when_disabled(client, shop, 
     client.login(shop.owner)
     assert client.get(url(shop)).status_code == 200
     assert client.post_form(url(shop, f"customers/{customer.id}/address"), {}).status_code == 422
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "letters", False, shop.owner)
+    disable_plugins(shop, "letters")
     assert client.get(url(shop)).status_code == 404
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from plugins.letters import delivery, pdf, services
 from plugins.letters.models import Letter
+from tests.kit import enable_plugins
 from tests.plugins.letters.conftest import buy, set_letters
 from webapp.extensions import db
 from webapp.services import memberships
@@ -127,10 +128,8 @@ def test_single_letter_pdf_from_the_customer_portrait(client, shop, postal_custo
     assert KAZAKH in text and "Алматы" in text and RUSSIAN in text
     # Another merchant's owner cannot reach this customer.
     other = make_merchant(name="Car Wash")
-    from webapp.plugins import registry
-    from webapp.services import merchants as merchant_service
 
-    merchant_service.set_plugin_enabled(db.session, registry(), other, "letters", True, other.owner)
+    enable_plugins(other, "letters")
     client.login(other.owner)
     assert client.get(f"/business/{other.slug}/letters/customers/{postal_customer.id}/letter.pdf").status_code == 404
 

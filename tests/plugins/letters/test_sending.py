@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from plugins.letters import delivery, services
 from plugins.letters.models import BonusCode, Letter
 from plugins.letters.tasks import SCHEDULED_LETTER
+from tests.kit import enable_plugins
 from tests.plugins.letters.conftest import buy, set_letters
 from webapp import outbox, tasks
 from webapp.extensions import db
@@ -221,10 +222,8 @@ def test_russian_network_gets_russian_defaults(make_network, make_merchant, make
     network.default_locale = "ru"
     db.session.commit()
     merchant = make_merchant(name="Пекарня", in_network=network)
-    from webapp.plugins import registry
-    from webapp.services import merchants as merchant_service
 
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "letters", True, merchant.owner)
+    enable_plugins(merchant, "letters")
     user = make_user(name="Әсел Нұрлан", locale="ru")
     membership = make_member(merchant, user=user)
     memberships.grant_consent(db.session, user, merchant, memberships.MARKETING, "test")
@@ -271,10 +270,8 @@ def test_letters_follow_each_customers_language_then_the_networks(make_network, 
     network.default_locale = "kk"
     db.session.commit()
     merchant = make_merchant(name="Хлебарница", in_network=network)
-    from webapp.plugins import registry
-    from webapp.services import merchants as merchant_service
 
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "letters", True, merchant.owner)
+    enable_plugins(merchant, "letters")
     for name, email, locale in (("Мария Петрова", "maria@example.com", "bg"), ("Әсел Нұрлан", "asel@example.com", None)):
         user = make_user(name=name, email=email, locale=locale)
         membership = make_member(merchant, user=user)

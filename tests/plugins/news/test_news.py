@@ -12,6 +12,7 @@ from sqlalchemy import select
 from plugins.news import services
 from plugins.news.models import NewsPost
 from tests.conftest import form_status
+from tests.kit import disable_plugins, enable_plugins
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.plugins import hooks_for, registry, sorted_by_order
@@ -26,7 +27,7 @@ def shop(make_merchant, make_user):
     cashier = make_user(name="Cashier")
     merchant = make_merchant(name="Corner Bakery", cashiers=[cashier])
     merchant.cashier = cashier
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "news", True, merchant.owner)
+    enable_plugins(merchant, "news")
     return merchant
 
 
@@ -43,7 +44,7 @@ def write(merchant, title="Fresh bread", body="Warm from 7 am.", link="", days_a
 
 
 def toggle(merchant, on: bool) -> None:
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "news", on, merchant.owner)
+    (enable_plugins if on else disable_plugins)(merchant, "news")
 
 
 # --------------------------------------------------------------------------- the service

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
-from webapp.services.purchases import PurchaseDraft, record_purchase
+from tests import kit
+from tests.kit import enable_plugins
 
 SECRET = "offers-test-secret"
 
@@ -20,25 +16,12 @@ def app_overrides():
     return {"PLUGINS": ["plugins.news", "plugins.offers"]}
 
 
-def enable(merchant, on: bool = True) -> None:
-    merchant_service.set_plugin_enabled(
-        db.session, registry(), merchant, "offers", on, merchant.owner
-    )
-
-
 @pytest.fixture
 def shop(make_merchant):
     merchant = make_merchant(name="Corner Café")
-    enable(merchant)
+    enable_plugins(merchant, "offers")
     return merchant
 
 
-def buy(merchant, membership, amount: int = 50_000, when=None):
-    draft = PurchaseDraft(
-        membership_id=membership.id,
-        amount=amount,
-        points_to_use=0,
-        idempotency_key=uuid.uuid4().hex,
-        created_at=when,
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
+def buy(merchant, membership, amount: int = 50_000, when=None, **sale):
+    return kit.buy(merchant, membership, amount, when=when, **sale)

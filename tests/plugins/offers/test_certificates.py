@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from plugins.cross_marketing.models import Certificate
 from plugins.offers import services
-from tests.plugins.cross_marketing.conftest import enable as enable_certificates
+from tests.kit import enable_plugins
 from tests.plugins.cross_marketing.conftest import make_offer, partner
 from tests.plugins.offers.conftest import SECRET
 from webapp.extensions import db
@@ -23,8 +23,8 @@ def test_a_certificate_offer_issues_the_neighbours_certificate_once(
     shop, make_merchant, make_member
 ):
     cafe = make_merchant(name="Café Lipa")
-    enable_certificates(cafe)
-    enable_certificates(shop)
+    enable_plugins(cafe, "cross_marketing")
+    enable_plugins(shop, "cross_marketing")
     partner(cafe, shop, make_offer(cafe, face_value="500"))
     (option,) = services.reward_options(shop, db.session)
     data, errors = services.parse_offer(

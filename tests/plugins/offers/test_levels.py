@@ -7,10 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from plugins.offers import services
-from tests.plugins.offers.conftest import enable
+from tests.kit import disable_plugins, enable_plugins
 from webapp.extensions import db
-from webapp.plugins import hooks_for, registry
-from webapp.services import merchants as merchant_service
+from webapp.plugins import hooks_for
 
 
 @pytest.fixture
@@ -21,9 +20,7 @@ def app_overrides():
 def test_a_level_condition_picks_the_members_the_customer_facts_name(shop, make_member):
     from plugins.gamification.models import Level, Status
 
-    merchant_service.set_plugin_enabled(
-        db.session, registry(), shop, "gamification", True, shop.owner
-    )
+    enable_plugins(shop, "gamification")
     members = [make_member(shop) for _ in range(7)]
     # Statuses as gamification keeps them: position from the data, held_position kept by policy.
     for member, (position, held) in zip(
@@ -71,9 +68,7 @@ def test_a_level_condition_picks_the_members_the_customer_facts_name(shop, make_
 
     # Switched off, gamification offers nothing, and a stored level condition matches nobody.
     criteria, _errors = services.parse_criteria({"c.gamification:level": "1"}, "KZT", conditions)
-    merchant_service.set_plugin_enabled(
-        db.session, registry(), shop, "gamification", False, shop.owner
-    )
+    disable_plugins(shop, "gamification")
     assert services.segment_conditions(shop, db.session) == []
     assert services.segment_members(db.session, shop, criteria) == []
-    enable(shop)
+    enable_plugins(shop, "offers")

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from plugins.offers.models import OfferClaim, SegmentOffer
-from tests.plugins.offers.conftest import enable
+from tests.kit import disable_plugins
 from webapp.extensions import db
 from webapp.models import Membership
 from webapp.models.base import utcnow
@@ -147,7 +147,7 @@ def test_a_customer_sees_it_under_for_you_and_takes_it_once(client, shop, make_m
 def test_the_pages_answer_404_when_the_plugin_is_off(client, shop, make_member):
     client.login(shop.owner)
     assert client.get(owner_url(shop)).status_code == 200
-    enable(shop, False)
+    disable_plugins(shop, "offers")
     assert client.get(owner_url(shop)).status_code == 404
     assert client.get(owner_url(shop, "size")).status_code == 404
 

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from plugins.referrals import services
 from plugins.referrals.models import MonthlyTotal, Reward
-from tests.plugins.loyalty_kit import buy, enable, join
+from tests.kit import disable_plugins, enable_plugins
+from tests.plugins.loyalty_kit import buy, join
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, Merchant, Purchase
-from webapp.plugins import plugin_settings, registry
-from webapp.services import merchants as merchant_service
+from webapp.plugins import plugin_settings
 from webapp.services.ledger import find_balance_mismatches
 
 THREADS = 20
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("patient_sqlite")
 
 def test_twenty_workers_pay_each_reward_exactly_once(app, make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", level1_bp=300, level2_bp=200, level3_bp=100, signup_bonus=25, monthly_cap=10**9)
+    enable_plugins(cafe, "referrals", level1_bp=300, level2_bp=200, level3_bp=100, signup_bonus=25, monthly_cap=10**9)
     members = [join(cafe, make_user())]
     for _ in range(4):  # a chain of five: the buyer has four referrers, only three may earn
         members.append(join(cafe, make_user(), ref=services.ensure_code(db.session, members[-1])))
@@ -33,9 +33,9 @@ def test_twenty_workers_pay_each_reward_exactly_once(app, make_merchant, make_us
     buyer = members[-1]
     for _round in range(REPEATS):
         # Record the purchase with the plugin off, then let 20 workers pay its rewards together.
-        merchant_service.set_plugin_enabled(db.session, registry(), cafe, "referrals", False, cafe.owner)
+        disable_plugins(cafe, "referrals")
         purchase_id = buy(cafe, buyer, amount=100_000).id
-        merchant_service.set_plugin_enabled(db.session, registry(), cafe, "referrals", True, cafe.owner)
+        enable_plugins(cafe, "referrals")
         cafe_id = cafe.id
         settings = plugin_settings(cafe, "referrals")
         db.session.commit()  # the test's own session must not hold SQLite's write lock

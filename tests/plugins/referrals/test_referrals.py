@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 
 from plugins.referrals import services
 from plugins.referrals.models import LinkOpen, MonthlyTotal, ReferralLink, Reward
-from tests.plugins.loyalty_kit import buy, enable, join
+from tests.kit import enable_plugins
+from tests.plugins.loyalty_kit import buy, join
 from webapp.extensions import db
 from webapp.models import LedgerEntry, Membership, User
 from webapp.plugins import plugin_settings
@@ -33,7 +34,7 @@ def balance(membership) -> int:
 
 def test_friend_is_linked_once_at_joining(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user(name="Ann Lee"))
     bob = join(cafe, make_user(name="Bob Stone"), ref=code_of(ann).lower())
     db.session.refresh(bob)
@@ -47,7 +48,7 @@ def test_friend_is_linked_once_at_joining(make_merchant, make_user):
 
 def test_rewards_three_levels_deep_and_none_beyond(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", level1_bp=300, level2_bp=100, level3_bp=50, level3_fixed=7, monthly_cap=10**6,
+    enable_plugins(cafe, "referrals", level1_bp=300, level2_bp=100, level3_bp=50, level3_fixed=7, monthly_cap=10**6,
            signup_bonus=0)  # the chain alone
     m0, m1, m2, m3, m4 = chain_of(cafe, make_user, 5)
     purchase = buy(cafe, m4, amount=100_000)
@@ -71,7 +72,7 @@ def test_rewards_three_levels_deep_and_none_beyond(make_merchant, make_user):
 
 def test_refund_reverses_every_referral_reward(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", signup_bonus=40, monthly_cap=10**6)
+    enable_plugins(cafe, "referrals", signup_bonus=40, monthly_cap=10**6)
     m0, m1, m2, m3 = chain_of(cafe, make_user, 4)
     purchase = buy(cafe, m3, amount=50_000)
     paid = {m.id: balance(m) for m in (m0, m1, m2)}
@@ -89,7 +90,7 @@ def test_refund_reverses_every_referral_reward(make_merchant, make_user):
 
 def test_monthly_cap_per_referrer(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", level1_bp=1000, monthly_cap=1500)
+    enable_plugins(cafe, "referrals", level1_bp=1000, monthly_cap=1500)
     ann = join(cafe, make_user())
     bob = join(cafe, make_user(), ref=code_of(ann))
     carl = join(cafe, make_user(), ref=code_of(ann))
@@ -102,7 +103,7 @@ def test_monthly_cap_per_referrer(make_merchant, make_user):
 
 def test_no_self_referral_by_email_or_phone(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user(email="ann@example.com"))
     twin = make_user(email="twin@example.com")
     twin.email = "ANN@Example.com"  # an account that slipped past normalisation: same person
@@ -122,7 +123,7 @@ def test_no_self_referral_by_email_or_phone(make_merchant, make_user):
 
 def test_many_referrals_from_one_address_are_held(app, make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", ip_weekly_limit=2)
+    enable_plugins(cafe, "referrals", ip_weekly_limit=2)
     ann = join(cafe, make_user())
     code = code_of(ann)
     db.session.commit()
@@ -140,7 +141,7 @@ def test_many_referrals_from_one_address_are_held(app, make_merchant, make_user)
 
 def test_approving_a_cycle_is_refused(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user())
     bob = join(cafe, make_user(), ref=code_of(ann))
     db.session.add(ReferralLink(merchant_id=cafe.id, referrer_membership_id=bob.id,
@@ -153,7 +154,7 @@ def test_approving_a_cycle_is_refused(make_merchant, make_user):
 
 def test_merchant_reverses_a_reward_then_refund_does_not_double(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals", level1_bp=500, monthly_cap=10**6)
+    enable_plugins(cafe, "referrals", level1_bp=500, monthly_cap=10**6)
     ann = join(cafe, make_user())
     bob = join(cafe, make_user(), ref=code_of(ann))
     purchase = buy(cafe, bob, amount=20_000)
@@ -169,7 +170,7 @@ def test_merchant_reverses_a_reward_then_refund_does_not_double(make_merchant, m
 
 def test_link_open_is_counted_and_redirects_to_join(app, client, make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user())
     code = code_of(ann)
     db.session.commit()
@@ -184,7 +185,7 @@ def test_link_open_is_counted_and_redirects_to_join(app, client, make_merchant, 
 
 def test_owner_page_and_settings_words(app, client, make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user())
     bob = join(cafe, make_user(name="Bob Stone"), ref=code_of(ann))
     buy(cafe, bob)
@@ -200,7 +201,7 @@ def test_owner_page_and_settings_words(app, client, make_merchant, make_user):
 
 def test_by_default_the_friend_gets_a_welcome_and_the_card_says_both_rewards(client, make_merchant, make_user):
     cafe = make_merchant(cashback_bp=0)  # only the referral points land on the cards
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user(name="Ann Lee"))
     bob = join(cafe, make_user(name="Bob Stone"), ref=code_of(ann))
     buy(cafe, bob, amount=100_000)

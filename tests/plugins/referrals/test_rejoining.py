@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from plugins.referrals import services
-from tests.plugins.loyalty_kit import enable, join
+from tests.kit import enable_plugins
+from tests.plugins.loyalty_kit import join
 from webapp.extensions import db
 from webapp.models import Membership
 from webapp.services.memberships import DATA_PROCESSING, withdraw_consent
@@ -11,7 +12,7 @@ from webapp.services.memberships import DATA_PROCESSING, withdraw_consent
 
 def test_rejoining_with_a_code_links_nobody(make_merchant, make_user):
     cafe = make_merchant()
-    enable(cafe, "referrals")
+    enable_plugins(cafe, "referrals")
     ann = join(cafe, make_user(name="Ann Lee"))
     bob_user = make_user(name="Bob Stone")
     bob = join(cafe, bob_user)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from plugins.surveys import services
+from tests import kit
+from tests.kit import enable_plugins
 from webapp.extensions import db
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
-from webapp.services.purchases import PurchaseDraft, record_purchase
 
 
 @pytest.fixture
@@ -19,14 +16,10 @@ def app_overrides():
     return {"PLUGINS": ["plugins.news", "plugins.surveys"]}
 
 
-def enable(merchant) -> None:
-    merchant_service.set_plugin_enabled(db.session, registry(), merchant, "surveys", True, merchant.owner)
-
-
 @pytest.fixture
 def shop(make_merchant, make_user):
     merchant = make_merchant(name="Bakery Nan", cashiers=[make_user(name="Aigul Cashier")])
-    enable(merchant)
+    enable_plugins(merchant, "surveys")
     return merchant
 
 
@@ -54,8 +47,4 @@ def full_answers(survey) -> dict[str, list[str]]:
 
 
 def buy(merchant, membership, amount: int = 10_000, cashier=None):
-    draft = PurchaseDraft(
-        membership_id=membership.id, amount=amount, points_to_use=0, idempotency_key=uuid.uuid4().hex,
-        cashier_id=cashier.id if cashier else None,
-    )
-    return record_purchase(db.session, merchant, membership, draft).purchase
+    return kit.buy(merchant, membership, amount, cashier=cashier)

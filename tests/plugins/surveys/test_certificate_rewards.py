@@ -15,14 +15,12 @@ from plugins.surveys import services
 from plugins.surveys.models import Answer, Response, Survey
 from tests.concurrency import race
 from tests.conftest import form_status
-from tests.plugins.cross_marketing.conftest import enable as enable_certificates
+from tests.kit import disable_plugins, enable_plugins
 from tests.plugins.cross_marketing.conftest import make_offer, partner
 from tests.plugins.surveys.conftest import full_answers, make_survey
 from webapp.errors import Conflict, RewardUnavailable, ValidationFailed
 from webapp.extensions import db
 from webapp.models import Membership, User
-from webapp.plugins import registry
-from webapp.services import merchants as merchant_service
 from webapp.services.ledger import find_balance_mismatches
 from webapp.services.memberships import DATA_PROCESSING, join_merchant, withdraw_consent
 
@@ -36,14 +34,14 @@ def app_overrides():
 def cafe(make_merchant):
     """The neighbour whose certificate is given away (the issuer)."""
     merchant = make_merchant(name="Café Lipa")
-    enable_certificates(merchant)
+    enable_plugins(merchant, "cross_marketing")
     return merchant
 
 
 @pytest.fixture
 def offer(cafe, shop):
     """A 500-unit certificate at the café that the bakery (``shop``) hands out."""
-    enable_certificates(shop)
+    enable_plugins(shop, "cross_marketing")
     found = make_offer(cafe, face_value="500")
     partner(cafe, shop, found)
     return found
@@ -71,7 +69,7 @@ def test_the_options_come_from_the_partnerships_the_merchant_hands_out(shop, caf
 
 
 def test_without_the_certificates_plugin_there_is_nothing_to_choose(shop, cafe, offer):
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "cross_marketing", False, shop.owner)
+    disable_plugins(shop, "cross_marketing")
     assert services.reward_options(db.session, shop) == []
     survey = services.create_survey(db.session, shop, "how_did_we_do")
     with pytest.raises(ValidationFailed) as refused:
@@ -110,7 +108,7 @@ def test_a_member_gets_the_certificate_and_the_points_once(shop, cafe, offer, ma
 
 
 def test_when_the_certificates_run_out_nothing_completes_and_the_answers_stay(shop, cafe, make_member):
-    enable_certificates(shop)
+    enable_plugins(shop, "cross_marketing")
     scarce = make_offer(cafe, face_value="500", total_cap="2")
     partner(cafe, shop, scarce)
     survey = certificate_survey(shop, points=10)
@@ -136,7 +134,7 @@ def test_when_the_certificates_run_out_nothing_completes_and_the_answers_stay(sh
 def test_a_public_certificate_waits_for_joining_and_a_spent_one_is_recorded_as_missed(
     shop, cafe, make_user, make_member
 ):
-    enable_certificates(shop)
+    enable_plugins(shop, "cross_marketing")
     one_left = make_offer(cafe, face_value="500", total_cap="1")
     partner(cafe, shop, one_left)
     survey = certificate_survey(shop, points=20, public=True)
@@ -181,7 +179,7 @@ def test_a_customer_who_left_gets_the_waiting_reward_when_joining_again(shop, ca
 def test_switching_the_certificates_off_blocks_completion_with_a_message(shop, cafe, offer, make_member):
     member = make_member(shop)
     survey = certificate_survey(shop)
-    merchant_service.set_plugin_enabled(db.session, registry(), shop, "cross_marketing", False, shop.owner)
+    disable_plugins(shop, "cross_marketing")
     assert "not offered any more" in services.reward_problem(db.session, shop, survey)
     with pytest.raises(RewardUnavailable):
         services.submit(db.session, survey, member.user, full_answers(survey))
@@ -211,7 +209,7 @@ def test_twenty_concurrent_submissions_give_one_certificate(app, shop, cafe, off
 def test_a_quota_of_ten_and_a_cap_of_six_give_six_certificates_to_thirty_respondents(
     app, shop, cafe, make_member
 ):
-    enable_certificates(shop)
+    enable_plugins(shop, "cross_marketing")
     capped = make_offer(cafe, face_value="500", total_cap="6")
     partner(cafe, shop, capped)
     survey = certificate_survey(shop, quota=10)

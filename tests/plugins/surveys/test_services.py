@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from plugins.surveys import services
 from plugins.surveys.models import Answer, Complaint, Invitation, Rating, Response
+from tests.kit import enable_plugins
 from tests.plugins.surveys.conftest import buy, full_answers, make_survey
 from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.extensions import db
@@ -234,10 +235,8 @@ def test_a_good_rating_opens_no_complaint(shop, make_member):
 
 
 def test_another_merchants_survey_and_complaint_are_missing(shop, make_merchant, make_member):
-    from tests.plugins.surveys.conftest import enable
-
     other = make_merchant(name="Rival")
-    enable(other)
+    enable_plugins(other, "surveys")
     survey = make_survey(shop)
     member = make_member(shop)
     rating = services.rate_visit(db.session, member.user, buy(shop, member).id, "2", "")

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from plugins.surveys import services
 from plugins.surveys.models import Answer, Complaint, Question, Survey
 from tests.conftest import form_status
-from tests.plugins.surveys.conftest import buy, enable, full_answers, make_survey
+from tests.kit import enable_plugins
+from tests.plugins.surveys.conftest import buy, full_answers, make_survey
 from webapp.extensions import db
 from webapp.models import Membership
 
@@ -134,7 +135,7 @@ def test_xss_in_answers_and_comments_renders_escaped(app, client, shop, make_mem
 
 def test_a_merchant_never_sees_another_merchants_survey_or_responses(app, client, shop, make_merchant, make_member):
     rival = make_merchant(name="Rival Bakery")
-    enable(rival)
+    enable_plugins(rival, "surveys")
     member = make_member(shop)
     survey = make_survey(shop)
     services.submit(db.session, survey, member.user, full_answers(survey))

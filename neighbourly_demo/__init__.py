@@ -1,4 +1,9 @@
-"""The demo neighbourhood: one street of merchants, their staff, customers and six months of sales."""
+"""The demo neighbourhood: one street of merchants, their staff, customers and six months of sales.
+
+Outside the core package on purpose: the core never imports it. ``flask --app webapp demo`` comes
+from ``neighbourly_demo.cli``, which the app factory loads by name (``Config.CLI_COMMANDS``).
+Every sale goes through the purchase service, so the demo writes exactly what a till writes.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +20,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import force_locale
 from PIL import Image, ImageColor, ImageDraw, ImageFont
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import select
 
-from webapp import ledger_reasons
 from webapp.errors import NeighbourlyError
 from webapp.extensions import db
 from webapp.models import (
     ConsentRecord,
-    LedgerEntry,
     Membership,
     Merchant,
     Network,
@@ -31,8 +34,9 @@ from webapp.models import (
     User,
 )
 from webapp.models.base import utcnow
-from webapp.plugins import enabled_plugin_names, hooks_for, is_enabled, only_plugin
-from webapp.rules import points_earned, points_limit
+from webapp.plugins import hooks_for, is_enabled, only_plugin
+from webapp.rules import points_limit
+from webapp.schema import ensure_schema
 from webapp.services import accounts, codes, photos, price_items
 from webapp.services import memberships as membership_service
 from webapp.services import merchants as merchant_service
@@ -186,29 +190,6 @@ _SURNAMES = (  # masculine forms; the feminine adds "а"
 # Reserved example domains: demo e-mail can never reach a real mailbox, even with SMTP configured.
 _MAIL_DOMAINS = ("example.com", "example.org", "example.net")
 _MOBILE_PREFIXES = ("700", "701", "702", "705", "707", "708", "747", "771", "775", "776", "777", "778")
-
-
-def open_around_the_clock(hours: str | None) -> bool:
-    """Whether opening hours as the demo writes them say "always open" (in any of its languages):
-    sample news and ideas about opening earlier make no sense there."""
-    text = (hours or "").casefold()
-    return any(words in text for words in ("24/7", "круглосуточно", "24 hours", "тәулік бойы", "денонощно"))
-
-
-def ensure_schema() -> None:
-    """Bring the schema up to date with Alembic (core and every plugin branch).
-
-    A database whose tables were made without migrations (the test fixtures use ``create_all``)
-    only gets missing tables created.
-    """
-    from flask_migrate import upgrade
-    from sqlalchemy import inspect
-
-    tables = set(inspect(db.engine).get_table_names())
-    if not tables or "alembic_version" in tables:
-        upgrade(revision="heads")
-    else:
-        db.create_all()
 
 
 @dataclass(frozen=True)
@@ -463,8 +444,8 @@ class _Loader:
         self.session.commit()
         self.created["memberships"] += len(new)
 
-    def purchases(self, count: int, staff: list[StaffInfo], via_service: bool) -> None:
-        """Six months of sales, oldest first, through the purchase service or its bulk twin."""
+    def purchases(self, count: int, staff: list[StaffInfo]) -> None:
+        """Six months of sales, oldest first, each recorded by the purchase service as a till would."""
         by_merchant = {info.merchant_id: info for info in staff}
         merchant_ids = list(by_merchant)
         session = self.session()  # the scoped session's Session: it owns expire_on_commit
@@ -496,36 +477,16 @@ class _Loader:
         for merchant in merchants.values():
             _ = merchant.network.point_value_minor  # loaded once; neither changes while loading
         balances = {card.id: card.balance for card in cards}
-        # Plugins can change what a sale does (rates, discounts, rewards): their merchants' sales
-        # always go through the service. Without plugins the bulk path writes the same rows.
-        with_plugins = {mid for mid, merchant in merchants.items() if enabled_plugin_names(merchant)}
-        through_service = [item for item in todo if via_service or item.merchant_id in with_plugins]
-        in_bulk = [item for item in todo if not (via_service or item.merchant_id in with_plugins)]
         started = time.perf_counter()
-        if in_bulk:
-            self.echo(f"Writing {len(in_bulk):,} purchases in bulk…")
-            self.created["purchases"] += write_sales_in_bulk(
-                session,
-                [self.draft(item, merchants[item.merchant_id], by_merchant, balances) for item in in_bulk],
-                merchants,
-            )
-        if through_service:
-            self.echo(f"Recording {len(through_service):,} purchases through the purchase service…")
-            self.record_through_service(session, through_service, merchants, by_merchant, balances)
+        self.echo(f"Recording {len(todo):,} purchases through the purchase service…")
+        self.record_through_service(session, todo, merchants, by_merchant, balances)
         self.echo(f"  … done in {time.perf_counter() - started:.1f} s")
 
     def draft(
-        self, item: _PlannedPurchase, merchant: Merchant, staff: dict[int, StaffInfo],
-        balances: dict[int, int],
+        self, item: _PlannedPurchase, merchant: Merchant, staff: dict[int, StaffInfo], balance: int
     ) -> PurchaseDraft:
-        """The till's submission for a planned sale; points follow the card's running balance.
-
-        ``balances`` is advanced as the service would (base cashback, no plugins); the service
-        path corrects it from the recorded purchase.
-        """
-        point_value = merchant.network.point_value_minor
-        balance = balances[item.membership_id]
-        limit = points_limit(item.amount, merchant.max_points_share_pct, point_value)
+        """The till's submission for a planned sale; points follow the card's running balance."""
+        limit = points_limit(item.amount, merchant.max_points_share_pct, merchant.network.point_value_minor)
         points = 0
         if item.use_points and balance >= 100 and limit >= 100:
             points = min(balance, limit)
@@ -533,8 +494,6 @@ class _Loader:
                 points //= 2
             points -= points % 100  # people spend whole tenge of points
         info = staff[item.merchant_id]
-        _value, _paid, earned = sale_figures(item.amount, points, merchant.cashback_bp, point_value)
-        balances[item.membership_id] = balance - points + earned
         return PurchaseDraft(
             membership_id=item.membership_id, amount=item.amount, points_to_use=points,
             idempotency_key=item.key, created_at=item.moment,
@@ -551,17 +510,15 @@ class _Loader:
         try:
             for item in todo:
                 merchant = merchants[item.merchant_id]
-                before = balances[item.membership_id]
-                draft = self.draft(item, merchant, staff, balances)
+                draft = self.draft(item, merchant, staff, balances[item.membership_id])
                 card = session.get(Membership, item.membership_id, populate_existing=True)
                 try:
                     outcome = record_purchase(session, merchant, card, draft)
                 except NeighbourlyError as error:  # e.g. a plugin declined: report, keep going
-                    balances[item.membership_id] = before
                     self.echo(f"  {item.key} declined: {error.message}")
                     continue
                 purchase = outcome.purchase
-                balances[item.membership_id] = before - purchase.points_used + purchase.points_earned
+                balances[item.membership_id] += purchase.points_earned - purchase.points_used
                 session.expunge(purchase)
                 self.created["purchases"] += 1
         finally:
@@ -612,18 +569,7 @@ class _Loader:
     def plugins(self, staff: list[StaffInfo]) -> list[str]:
         """Switch every installed plugin on for the first few merchants, dependencies first."""
         registry = current_app.extensions["neighbourly"]
-        installed = {meta.name: meta for meta in registry.installed()}
-        ordered: list[str] = []
-
-        def visit(name: str, seen: tuple[str, ...] = ()) -> None:
-            if name in ordered or name not in installed or name in seen:
-                return
-            for needed in installed[name].requires:
-                visit(needed, (*seen, name))
-            ordered.append(name)
-
-        for name in sorted(installed):
-            visit(name)
+        ordered = registry.in_dependency_order()
         for info in staff[:PLUGIN_MERCHANTS]:
             merchant = self.session.get(Merchant, info.merchant_id)
             owner = self.session.get(User, info.owner_id)
@@ -679,14 +625,11 @@ class _PlannedPurchase:
 
 
 def load(
-    customers: int = 220, purchases: int = 3200, echo: Echo = print, *, via_service: bool = False,
-    now: datetime | None = None,
+    customers: int = 220, purchases: int = 3200, echo: Echo = print, *, now: datetime | None = None
 ) -> dict[str, int]:
     """Load (or complete) the demo neighbourhood; a second run adds nothing and says so.
 
-    Sales go through ``record_purchase`` when ``via_service`` is set (or a merchant has plugins
-    switched on); otherwise through ``write_sales_in_bulk``, which writes the same rows ~10x
-    faster (a test compares the two). ``now`` pins the clock, for that comparison.
+    Every sale goes through ``record_purchase``; ``now`` pins the clock (the same plan twice).
     Returns what was created, by kind (empty when everything was already there).
     """
     started = time.perf_counter()
@@ -699,7 +642,7 @@ def load(
     staff = loader.merchants(network)
     people = loader.customers(customers)
     loader.memberships(people, [info.merchant_id for info in staff])
-    loader.purchases(purchases, staff, via_service)
+    loader.purchases(purchases, staff)
     plugins = loader.plugins(staff)
     elapsed = time.perf_counter() - started
     if loader.created:
@@ -725,129 +668,6 @@ def _print_logins(
         names = ", ".join(info.merchant_name for info in staff[:PLUGIN_MERCHANTS])
         echo(f"  Plugins switched on for {names}: {', '.join(plugins)}")
     echo("")
-
-
-# --------------------------------------------------------------------------- bulk sales
-
-
-def sale_figures(amount: int, points_to_use: int, cashback_bp: int, point_value: int) -> tuple[int, int, int]:
-    """(points_value, amount_paid, points_earned) as ``record_purchase`` computes them for a
-    merchant without plugins: points pay ``point_value`` minor units each, cashback on the rest."""
-    points_value = points_to_use * point_value
-    amount_paid = amount - points_value
-    return points_value, amount_paid, points_earned(amount_paid, cashback_bp, point_value)
-
-
-def write_sales_in_bulk(session, drafts: list[PurchaseDraft], merchants: dict[int, Merchant]) -> int:
-    """Write what ``record_purchase`` would for each draft, in a handful of statements.
-
-    Only for merchants without plugins and drafts that pass its validation (the demo's plan
-    guarantees both). Drafts must be in time order, so the second visit of each card is counted
-    as a repeat customer in the week it happened. The same rows as the service: purchases,
-    ledger entries with the same reasons, card balances and counters moved by one guarded
-    UPDATE per card, per-week figures by upsert. One transaction; returns the number of sales.
-    """
-    if not drafts:
-        return 0
-    membership_merchant = dict(
-        session.execute(
-            select(Membership.id, Membership.merchant_id).where(
-                Membership.id.in_(list({draft.membership_id for draft in drafts}))
-            )
-        ).all()
-    )
-    visits = dict(
-        session.execute(
-            select(Membership.id, Membership.visits).where(Membership.id.in_(list(membership_merchant)))
-        ).all()
-    )
-    rows, effects = [], []
-    cards: dict[int, dict] = {}
-    weekly: dict[tuple[int, date], Counter] = defaultdict(Counter)
-    for draft in drafts:
-        merchant = merchants[membership_merchant[draft.membership_id]]
-        point_value = merchant.network.point_value_minor
-        points_value, paid, earned = sale_figures(
-            draft.amount, draft.points_to_use, merchant.cashback_bp, point_value
-        )
-        rows.append(
-            {
-                "merchant_id": merchant.id, "membership_id": draft.membership_id,
-                "cashier_id": draft.cashier_id, "amount": draft.amount,
-                "points_used": draft.points_to_use, "points_value": points_value,
-                "certificate_value_used": 0, "discount": 0, "amount_paid": paid,
-                "points_earned": earned, "earn_rate_bp": merchant.cashback_bp,
-                "idempotency_key": draft.idempotency_key, "fingerprint": draft.fingerprint(),
-                "note": draft.note[:200], "created_at": draft.created_at,
-            }
-        )
-        effects.append((merchant, draft, earned))
-        card = cards.setdefault(
-            draft.membership_id, {"card_id": draft.membership_id, "delta": 0, "spent": 0, "count": 0}
-        )
-        card["delta"] += earned - draft.points_to_use
-        card["spent"] += draft.amount
-        card["count"] += 1
-        card["last"] = draft.created_at
-        visits[draft.membership_id] += 1
-        week = weekly[(merchant.id, week_start(draft.created_at))]
-        week.update(
-            purchases=1, revenue=draft.amount, amount_paid=paid, points_earned=earned,
-            points_redeemed=draft.points_to_use,
-            repeat_customers=1 if visits[draft.membership_id] == 2 else 0,
-        )
-    try:
-        ids = session.execute(
-            insert(Purchase.__table__).returning(Purchase.id, sort_by_parameter_order=True), rows
-        ).scalars().all()
-        entries = []
-        for purchase_id, (merchant, draft, earned) in zip(ids, effects, strict=True):
-            common = {
-                "membership_id": draft.membership_id, "merchant_id": merchant.id, "source": "core",
-                "purchase_id": purchase_id, "object_ref": None, "reverses_id": None,
-                "created_at": draft.created_at,
-            }
-            if draft.points_to_use:
-                entries.append(
-                    {**common, "kind": "redeem", "amount": -draft.points_to_use,
-                     "reason_kind": ledger_reasons.REDEEM, "reason_params": {"purchase": purchase_id}}
-                )
-            if earned:
-                entries.append(
-                    {**common, "kind": "earn", "amount": earned,
-                     "reason_kind": ledger_reasons.CASHBACK,
-                     "reason_params": {"purchase": purchase_id, "rate_bp": merchant.cashback_bp}}
-                )
-        if entries:
-            session.execute(insert(LedgerEntry.__table__), entries)
-        table = Membership.__table__
-        last = bindparam("last", type_=table.c.last_purchase_at.type)
-        latest = (
-            func.max(table.c.last_purchase_at, last)
-            if session.get_bind().dialect.name == "sqlite"
-            else func.greatest(table.c.last_purchase_at, last)
-        )
-        moved = session.execute(
-            update(table)
-            .where(table.c.id == bindparam("card_id"), table.c.balance + bindparam("delta") >= 0)
-            .values(
-                balance=table.c.balance + bindparam("delta"),
-                total_spent=table.c.total_spent + bindparam("spent"),
-                visits=table.c.visits + bindparam("count"),
-                last_purchase_at=func.coalesce(latest, last),
-            ),
-            list(cards.values()),
-        ).rowcount
-        if moved not in (-1, len(cards)):
-            raise RuntimeError("a card balance would have gone negative; nothing was written")
-        for (merchant_id, monday), figures in sorted(weekly.items()):
-            moment = datetime.combine(monday, datetime.min.time(), UTC)
-            bump_weekly_stats(session, merchant_id, moment, **figures)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    return len(rows)
 
 
 # --------------------------------------------------------------------------- pictures
