@@ -6,6 +6,7 @@ Revises: core_0011_customer_totals
 Create Date: 2026-12-07 08:00:00
 
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,18 +27,33 @@ def upgrade():
         sa.Column("name", sa.String(length=120), nullable=False),
         sa.Column("unit_price", sa.Integer(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.CheckConstraint("unit_price >= 0", name=op.f("ck_purchase_items_unit_price_not_negative")),
+        sa.CheckConstraint(
+            "unit_price >= 0", name=op.f("ck_purchase_items_unit_price_not_negative")
+        ),
         sa.CheckConstraint("quantity > 0", name=op.f("ck_purchase_items_quantity_positive")),
-        sa.ForeignKeyConstraint(["purchase_id"], ["purchases.id"], name=op.f("fk_purchase_items_purchase_id_purchases")),
-        sa.ForeignKeyConstraint(["merchant_id"], ["merchants.id"], name=op.f("fk_purchase_items_merchant_id_merchants")),
         sa.ForeignKeyConstraint(
-            ["price_item_id"], ["price_items.id"], name=op.f("fk_purchase_items_price_item_id_price_items"),
+            ["purchase_id"], ["purchases.id"], name=op.f("fk_purchase_items_purchase_id_purchases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"], ["merchants.id"], name=op.f("fk_purchase_items_merchant_id_merchants")
+        ),
+        sa.ForeignKeyConstraint(
+            ["price_item_id"],
+            ["price_items.id"],
+            name=op.f("fk_purchase_items_price_item_id_price_items"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_purchase_items")),
     )
-    op.create_index(op.f("ix_purchase_items_purchase_id"), "purchase_items", ["purchase_id"], unique=False)
-    op.create_index("ix_purchase_items_merchant_item", "purchase_items", ["merchant_id", "price_item_id"], unique=False)
+    op.create_index(
+        op.f("ix_purchase_items_purchase_id"), "purchase_items", ["purchase_id"], unique=False
+    )
+    op.create_index(
+        "ix_purchase_items_merchant_item",
+        "purchase_items",
+        ["merchant_id", "price_item_id"],
+        unique=False,
+    )
 
 
 def downgrade():
