@@ -9,7 +9,7 @@ import pytest
 from webapp.extensions import db
 from webapp.plugins import registry
 from webapp.services import merchants as merchant_service
-from webapp.services.purchases import PurchaseDraft, record_purchase
+from webapp.services.purchases import PurchaseDraft, lines_total, priced_lines, record_purchase
 
 SECRET = "offers-test-secret"
 
@@ -33,12 +33,15 @@ def shop(make_merchant):
     return merchant
 
 
-def buy(merchant, membership, amount: int = 50_000, when=None):
+def buy(merchant, membership, amount: int = 50_000, when=None, picks=None):
+    """A sale of ``amount``, or of the price-list items ``picks`` [(item id, quantity)]."""
+    lines = priced_lines(db.session, merchant, picks) if picks else ()
     draft = PurchaseDraft(
         membership_id=membership.id,
-        amount=amount,
+        amount=lines_total(lines) if lines else amount,
         points_to_use=0,
         idempotency_key=uuid.uuid4().hex,
         created_at=when,
+        lines=lines,
     )
     return record_purchase(db.session, merchant, membership, draft).purchase
