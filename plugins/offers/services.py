@@ -34,7 +34,15 @@ from webapp.contracts import LedgerReason, LedgerReasonKind
 from webapp.errors import Conflict, NotFound, RewardUnavailable, ValidationFailed
 from webapp.extensions import upsert_insert
 from webapp.formatting import parse_money
-from webapp.models import ConsentRecord, Membership, Merchant, PriceItem, Purchase, PurchaseItem, User
+from webapp.models import (
+    ConsentRecord,
+    Membership,
+    Merchant,
+    PriceItem,
+    Purchase,
+    PurchaseItem,
+    User,
+)
 from webapp.models.base import utcnow
 from webapp.services.ledger import Posting, post
 from webapp.timezones import day_start, network_zone, today
