@@ -130,7 +130,7 @@ def _picks(form) -> tuple[list[tuple[int, int]], str | None]:
         item_id = key[len(ITEM_FIELD):]
         if not item_id.isdigit() or len(item_id) > 12:
             return [], _("An item picked is not in this price list (it may have been removed); pick again.")
-        if not cleaned.isdigit() or not 1 <= int(cleaned[:6]) <= purchase_service.MAX_QUANTITY:
+        if not cleaned.isdigit() or len(cleaned) > 6 or not 1 <= int(cleaned) <= purchase_service.MAX_QUANTITY:
             return [], _("A quantity is a whole number from 1 to %(max)s.", max=purchase_service.MAX_QUANTITY)
         picks.append((int(item_id), int(cleaned)))
         if len(picks) > purchase_service.MAX_LINES:
