@@ -90,10 +90,12 @@ def buy(
     key: str | None = None,
     when: datetime | None = None,
     cashier=None,
+    lines=(),
     **options,
 ):
     """Record a sale through ``record_purchase``; ``options`` with a value are plugin choices
-    (a certificate code, a deal voucher). Returns the purchase."""
+    (a certificate code, a deal voucher), ``lines`` the price-list items (``priced_lines``).
+    Returns the purchase."""
     draft = PurchaseDraft(
         membership_id=membership.id,
         amount=amount,
@@ -102,5 +104,6 @@ def buy(
         created_at=when,
         cashier_id=cashier.id if cashier else None,
         options={name: value for name, value in options.items() if value},
+        lines=tuple(lines),
     )
     return record_purchase(db.session, merchant, membership, draft).purchase

@@ -78,7 +78,9 @@ from webapp.models import (
     Membership,
     Merchant,
     MerchantPhoto,
+    PriceItem,
     Purchase,
+    PurchaseItem,
     StaffRole,
     User,
 )
@@ -221,7 +223,9 @@ __all__ = [
     "Membership",
     "Merchant",
     "MerchantPhoto",
+    "PriceItem",
     "Purchase",
+    "PurchaseItem",
     "StaffRole",
     "User",
     # core services

@@ -6,6 +6,8 @@ A segment is a set of conditions from the owner's form, all of which a member mu
   who never bought counts when they joined before then);
 - visits and/or spend in the last P days (from local midnight P days ago; refunded sales do not
   count), each with an optional minimum and maximum;
+- bought a price-list item in the last N days (from local midnight N days ago; the sale's lines
+  recorded at the till or through the API; refunded sales do not count);
 - birthday month (only customers who gave their birthday, with its consent, have one).
 
 Sending an offer writes every member of the segment as a recipient in one statement; a share of
@@ -37,7 +39,9 @@ from webapp.plugin_api import (
     Merchant,
     NotFound,
     Posting,
+    PriceItem,
     Purchase,
+    PurchaseItem,
     RewardUnavailable,
     User,
     ValidationFailed,
@@ -85,6 +89,8 @@ class Criteria:
     min_spend: int | None = None
     max_spend: int | None = None
     birthday_month: int | None = None
+    item_id: int | None = None  # bought this price-list item ...
+    item_days: int | None = None  # ... in the last N days
     # Conditions other plugins add (``neighbourly_collect_segment_conditions``): (key, value) pairs.
     extras: tuple[tuple[str, str], ...] = ()
 
@@ -110,6 +116,8 @@ CRITERIA_FIELDS = (
     "min_spend",
     "max_spend",
     "birthday_month",
+    "item_id",
+    "item_days",
     "extras",
 )
 EXTRA_PREFIX = "c."  # a plugin condition's form field: "c.<key>"
@@ -126,6 +134,18 @@ def segment_conditions(merchant: Merchant, session: Session) -> list:
     ):
         found.extend(conditions or [])
     return sorted(found, key=lambda condition: (condition.order, condition.key))
+
+
+def item_choices(merchant: Merchant, session: Session) -> list[tuple[int, str]]:
+    """The merchant's price-list items a segment can name, as (id, name) in list order."""
+    return [
+        (row.id, row.name)
+        for row in session.execute(
+            select(PriceItem.id, PriceItem.name)
+            .where(PriceItem.merchant_id == merchant.id)
+            .order_by(PriceItem.position, PriceItem.id)
+        )
+    ]
 
 
 def _whole(errors: dict, form: dict, name: str, low: int, high: int, message: str) -> int | None:
@@ -159,11 +179,20 @@ def _amount(errors: dict, form: dict, name: str, currency: str) -> int | None:
 
 
 def parse_criteria(
-    form: dict, currency: str, conditions: list | tuple = ()
+    form: dict, currency: str, conditions: list | tuple = (), items: list | tuple = ()
 ) -> tuple[Criteria, dict[str, str]]:
     """The segment from the form (amounts in major units); errors by field name. ``conditions``
-    are the plugins' (``segment_conditions``): a value must be one of a condition's choices."""
+    are the plugins' (``segment_conditions``): a value must be one of a condition's choices;
+    ``items`` the merchant's price list (``item_choices``): the item must be one of them."""
     errors: dict[str, str] = {}
+    item_id = None
+    item_text = (form.get("item_id") or "").strip()
+    if item_text:
+        known = {str(choice): choice for choice, _name in items}
+        if item_text not in known:
+            errors["item_id"] = _("Choose an item of your price list.")
+        else:
+            item_id = known[item_text]
     extras = []
     for condition in conditions:
         name = EXTRA_PREFIX + condition.key
@@ -184,8 +213,12 @@ def parse_criteria(
         min_spend=_amount(errors, form, "min_spend", currency),
         max_spend=_amount(errors, form, "max_spend", currency),
         birthday_month=_whole(errors, form, "birthday_month", 1, 12, _("Choose a month.")),
+        item_id=item_id,
+        item_days=_whole(errors, form, "item_days", 1, MAX_DAYS, days),
         extras=tuple(sorted(extras)),
     )
+    if item_id is not None and criteria.item_days is None and "item_days" not in errors:
+        errors["item_days"] = _("Say over how many days the item counts.")
     if (
         criteria.min_visits is not None
         and criteria.max_visits is not None
@@ -262,6 +295,23 @@ def segment_query(merchant: Merchant, criteria: Criteria, now: datetime | None =
                 query = query.where(value <= high)
     if criteria.birthday_month is not None:
         query = query.where(User.birth_month == criteria.birthday_month)
+    if criteria.item_id is not None:
+        # A subquery of the same statement: the members with a sale (not refunded) since local
+        # midnight N days ago that has a line of this item.
+        since = day_start(local_today - timedelta(days=criteria.item_days or MAX_DAYS), zone)
+        sales, lines = Purchase.__table__, PurchaseItem.__table__
+        buyers = (
+            select(sales.c.membership_id)
+            .join(lines, lines.c.purchase_id == sales.c.id)
+            .where(
+                lines.c.merchant_id == merchant.id,
+                lines.c.price_item_id == criteria.item_id,
+                sales.c.merchant_id == merchant.id,
+                sales.c.refunded_at.is_(None),
+                sales.c.created_at >= since,
+            )
+        )
+        query = query.where(members.c.id.in_(buyers))
     if criteria.extras:
         from webapp.plugin_api import hooks_for
 

@@ -47,7 +47,8 @@ def _form() -> dict[str, str]:
 
 def _criteria(merchant, form):
     conditions = services.segment_conditions(merchant, db.session)
-    return services.parse_criteria(form, merchant.network.currency, conditions)
+    items = services.item_choices(merchant, db.session)
+    return services.parse_criteria(form, merchant.network.currency, conditions, items)
 
 
 def _secret() -> str:
@@ -83,6 +84,7 @@ def _builder(merchant, form, errors, status=200, size=None, notice=None, confirm
         currency=merchant.network.currency,
         default_control=services.DEFAULT_CONTROL_PERCENT,
         conditions=services.segment_conditions(merchant, db.session),
+        items=services.item_choices(merchant, db.session),
         extra_prefix=services.EXTRA_PREFIX,
         months=get_locale().months["stand-alone"]["wide"],
     )

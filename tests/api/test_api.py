@@ -262,3 +262,46 @@ def test_ids_beyond_the_32_bit_columns_are_refused_not_a_database_error(client, 
     assert_problem(listed, 422, "validation-failed")
     sold = client.post("/api/v1/purchases", json={"membership_id": huge, "amount": 100}, headers=auth(secret, "big"))
     assert assert_problem(sold, 422, "validation-failed")["errors"][0]["field"] == "membership_id"
+
+
+def test_a_sale_with_price_list_items_records_its_lines_once(client, shop, make_merchant, make_member):
+    from webapp.models import PurchaseItem
+    from webapp.services import price_items
+
+    price_items.add_items(db.session, shop, [
+        price_items.ItemRow(None, "Rye loaf", 1_200), price_items.ItemRow(None, "Bagel", 350),
+    ], "en")
+    other = make_merchant(name="Other bakery")
+    price_items.add_items(db.session, other, [price_items.ItemRow(None, "Their loaf", 100)], "en")
+    db.session.commit()
+    rye, bagel = price_items.items_of(db.session, shop)
+    theirs = price_items.items_of(db.session, other)[0]
+    member, secret = make_member(shop), new_key(shop)
+    body = {"membership_id": member.id, "items": [
+        {"price_item_id": rye.id, "quantity": 2}, {"price_item_id": bagel.id, "quantity": 3}]}
+    key = uuid.uuid4().hex
+    first = client.post("/api/v1/purchases", json=body, headers=auth(secret, key))
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert first.get_json()["amount"] == 2 * 1_200 + 3 * 350
+    again = client.post("/api/v1/purchases", json=body, headers=auth(secret, key))
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    lines = db.session.execute(
+        select(PurchaseItem.name, PurchaseItem.unit_price, PurchaseItem.quantity)
+        .where(PurchaseItem.purchase_id == first.get_json()["id"]).order_by(PurchaseItem.id)
+    ).all()
+    assert [tuple(line) for line in lines] == [("Rye loaf", 1_200, 2), ("Bagel", 350, 3)]
+
+    def refused(payload, field):
+        answer = client.post("/api/v1/purchases", json=payload, headers=auth(secret, uuid.uuid4().hex))
+        problem = assert_problem(answer, 422, "validation-failed")
+        assert [error["field"] for error in problem["errors"]] == [field]
+        return problem["detail"]
+
+    foreign = {"membership_id": member.id, "items": [{"price_item_id": theirs.id, "quantity": 1}]}
+    assert "not in this price list" in refused(foreign, "items")
+    assert "sum of the items" in refused({**body, "amount": 999}, "amount")
+    assert refused({**body, "items": [{"price_item_id": rye.id, "quantity": 0}]}, "quantity")
+    assert refused({**body, "items": [{"price_item_id": rye.id, "colour": "red"}]}, "items[0]")
+    assert refused({"membership_id": member.id}, "amount")
+    assert db.session.scalar(select(func.count(Purchase.id)).where(Purchase.merchant_id == shop.id)) == 1
+    assert db.session.scalar(select(func.count(PurchaseItem.id))) == 2

@@ -12,6 +12,8 @@ and PostgreSQL, at most ``MAX_STATEMENTS``:
 - a plain sale (8 when written, 9 since the card's monthly totals for lifetime value and cohorts);
 - a sale spending points (9);
 - a sale that hands out a neighbour's certificate (10 when written, 11 with the monthly totals).
+A sale of three price-list items sends exactly one statement more than the same sale typed in
+(the lines' one INSERT); a sale without items sends none for them.
 Not under the limit, pinned so that a change shows: a sale paid partly with the shop's own
 certificate (12), a customer referred through a chain of three (15: the chain, the monthly caps,
 the reward rows, their balances and ledger rows) and a sale that both redeems and hands out a
@@ -31,7 +33,7 @@ from webapp.extensions import db
 from webapp.models import LedgerEntry, OutboxMessage
 from webapp.plugins import registry
 from webapp.services.ledger import find_balance_mismatches
-from webapp.services.purchases import PurchaseDraft, record_purchase
+from webapp.services.purchases import PurchaseDraft, lines_total, priced_lines, record_purchase
 
 MAX_STATEMENTS = 11  # 10 before the card's monthly totals (customer_month_totals)
 
@@ -92,7 +94,7 @@ def _partner(street, shop_hands_out: bool = True):
     return ours
 
 
-def _sale(street, membership_id, amount=100_000, points=0, options=None, counter=None):
+def _sale(street, membership_id, amount=100_000, points=0, options=None, counter=None, picks=None):
     """One sale as a request makes it: a fresh app context and session, the shop and the card
     loaded by primary key, then ``record_purchase`` (counted when a counter is given)."""
     from webapp.models import Membership, Merchant
@@ -102,9 +104,12 @@ def _sale(street, membership_id, amount=100_000, points=0, options=None, counter
         shop = db.session.get(Merchant, street["shop_id"])
         membership = db.session.get(Membership, membership_id)
         shop.network  # noqa: B018 - loaded with the shop by the staff pages
+        # The till prices the picked items before the sale (the view's look-up, not the sale's).
+        lines = priced_lines(db.session, shop, picks) if picks else ()
         draft = PurchaseDraft(
-            membership_id=membership.id, amount=amount, points_to_use=points,
-            idempotency_key=uuid.uuid4().hex, options=options or {},
+            membership_id=membership.id, amount=lines_total(lines) if lines else amount,
+            points_to_use=points, idempotency_key=uuid.uuid4().hex, options=options or {},
+            lines=lines,
         )
         if counter is not None:
             counter.active = True
@@ -143,6 +148,30 @@ def test_plain_sale(street):
     (_id, earned, _cert), seen = _count(street, street["plain"])
     assert earned > 0
     assert len(seen) <= MAX_STATEMENTS, _listing(seen)
+
+
+def test_sale_of_three_price_list_items_adds_one_statement(street):
+    from webapp.models import Merchant, PurchaseItem
+    from webapp.services import price_items
+
+    shop = db.session.get(Merchant, street["shop_id"])
+    price_items.add_items(db.session, shop, [
+        price_items.ItemRow(None, name, price) for name, price in
+        (("Latte", 90_000), ("Croissant", 60_000), ("Juice", 75_000))
+    ], "en")
+    db.session.commit()
+    picks = [(item.id, quantity) for item, quantity in zip(price_items.items_of(db.session, shop), (2, 1, 3), strict=True)]
+    _sale(street, street["plain"])  # warm
+    _sale(street, street["plain"], picks=picks)
+    (_plain_id, _earned, _cert), plain = _count(street, street["plain"], amount=465_000)
+    (purchase_id, earned, _cert), with_items = _count(street, street["plain"], picks=picks)
+    assert len(with_items) == len(plain) + 1, _listing(with_items)
+    assert [s for s in with_items if "purchase_items" in s and s.lstrip().upper().startswith("INSERT")]
+    assert not [s for s in plain if "purchase_items" in s], _listing(plain)
+    lines = db.session.scalars(select(PurchaseItem).where(PurchaseItem.purchase_id == purchase_id)).all()
+    assert sorted((line.name, line.unit_price, line.quantity) for line in lines) == [
+        ("Croissant", 60_000, 1), ("Juice", 75_000, 3), ("Latte", 90_000, 2)
+    ]
 
 
 def test_sale_spending_points(street, give_points):

@@ -268,3 +268,21 @@ def test_owner_cannot_erase_while_owning_a_business(client, make_merchant):
     assert "Hand the business over" in response.get_data(as_text=True)
     db.session.refresh(owner)
     assert owner.erased_at is None
+
+
+def test_the_export_lists_the_items_a_purchase_was_made_of(client, make_merchant, make_member):
+    from webapp.services import price_items
+    from webapp.services.purchases import priced_lines
+
+    merchant = make_merchant(name="Crumb Bakery")
+    member = make_member(merchant)
+    price_items.add_items(db.session, merchant, [price_items.ItemRow(None, "Rye loaf", 1_200)], "en")
+    db.session.commit()
+    rye = price_items.items_of(db.session, merchant)[0]
+    lines = priced_lines(db.session, merchant, [(rye.id, 3)])
+    record_purchase(db.session, merchant, member, PurchaseDraft(
+        membership_id=member.id, amount=3_600, points_to_use=0, idempotency_key="acc-items", lines=lines,
+    ))
+    client.login(member.user)
+    data = json.loads(client.get("/account/export").get_data(as_text=True))
+    assert data["purchases"][0]["items"] == [{"name": "Rye loaf", "unit_price_minor": 1_200, "quantity": 3}]

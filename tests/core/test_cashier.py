@@ -468,3 +468,116 @@ def test_owner_cannot_refund_another_merchants_purchase(client, shop, make_merch
     assert post_form(client, f"/business/{shop.slug}/purchases/{theirs.id}/refund").status_code == 404
     assert post_form(client, f"/business/{other.slug}/purchases/{theirs.id}/refund").status_code == 404
     assert db.session.get(Purchase, theirs.id).refunded_at is None
+
+
+# --------------------------------------------------------------------------- items from the price list
+
+
+@pytest.fixture
+def menu(shop):
+    """Three items on the shop's price list (KZT minor units)."""
+    from webapp.services import price_items
+
+    price_items.add_items(db.session, shop, [
+        price_items.ItemRow(None, "Latte", 1_500), price_items.ItemRow(None, "Croissant", 900),
+        price_items.ItemRow(None, "Tea <b>green</b>", 700),
+    ], "en")
+    db.session.commit()
+    return {item.name: item for item in price_items.items_of(db.session, shop)}
+
+
+def _lines_of(purchase_id):
+    from webapp.models import PurchaseItem
+
+    db.session.expire_all()
+    return [
+        (line.name, line.unit_price, line.quantity, line.price_item_id)
+        for line in db.session.scalars(
+            select(PurchaseItem).where(PurchaseItem.purchase_id == purchase_id).order_by(PurchaseItem.id)
+        )
+    ]
+
+
+def test_the_till_lists_the_price_list_and_the_quote_prices_the_items(client, shop, customer, menu):
+    sign_in(client, shop.cashier)
+    page = client.get(till_url(shop), query_string={"member": customer.id}).get_data(as_text=True)
+    assert f'name="qty.{menu["Latte"].id}"' in page and "Items from the price list" in page
+    assert "Tea &lt;b&gt;green&lt;/b&gt;" in page and "<b>green</b>" not in page
+    assert "qty.']" in page  # the live quote sends the quantities
+    quote = client.get(
+        till_url(shop, "/quote"),
+        query_string={"membership_id": customer.id, "amount": "", f"qty.{menu['Latte'].id}": "2",
+                      f"qty.{menu['Croissant'].id}": "1"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    # 2 x 15.00 + 9.00 = 39.00; 10 % cashback is 390 points; half may be paid with points.
+    assert 'data-amount="3900"' in quote and "Bill from 3 items" in quote
+    assert 'data-amount-paid="3900"' in quote and 'data-points-earned="390"' in quote
+    assert 'data-max-points="1950"' in quote
+    # Nothing picked: the typed amount is the bill, as before.
+    typed = client.get(
+        till_url(shop, "/quote"), query_string={"membership_id": customer.id, "amount": "40"}
+    ).get_data(as_text=True)
+    assert 'data-amount-paid="4000"' in typed and "quote-items" not in typed
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_picked_items_make_the_bill_and_the_receipt_lists_them(client, shop, customer, menu, htmx):
+    sign_in(client, shop.cashier)
+    key = fresh_key(client, shop, customer)
+    picks = {f"qty.{menu['Latte'].id}": "2", f"qty.{menu['Croissant'].id}": "1", f"qty.{menu['Tea <b>green</b>'].id}": ""}
+    # The amount typed does not count once items are picked.
+    first = buy(client, shop, customer, amount="", key=key, htmx=htmx, **picks)
+    body = first.get_data(as_text=True)
+    assert first.status_code == 200, body
+    assert "Purchase recorded" in body and "Latte × 2" in body and "Croissant × 1" in body
+    purchase = db.session.scalar(select(Purchase).where(Purchase.merchant_id == shop.id))
+    assert (purchase.amount, purchase.amount_paid, purchase.points_earned) == (3900, 3900, 390)
+    lines = _lines_of(purchase.id)
+    assert lines == [("Latte", 1500, 2, menu["Latte"].id), ("Croissant", 900, 1, menu["Croissant"].id)]
+    # The same key again (a double click): the first receipt, no second set of lines.
+    again = buy(client, shop, customer, amount="", key=key, htmx=htmx, **picks)
+    assert again.status_code == 200 and "Already recorded" in again.get_data(as_text=True)
+    assert purchase_count(shop) == 1 and _lines_of(purchase.id) == lines
+    # The same key with other quantities is another sale: refused, nothing written.
+    changed = buy(client, shop, customer, amount="", key=key, htmx=htmx, **{**picks, f"qty.{menu['Latte'].id}": "3"})
+    assert form_status(changed) == 409 and "different details" in changed.get_data(as_text=True)
+    assert purchase_count(shop) == 1
+
+
+def test_refunds_keep_the_lines_and_a_deleted_item_leaves_its_line(client, shop, customer, menu):
+    from webapp.services import price_items
+
+    sign_in(client, shop.cashier)
+    assert buy(client, shop, customer, amount="", **{f"qty.{menu['Latte'].id}": "1"}).status_code == 200
+    purchase_id = db.session.scalar(select(Purchase.id).where(Purchase.merchant_id == shop.id))
+    sign_in(client, shop.owner)
+    assert post_form(client, f"/business/{shop.slug}/purchases/{purchase_id}/refund").status_code == 303
+    # The owner takes the latte off the list: the sale keeps its line, name and price as sold.
+    price_items.save_items(db.session, shop, [price_items.ItemRow(menu["Croissant"].id, "Croissant", 900)])
+    assert _lines_of(purchase_id) == [("Latte", 1500, 1, None)]
+    detail = client.get(f"/business/{shop.slug}/purchases/{purchase_id}").get_data(as_text=True)
+    assert "Latte × 1" in detail and "Refunded" in detail
+
+
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [("-1", "whole number from 1 to 999"), ("1000", "whole number from 1 to 999"), ("two", "whole number"),
+     ("foreign", "not in this price list")],
+)
+def test_bad_items_are_refused_with_a_message_and_nothing_written(
+    client, shop, customer, menu, make_merchant, quantity, message
+):
+    from webapp.services import price_items
+
+    sign_in(client, shop.cashier)
+    field = f"qty.{menu['Latte'].id}"
+    if quantity == "foreign":  # another merchant's item: not on this till's list
+        other = make_merchant()
+        price_items.add_items(db.session, other, [price_items.ItemRow(None, "Their latte", 100)], "en")
+        db.session.commit()
+        field, quantity = f"qty.{price_items.items_of(db.session, other)[0].id}", "1"
+    response = buy(client, shop, customer, amount="40", **{field: quantity})
+    assert form_status(response) == 422
+    assert message in response.get_data(as_text=True), response.get_data(as_text=True)
+    assert purchase_count(shop) == 0 and balance_of(customer) == BALANCE

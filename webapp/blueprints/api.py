@@ -7,10 +7,11 @@ with the plugins' endpoints.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from flask import current_app, g, request
 from flask_babel import gettext as _
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -45,7 +46,7 @@ from webapp.models import Membership, Merchant, Network, Purchase
 from webapp.services import memberships
 from webapp.services import purchases as purchase_service
 from webapp.services.analytics import dashboard_figures
-from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft
+from webapp.services.purchases import MAX_AMOUNT, MAX_LINES, MAX_QUANTITY, PurchaseDraft
 
 __all__ = ["bp", "domain_problem", "http_problem", "is_api_request"]
 
@@ -115,10 +116,37 @@ class QuoteOut(ApiModel):
     earn_rate_bp: int
 
 
+class PurchaseItemIn(ApiModel):
+    price_item_id: int = Field(ge=1, le=MAX_ID, description="An item of the key's merchant's price list.")
+    quantity: int = Field(1, ge=1, le=MAX_QUANTITY)
+
+
 class PurchaseIn(ApiModel):
     membership_id: int = Field(ge=1, le=MAX_ID)
-    amount: int = Field(ge=1, le=MAX_AMOUNT, description="The bill in minor units.")
+    amount: int | None = Field(
+        None, ge=1, le=MAX_AMOUNT,
+        description="The bill in minor units. Required without ``items``; with them it may be left out "
+        "(the items' sum is the bill) and, if sent, must equal that sum.",
+    )
     points_to_use: int = Field(0, ge=0, le=MAX_AMOUNT, description="Points to pay with (at most the quote's max_points).")
+    # Inline in the document (no $ref inside a request body: schemathesis resolves a nested
+    # request reference only once per process).
+    items: Annotated[list[PurchaseItemIn] | None, WithJsonSchema({
+        "anyOf": [
+            {"type": "array", "maxItems": MAX_LINES, "items": {
+                "type": "object", "additionalProperties": False, "required": ["price_item_id"],
+                "properties": {
+                    "price_item_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
+                },
+            }},
+            {"type": "null"},
+        ],
+    })] = Field(
+        None, max_length=MAX_LINES,
+        description="Optional lines from the price list; the sale records each item's name and "
+        "price as they are now. An item of another merchant (or one deleted) answers 422.",
+    )
 
 
 class PageQuery(ApiModel):
@@ -270,6 +298,31 @@ def quote():
     })
 
 
+def _priced_lines(body: dict) -> tuple:
+    """The body's optional ``items`` priced from the key's merchant's list (422 by field)."""
+    items = body.get("items")
+    if items is None:
+        return ()
+    if not isinstance(items, list) or len(items) > MAX_LINES:
+        raise ValidationFailed(
+            _("Send a list of at most %(count)s items.", count=MAX_LINES), field="items"
+        )
+    picks = []
+    for number, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) - {"price_item_id", "quantity"}:
+            raise ValidationFailed(
+                _("Send each item as {price_item_id, quantity}."), field=f"items[{number}]"
+            )
+        picks.append((
+            integer(item, "price_item_id", minimum=1, maximum=MAX_ID),
+            integer(item, "quantity", required=False, default=1, minimum=1, maximum=MAX_QUANTITY),
+        ))
+    try:
+        return purchase_service.priced_lines(db.session, g.merchant, picks)
+    except ValidationFailed as error:
+        raise ValidationFailed(error.message, field="items") from None
+
+
 @bp.post("/purchases")
 @spec.validate(
     json=PurchaseIn, headers=IdempotencyHeader,
@@ -285,11 +338,23 @@ def purchase_create():
     key = idempotency_key()
     body = json_body()
     membership = membership_here(integer(body, "membership_id", minimum=1, maximum=MAX_ID))
+    lines = _priced_lines(body)
+    if lines:
+        amount = purchase_service.lines_total(lines)
+        if body.get("amount") is not None and integer(body, "amount", minimum=1) != amount:
+            raise ValidationFailed(
+                _("The amount must be the sum of the items picked."), field="amount"
+            )
+        if not 1 <= amount <= MAX_AMOUNT:
+            raise ValidationFailed(_("The amount must be greater than zero."), field="items")
+    else:
+        amount = integer(body, "amount", minimum=1)
     draft = PurchaseDraft(
         membership_id=membership.id,
-        amount=integer(body, "amount", minimum=1),
+        amount=amount,
         points_to_use=integer(body, "points_to_use", required=False),
         idempotency_key=key,
+        lines=lines,
     )
     outcome = purchase_service.record_purchase(db.session, g.merchant, membership, draft)
     response = json_response(purchase_json(outcome.purchase), 201)

@@ -27,8 +27,9 @@ from webapp.formatting import points as format_points
 from webapp.models import Membership, Merchant, Purchase
 from webapp.plugins import hooks_for, sorted_by_order
 from webapp.services import memberships as membership_service
+from webapp.services import price_items as price_item_service
 from webapp.services import purchases as purchase_service
-from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft
+from webapp.services.purchases import MAX_AMOUNT, PurchaseDraft, SaleLine
 from webapp.timezones import day_start, network_zone
 from webapp.timezones import today as local_today
 from webapp.web import is_fragment_request, render, see_other, staff_required
@@ -39,6 +40,7 @@ RECENT_LIMIT = 10
 MAX_OPTIONS = 20  # plugin choices per sale; more is a forged form, not a cashier
 MAX_OPTION_LENGTH = 200
 MAX_QUERY_LENGTH = 120
+ITEM_FIELD = "qty."  # "qty.<price item id>": how many of that item are on the bill
 PURCHASE_RECORDED_EVENT = "purchase-recorded"
 
 
@@ -115,6 +117,38 @@ def _parse_points(text: str) -> tuple[int | None, str | None]:
     return int(cleaned), None
 
 
+def _picks(form) -> tuple[list[tuple[int, int]], str | None]:
+    """The price-list items picked (``qty.<id>`` fields with a quantity); blanks and zeros are
+    not picked. (picks, None) or ([], message)."""
+    picks: list[tuple[int, int]] = []
+    for key, value in form.items():
+        if not key.startswith(ITEM_FIELD):
+            continue
+        cleaned = (value or "").strip()
+        if not cleaned or cleaned == "0":
+            continue
+        item_id = key[len(ITEM_FIELD):]
+        if not item_id.isdigit() or len(item_id) > 12:
+            return [], _("An item picked is not in this price list (it may have been removed); pick again.")
+        if not cleaned.isdigit() or len(cleaned) > 6 or not 1 <= int(cleaned) <= purchase_service.MAX_QUANTITY:
+            return [], _("A quantity is a whole number from 1 to %(max)s.", max=purchase_service.MAX_QUANTITY)
+        picks.append((int(item_id), int(cleaned)))
+        if len(picks) > purchase_service.MAX_LINES:
+            return [], _("At most %(count)s price-list items on one bill.", count=purchase_service.MAX_LINES)
+    return picks, None
+
+
+def _priced(merchant: Merchant, form) -> tuple[tuple[SaleLine, ...], str | None]:
+    """The picked items priced from this merchant's list, or a message for the cashier."""
+    picks, error = _picks(form)
+    if error:
+        return (), error
+    try:
+        return purchase_service.priced_lines(db.session, merchant, picks), None
+    except ValidationFailed as failure:
+        return (), failure.message
+
+
 def _plugin_options(form) -> dict[str, str]:
     """Fields named ``opt_<name>`` carry a plugin's choice at the till (e.g. a certificate code)."""
     options: dict[str, str] = {}
@@ -130,9 +164,12 @@ def _plugin_options(form) -> dict[str, str]:
 
 def _quote_context(
     merchant: Merchant, membership: Membership, amount: int | None, points_to_use: int,
-    options: dict[str, str] | None = None,
+    options: dict[str, str] | None = None, lines: tuple[SaleLine, ...] = (),
 ):
-    """The live panel: the sale's own figures for what the cashier has typed so far."""
+    """The live panel: the sale's own figures for what the cashier has typed so far (the
+    picked items' sum is the amount when items are picked)."""
+    if lines:
+        amount = purchase_service.lines_total(lines)
     quote = purchase_service.quote(merchant, membership, amount or 0)
     over_max = bool(amount) and points_to_use > quote.max_points
     figures, refused = None, None
@@ -142,6 +179,7 @@ def _quote_context(
             # Over the limit the sale is declined: show what the allowed maximum would do.
             points_to_use=min(points_to_use, quote.max_points),
             idempotency_key=f"quote-{_new_key()}", cashier_id=current_user.id, options=options or {},
+            lines=lines,
         )
         try:
             figures = purchase_service.quote_sale(db.session, merchant, membership, draft)
@@ -150,6 +188,7 @@ def _quote_context(
     return {
         "quote": quote,
         "quote_amount": amount,
+        "quote_lines": lines,
         "quote_points": points_to_use,
         "figures": figures,
         "quote_refused": refused,
@@ -176,16 +215,22 @@ def _customer_context(
     """Everything the purchase form needs for an identified customer."""
     amount, _amount_error = _parse_amount(merchant, amount_text) if amount_text else (None, None)
     points_to_use, _points_error = _parse_points(points_text)
-    options = _plugin_options(request.form) if request.method == "POST" else {}
+    posted = request.method == "POST"
+    options = _plugin_options(request.form) if posted else {}
+    lines, _items_error = _priced(merchant, request.form) if posted else ((), None)
+    picked, _pick_error = _picks(request.form) if posted else ([], None)
     return {
         "state": "customer",
         "membership": membership,
+        "price_items": price_item_service.items_of(db.session, merchant),
+        "picked": dict(picked),
+        "item_field": ITEM_FIELD,
         "checkout_lines": _checkout_lines(merchant, membership),
         "amount_text": amount_text,
         "points_text": points_text,
         "idempotency_key": key or _new_key(),
         "errors": errors or {},
-        **_quote_context(merchant, membership, amount, points_to_use or 0, options),
+        **_quote_context(merchant, membership, amount, points_to_use or 0, options, lines),
     }
 
 
@@ -247,9 +292,13 @@ def quote(merchant: Merchant):
     amount_text = request.args.get("amount", "")
     amount, error = _parse_amount(merchant, amount_text) if amount_text.strip() else (None, None)
     points_to_use, _points_error = _parse_points(request.args.get("points", ""))
+    lines, items_error = _priced(merchant, request.args)
+    if lines:  # the items make the bill: whatever was typed in the amount does not matter
+        error = None
     context = _quote_context(
-        merchant, membership, amount, points_to_use or 0, _plugin_options(request.args)
+        merchant, membership, amount, points_to_use or 0, _plugin_options(request.args), lines
     )
+    error = items_error or error
     body = render_template(
         "cashier/_quote.html", merchant=merchant, membership=membership, amount_error=error, **context
     )
@@ -273,9 +322,19 @@ def purchase(merchant: Merchant):
     key = (form.get("idempotency_key") or "").strip()
     options = _plugin_options(form)
     errors: dict[str, str] = {}
-    amount, amount_error = _parse_amount(merchant, amount_text)
+    lines, items_error = _priced(merchant, form)
+    if lines:  # the picked items fill the bill
+        amount, amount_error = purchase_service.lines_total(lines), None
+        if amount <= 0:
+            amount_error = _("The amount must be greater than zero.")
+        elif amount > MAX_AMOUNT:
+            amount_error = _("That amount is too large; check the number.")
+    else:
+        amount, amount_error = _parse_amount(merchant, amount_text)
     points_to_use, points_error = _parse_points(points_text)
-    if amount_error:
+    if items_error:
+        errors["line_items"] = items_error
+    elif amount_error:
         errors["amount"] = amount_error
     if points_error:
         errors["points"] = points_error
@@ -295,6 +354,7 @@ def purchase(merchant: Merchant):
         idempotency_key=key,
         cashier_id=current_user.id,
         options=options,
+        lines=lines,
     )
     try:
         outcome = purchase_service.record_purchase(db.session, merchant, membership, draft)

@@ -13,6 +13,7 @@ from webapp.models.loyalty import (
     PointsAdjustment,
     Purchase,
     PurchaseDecline,
+    PurchaseItem,
     WelcomeBonusClaim,
 )
 from webapp.models.network import (
@@ -52,6 +53,7 @@ __all__ = [
     "PriceItem",
     "Purchase",
     "PurchaseDecline",
+    "PurchaseItem",
     "SearchDocument",
     "StaffInvitation",
     "StaffRole",

@@ -81,6 +81,10 @@ class Purchase(db.Model):
     merchant: Mapped[Merchant] = relationship()
     membership: Mapped[Membership] = relationship()
     cashier: Mapped[User | None] = relationship(foreign_keys=[cashier_id])
+    # The lines picked from the price list, if any (read only: the sale writes them in one INSERT).
+    items: Mapped[list[PurchaseItem]] = relationship(
+        order_by="PurchaseItem.id", viewonly=True, lazy="select"
+    )
 
     __table_args__ = (
         UniqueConstraint("merchant_id", "idempotency_key"),
@@ -90,6 +94,32 @@ class Purchase(db.Model):
         CheckConstraint("points_earned >= 0", name="points_earned_not_negative"),
         Index("ix_purchases_merchant_created", "merchant_id", "created_at"),
     )
+
+
+class PurchaseItem(db.Model):
+    """One line of a sale picked from the price list: the item's name and unit price copied when
+    it was sold (the list may change later; a deleted item leaves the line, without its link)."""
+
+    __tablename__ = "purchase_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    price_item_id: Mapped[int | None] = mapped_column(ForeignKey("price_items.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(120))
+    unit_price: Mapped[int] = mapped_column()  # minor units
+    quantity: Mapped[int] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        # Segments: who bought this item (offers' "bought a price-list item").
+        Index("ix_purchase_items_merchant_item", "merchant_id", "price_item_id"),
+    )
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
 
 
 class PurchaseDecline(db.Model):

@@ -22,6 +22,7 @@ from webapp.models import (
     Network,
     PasswordResetToken,
     Purchase,
+    PurchaseItem,
     StaffRole,
     User,
     UserSession,
@@ -73,6 +74,14 @@ def export_customer(session: Session, user: User, now: datetime | None = None) -
             select(Purchase).where(Purchase.membership_id.in_(card_ids)).order_by(Purchase.id)
         )
     ) if card_ids else []
+    lines: dict[int, list[PurchaseItem]] = {}
+    if purchases:  # the items bought, one query for every purchase
+        for line in session.scalars(
+            select(PurchaseItem)
+            .where(PurchaseItem.purchase_id.in_([purchase.id for purchase in purchases]))
+            .order_by(PurchaseItem.id)
+        ):
+            lines.setdefault(line.purchase_id, []).append(line)
     entries = list(
         session.scalars(
             select(LedgerEntry)
@@ -157,6 +166,10 @@ def export_customer(session: Session, user: User, now: datetime | None = None) -
                 "amount_paid_minor": purchase.amount_paid,
                 "points_earned": purchase.points_earned,
                 "note": purchase.note,
+                "items": [
+                    {"name": line.name, "unit_price_minor": line.unit_price, "quantity": line.quantity}
+                    for line in lines.get(purchase.id, [])
+                ],
                 "created_at": _when(purchase.created_at),
                 "refunded_at": _when(purchase.refunded_at),
             }

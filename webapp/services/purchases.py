@@ -28,7 +28,16 @@ from webapp.errors import (
     is_database_unavailable,
 )
 from webapp.extensions import commit_without_expiring, per_dialect
-from webapp.models import LedgerEntry, Membership, Merchant, Purchase, PurchaseDecline, User
+from webapp.models import (
+    LedgerEntry,
+    Membership,
+    Merchant,
+    PriceItem,
+    Purchase,
+    PurchaseDecline,
+    PurchaseItem,
+    User,
+)
 from webapp.models.base import utcnow
 from webapp.plugins import hooks_for, sorted_by_order
 from webapp.rules import points_earned, points_limit
@@ -47,6 +56,22 @@ log = logging.getLogger(__name__)
 
 MAX_AMOUNT = 10**12  # minor units; anything larger is a typo, not a sale
 MAX_KEY_LENGTH = 80
+MAX_LINES = 50  # price-list lines on one bill
+MAX_QUANTITY = 999
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One line of a bill picked from the price list, priced when the cashier picked it."""
+
+    price_item_id: int
+    name: str
+    unit_price: int  # minor units
+    quantity: int
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
 
 
 @dataclass
@@ -61,17 +86,17 @@ class PurchaseDraft:
     options: dict[str, Any] = field(default_factory=dict)  # plugin choices, e.g. certificate code
     note: str = ""
     created_at: datetime | None = None  # for imports and demo data; defaults to now
+    lines: tuple[SaleLine, ...] = ()  # picked from the price list; ``amount`` is their sum
     # Filled in during the record phase:
     points_value: int = 0
     adjustments: list[PurchaseAdjustment] = field(default_factory=list)
 
     def fingerprint(self) -> str:
         """What must match for a retried key to replay instead of being refused."""
-        payload = json.dumps(
-            [self.membership_id, self.amount, self.points_to_use, self.options],
-            sort_keys=True,
-            default=str,
-        )
+        fields: list[Any] = [self.membership_id, self.amount, self.points_to_use, self.options]
+        if self.lines:  # a sale without lines keeps the fingerprint it always had
+            fields.append([[line.price_item_id, line.quantity] for line in self.lines])
+        payload = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     @property
@@ -94,6 +119,48 @@ class Quote:
     earn_rate_bp: int
     earn_rate_label: str
     balance: int
+
+
+def priced_lines(
+    session: Session, merchant: Merchant, picks: list[tuple[int, int]]
+) -> tuple[SaleLine, ...]:
+    """The picked price-list items ``(item id, quantity)`` of this merchant as priced lines, in
+    the merchant's list order (one SELECT; none without picks). The same item picked twice adds
+    up. Raises ``ValidationFailed`` for a quantity out of range, too many lines, or an item that
+    is not in this merchant's price list (another merchant's, or deleted since)."""
+    if not picks:
+        return ()
+    quantities: dict[int, int] = {}
+    for item_id, quantity in picks:
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise ValidationFailed(
+                _("A quantity is a whole number from 1 to %(max)s.", max=MAX_QUANTITY),
+                code="bad_quantity",
+            )
+        quantities[item_id] = quantities.get(item_id, 0) + quantity
+    if len(quantities) > MAX_LINES:
+        raise ValidationFailed(
+            _("At most %(count)s price-list items on one bill.", count=MAX_LINES), code="too_many_items"
+        )
+    if any(quantity > MAX_QUANTITY for quantity in quantities.values()):
+        raise ValidationFailed(
+            _("A quantity is a whole number from 1 to %(max)s.", max=MAX_QUANTITY), code="bad_quantity"
+        )
+    rows = session.execute(
+        select(PriceItem.id, PriceItem.name, PriceItem.price)
+        .where(PriceItem.merchant_id == merchant.id, PriceItem.id.in_(list(quantities)))
+        .order_by(PriceItem.position, PriceItem.id)
+    ).all()
+    if len(rows) != len(quantities):
+        raise ValidationFailed(
+            _("An item picked is not in this price list (it may have been removed); pick again."),
+            code="unknown_item",
+        )
+    return tuple(SaleLine(row.id, row.name, row.price, quantities[row.id]) for row in rows)
+
+
+def lines_total(lines: tuple[SaleLine, ...]) -> int:
+    return sum(line.total for line in lines)
 
 
 def earn_rate(merchant: Merchant, membership: Membership) -> EarnRate:
@@ -341,6 +408,8 @@ def _validate(merchant: Merchant, membership: Membership, draft: PurchaseDraft) 
         raise ValidationFailed(_("That amount is too large; check the number."))
     if draft.points_to_use < 0:
         raise ValidationFailed(_("Points to use cannot be negative."))
+    if draft.lines and lines_total(draft.lines) != draft.amount:
+        raise ValidationFailed(_("The amount must be the sum of the items picked."), code="amount_mismatch")
     if merchant.status != "active":
         raise PurchaseDeclined(_("This business is not active in the network, so it cannot record sales."))
     limit = points_limit(draft.amount, merchant.max_points_share_pct, merchant.network.point_value_minor)
@@ -411,6 +480,8 @@ def _record(
             _roll_back(session, None)
             _stored_outcome(session, merchant_id, draft)
             raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged."))
+        if draft.lines:  # a sale without lines sends no statement for them
+            _insert_lines(session, purchase, draft.lines)
         hooks = hooks_for(merchant)
         zone = network_zone(merchant.network)
         remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
@@ -558,6 +629,25 @@ def _insert_purchase(
     make_transient_to_detached(purchase)
     session.add(purchase)
     return purchase
+
+
+def _insert_lines(session: Session, purchase: Purchase, lines: tuple[SaleLine, ...]) -> None:
+    """The bill's price-list lines in one multi-row INSERT, names and prices as sold."""
+    session.execute(
+        insert(PurchaseItem.__table__).values(
+            [
+                {
+                    "purchase_id": purchase.id,
+                    "merchant_id": purchase.merchant_id,
+                    "price_item_id": line.price_item_id,
+                    "name": line.name,
+                    "unit_price": line.unit_price,
+                    "quantity": line.quantity,
+                }
+                for line in lines
+            ]
+        )
+    )
 
 
 def _roll_back(session: Session, purchase: Purchase | None) -> None:

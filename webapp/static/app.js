@@ -85,6 +85,19 @@
       input.dispatchEvent(new Event("input", { bubbles: true }));
     }
   });
+
+  // The till's price-list filter: hides the items whose name does not contain what was typed
+  // (the list is the server's; without JavaScript every item stays listed).
+  document.addEventListener("input", function (event) {
+    var box = event.target.closest("[data-item-filter]");
+    if (!box) { return; }
+    var list = document.querySelector(box.getAttribute("data-item-filter"));
+    if (!list) { return; }
+    var wanted = box.value.trim().toLowerCase();
+    list.querySelectorAll("[data-item-name]").forEach(function (row) {
+      row.hidden = wanted !== "" && row.getAttribute("data-item-name").indexOf(wanted) === -1;
+    });
+  });
 })();
 
 // A change that did not reach the server (no connection, a timeout, a server error) must never

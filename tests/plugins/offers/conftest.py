@@ -6,6 +6,8 @@ import pytest
 
 from tests import kit
 from tests.kit import enable_plugins
+from webapp.extensions import db
+from webapp.services.purchases import lines_total, priced_lines
 
 SECRET = "offers-test-secret"
 
@@ -23,5 +25,9 @@ def shop(make_merchant):
     return merchant
 
 
-def buy(merchant, membership, amount: int = 50_000, when=None, **sale):
-    return kit.buy(merchant, membership, amount, when=when, **sale)
+def buy(merchant, membership, amount: int = 50_000, when=None, picks=None, **sale):
+    """A sale of ``amount``, or of the price-list items ``picks`` [(item id, quantity)]."""
+    if not picks:
+        return kit.buy(merchant, membership, amount, when=when, **sale)
+    lines = priced_lines(db.session, merchant, picks)
+    return kit.buy(merchant, membership, lines_total(lines), when=when, lines=lines, **sale)

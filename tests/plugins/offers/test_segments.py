@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from plugins.offers import services
 from tests.plugins.offers.conftest import buy
@@ -28,12 +28,27 @@ class Person:
     sales: list[tuple[datetime, int, bool]] = field(
         default_factory=list
     )  # (when, amount, refunded)
+    bought: list[tuple[datetime, int, bool]] = field(default_factory=list)  # (when, item id, refunded)
     left: bool = False
 
 
 @pytest.fixture
-def population(shop, make_member, make_user):
-    """Fifteen members with a seeded random history: sales over 200 days, some refunded, birthdays."""
+def menu(shop):
+    """Three price-list items; sales pick some of them (or none: an amount typed in)."""
+    from webapp.services import price_items
+
+    price_items.add_items(db.session, shop, [
+        price_items.ItemRow(None, name, price)
+        for name, price in (("Latte", 1_000), ("Cake", 25_000), ("Beans", 100_000))
+    ], "en")
+    db.session.commit()
+    return [item.id for item in price_items.items_of(db.session, shop)]
+
+
+@pytest.fixture
+def population(shop, make_member, make_user, menu):
+    """Fifteen members with a seeded random history: sales over 200 days, some refunded, some of
+    price-list items, birthdays."""
     chance = random.Random(15)
     people = []
     for number in range(15):
@@ -47,11 +62,13 @@ def population(shop, make_member, make_user):
             when = NOW - timedelta(days=chance.randint(0, 200), minutes=chance.randint(0, 1400))
             when = max(when, joined + timedelta(minutes=1))
             amount = chance.choice([1_000, 25_000, 100_000, 450_000])
-            purchase = buy(shop, member, amount, when)
+            picked = chance.sample(menu, chance.choice([0, 0, 1, 2]))
+            purchase = buy(shop, member, amount, when, picks=[(item, chance.randint(1, 3)) for item in picked])
             refunded = chance.random() < 0.2
             if refunded:
                 refund_purchase(db.session, shop, purchase.id, shop.owner.id)
-            person.sales.append((when, amount, refunded))
+            person.sales.append((when, purchase.amount, refunded))
+            person.bought.extend((when, item, refunded) for item in picked)
         if number == 14:  # a member who left is in no segment
             member.left_at = NOW - timedelta(days=1)
             db.session.commit()
@@ -88,6 +105,13 @@ def python_filter(people, criteria: services.Criteria, zone, now) -> list[int]:
                 continue
         if criteria.birthday_month is not None and person.birth_month != criteria.birthday_month:
             continue
+        if criteria.item_id is not None:
+            since = day_start(local_today - timedelta(days=criteria.item_days), zone)
+            if not any(
+                item == criteria.item_id and when >= since and not refunded
+                for when, item, refunded in person.bought
+            ):
+                continue
         chosen.append(person.membership_id)
     return sorted(chosen)
 
@@ -98,8 +122,11 @@ optional_spend = st.one_of(st.none(), st.sampled_from([0, 1_000, 26_000, 100_000
 
 
 @st.composite
-def criteria_strategy(draw):
+def criteria_strategy(draw, menu):
+    item = draw(st.one_of(st.none(), st.sampled_from(menu)))
     criteria = services.Criteria(
+        item_id=item,
+        item_days=None if item is None else draw(st.sampled_from([1, 7, 30, 90, 365])),
         idle_days=draw(optional_days),
         period_days=draw(st.sampled_from([7, 30, 90, 365])),
         min_visits=draw(optional_visits),
@@ -114,8 +141,9 @@ def criteria_strategy(draw):
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(criteria=criteria_strategy(), hours=st.integers(-30, 30))
-def test_the_segment_query_agrees_with_a_python_filter(shop, population, criteria, hours):
+@given(data=st.data(), hours=st.integers(-30, 30))
+def test_the_segment_query_agrees_with_a_python_filter(shop, population, menu, data, hours):
+    criteria = data.draw(criteria_strategy(menu))
     now = NOW + timedelta(hours=hours)
     expected = python_filter(population, criteria, network_zone(shop.network), now)
     members = services.segment_members(db.session, shop, criteria, now)
@@ -123,9 +151,16 @@ def test_the_segment_query_agrees_with_a_python_filter(shop, population, criteri
     assert services.segment_size(db.session, shop, criteria, now) == len(expected)
 
 
+def population_item():
+    from webapp.models import PriceItem
+
+    return db.session.scalar(select(PriceItem.id).order_by(PriceItem.id))
+
+
 def test_a_segment_is_one_statement_whatever_its_size(app, shop, population):
     criteria = services.Criteria(
-        idle_days=30, period_days=365, min_visits=1, min_spend=1_000, birthday_month=6
+        idle_days=30, period_days=365, min_visits=1, min_spend=1_000, birthday_month=6,
+        item_id=population_item(), item_days=90,
     )
     services.segment_size(db.session, shop, criteria, NOW)  # the merchant's network is loaded once
     statements = []
@@ -181,9 +216,39 @@ def test_idle_days_follow_the_networks_midnight(shop, make_member):
         ({"period_days": "30", "min_spend": "12 tenge"}, "min_spend"),
         ({"period_days": "30", "min_spend": "-5"}, "min_spend"),
         ({"birthday_month": "13"}, "birthday_month"),
+        ({"item_id": "999", "item_days": "30"}, "item_id"),  # not one of this merchant's items
+        ({"item_id": "7"}, "item_days"),
+        ({"item_id": "7", "item_days": "0"}, "item_days"),
     ],
 )
 def test_bad_conditions_are_named(app, form, field):
     with app.test_request_context():
-        _criteria, errors = services.parse_criteria(form, "KZT")
+        _criteria, errors = services.parse_criteria(form, "KZT", items=[(7, "Latte")])
     assert field in errors and errors[field]
+
+
+def test_an_item_condition_names_only_this_merchants_buyers_of_it(shop, make_merchant, make_member, menu):
+    """Bought the latte within 30 days: the buyer in; a refunded latte, an older one, another
+    item, and the same-named item bought at another shop are out."""
+    from webapp.services import price_items
+
+    latte, cake, _beans = menu
+    other = make_merchant()
+    price_items.add_items(db.session, other, [price_items.ItemRow(None, "Latte", 1_000)], "en")
+    db.session.commit()
+    their_latte = price_items.items_of(db.session, other)[0].id
+    buyer, refunded, old, cake_eater = (make_member(shop) for _number in range(4))
+    elsewhere = make_member(other, user=buyer.user)
+    for member in (buyer, refunded, old, cake_eater):
+        member.joined_at = NOW - timedelta(days=100)
+    db.session.commit()
+    buy(shop, buyer, when=NOW - timedelta(days=3), picks=[(latte, 2), (cake, 1)])
+    sale = buy(shop, refunded, when=NOW - timedelta(days=3), picks=[(latte, 1)])
+    refund_purchase(db.session, shop, sale.id, shop.owner.id)
+    buy(shop, old, when=NOW - timedelta(days=45), picks=[(latte, 1)])
+    buy(shop, cake_eater, when=NOW - timedelta(days=3), picks=[(cake, 1)])
+    buy(other, elsewhere, when=NOW - timedelta(days=3), picks=[(their_latte, 1)])
+    found = services.segment_members(db.session, shop, services.Criteria(item_id=latte, item_days=30), NOW)
+    assert [card for card, _user in found] == [buyer.id]
+    longer = services.segment_members(db.session, shop, services.Criteria(item_id=latte, item_days=60), NOW)
+    assert [card for card, _user in longer] == sorted([buyer.id, old.id])

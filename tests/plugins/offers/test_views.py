@@ -162,3 +162,38 @@ def test_a_double_clicked_send_sends_once(client, shop, make_member):
     assert first.status_code == second.status_code == 303
     assert first.headers["Location"] == second.headers["Location"]
     assert db.session.scalar(select(func.count()).select_from(SegmentOffer)) == 1
+
+
+def test_the_builder_offers_the_price_list_and_counts_its_buyers(client, shop, make_member, make_merchant):
+    from tests.plugins.offers.conftest import buy
+    from webapp.services import price_items
+
+    price_items.add_items(db.session, shop, [
+        price_items.ItemRow(None, "Latte", 1_000), price_items.ItemRow(None, "Cake <i>", 2_000)
+    ], "en")
+    other = make_merchant()
+    price_items.add_items(db.session, other, [price_items.ItemRow(None, "Their tea", 500)], "en")
+    db.session.commit()
+    latte, cake = price_items.items_of(db.session, shop)
+    theirs = price_items.items_of(db.session, other)[0]
+    buyer, _other_member = make_member(shop), make_member(shop)
+    buy(shop, buyer, picks=[(latte.id, 1)])
+    client.login(shop.owner)
+    page = client.get(owner_url(shop, "new")).get_data(as_text=True)
+    assert f'<option value="{latte.id}">Latte</option>' in page and "Cake &lt;i&gt;" in page
+    assert "Their tea" not in page
+    live = client.get(
+        owner_url(shop, "size"), query_string={"item_id": str(latte.id), "item_days": "7"},
+        headers={"HX-Request": "true"},
+    )
+    assert "1 customer matches." in live.get_data(as_text=True)
+    nobody = client.get(
+        owner_url(shop, "size"), query_string={"item_id": str(cake.id), "item_days": "7"},
+        headers={"HX-Request": "true"},
+    )
+    assert "This segment matches nobody." in nobody.get_data(as_text=True)
+    foreign = client.get(
+        owner_url(shop, "size"), query_string={"item_id": str(theirs.id), "item_days": "7"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Fix the conditions" in foreign.get_data(as_text=True)
