@@ -254,11 +254,17 @@ def decimal_filter(value) -> str:
     return formatting.decimal(value, locale=_locale_id())
 
 
-def phone_filter(value) -> str:
-    """A stored E.164 number written for people: ``+7 701 123 4567``."""
+@lru_cache(maxsize=4096)
+def _phone_text(value: str) -> str:
     from webapp.services import phones
 
     return phones.format_international(value)
+
+
+def phone_filter(value) -> str:
+    """A stored E.164 number written for people: ``+7 701 123 4567``; a number's text is kept
+    (libphonenumber took about 0.3 ms a number, a customer list shows 25)."""
+    return _phone_text(value) if value else ""
 
 
 def contact_email_filter(value) -> str:
