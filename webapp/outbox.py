@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete, event, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.models.base import utcnow
@@ -327,6 +328,28 @@ class Backlog:
         return bool(self.waiting or self.failed)
 
 
+@lru_cache(maxsize=4)
+def _backlog_statement(by_merchant: bool, by_network: bool):
+    """``backlog``'s statement, built once per scope (the dashboard runs it on every visit)."""
+    table = OutboxMessage.__table__
+    # Late: due for more than a minute (a letter scheduled for tomorrow is not late).
+    waiting = table.c.failed_at.is_(None) & (table.c.due_at <= bindparam("late_before", type_=table.c.due_at.type))
+    query = select(
+        func.count().filter(waiting),
+        func.count().filter(table.c.failed_at.is_not(None)),
+        func.min(table.c.due_at).filter(waiting),
+    ).where(table.c.done_at.is_(None))
+    if by_merchant:
+        query = query.where(table.c.merchant_id == bindparam("merchant_id"))
+    if by_network:
+        from webapp.models import Merchant
+
+        query = query.where(
+            table.c.merchant_id.in_(select(Merchant.id).where(Merchant.network_id == bindparam("network_id")))
+        )
+    return query
+
+
 def backlog(
     session: Session,
     merchant_id: int | None = None,
@@ -335,23 +358,13 @@ def backlog(
 ) -> Backlog:
     """The backlog of the installation, of one merchant or of one network, in one statement."""
     now = now or utcnow()
-    table = OutboxMessage.__table__
-    # Late: due for more than a minute (a letter scheduled for tomorrow is not late).
-    waiting = table.c.failed_at.is_(None) & (table.c.due_at <= now - timedelta(minutes=1))
-    query = select(
-        func.count().filter(waiting),
-        func.count().filter(table.c.failed_at.is_not(None)),
-        func.min(table.c.due_at).filter(waiting),
-    ).where(table.c.done_at.is_(None))
+    query = _backlog_statement(merchant_id is not None, network_id is not None)
+    parameters = {"late_before": now - timedelta(minutes=1)}
     if merchant_id is not None:
-        query = query.where(table.c.merchant_id == merchant_id)
+        parameters["merchant_id"] = merchant_id
     if network_id is not None:
-        from webapp.models import Merchant
-
-        query = query.where(
-            table.c.merchant_id.in_(select(Merchant.id).where(Merchant.network_id == network_id))
-        )
-    row = session.execute(query).one()
+        parameters["network_id"] = network_id
+    row = session.execute(query, parameters).one()
     return Backlog(waiting=row[0] or 0, failed=row[1] or 0, oldest=row[2])
 
 

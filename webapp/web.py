@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
@@ -75,6 +75,19 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
     return target
 
 
+@lru_cache(maxsize=1)
+def _staff_merchant_statement():
+    """The merchant and the user's role there, with its network (currency, point value: nearly
+    every staff page shows money); built once, every staff page runs it."""
+    return (
+        select(Merchant, StaffRole.role)
+        .join(StaffRole, StaffRole.merchant_id == Merchant.id)
+        .join(Network, Network.id == Merchant.network_id)
+        .options(contains_eager(Merchant.network))
+        .where(Merchant.slug == bindparam("slug"), StaffRole.user_id == bindparam("user_id"))
+    )
+
+
 def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> Merchant:
     """The merchant ``slug`` if the signed-in user has one of ``roles`` there; 404 otherwise.
 
@@ -82,14 +95,7 @@ def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> 
     """
     if not current_user.is_authenticated:
         abort(404)
-    # The network (currency, point value) comes along: nearly every staff page shows money.
-    row = db.session.execute(
-        select(Merchant, StaffRole.role)
-        .join(StaffRole, StaffRole.merchant_id == Merchant.id)
-        .join(Network, Network.id == Merchant.network_id)
-        .options(contains_eager(Merchant.network))
-        .where(Merchant.slug == slug, StaffRole.user_id == current_user.id)
-    ).first()
+    row = db.session.execute(_staff_merchant_statement(), {"slug": slug, "user_id": current_user.id}).first()
     if row is None or row[1] not in roles:
         abort(404)
     g.merchant, g.staff_role = row

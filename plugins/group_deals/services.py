@@ -8,12 +8,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
@@ -730,21 +731,31 @@ def wallet_overview(session: Session, user_id: int, now: datetime | None = None)
     """The customer's vouchers and the open deals of the merchants whose card they hold, by
     merchant id: three statements (vouchers, deals, their tiers) for a whole wallet."""
     now = now or utcnow()
+    vouchers_statement, deals_statement = _wallet_statements()
     vouchers: dict[int, list[Voucher]] = {}
-    for voucher in session.scalars(
-        select(Voucher).options(joinedload(Voucher.deal)).where(Voucher.user_id == user_id)
-        .order_by(case((Voucher.status == "issued", 0), else_=1), Voucher.expires_at.desc()).limit(200)
-    ):
+    for voucher in session.scalars(vouchers_statement, {"user_id": user_id}):
         vouchers.setdefault(voucher.merchant_id, []).append(voucher)
     deals: dict[int, list[Deal]] = {}
-    member_of = select(Membership.merchant_id).where(Membership.user_id == user_id, Membership.left_at.is_(None))
-    for deal in session.scalars(
-        select(Deal).options(selectinload(Deal.tiers))
-        .where(Deal.merchant_id.in_(member_of), Deal.status == "open", Deal.deadline > now)
-        .order_by(Deal.deadline, Deal.id).limit(200)
-    ):
+    for deal in session.scalars(deals_statement, {"user_id": user_id, "now": now}):
         deals.setdefault(deal.merchant_id, []).append(deal)
     return {"vouchers": vouchers, "deals": deals}
+
+
+@lru_cache(maxsize=1)
+def _wallet_statements():
+    """``wallet_overview``'s vouchers and deals statements, built once (every wallet visit)."""
+    user_id = bindparam("user_id")
+    vouchers = (
+        select(Voucher).options(joinedload(Voucher.deal)).where(Voucher.user_id == user_id)
+        .order_by(case((Voucher.status == "issued", 0), else_=1), Voucher.expires_at.desc()).limit(200)
+    )
+    member_of = select(Membership.merchant_id).where(Membership.user_id == user_id, Membership.left_at.is_(None))
+    deals = (
+        select(Deal).options(selectinload(Deal.tiers))
+        .where(Deal.merchant_id.in_(member_of), Deal.status == "open", Deal.deadline > bindparam("now"))
+        .order_by(Deal.deadline, Deal.id).limit(200)
+    )
+    return vouchers, deals
 
 
 def _not_valid() -> VoucherRefused:

@@ -22,10 +22,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, false, func, insert, or_, select
+from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -735,11 +736,10 @@ def claim(
     return session.get(OfferClaim, claim_id), True
 
 
-def wallet_offers(session: Session, user_id: int, now: datetime | None = None) -> dict[int, list]:
-    """Open offers for each of the customer's cards (merchant id -> [(offer, claimed)]), newest
-    first: one statement for the whole wallet."""
-    since = (now or utcnow()) - timedelta(days=VALID_DAYS)
-    rows = session.execute(
+@lru_cache(maxsize=1)
+def _wallet_offers_statement():
+    """``wallet_offers``' statement, built once (every wallet visit runs it)."""
+    return (
         select(SegmentOffer, OfferClaim.id)
         .join(OfferRecipient, OfferRecipient.offer_id == SegmentOffer.id)
         .join(Membership, Membership.id == OfferRecipient.membership_id)
@@ -748,13 +748,20 @@ def wallet_offers(session: Session, user_id: int, now: datetime | None = None) -
             and_(OfferClaim.offer_id == SegmentOffer.id, OfferClaim.membership_id == Membership.id),
         )
         .where(
-            Membership.user_id == user_id,
+            Membership.user_id == bindparam("user_id"),
             Membership.left_at.is_(None),
             OfferRecipient.in_control.is_(False),
-            SegmentOffer.sent_at > since,
+            SegmentOffer.sent_at > bindparam("since"),
         )
         .order_by(SegmentOffer.sent_at.desc(), SegmentOffer.id.desc())
-    ).all()
+    )
+
+
+def wallet_offers(session: Session, user_id: int, now: datetime | None = None) -> dict[int, list]:
+    """Open offers for each of the customer's cards (merchant id -> [(offer, claimed)]), newest
+    first: one statement for the whole wallet."""
+    since = (now or utcnow()) - timedelta(days=VALID_DAYS)
+    rows = session.execute(_wallet_offers_statement(), {"user_id": user_id, "since": since}).all()
     found: dict[int, list] = {}
     for offer, claim_id in rows:
         found.setdefault(offer.merchant_id, []).append((offer, claim_id is not None))

@@ -51,3 +51,34 @@ def test_percentages_and_averages_use_the_readers_decimal_mark(app):
             assert page(values) == "13,5% 40% 4,25 2,5% 1\u00a0234,5"
         with force_locale("bg"):
             assert page(values) == "13,5% 40% 4,25 2,5% 1\u00a0234,5"
+
+
+@pytest.mark.parametrize("locale", ("en", "ru", "bg", "kk"))
+def test_kept_texts_match_the_formatters_and_follow_the_language(app, locale):
+    """share_percent, decimal and phone keep their texts; a kept text is the formatter's own, in
+    the reader's language (never the language the text was first made in)."""
+    from webapp.services import phones
+
+    with app.test_request_context():
+        with force_locale("en"):  # fill the caches in another language first
+            for share in (0, 0.135, 1, 0.3333):
+                templating.share_percent_filter(share)
+        with force_locale(locale):
+            for share in (0, 0.135, 1, 0.3333, None):
+                assert templating.share_percent_filter(share) == formatting.share_percent(share, locale=locale)
+            for value in (0, 4.25, 1234.5, 7, 1, 1.0):
+                assert templating.decimal_filter(value) == formatting.decimal(value, locale=locale)
+        for number in ("+77011234567", "+359888123456", "not a number", "", None):
+            assert templating.phone_filter(number) == (phones.format_international(number) if number else "")
+    assert templating.phone_filter("+77011234567") == "+7 701 123 4567"
+
+
+def test_chart_numbers_are_points_decimals_or_the_charts_format(app):
+    with app.test_request_context(), force_locale("ru"):
+        assert templating.chart_number_filter(12345) == formatting.points(12345, locale="ru")
+        assert templating.chart_number_filter(2.5) == formatting.decimal(2.5, locale="ru")
+        page = app.jinja_env.from_string(
+            '{% macro label(value) %} {{ value|money("KZT") }} {% endmacro %}'
+            '{{ values|map("chart_number", label)|join("|") }}'
+        )
+        assert page.render(values=[450000, 0]) == "4\u00a0500\u00a0₸|0\u00a0₸"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -211,20 +212,28 @@ def start_session(session: Session, user: User, user_agent: str = "") -> str:
     return f"{user.id}:{token}"
 
 
+@lru_cache(maxsize=1)
+def _session_user_statement():
+    """The signed-in user's look-up, built once: every request runs it."""
+    return (
+        select(User, UserSession.id)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == bindparam("user_id"),
+            UserSession.token_hash == bindparam("token_hash"),
+            UserSession.revoked_at.is_(None),
+            User.erased_at.is_(None),
+        )
+    )
+
+
 def load_session_user(session: Session, session_id: str) -> User | None:
     """The user of a live session id, or ``None`` if it was revoked, malformed or unknown."""
     user_id, _, token = (session_id or "").partition(":")
     if not user_id.isdigit() or not token:
         return None
     row = session.execute(
-        select(User, UserSession.id)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            User.id == int(user_id),
-            UserSession.token_hash == codes.token_hash(token),
-            UserSession.revoked_at.is_(None),
-            User.erased_at.is_(None),
-        )
+        _session_user_statement(), {"user_id": int(user_id), "token_hash": codes.token_hash(token)}
     ).first()
     if row is None:
         return None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
@@ -221,59 +222,69 @@ def _month_of_index(index: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def customer_value(
-    merchant: Merchant, session: Session | None = None, now=None, months: int = COHORT_MONTHS
-) -> CustomerValue:
-    """Lifetime value (overall and by join month) and cohort retention for the last ``months``
-    join months, from the per-card monthly running totals and the members' join dates: three
-    statements whose cost grows with customers and months, never with purchases."""
-    from webapp.models import CustomerMonthTotals, Membership
-    from webapp.timezones import month_start
+@lru_cache(maxsize=8)
+def _customer_value_statements(months: int):
+    """The customer value's statements, built once per number of months (building a select with
+    an eleven-branch CASE cost more Python than running it): members counted by local join month
+    (bucket -1: joined before the window; their sum is every member), the revenue so far, and the
+    activity of the window's cohorts month by month."""
+    from webapp.models import CustomerMonthTotals as totals
+    from webapp.models import Membership
 
-    session = session or db.session
-    now = now or utcnow()
-    zone = network_zone(merchant.network)
-    totals = CustomerMonthTotals
-    customers = (
-        session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.merchant_id == merchant.id)
-        )
-        or 0
-    )
-    revenue = (
-        session.scalar(
-            select(func.coalesce(func.sum(totals.revenue), 0)).where(
-                totals.merchant_id == merchant.id
-            )
-        )
-        or 0
-    )
-    # Members per local join month: bounds computed here, counted by one CASE over the join date.
-    bounds = [month_start(now, zone, back) for back in range(months - 1, -1, -1)]
+    merchant_id = bindparam("merchant_id")
+    bounds = [bindparam(f"bound_{index}") for index in range(months)]
     bucket = case(
-        *[(Membership.joined_at < bounds[i + 1], i) for i in range(months - 1)], else_=months - 1
+        (Membership.joined_at < bounds[0], -1),
+        *[(Membership.joined_at < bounds[i + 1], i) for i in range(months - 1)],
+        else_=months - 1,
     )
-    sizes = dict(
-        session.execute(
-            select(bucket.label("bucket"), func.count())
-            .where(Membership.merchant_id == merchant.id, Membership.joined_at >= bounds[0])
-            .group_by(bucket)
-        ).all()
+    sizes = (
+        select(bucket.label("bucket"), func.count())
+        .where(Membership.merchant_id == merchant_id)
+        .group_by(bucket)
     )
-    first = _month_index(local_month_of(bounds[0], zone))
-    current = _month_index(local_month_of(now, zone))
-    activity: dict[tuple[date, date], tuple[int, int]] = {}
-    for join_month, month, active, month_revenue in session.execute(
+    revenue = select(func.coalesce(func.sum(totals.revenue), 0)).where(totals.merchant_id == merchant_id)
+    activity = (
         select(
             totals.join_month,
             totals.month,
             func.sum(case((totals.purchases > 0, 1), else_=0)),
             func.sum(totals.revenue),
         )
-        .where(totals.merchant_id == merchant.id, totals.join_month >= _month_of_index(first))
+        .where(totals.merchant_id == merchant_id, totals.join_month >= bindparam("first_month"))
         .group_by(totals.join_month, totals.month)
+    )
+    return sizes, revenue, activity
+
+
+def customer_value(
+    merchant: Merchant, session: Session | None = None, now=None, months: int = COHORT_MONTHS
+) -> CustomerValue:
+    """Lifetime value (overall and by join month) and cohort retention for the last ``months``
+    join months, from the per-card monthly running totals and the members' join dates: three
+    statements whose cost grows with customers and months, never with purchases."""
+    from webapp.timezones import month_start
+
+    session = session or db.session
+    now = now or utcnow()
+    zone = network_zone(merchant.network)
+    sizes_statement, revenue_statement, activity_statement = _customer_value_statements(months)
+    # Members per local join month: bounds computed here, counted by one CASE over the join date.
+    bounds = [month_start(now, zone, back) for back in range(months - 1, -1, -1)]
+    sizes = {
+        bucket: count
+        for bucket, count in session.execute(
+            sizes_statement,
+            {"merchant_id": merchant.id, **{f"bound_{index}": bound for index, bound in enumerate(bounds)}},
+        ).all()
+    }
+    customers = sum(sizes.values())
+    revenue = session.scalar(revenue_statement, {"merchant_id": merchant.id}) or 0
+    first = _month_index(local_month_of(bounds[0], zone))
+    current = _month_index(local_month_of(now, zone))
+    activity: dict[tuple[date, date], tuple[int, int]] = {}
+    for join_month, month, active, month_revenue in session.execute(
+        activity_statement, {"merchant_id": merchant.id, "first_month": _month_of_index(first)}
     ).all():
         activity[(join_month, month)] = (int(active or 0), int(month_revenue or 0))
     cohorts = []

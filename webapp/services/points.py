@@ -30,6 +30,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from uuid import uuid4
 
 from flask_babel import force_locale
@@ -556,6 +557,11 @@ def alive_lots(session: Session, where, now: datetime | None = None) -> list[Lot
     against the card's debits. Under "months without a visit" the date is the later of the
     stored one and the last visit plus those months.
     """
+    return _lots(session.connection().execute(_alive_lots_statement(where)).all())
+
+
+def _alive_lots_statement(where):
+    """``alive_lots``' statement for the cards ``where`` selects."""
     ledger, cards = LedgerEntry.__table__, Membership.__table__
     debits = (
         select(ledger.c.membership_id, func.sum(-ledger.c.amount).label("debits"))
@@ -580,9 +586,19 @@ def alive_lots(session: Session, where, now: datetime | None = None) -> list[Lot
         .where(where, cards.c.balance > 0, ledger.c.amount > 0, ledger.c.expires_at.is_not(None))
         .subquery("running")
     )
-    rows = session.connection().execute(
-        select(running).where(running.c.running > running.c.debits)
-    ).all()
+    return select(running).where(running.c.running > running.c.debits)
+
+
+@lru_cache(maxsize=1)
+def _cards_lots_statement():
+    """``alive_lots`` of a list of cards (``membership_ids``), built once: the wallet asks on
+    every visit and building the windowed statement cost more Python than running it."""
+    return _alive_lots_statement(
+        Membership.__table__.c.id.in_(bindparam("membership_ids", expanding=True))
+    )
+
+
+def _lots(rows) -> list[Lot]:
     lots = []
     for row in rows:
         left = min(row.amount, row.running - row.debits)
@@ -608,7 +624,8 @@ def next_expiries(session: Session, membership_ids: list[int], zones: dict[int, 
         return {}
     now = now or utcnow()
     by_card: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for lot in alive_lots(session, Membership.id.in_(membership_ids), now):
+    rows = session.connection().execute(_cards_lots_statement(), {"membership_ids": list(membership_ids)})
+    for lot in _lots(rows.all()):
         tz = zones.get(lot.membership_id)
         day = local_date(max(lot.expires_at, now), tz) if tz else max(lot.expires_at, now).astimezone(UTC).date()
         by_card[lot.membership_id][day] += lot.points

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import Certificate, CertificateEvent
@@ -61,6 +62,17 @@ def holder_certificates(session: Session, user_id: int, live_only: bool = False)
 def certificates_for_card(session: Session, user_id: int, merchant: Merchant) -> list[Certificate]:
     """Live certificates to show on one wallet card: spendable here, or received here for a
     neighbour where the holder has no card (so each appears once)."""
+    return list(
+        session.scalars(
+            _card_certificates_statement(), {"user_id": user_id, "merchant_id": merchant.id, "now": utcnow()}
+        )
+    )
+
+
+@lru_cache(maxsize=1)
+def _card_certificates_statement():
+    """``certificates_for_card``'s statement, built once (every wallet card asks on every visit)."""
+    user_id, merchant_id = bindparam("user_id"), bindparam("merchant_id")
     issuer_member = (
         select(Membership.id)
         .where(
@@ -70,21 +82,19 @@ def certificates_for_card(session: Session, user_id: int, merchant: Merchant) ->
         )
         .exists()
     )
-    return list(
-        session.scalars(
-            select(Certificate)
-            .options(joinedload(Certificate.issuer), joinedload(Certificate.offer))
-            .where(
-                Certificate.holder_id == user_id,
-                Certificate.status.in_(LIVE),
-                Certificate.expires_at > utcnow(),
-                or_(
-                    Certificate.issuer_id == merchant.id,
-                    and_(Certificate.distributor_id == merchant.id, ~issuer_member),
-                ),
-            )
-            .order_by(Certificate.expires_at)
+    return (
+        select(Certificate)
+        .options(joinedload(Certificate.issuer), joinedload(Certificate.offer))
+        .where(
+            Certificate.holder_id == user_id,
+            Certificate.status.in_(LIVE),
+            Certificate.expires_at > bindparam("now"),
+            or_(
+                Certificate.issuer_id == merchant_id,
+                and_(Certificate.distributor_id == merchant_id, ~issuer_member),
+            ),
         )
+        .order_by(Certificate.expires_at)
     )
 
 

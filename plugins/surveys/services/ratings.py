@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -146,9 +147,19 @@ def customer_complaint(session: Session, user: User, complaint_id: int) -> Compl
     return complaint
 
 
+@lru_cache(maxsize=1)
+def _customer_complaints_statement():
+    """Built once: the wallet asks for every card on every visit."""
+    return (
+        select(Complaint)
+        .where(Complaint.membership_id == bindparam("membership_id"))
+        .order_by(Complaint.id.desc())
+        .limit(5)
+    )
+
+
 def customer_complaints(session: Session, membership: Membership) -> list[Complaint]:
-    return list(session.scalars(select(Complaint).where(Complaint.membership_id == membership.id)
-                                .order_by(Complaint.id.desc()).limit(5)))
+    return list(session.scalars(_customer_complaints_statement(), {"membership_id": membership.id}))
 
 
 def _clean_message(body: str | None) -> str:
@@ -287,12 +298,21 @@ def has_answered(session: Session, merchant: Merchant, user_id: int) -> bool:
     ).limit(1)) is not None
 
 
+@lru_cache(maxsize=1)
+def _unrated_purchase_statement():
+    """Built once: the wallet asks for every card on every visit."""
+    rated = select(Rating.id).where(Rating.purchase_id == Purchase.id).exists()
+    return (
+        select(Purchase, rated)
+        .where(Purchase.membership_id == bindparam("membership_id"), Purchase.refunded_at.is_(None))
+        .order_by(Purchase.id.desc())
+        .limit(1)
+    )
+
+
 def unrated_purchase(session: Session, membership: Membership) -> Purchase | None:
     """The member's latest purchase if it is not rated yet (offered on the wallet card)."""
-    rated = select(Rating.id).where(Rating.purchase_id == Purchase.id).exists()
-    row = session.execute(select(Purchase, rated).where(Purchase.membership_id == membership.id,
-                                                        Purchase.refunded_at.is_(None))
-                          .order_by(Purchase.id.desc()).limit(1)).first()
+    row = session.execute(_unrated_purchase_statement(), {"membership_id": membership.id}).first()
     if row is None or row[1]:
         return None
     return row[0]
