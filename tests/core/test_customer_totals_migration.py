@@ -99,7 +99,7 @@ def test_the_migration_backfills_what_the_sales_wrote(empty_database_url):  # no
         }
         db.session.remove()
 
-        downgrade(directory=directory, revision="core_0008_webhook_events")
+        downgrade(directory=directory, revision="core_0010_price_items")  # the revision before core_0011
         upgrade(directory=directory, revision="heads")
         assert _rows() == written
         db.session.remove()
