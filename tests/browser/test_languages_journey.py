@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.street import PHONE, open_shops
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.services import accounts, memberships
+from webapp.services import accounts, memberships, price_items
 from webapp.services.ledger import Posting, post
 
 pytestmark = pytest.mark.browser
@@ -22,6 +22,11 @@ ENGLISH = re.compile(
     r"\b(Wallet|My wallet|Points?|points?|Sign in|Sign out|Join|Directory|Account|My card|History|"
     r"Loyalty card|Get the card|Password|Neighbourhood directory|Latest points|Full history)\b"
 )
+
+
+# What the street search says a ₸1,200 latte earns at 5% cashback: 6,000 points (a point is a tiyn),
+# written the local way.
+EARN = {"kk": re.compile(r"сіз 6\s?000 ұпай аласыз"), "bg": re.compile(r"получавате 6\s?000 точки")}
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,10 @@ def open_street(app, customer_locale: str | None) -> Street:
     with app.app_context():
         shops = open_shops(
             [("Дастархан", "dastarkhan@example.com"), ("Кафе Липа", "lipa@example.com")],
-            ("news", "referrals", "surveys"),
+            ("news", "referrals", "surveys", "concierge", "offers"),
         )
         shop = shops["Дастархан"]
+        price_items.save_items(db.session, shop, [price_items.ItemRow(None, "Латте", 120_000, "Кофе")])
         customer = accounts.register_user(db.session, "aru@example.com", PASSWORD, "Аружан Серікова")
         customer.locale = customer_locale
         membership, _ = memberships.join_merchant(db.session, customer, shop, consent_given=True, text_version="t")
@@ -64,6 +70,13 @@ def journey(page: Page, base: str, street: Street, words: dict[str, str]) -> Non
     expect(page).to_have_url(re.compile(rf"/m/{street.shop_slug}$"))
     expect(page.get_by_role("heading", name=street.shop_name, exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name=words["loyalty_card"])).to_be_visible()
+    expect(page.locator("form.cg-ask").first).to_be_visible()  # ask the merchant (concierge)
+    no_english(page)
+
+    # Find it on the street: the item, its price and the points it earns, in the reader's words.
+    page.goto(f"{base}/n/{street.network_slug}/street?q=латте")
+    expect(page.locator(".street-item").first).to_contain_text("Латте")
+    expect(page.locator(".street-item").first).to_contain_text(words["you_earn"])
     no_english(page)
 
     page.get_by_role("link", name=words["sign_in"], exact=True).click()
@@ -89,7 +102,7 @@ def test_a_kazakh_customer_reads_every_screen_in_kazakh(live_app, new_page):
     journey(page, live_app.live_url, street, {
         "directory": "Барлық бизнестер", "sign_in": "Кіру", "loyalty_card": "Адалдық картасы",
         "email": "E-mail", "password": "Құпиясөз", "wallet": "Менің әмияным", "sign_out": "Шығу",
-        "balance": "123\xa0456",
+        "balance": "123\xa0456", "you_earn": EARN["kk"],
     })
     assert page.locator("html").get_attribute("lang") == "kk"
 
@@ -106,7 +119,7 @@ def test_a_bulgarian_customer_switches_to_bulgarian_and_stays_in_it(live_app, ne
     journey(page, live_app.live_url, street, {
         "directory": "Всички бизнеси", "sign_in": "Вход", "loyalty_card": "Карта за лоялност",
         "email": "Имейл", "password": "Парола", "wallet": "Моят портфейл", "sign_out": "Изход",
-        "balance": "123\xa0456",
+        "balance": "123\xa0456", "you_earn": EARN["bg"],
     })
     # Signing in kept the choice made before it, in the account too.
     with live_app.app_context():
