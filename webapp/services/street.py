@@ -2,9 +2,10 @@
 with the price, the cashback, the points a customer would earn for that price, and the
 alternatives (the same category at other merchants, cheapest first) side by side.
 
-Statements per search do not depend on how many merchants or items the street has: the count, the
-page, the alternatives, the category facets and the hours of the merchants on the page are one
-statement each, and the full-text match is a subquery of them (``webapp.services.fulltext``).
+Statements per search do not depend on how many merchants or items the street has: the full-text
+match runs once (at most ``fulltext.MAX_MATCHES`` ranked ids, ``webapp.services.fulltext``), then
+the category facets, the matched items with the filters, the alternatives and the hours of the
+merchants shown are one statement each; count, order and page come from the bounded match.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from webapp.extensions import per_dialect
@@ -98,7 +99,7 @@ class _Statements:
     pays for running them, not for composing and compiling SQL again (most of its cost otherwise).
 
     Parameters: ``network_id``, the full-text match's (``fulltext.match_params``), ``category``,
-    the open-now clock (``hours.open_now_params``), ``limit``/``offset``, ``shown`` and ``cat_<n>``.
+    the open-now clock (``hours.open_now_params``), ``ids`` (the match's), ``shown`` and ``cat_<n>``.
     """
 
     def __init__(self, dialect: str) -> None:
@@ -154,36 +155,26 @@ class _Statements:
                 )
                 parts.append(select(cheapest))
             return union_all(*parts)
-        matches = self._matches(session)
+        ids = bindparam("ids", expanding=True)
+        if name == "match":
+            # The one full-text match of a search: at most fulltext.MAX_MATCHES ranked ids.
+            matches = self._matches(session)
+            return select(matches.c.ref_id, matches.c.rank)
         if name == "facets":
             return (
                 select(PriceItem.category, func.count(PriceItem.id))
-                .join(matches, matches.c.ref_id == PriceItem.id)
-                .where(PriceItem.category != "")
+                .where(PriceItem.id.in_(ids), PriceItem.category != "")
                 .group_by(PriceItem.category)
                 .order_by(func.count(PriceItem.id).desc(), PriceItem.category)
                 .limit(30)
             )
         _name, category, open_now = key
-        filters = self._filters(category, open_now)
-        if name == "total":
-            return select(func.count()).select_from(
-                select(PriceItem.id)
-                .join(matches, matches.c.ref_id == PriceItem.id)
-                .join(Merchant, Merchant.id == PriceItem.merchant_id)
-                .where(*filters)
-                .subquery()
-            )
         # Plain columns, not ORM objects: a page builds no identity map of items it only shows.
         return (
             select(*_COLUMNS)
             .select_from(PriceItem)
-            .join(matches, matches.c.ref_id == PriceItem.id)
             .join(Merchant, Merchant.id == PriceItem.merchant_id)
-            .where(*filters)
-            .order_by(matches.c.rank.desc(), PriceItem.price, PriceItem.id)
-            .limit(bindparam("limit", type_=Integer))
-            .offset(bindparam("offset", type_=Integer))
+            .where(PriceItem.id.in_(ids), *self._filters(category, open_now))
         )
 
 
@@ -216,14 +207,20 @@ def search(
         params["category"] = category.casefold()
     if open_now:
         params.update(hours_service.open_now_params(now, network.timezone))
-    shape = (bool(category), open_now)
-    facets = connection.execute(sql.get(session, ("facets",)), params).all()
-    total = connection.execute(sql.get(session, ("total", *shape)), params).scalar() or 0
+    # The match runs once; facets, count and page are read from its (bounded) ids.
+    ranked = dict(connection.execute(sql.get(session, ("match",)), params).all())
+    if not ranked:
+        return empty
+    ids = list(ranked)
+    facets = connection.execute(sql.get(session, ("facets",)), {"ids": ids}).all()
+    filtered = connection.execute(
+        sql.get(session, ("items", bool(category), open_now)), {**params, "ids": ids}
+    ).all()
+    filtered.sort(key=lambda row: (-ranked[row[0]], row[2], row[0]))  # best match, then cheapest
+    total = len(filtered)
     pages = max(1, -(-total // per_page))
     page = min(page, pages)
-    rows = connection.execute(
-        sql.get(session, ("rows", *shape)), {**params, "limit": per_page, "offset": (page - 1) * per_page}
-    ).all()
+    rows = filtered[(page - 1) * per_page : page * per_page]
     point_value = network.point_value_minor
 
     def to_item(row, matched):
