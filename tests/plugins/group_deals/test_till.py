@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import pytest
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from plugins.group_deals import services
 from plugins.group_deals.models import Voucher
 from tests.kit import disable_plugins, enable_plugins
 from tests.plugins.group_deals.conftest import AFTER, NOW, buy, make_deal
+from webapp.errors import PurchaseDeclined
 from webapp.extensions import db
 from webapp.models import Purchase
 from webapp.models.base import utcnow
@@ -49,6 +50,22 @@ def test_the_voucher_takes_the_difference_off_and_shows_on_the_receipt(shop, hol
     assert voucher_of(holder).status == "redeemed"
     with pytest.raises(services.VoucherRefused, match="already been used"):
         buy(shop, holder, 30_000, group_deal_voucher=str(voucher.id))
+
+
+def test_a_voucher_that_would_take_nothing_off_declines_the_sale_and_stays_usable(shop, holder, give_points):
+    """Points already cover the whole bill: the voucher is not used up for nothing."""
+    shop.max_points_share_pct = 100
+    db.session.commit()
+    give_points(holder, 30_000)
+    voucher = voucher_of(holder)
+    with pytest.raises(PurchaseDeclined, match="would take nothing off this bill"):
+        buy(shop, holder, 30_000, points=30_000, group_deal_voucher=str(voucher.id))
+    db.session.rollback()
+    db.session.expire_all()
+    assert voucher_of(holder).status == "issued"
+    assert db.session.scalar(select(func.count(Purchase.id)).where(Purchase.membership_id == holder.id)) == 0
+    purchase = buy(shop, holder, 30_000, points=20_000, group_deal_voucher=str(voucher.id))
+    assert (purchase.discount, purchase.amount_paid) == (4000, 30_000 - 20_000 - 4000)
 
 
 def test_a_refund_makes_the_voucher_usable_again(shop, holder):
