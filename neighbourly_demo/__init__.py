@@ -74,6 +74,18 @@ class DemoMerchant:
     colours: tuple[str, str]  # picture gradient, top to bottom
 
 
+# Categories of the street's price items: the street search puts items of one category side by
+# side ("кофе" compares the coffee house's cups with the bakery's americano).
+ITEM_CATEGORIES = {
+    **dict.fromkeys(("Капучино", "Флэт уайт", "Раф с халвой", "Кофе американо"), "Кофе"),
+    **dict.fromkeys(("Круассан", "Булочка с корицей", "Самса с говядиной", "Тандырная лепёшка",
+                     "Медовик, кусок", "Пакет баурсаков", "Ржаной хлеб на закваске"), "Выпечка"),
+    **dict.fromkeys(("Женская стрижка", "Мужская стрижка"), "Стрижки"),
+    **dict.fromkeys(("Бешбармак", "Лагман", "Манты, 5 штук", "Плов"), "Горячие блюда"),
+    **dict.fromkeys(("Одиннадцать тюльпанов", "Двадцать пять роз", "Пионы в коробке"), "Цветы"),
+    **dict.fromkeys(("Казы, ассорти", "Казы, 500 г"), "Казы"),
+}
+
 MERCHANTS: tuple[DemoMerchant, ...] = (
     DemoMerchant(
         "Салон красоты «Ару»", "beauty", "salon-aru.example.com", 12, "Аружан Сейткали", "Мадина Омарова",
@@ -108,7 +120,8 @@ MERCHANTS: tuple[DemoMerchant, ...] = (
         "медовик. Утренняя выпечка готова к половине восьмого.",
         "Ежедневно 7:00–21:00",
         (("Тандырная лепёшка", 350), ("Ржаной хлеб на закваске", 900), ("Самса с говядиной", 600),
-         ("Медовик, кусок", 1200), ("Булочка с корицей", 700), ("Пакет баурсаков", 800)),
+         ("Медовик, кусок", 1200), ("Булочка с корицей", 700), ("Пакет баурсаков", 800),
+         ("Кофе американо", 600)),
         300, 100, 1.6, ("#fbe3b0", "#b9770e"),
     ),
     DemoMerchant(
@@ -302,7 +315,8 @@ class _Loader:
                 )
                 price_items.add_items(
                     self.session, merchant,
-                    [price_items.ItemRow(None, item, tenge * 100) for item, tenge in spec.prices],
+                    [price_items.ItemRow(None, item, tenge * 100, ITEM_CATEGORIES.get(item, ""))
+                     for item, tenge in spec.prices],
                     price_items.language_of(network),
                 )
                 merchant.status = "active"
