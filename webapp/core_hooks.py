@@ -13,6 +13,7 @@ from webapp.contracts import DashboardPanel, EventType, NavItem, ReceiptLine
 from webapp.formatting import money, points
 from webapp.plugins import hookimpl
 from webapp.services import webhooks  # registers the webhook outbox handler in every process
+from webapp.tasks import job
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +106,11 @@ def neighbourly_register_periodic_tasks(huey):
     @huey.periodic_task(crontab(hour="3", minute="17"), name="core.verify_ledger")
     def verify_ledger() -> None:
         """Nightly: every cached balance must equal its ledger sum; mismatches are logged loudly."""
+        from webapp.extensions import db
         from webapp.services.ledger import find_balance_mismatches
-        from webapp.tasks import app_for_task
 
-        with app_for_task().app_context():
-            from webapp.extensions import db
-
-            for membership_id, balance, ledger_total in find_balance_mismatches(db.session):
-                log.error(
-                    "membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total
-                )
-            db.session.remove()
+        for membership_id, balance, ledger_total in find_balance_mismatches(db.session):
+            log.error("membership %s: balance %s but ledger sums to %s", membership_id, balance, ledger_total)
 
 
 @hookimpl
@@ -137,33 +132,24 @@ def neighbourly_collect_event_types(merchant):
 @hookimpl
 def neighbourly_event_recorded(merchant, event, data, session):
     webhooks.on_event(session, merchant, event, data)
-def _in_task(work):
-    from webapp.tasks import app_for_task
-
-    with app_for_task().app_context():
-        from webapp.extensions import db
-
-        try:
-            return work(db.session)
-        finally:
-            db.session.remove()
+@job
+def _purge_webhook_log(session) -> int:
+    return webhooks.purge_old(session)
 
 
-def _purge_webhook_log() -> int:
-    return _in_task(webhooks.purge_old)
-
-
-def _birthday_bonuses() -> int:
+@job
+def _birthday_bonuses(session) -> int:
     """Hourly: credit today's birthday bonuses and queue the greetings."""
     from webapp.services import points
 
-    return _in_task(points.run_birthday_bonuses)
+    return points.run_birthday_bonuses(session)
 
 
-def _expire_points() -> int:
+@job
+def _expire_points(session) -> int:
     """Nightly: expire due points, then remind customers 30 and 7 days before their next expiry."""
     from webapp.services import points
 
-    expired = _in_task(points.run_expiry)
-    _in_task(points.send_reminders)
+    expired = points.run_expiry(session)
+    points.send_reminders(session)
     return expired

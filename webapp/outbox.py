@@ -22,9 +22,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import bindparam, delete, event, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from webapp import unit_of_work
 from webapp.models.base import utcnow
 from webapp.models.outbox import OutboxMessage
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PENDING = "neighbourly_outbox_pending"  # session.info key: (id, delay) of rows written, not committed
 LEASE = timedelta(minutes=5)  # a worker that died holding a message loses it after this
 RELAY_GRACE = timedelta(seconds=30)  # fresh rows are handed over by their own request first
 RELAY_AGAIN_AFTER = timedelta(minutes=5)  # handed over but not run since: the queue lost it
@@ -111,7 +111,7 @@ def add_many(
         }
         for kind, payload in messages
     ]
-    waiting = session.info.get(_BATCH)
+    waiting = unit_of_work.current(session).outbox_batch
     if waiting is not None:
         waiting.extend((row, delay) for row in rows)  # one INSERT at the block's end for all
         return
@@ -121,25 +121,24 @@ def add_many(
 def _insert(session: Session, rows: list[dict[str, Any]], delays: list[float]) -> None:
     table = OutboxMessage.__table__
     ids = session.execute(insert(table).returning(table.c.id), rows).scalars().all()
-    session.info.setdefault(PENDING, []).extend(zip(ids, delays, strict=True))
-
-
-_BATCH = "neighbourly_outbox_batch"  # session.info key: messages of an open ``batched`` block
+    # Handed to the task queue when the transaction commits (``webapp.unit_of_work``).
+    unit_of_work.current(session).outbox_written.extend(zip(ids, delays, strict=True))
 
 
 @contextmanager
 def batched(session: Session) -> Iterator[None]:
     """Write every message added inside with one INSERT when the block ends without an error
     (in the caller's transaction; no commit). On an error nothing is written."""
-    if _BATCH in session.info:  # already batching: the outer block writes
+    unit = unit_of_work.current(session)
+    if unit.outbox_batch is not None:  # already batching: the outer block writes
         yield
         return
     waiting: list[tuple[dict[str, Any], float]] = []
-    session.info[_BATCH] = waiting
+    unit.outbox_batch = waiting
     try:
         yield
     finally:
-        session.info.pop(_BATCH, None)
+        unit.outbox_batch = None
     if waiting:
         _insert(session, [row for row, _delay in waiting], [delay for _row, delay in waiting])
 
@@ -157,21 +156,10 @@ def record_event(session: Session, merchant: Merchant, event_name: str, data: di
     )
 
 
-@event.listens_for(Session, "after_commit")
-def _hand_over_after_commit(session: Session) -> None:
-    pending = session.info.pop(PENDING, None)
-    if pending:
-        hand_over(pending)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(PENDING, None)
-
-
 def uncommitted(session: Session) -> int:
     """Messages written in the session's transaction and not committed yet (for checks)."""
-    return len(session.info.get(PENDING, ()))
+    unit = unit_of_work.existing(session)
+    return len(unit.outbox_written) if unit is not None else 0
 
 
 def hand_over(pending: list[tuple[int, float]]) -> bool:

@@ -27,6 +27,7 @@ from webapp.plugins import (
     merchants_with_plugin,
     plugin_settings,
     render_fragment,
+    scratch,
     setting_usable,
     sorted_by_order,
 )
@@ -142,7 +143,8 @@ from webapp.csvfiles import CsvVariant, csv_response, csv_variant
 from webapp import outbox
 from webapp.mail import in_recipient_language, recipient_locale, send_email
 from webapp.outbox import record_event
-from webapp.tasks import app_for_task
+from webapp.unit_of_work import unit_of_work
+from webapp.tasks import job, merchant_task
 
 # --------------------------------------------------------------------------- PDF
 # The one PDF renderer: a sandboxed, time-limited child process with a deny-by-default fetcher.
@@ -183,6 +185,7 @@ __all__ = [
     "merchants_with_plugin",
     "plugin_settings",
     "render_fragment",
+    "scratch",
     "setting_usable",
     "sorted_by_order",
     # hook contracts
@@ -276,13 +279,15 @@ __all__ = [
     "CsvVariant",
     "csv_response",
     "csv_variant",
-    # mail, outbox, tasks
-    "app_for_task",
+    # transactions, mail, outbox, tasks
     "in_recipient_language",
+    "job",
+    "merchant_task",
     "outbox",
     "recipient_locale",
     "record_event",
     "send_email",
+    "unit_of_work",
     # PDF
     "PdfRefused",
     "data_url",

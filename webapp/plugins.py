@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, select
 
 from webapp import hookspecs
 from webapp.errors import ValidationFailed
+from webapp.unit_of_work import current as current_unit
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -224,33 +225,32 @@ def registry() -> PluginRegistry:
 
 
 def enabled_plugin_names(merchant: Merchant) -> frozenset[str]:
-    """Names of the plugins switched on for ``merchant``; cached on the instance for its session.
+    """Names of the plugins switched on for ``merchant``, read once per session and instance
+    (``webapp.unit_of_work``).
 
     The same statement reads the merchant's plugin settings, kept for the transaction like
     ``plugin_settings`` keeps them: a sale needs both, and pays for one statement.
     """
-    cached = merchant.__dict__.get("_neighbourly_enabled")
-    if cached is not None:
-        return cached
     from webapp.extensions import db
 
     session = db.session()
+    state = current_unit(session).merchant(merchant)
+    if state.enabled is not None:
+        return state.enabled
     session.flush()  # pending changes first, as the ORM query this replaces did
-    installed = registry().metas
-    names = frozenset(
-        name for name, _settings, enabled in _load_plugin_rows(session, merchant)
-        if enabled and name in installed
-    )
-    merchant.__dict__["_neighbourly_enabled"] = names
-    return names
+    _load_plugin_rows(session, merchant)
+    return state.enabled
 
 
 def load_enabled_plugins(merchants: list[Merchant]) -> None:
-    """Fill the enabled-plugin cache of many merchants with one query (pages listing several cards)."""
+    """Read the enabled plugins of many merchants with one query (pages listing several cards)."""
     from webapp.extensions import db
     from webapp.models import MerchantPlugin
 
-    pending = {m.id: m for m in merchants if "_neighbourly_enabled" not in m.__dict__}
+    _watch_plugin_rows()
+    unit = current_unit(db.session())
+    pending = {m.id: unit.merchant(m) for m in merchants}
+    pending = {merchant_id: state for merchant_id, state in pending.items() if state.enabled is None}
     if not pending:
         return
     installed = registry().metas
@@ -262,12 +262,15 @@ def load_enabled_plugins(merchants: list[Merchant]) -> None:
     ):
         if name in installed:
             names[merchant_id].add(name)
-    for merchant_id, merchant in pending.items():
-        merchant.__dict__["_neighbourly_enabled"] = frozenset(names[merchant_id])
+    for merchant_id, state in pending.items():
+        state.enabled = frozenset(names[merchant_id])
 
 
 def forget_enabled_cache(merchant: Merchant) -> None:
-    merchant.__dict__.pop("_neighbourly_enabled", None)
+    """Read the merchant's plugins again on next use (as a new request would)."""
+    from webapp.extensions import db
+
+    current_unit(db.session()).forget_merchant(merchant.id)
 
 
 def is_enabled(merchant: Merchant, plugin_name: str) -> bool:
@@ -401,13 +404,32 @@ class MerchantHooks:
 
 def hooks_for(merchant: Merchant) -> MerchantHooks:
     """Hooks to call for ``merchant``: plugins it has not enabled never run."""
-    reg = registry()
+    from webapp.extensions import db
+
     enabled = enabled_plugin_names(merchant)
-    cache = merchant.__dict__.setdefault("_neighbourly_hooks", {})
-    hooks = cache.get(enabled)
+    state = current_unit(db.session()).merchant(merchant)
+    hooks = state.hooks.get(enabled)
     if hooks is None:
-        hooks = cache[enabled] = MerchantHooks(reg, enabled)
+        hooks = state.hooks[enabled] = MerchantHooks(registry(), enabled)
     return hooks
+
+
+def scratch(plugin_name: str) -> dict[str, Any]:
+    """A plugin's scratch space: somewhere to keep what several hook calls of one page would
+    otherwise read again (every wallet card asking for the same customer's offers). It lasts for
+    the current request (a page may commit midway, e.g. to note an offer was seen) or, outside
+    one, for the current transaction (``webapp.unit_of_work``). Only an installed plugin has one."""
+    from flask import has_request_context
+
+    from webapp.extensions import db
+
+    if plugin_name not in registry().metas:
+        raise LookupError(f"no installed plugin {plugin_name!r} to keep scratch space for")
+    if has_request_context():
+        # On the request itself: an app context (``g``) can outlive several requests in tests.
+        spaces = request._get_current_object().__dict__.setdefault("neighbourly_scratch", {})
+        return spaces.setdefault(plugin_name, {})
+    return current_unit(db.session()).scratch(plugin_name)
 
 
 def only_plugin(name: str) -> MerchantHooks:
@@ -422,9 +444,9 @@ def plugin_settings(merchant: Merchant, plugin_name: str) -> dict[str, Any]:
     """A plugin's settings for a merchant: declared defaults overlaid with what the owner saved.
 
     A sale reads the settings of every plugin it runs, so one query reads those of all the
-    merchant's plugins and the answer is kept on the merchant for the rest of the transaction.
-    Pending changes are flushed first (as the ORM query this replaces did); a flush that writes
-    a plugin row, a commit or a rollback makes the next call read again.
+    merchant's plugins and the answer is kept for the rest of the transaction
+    (``webapp.unit_of_work``). Pending changes are flushed first (as the ORM query this replaces
+    did); writing a plugin row, a commit or a rollback makes the next call read again.
     """
     meta = registry().meta(plugin_name)
     values = meta.defaults() if meta else {}
@@ -434,7 +456,6 @@ def plugin_settings(merchant: Merchant, plugin_name: str) -> dict[str, Any]:
     return values
 
 
-_SETTINGS_WRITES = "neighbourly_plugin_row_writes"
 _settings_statement = None  # built on first use (the models import this module's package)
 
 
@@ -443,48 +464,58 @@ def _plugin_row_written(mapper, connection, target) -> None:
 
     session = object_session(target)
     if session is not None:
-        session.info[_SETTINGS_WRITES] = session.info.get(_SETTINGS_WRITES, 0) + 1
+        current_unit(session).plugin_row_written(target.merchant_id)
+
+
+_watching = False
+
+
+def _watch_plugin_rows() -> None:
+    """Listen for plugin rows written through the ORM (before anything about them is kept)."""
+    global _watching
+    if _watching:
+        return
+    from sqlalchemy import event
+
+    from webapp.models import MerchantPlugin
+
+    for name in ("after_insert", "after_update", "after_delete"):
+        event.listen(MerchantPlugin, name, _plugin_row_written)
+    _watching = True
 
 
 def _saved_settings(merchant: Merchant) -> dict[str, dict]:
     from webapp.extensions import db
 
     session = db.session()
-    session.flush()
-    # The innermost transaction: leaving a savepoint (which may undo a row write) reads again.
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    writes = session.info.get(_SETTINGS_WRITES, 0)
-    cached = merchant.__dict__.get("_neighbourly_settings")
-    if cached is not None and transaction is not None and cached[0]() is transaction and cached[1] == writes:
-        return cached[2]
-    _load_plugin_rows(session, merchant)
-    return merchant.__dict__["_neighbourly_settings"][2]
+    session.flush()  # may write a plugin row, which forgets what was read
+    state = current_unit(session).merchant(merchant)
+    if state.settings is None:
+        _load_plugin_rows(session, merchant)
+    return state.settings
 
 
-def _load_plugin_rows(session, merchant: Merchant) -> list:
-    """(name, settings, enabled) of every plugin row of ``merchant``, in one Core statement; the
-    settings are kept on the merchant for the current transaction (see ``plugin_settings``).
+def _load_plugin_rows(session, merchant: Merchant) -> None:
+    """Read (name, settings, enabled) of every plugin row of ``merchant`` in one Core statement
+    into the unit of work: the enabled names (if not known yet) and this transaction's settings.
     The caller has flushed pending changes."""
-    import weakref
-
-    from sqlalchemy import event
-
-    from webapp.models import MerchantPlugin
-
     global _settings_statement
     if _settings_statement is None:
-        for name in ("after_insert", "after_update", "after_delete"):
-            event.listen(MerchantPlugin, name, _plugin_row_written)
+        from webapp.models import MerchantPlugin
+
+        _watch_plugin_rows()
         table = MerchantPlugin.__table__
         _settings_statement = select(table.c.plugin_name, table.c.settings, table.c.enabled).where(
             table.c.merchant_id == bindparam("merchant_id")
         )
-    writes = session.info.get(_SETTINGS_WRITES, 0)
     rows = session.connection().execute(_settings_statement, {"merchant_id": merchant.id}).all()
-    saved = {name: settings or {} for name, settings, _enabled in rows}
-    transaction = session.get_nested_transaction() or session.get_transaction()  # begun if none was
-    merchant.__dict__["_neighbourly_settings"] = (weakref.ref(transaction), writes, saved)
-    return rows
+    state = current_unit(session).merchant(merchant)
+    state.settings = {name: settings or {} for name, settings, _enabled in rows}
+    if state.enabled is None:
+        installed = registry().metas
+        state.enabled = frozenset(
+            name for name, _settings, enabled in rows if enabled and name in installed
+        )
 
 
 def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any) -> Blueprint:

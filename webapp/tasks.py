@@ -5,6 +5,7 @@ Run a worker with ``huey_consumer webapp.worker.huey`` (see README). Tests run t
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -154,9 +155,65 @@ def _queue_of(app: Flask | None = None) -> TaskQueue:
     return app.extensions["neighbourly.tasks"]
 
 
-def app_for_task() -> Flask:
-    """The app a task runs in: tasks run inside its application context (see :class:`TaskQueue`)."""
-    return current_app._get_current_object()
+def job(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Background work that needs the database: ``func(session, *args)`` runs in one unit of work
+    (committed when it returns, rolled back if it raises) on the session of the app context it
+    runs in. The queue pushes a fresh context for every task it runs (:class:`TaskQueue`), so a
+    job never looks for an app itself; called directly (tests, the CLI), it uses the caller's."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from webapp.extensions import db
+        from webapp.unit_of_work import unit_of_work
+
+        with unit_of_work(db.session):
+            return func(db.session, *args, **kwargs)
+
+    return run
+
+
+def merchant_task(plugin_name: str) -> Callable[[Callable[..., Any]], Callable[..., int]]:
+    """Background work done for every active merchant that has ``plugin_name`` switched on:
+    ``func(session, merchant, *args)`` runs once per merchant in a unit of work of its own, so a
+    failure at one shop is logged and rolled back and the others still run. Returns the sum of
+    what the calls returned (``None`` counts as 0)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., int]:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> int:
+            from webapp import models
+            from webapp.extensions import db
+            from webapp.plugins import merchant_ids_with_plugin
+            from webapp.unit_of_work import unit_of_work
+
+            session = db.session
+            with unit_of_work(session):
+                merchant_ids = list(session.scalars(_active_with(merchant_ids_with_plugin(plugin_name))))
+            total = 0
+            for merchant_id in merchant_ids:
+                try:
+                    with unit_of_work(session):
+                        merchant = session.get(models.Merchant, merchant_id)
+                        total += func(session, merchant, *args, **kwargs) or 0
+                except Exception:  # noqa: BLE001 - one shop's failure must not stop the others
+                    log.exception("%s failed for merchant %s", func.__qualname__, merchant_id)
+            return total
+
+        return run
+
+    return decorate
+
+
+def _active_with(merchant_ids):
+    from sqlalchemy import select
+
+    from webapp.models import Merchant
+
+    return (
+        select(Merchant.id)
+        .where(Merchant.id.in_(merchant_ids), Merchant.status == "active")
+        .order_by(Merchant.id)
+    )
 
 
 def configure(app: Flask) -> None:

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 DEFAULT_TIMEZONE = "UTC"
-_SESSION_CACHE = "neighbourly_merchant_zones"
 
 
 @lru_cache(maxsize=64)
@@ -69,7 +68,9 @@ def week_start_day(moment: datetime, tz: ZoneInfo) -> date:
 
 def merchant_zone(session: Session, merchant_id: int) -> ZoneInfo:
     """The time zone of a merchant's network, looked up once per session (a request or a task)."""
-    cache = session.info.setdefault(_SESSION_CACHE, {})
+    from webapp.unit_of_work import current
+
+    cache = current(session).zones
     found = cache.get(merchant_id)
     if found is None:
         from webapp.models import Merchant, Network
@@ -85,7 +86,9 @@ def merchant_zone(session: Session, merchant_id: int) -> ZoneInfo:
 
 def remember_merchant_zone(session: Session, merchant_id: int, found: ZoneInfo) -> None:
     """Give ``merchant_zone`` a zone already known (the sale's merchant is loaded with its network)."""
-    session.info.setdefault(_SESSION_CACHE, {})[merchant_id] = found
+    from webapp.unit_of_work import current
+
+    current(session).zones[merchant_id] = found
 
 
 def network_zone(network) -> ZoneInfo:

@@ -3,7 +3,7 @@ summary line, the dashboard panel, the webhook event, privacy and demo content."
 
 from __future__ import annotations
 
-from flask import has_request_context, request, url_for
+from flask import has_request_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -20,6 +20,7 @@ from webapp.plugin_api import (
     db,
     hookimpl,
     render_fragment,
+    scratch,
 )
 
 
@@ -86,11 +87,7 @@ def neighbourly_tpl_wallet_card(merchant, membership):
 
 def _unread_of(user_id: int) -> dict[int, int]:
     """Unseen answers for every card of the wallet, read once per page."""
-    cache = (
-        request._get_current_object().__dict__.setdefault("concierge_unread", {})
-        if has_request_context()
-        else {}
-    )
+    cache = scratch("concierge").setdefault("wallet", {})  # one read per page, however many cards
     if user_id not in cache:
         cache[user_id] = services.unread_by_merchant(db.session, user_id)
     return cache[user_id]

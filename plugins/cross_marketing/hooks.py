@@ -27,6 +27,7 @@ from webapp.plugin_api import (
     WalletSummaryLine,
     db,
     hookimpl,
+    job,
     money,
     render_fragment,
 )
@@ -256,16 +257,11 @@ def neighbourly_register_periodic_tasks(huey):
     from huey import crontab
 
     @huey.periodic_task(crontab(minute="7"), name="cross_marketing.expire_and_remind")
-    def expire_and_remind() -> None:
+    @job
+    def expire_and_remind(session) -> None:
         """Hourly: mark expired certificates, then send the due expiry reminders."""
-        from webapp.plugin_api import app_for_task
-
-        with app_for_task().app_context():
-            try:
-                services.expire_certificates(db.session)
-                send_reminders(db.session)
-            finally:
-                db.session.remove()
+        services.expire_certificates(session)
+        send_reminders(session)
 
 
 @hookimpl

@@ -7,7 +7,7 @@ import logging
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.plugin_api import app_for_task, rate_number
+from webapp.plugin_api import merchant_task, rate_number
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +40,14 @@ def announce_level_up(merchant, purchase) -> None:
             )
 
 
-def check_all() -> int:
-    """Periodic: recompute every level of every merchant with the plugin on."""
-    from flask import has_app_context
+@merchant_task("gamification")
+def check_all(session, merchant) -> int:
+    """Periodic: recompute every level of every merchant with the plugin on; returns how many
+    stored levels differed from the data (and were fixed)."""
+    from plugins.gamification import services
+    from webapp.plugin_api import plugin_settings
 
-    from webapp.plugin_api import db
-
-    if has_app_context():
-        db.session.commit()
-    with app_for_task().app_context():
-        from plugins.gamification import services
-        from webapp.plugin_api import Merchant, merchant_ids_with_plugin, plugin_settings
-
-        try:
-            total = 0
-            merchant_ids = db.session.scalars(merchant_ids_with_plugin("gamification")).all()
-            for merchant_id in merchant_ids:
-                merchant = db.session.get(Merchant, merchant_id)
-                total += services.check_levels(db.session, merchant, plugin_settings(merchant, "gamification"))
-            if total:
-                log.warning("gamification: %s stored levels differed from the data and were fixed", total)
-            return total
-        finally:
-            db.session.remove()
+    fixed = services.check_levels(session, merchant, plugin_settings(merchant, "gamification"))
+    if fixed:
+        log.warning("gamification: %s stored levels of %s differed from the data and were fixed", fixed, merchant.slug)
+    return fixed

@@ -19,8 +19,10 @@ from webapp.plugin_api import (
     WalletSummaryLine,
     db,
     hookimpl,
+    job,
     money,
     render_fragment,
+    scratch,
 )
 
 _html = render_fragment
@@ -134,10 +136,7 @@ def neighbourly_tpl_directory(network):
 def _wallet_of(user_id: int) -> dict:
     """Vouchers and open deals for every card of the customer, read once per page (the same
     statements however many cards the wallet shows)."""
-    from flask import has_request_context, request
-
-    # Kept on the request itself: an app context (``g``) can outlive several requests.
-    cache = request._get_current_object().__dict__.setdefault("group_deals_wallet", {}) if has_request_context() else {}
+    cache = scratch("group_deals").setdefault("wallet", {})  # one read per page, however many cards
     if user_id not in cache:
         cache[user_id] = services.wallet_overview(db.session, user_id)
     return cache[user_id]
@@ -202,16 +201,11 @@ def neighbourly_register_periodic_tasks(huey):
     from huey import crontab
 
     @huey.periodic_task(crontab(minute="*"), name="group_deals.close_due")
-    def close_due() -> None:
+    @job
+    def close_due(session) -> None:
         """Every minute: close deals past their deadline (exactly once each), expire vouchers."""
-        from webapp.plugin_api import app_for_task
-
-        with app_for_task().app_context():
-            try:
-                services.close_due(db.session)
-                services.expire_vouchers(db.session)
-            finally:
-                db.session.remove()
+        services.close_due(session)
+        services.expire_vouchers(session)
 
 
 @hookimpl

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from flask import has_app_context
-
-from webapp.plugin_api import app_for_task, outbox
+from webapp.plugin_api import job, outbox
 
 SCHEDULED_LETTER = "letters.scheduled"
 
@@ -20,24 +18,9 @@ def send_scheduled_letter(payload: dict) -> None:
     delivery.send_scheduled(payload["letter_id"])
 
 
-def _end_callers_transaction() -> None:
-    """In immediate mode (tests) the caller's session may hold SQLite's write lock (every
-    transaction there is ``BEGIN IMMEDIATE``); it has nothing pending, so end it first."""
-    if has_app_context():
-        from webapp.plugin_api import db
-
-        db.session.commit()
-
-
-def sweep() -> int:
+@job
+def sweep(session) -> int:
     """Periodic: overdue scheduled letters (a lost message) and "we miss you" letters."""
-    from webapp.plugin_api import db
+    from plugins.letters import delivery
 
-    _end_callers_transaction()
-    with app_for_task().app_context():
-        from plugins.letters import delivery
-
-        try:
-            return delivery.run_periodic()
-        finally:
-            db.session.remove()
+    return delivery.run_periodic()

@@ -16,6 +16,7 @@ from webapp.plugin_api import (
     db,
     hookimpl,
     render_fragment,
+    scratch,
 )
 
 
@@ -40,14 +41,7 @@ def neighbourly_collect_nav_items(merchant, user):
 
 def _wallet_of(user_id: int) -> dict:
     """Every card's open offers, read once per page (one statement however many cards)."""
-    from flask import has_request_context, request
-
-    # Kept on the request itself: an app context (``g``) can outlive several requests.
-    cache = (
-        request._get_current_object().__dict__.setdefault("offers_wallet", {})
-        if has_request_context()
-        else {}
-    )
+    cache = scratch("offers").setdefault("wallet", {})  # one read per page, however many cards
     if user_id not in cache:
         cache[user_id] = services.wallet_offers(db.session, user_id)
     return cache[user_id]

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from webapp import unit_of_work
 from webapp.contracts import LedgerReason
 from webapp.errors import InsufficientPoints
 from webapp.extensions import upsert_insert
@@ -100,9 +101,6 @@ def _weekly_upsert(dialect: str, columns: tuple[str, ...]):
     )
 
 
-_DEFERRED_WEEKLY = "neighbourly_deferred_weekly_stats"
-
-
 def bump_weekly_stats(
     session: Session, merchant_id: int, moment: datetime, *, zone: tzinfo | None = None,
     **increments: int,
@@ -117,7 +115,7 @@ def bump_weekly_stats(
     if not increments:
         return
     week = week_start(moment, zone or merchant_zone(session, merchant_id))
-    pending = session.info.get(_DEFERRED_WEEKLY)
+    pending = unit_of_work.current(session).weekly
     if pending is not None:
         totals = pending.setdefault((merchant_id, week), {})
         for key, value in increments.items():
@@ -142,15 +140,16 @@ def batched_weekly_stats(session: Session) -> Iterator[None]:
     bumps it again: one statement instead of two, and the hot weekly row is locked last, for the
     shortest time. On an error nothing is written (the caller rolls back).
     """
-    if _DEFERRED_WEEKLY in session.info:  # already batching: the outer block writes
+    unit = unit_of_work.current(session)
+    if unit.weekly is not None:  # already batching: the outer block writes
         yield
         return
     pending: dict[tuple[int, date], dict[str, int]] = {}
-    session.info[_DEFERRED_WEEKLY] = pending
+    unit.weekly = pending
     try:
         yield
     finally:
-        session.info.pop(_DEFERRED_WEEKLY, None)
+        unit.weekly = None
     for (merchant_id, week), increments in sorted(pending.items()):  # one order: no deadlocks
         increments = {key: value for key, value in increments.items() if value}
         if increments:
@@ -422,7 +421,7 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
         }
         for p, reason, (expires_at, idle_months) in zip(postings, reasons, expiries, strict=True)
     ]
-    pending = session.info.get(_DEFERRED_ENTRIES)
+    pending = unit_of_work.current(session).ledger_rows
     if pending is not None:
         pending.extend(rows)  # the sale's and its plugins' rows: one INSERT at the end for all
         return
@@ -434,9 +433,6 @@ def _write_entries(session: Session, rows: list[dict]) -> None:
     session.connection().execute(_LEDGER_INSERT, rows)
 
 
-_DEFERRED_ENTRIES = "neighbourly_deferred_ledger_entries"
-
-
 @contextmanager
 def batched_postings(session: Session) -> Iterator[None]:
     """Ledger rows and weekly figures written inside go in when the block ends without an error:
@@ -444,19 +440,20 @@ def batched_postings(session: Session) -> Iterator[None]:
     merchant-week (``batched_weekly_stats``). Balances still change at once, each by its guarded
     UPDATE; nothing written inside reads the ledger rows back. On an error nothing is written.
     """
-    if _DEFERRED_ENTRIES in session.info:  # already batching: the outer block writes
+    unit = unit_of_work.current(session)
+    if unit.ledger_rows is not None:  # already batching: the outer block writes
         yield
         return
     rows: list[dict] = []
-    session.info[_DEFERRED_ENTRIES] = rows
+    unit.ledger_rows = rows
     try:
         with batched_weekly_stats(session):
             yield
-            session.info.pop(_DEFERRED_ENTRIES, None)
+            unit.ledger_rows = None
             if rows:
                 _write_entries(session, rows)
     finally:
-        session.info.pop(_DEFERRED_ENTRIES, None)
+        unit.ledger_rows = None
 
 
 _LEDGER_INSERT = insert(LedgerEntry.__table__)

@@ -1,0 +1,193 @@
+"""The unit of work: one business transaction, who ends it, and what it knows while it runs.
+
+A service that changes data does its work inside ``unit_of_work(session)``::
+
+    def add_news(session, merchant, form) -> Post:
+        check(form)                      # raises before anything is written
+        with unit_of_work(session):      # commits when the block ends, rolls back if it raises
+            post = Post(...)
+            session.add(post)
+        return post
+
+The block commits when it ends without an error and rolls back when it raises, so views never
+roll back by hand: a ``NeighbourlyError`` reaches the view with the session clean. Blocks nest:
+an inner block (a service called by another service) joins the outer one, and only the outermost
+block commits.
+
+Everything a transaction keeps on the side lives on the session's one ``UnitOfWork`` (created
+on first use, ``current(session)``), with a stated lifetime instead of ad-hoc caches:
+
+- per merchant (``unit.merchant(m)``): the enabled plugins, the hook caller and the plugins'
+  saved settings, read with one statement. Enabled plugins and hooks last while the merchant
+  instance does (a request); settings last for the transaction. Writing a plugin row, or
+  rolling back after writing one, forgets them, so the next call reads again.
+- per plugin (``unit.scratch("offers")``): a dict a plugin may keep things in while it works
+  outside a request (in a request, ``webapp.plugins.scratch`` keeps it on the request, as a
+  page may commit midway); emptied at every commit and rollback.
+- the outbox: ids of the messages written in the transaction, handed to the task queue after
+  its commit and forgotten on rollback (``webapp.outbox``), and the messages of an open
+  ``outbox.batched`` block.
+- the sale's deferred writes: ledger rows and merchant-week increments collected by
+  ``batched_postings`` and written when that block ends.
+- the time zones of merchants (a network's zone does not change while a request runs).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, scoped_session
+
+if TYPE_CHECKING:
+    from webapp.models import Merchant
+    from webapp.plugins import MerchantHooks
+
+_KEY = "neighbourly.unit_of_work"
+
+
+@dataclass
+class MerchantState:
+    """What a transaction knows of one merchant's plugins (see ``webapp.plugins``)."""
+
+    instance: weakref.ref
+    enabled: frozenset[str] | None = None
+    settings: dict[str, dict] | None = None  # saved settings by plugin name (this transaction)
+    hooks: dict[frozenset[str], MerchantHooks] = field(default_factory=dict)
+
+
+class UnitOfWork:
+    """The session's side state for its current transaction (see the module's docstring)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.depth = 0  # open ``unit_of_work`` blocks
+        self._merchants: dict[int, MerchantState] = {}
+        self._scratch: dict[str, dict[str, Any]] = {}
+        self.plugin_rows_written = False  # since the transaction began
+        # The outbox: (id, delay) of rows written and not committed; messages of a batched block.
+        self.outbox_written: list[tuple[int, float]] = []
+        self.outbox_batch: list[tuple[dict[str, Any], float]] | None = None
+        # ``batched_postings``: ledger rows and merchant-week increments written at its end.
+        self.ledger_rows: list[dict[str, Any]] | None = None
+        self.weekly: dict[tuple[int, date], dict[str, int]] | None = None
+        self.zones: dict[int, ZoneInfo] = {}
+
+    # ------------------------------------------------------------------ merchants' plugins
+
+    def merchant(self, merchant: Merchant) -> MerchantState:
+        """This transaction's state of ``merchant``; a new instance of it starts afresh."""
+        state = self._merchants.get(merchant.id)
+        if state is None or state.instance() is not merchant:
+            state = self._merchants[merchant.id] = MerchantState(weakref.ref(merchant))
+        return state
+
+    def forget_merchant(self, merchant_id: int) -> None:
+        """Read the merchant's plugins again next time (its plugin rows changed)."""
+        self._merchants.pop(merchant_id, None)
+
+    def plugin_row_written(self, merchant_id: int) -> None:
+        self.plugin_rows_written = True
+        self.forget_merchant(merchant_id)
+
+    # ------------------------------------------------------------------ plugins' scratch space
+
+    def scratch(self, owner: str) -> dict[str, Any]:
+        """A plugin's dict for this transaction (``owner`` is the plugin's name)."""
+        return self._scratch.setdefault(owner, {})
+
+    # ------------------------------------------------------------------ transaction ends
+
+    def _committed(self) -> list[tuple[int, float]]:
+        written, self.outbox_written = self.outbox_written, []
+        for state in self._merchants.values():
+            state.settings = None  # the next transaction reads them again
+        self._scratch.clear()
+        self.plugin_rows_written = False
+        return written
+
+    def _rolled_back(self, *, nested: bool) -> None:
+        if not nested:
+            self.outbox_written = []
+        if self.plugin_rows_written:
+            self._merchants.clear()  # what was read after the write may be gone
+        else:
+            for state in self._merchants.values():
+                state.settings = None
+        self._scratch.clear()
+        if not nested:
+            self.plugin_rows_written = False
+
+
+def _real(session: Session) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+def current(session: Session) -> UnitOfWork:
+    """The session's unit of work, created on first use."""
+    real = _real(session)
+    unit = real.info.get(_KEY)
+    if unit is None:
+        unit = real.info[_KEY] = UnitOfWork(real)
+    return unit
+
+
+def existing(session: Session) -> UnitOfWork | None:
+    """The session's unit of work if one was created (for listeners that must not create one)."""
+    return _real(session).info.get(_KEY)
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[UnitOfWork]:
+    """Run a business transaction: commit when the block ends, roll back if it raises.
+
+    Inside another block it joins that one; the outermost block commits or rolls back.
+    """
+    unit = current(session)
+    unit.depth += 1
+    try:
+        yield unit
+    except BaseException:
+        unit.depth -= 1
+        if unit.depth == 0:
+            _roll_back(unit.session)
+        raise
+    unit.depth -= 1
+    if unit.depth == 0:
+        try:
+            unit.session.commit()
+        except BaseException:
+            _roll_back(unit.session)
+            raise
+
+
+def _roll_back(session: Session) -> None:
+    try:
+        session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone: the error that got us here is reported
+        session.close()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    unit = session.info.get(_KEY)
+    if unit is None:
+        return
+    written = unit._committed()
+    if written:
+        from webapp import outbox
+
+        outbox.hand_over(written)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction) -> None:
+    unit = session.info.get(_KEY)
+    if unit is not None:
+        unit._rolled_back(nested=previous_transaction.nested)
