@@ -42,6 +42,7 @@ from webapp.services import memberships as membership_service
 from webapp.services import merchants as merchant_service
 from webapp.services.ledger import bump_weekly_stats, week_start
 from webapp.services.purchases import PurchaseDraft, record_purchase
+from webapp.unit_of_work import unit_of_work
 
 DEMO_PASSWORD = "neighbourly-demo"  # noqa: S105 - published on purpose: it is the demo
 NETWORK_SLUG = "abay-street"
@@ -299,42 +300,41 @@ class _Loader:
     def merchants(self, network: Network) -> list[StaffInfo]:
         """Every demo merchant with its owner and cashier, active since before the history starts."""
         result = []
-        opened = self.now - timedelta(days=HISTORY_DAYS + 14)
-        for spec in MERCHANTS:
-            owner = self.user(f"owner@{spec.domain}", spec.owner, opened)
-            cashier = self.user(f"cashier@{spec.domain}", spec.cashier, opened)
-            slug = merchant_service.slugify(spec.name)
-            merchant = self.session.scalar(select(Merchant).where(Merchant.slug == slug))
-            if merchant is None:
-                merchant = merchant_service.apply_to_network(
-                    self.session, owner, network, name=spec.name, category=spec.category,
-                    description=spec.description, address=f"ул. Абая, {spec.house}, Алматы",
-                    opening_hours=spec.hours, phone=f"+7 727 {300 + spec.house} {10 + spec.house:02d} 15",
-                    cashback_bp=spec.cashback_bp, max_points_share_pct=spec.max_points_share_pct,
-                    commit=False,
+        with unit_of_work(self.session):
+            opened = self.now - timedelta(days=HISTORY_DAYS + 14)
+            for spec in MERCHANTS:
+                owner = self.user(f"owner@{spec.domain}", spec.owner, opened)
+                cashier = self.user(f"cashier@{spec.domain}", spec.cashier, opened)
+                slug = merchant_service.slugify(spec.name)
+                merchant = self.session.scalar(select(Merchant).where(Merchant.slug == slug))
+                if merchant is None:
+                    merchant = merchant_service.apply_to_network(
+                        self.session, owner, network, name=spec.name, category=spec.category,
+                        description=spec.description, address=f"ул. Абая, {spec.house}, Алматы",
+                        opening_hours=spec.hours, phone=f"+7 727 {300 + spec.house} {10 + spec.house:02d} 15",
+                        cashback_bp=spec.cashback_bp, max_points_share_pct=spec.max_points_share_pct,
+                    )
+                    price_items.add_items(
+                        self.session, merchant,
+                        [price_items.ItemRow(None, item, tenge * 100, ITEM_CATEGORIES.get(item, ""))
+                         for item, tenge in spec.prices],
+                        price_items.language_of(network),
+                    )
+                    merchant.status = "active"
+                    merchant.created_at = opened
+                    merchant.approved_at = opened + timedelta(days=1)
+                    self.created["merchants"] += 1
+                for person, role in ((owner, "owner"), (cashier, "cashier")):
+                    if merchant_service.staff_role(self.session, person.id, merchant.id) is None:
+                        self.session.add(StaffRole(user_id=person.id, merchant_id=merchant.id, role=role))
+                        self.created["staff roles"] += 1
+                self.session.flush()
+                if not merchant.photos:
+                    self.store_photo(merchant, spec)
+                    self.created["photos"] += 1
+                result.append(
+                    StaffInfo(merchant.id, merchant.name, owner.id, owner.email, cashier.id, cashier.email)
                 )
-                price_items.add_items(
-                    self.session, merchant,
-                    [price_items.ItemRow(None, item, tenge * 100, ITEM_CATEGORIES.get(item, ""))
-                     for item, tenge in spec.prices],
-                    price_items.language_of(network),
-                )
-                merchant.status = "active"
-                merchant.created_at = opened
-                merchant.approved_at = opened + timedelta(days=1)
-                self.created["merchants"] += 1
-            for person, role in ((owner, "owner"), (cashier, "cashier")):
-                if merchant_service.staff_role(self.session, person.id, merchant.id) is None:
-                    self.session.add(StaffRole(user_id=person.id, merchant_id=merchant.id, role=role))
-                    self.created["staff roles"] += 1
-            self.session.flush()
-            if not merchant.photos:
-                self.store_photo(merchant, spec)
-                self.created["photos"] += 1
-            result.append(
-                StaffInfo(merchant.id, merchant.name, owner.id, owner.email, cashier.id, cashier.email)
-            )
-        self.session.commit()
         return result
 
     def store_photo(self, merchant: Merchant, spec: DemoMerchant) -> None:

@@ -34,6 +34,7 @@ from webapp.errors import (
 )
 from webapp.extensions import csrf, db, limiter, upsert_insert
 from webapp.models import ApiIdempotentResponse, Membership, Merchant, Purchase
+from webapp.unit_of_work import unit_of_work
 
 PREFIX = "/api/"
 URL_PREFIX = "/api/v1"
@@ -396,20 +397,19 @@ def idempotent(view):
             return _replay_stored(stored)
         try:
             response = view(**kwargs)
-        except NeighbourlyError as error:
-            db.session.rollback()
+        except NeighbourlyError as error:  # the service's unit of work rolled its writes back
             response = domain_problem(error)
-        insert = upsert_insert(db.session)
-        db.session.execute(
-            insert(ApiIdempotentResponse)
-            .values(
-                merchant_id=g.merchant.id, idempotency_key=key, fingerprint=_fingerprint(),
-                status=response.status_code, body=response.get_data(as_text=True),
-                created_at=datetime.now().astimezone(),
+        with unit_of_work(db.session):
+            insert = upsert_insert(db.session)
+            db.session.execute(
+                insert(ApiIdempotentResponse)
+                .values(
+                    merchant_id=g.merchant.id, idempotency_key=key, fingerprint=_fingerprint(),
+                    status=response.status_code, body=response.get_data(as_text=True),
+                    created_at=datetime.now().astimezone(),
+                )
+                .on_conflict_do_nothing(index_elements=["merchant_id", "idempotency_key"])
             )
-            .on_conflict_do_nothing(index_elements=["merchant_id", "idempotency_key"])
-        )
-        db.session.commit()
         # A concurrent twin may have stored its answer first: everyone answers with that one.
         stored = _stored_response(key)
         replay = _replay_stored(stored)

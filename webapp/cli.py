@@ -46,6 +46,7 @@ def register(app: Flask) -> None:
         from webapp.models import User
         from webapp.schema import ensure_schema
         from webapp.services import accounts, merchants
+        from webapp.unit_of_work import unit_of_work
 
         db.session.commit()  # an open transaction would block the schema check's own connection
         ensure_schema()
@@ -54,17 +55,17 @@ def register(app: Flask) -> None:
             zone = merchants.clean_network_timezone(timezone_name)
             email = accounts.normalize_email(operator_email)
             operator = db.session.scalar(select(User).where(User.email == email))
-            if operator is None:
-                operator = accounts.register_user(
-                    db.session, email=email, password=operator_password,
-                    name=operator_name or email.split("@")[0], locale=locale,
+            with unit_of_work(db.session):  # the operator and the network, or neither
+                if operator is None:
+                    operator = accounts.register_user(
+                        db.session, email=email, password=operator_password,
+                        name=operator_name or email.split("@")[0], locale=locale,
+                    )
+                network = merchants.create_network(
+                    db.session, name, code, operator, default_locale=locale, slug=slug, point_value_minor=value,
+                    timezone=zone,
                 )
-            network = merchants.create_network(
-                db.session, name, code, operator, default_locale=locale, slug=slug, point_value_minor=value,
-                timezone=zone,
-            )
         except NeighbourlyError as error:
-            db.session.rollback()
             raise click.ClickException(error.message) from error
         click.echo(
             f"Network \"{network.name}\" created (1 point = {value} minor units of {code}, "
@@ -225,7 +226,6 @@ def _register_import(app: Flask) -> None:
                 on_progress=lambda progress: click.echo(f"  {progress.done}/{progress.total} rows"),
             )
         except NeighbourlyError as error:
-            db.session.rollback()
             raise click.ClickException(error.message) from error
         click.echo(f"Import {job.id} {job.status}: {job.created_count} new customers, "
                    f"{job.linked_count} existing accounts, {job.skipped_count} imported before, "

@@ -212,27 +212,33 @@ def run_message(session: Session, message_id: int, now: datetime | None = None) 
         return False
     found = HANDLERS.get(claimed.kind)
     try:
-        if found is None:
-            raise LookupError(f"no outbox handler for {claimed.kind!r} in this process")
-        found.function(dict(claimed.payload or {}))
-        # Done in the handler's own transaction, and only while the lease is still ours: a worker
-        # that took a lapsed lease over runs it instead, and this one's work is rolled back.
-        completed = session.execute(
-            update(table)
-            .where(table.c.id == message_id, table.c.done_at.is_(None),
-                   table.c.claimed_until == lease_until)
-            .values(done_at=utcnow(), claimed_until=None, last_error=None)
-        ).rowcount
-        if completed != 1:
-            session.rollback()
-            return False
-        session.commit()
+        # The handler's work and the row's completion are one unit of work: services the handler
+        # calls join it (their blocks do not commit early), so a retry never repeats committed work.
+        with unit_of_work.unit_of_work(session):
+            if found is None:
+                raise LookupError(f"no outbox handler for {claimed.kind!r} in this process")
+            found.function(dict(claimed.payload or {}))
+            # Done only while the lease is still ours: a worker that took a lapsed lease over
+            # runs it instead, and this one's work is rolled back.
+            completed = session.execute(
+                update(table)
+                .where(table.c.id == message_id, table.c.done_at.is_(None),
+                       table.c.claimed_until == lease_until)
+                .values(done_at=utcnow(), claimed_until=None, last_error=None)
+            ).rowcount
+            if completed != 1:
+                raise _LeaseLost
         return True
+    except _LeaseLost:
+        return False
     except Exception as error:  # noqa: BLE001 - isolated: logged, retried, never raised to callers
-        session.rollback()
         log.exception("outbox message %s (%s) failed on attempt %s", message_id, claimed.kind, claimed.attempts)
         _record_failure(session, message_id, found, claimed.attempts, error)
         return False
+
+
+class _LeaseLost(Exception):
+    """Another worker took the message's lapsed lease over; this run's work is rolled back."""
 
 
 def _record_failure(

@@ -156,17 +156,19 @@ def _queue_of(app: Flask | None = None) -> TaskQueue:
 
 
 def job(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Background work that needs the database: ``func(session, *args)`` runs in one unit of work
-    (committed when it returns, rolled back if it raises) on the session of the app context it
-    runs in. The queue pushes a fresh context for every task it runs (:class:`TaskQueue`), so a
-    job never looks for an app itself; called directly (tests, the CLI), it uses the caller's."""
+    """Background work that needs the database: ``func(session, *args)`` runs on the session of
+    the app context it runs in, ending its transactions with ``unit_of_work`` blocks (one per
+    batch in a long job). The queue pushes a fresh context for every task it runs
+    (:class:`TaskQueue`), so a job never looks for an app itself; called directly (tests, the
+    CLI), it uses the caller's. An error rolls back what is open; on success what the job left
+    open (its last reads) ends with an empty unit."""
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
         from webapp.extensions import db
         from webapp.unit_of_work import unit_of_work
 
-        with unit_of_work(db.session):
+        with unit_of_work(db.session, join=False):
             return func(db.session, *args, **kwargs)
 
     return run

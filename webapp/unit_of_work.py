@@ -78,6 +78,9 @@ class UnitOfWork:
         self.ledger_rows: list[dict[str, Any]] | None = None
         self.weekly: dict[tuple[int, date], dict[str, int]] | None = None
         self.zones: dict[int, ZoneInfo] = {}
+        # Loaded objects the commit leaves as they are (``keep_loaded``).
+        self._kept: list[object] = []
+        self._kept_types: tuple[type, ...] = ()
 
     # ------------------------------------------------------------------ merchants' plugins
 
@@ -96,6 +99,33 @@ class UnitOfWork:
         self.plugin_rows_written = True
         self.forget_merchant(merchant_id)
 
+    def keep_loaded(self, *instances: object, types: tuple[type, ...] = ()) -> None:
+        """Let the commit leave these objects (and every loaded one of ``types``) loaded instead
+        of expiring them, because the caller knows the transaction wrote all of their columns or
+        none: what comes after the commit (a receipt, the after-commit dispatch) reads them
+        without loading them again. Everything else is expired as a commit always does."""
+        self._kept.extend(instance for instance in instances if instance is not None)
+        self._kept_types += types
+
+    def keep_all_loaded(self) -> None:
+        """Let the commit leave every loaded object as it is (the transaction changed none of
+        them behind the ORM's back, e.g. it only stamped a column the caller sets by hand)."""
+        self._kept_types = (object,)
+
+    def _commit(self) -> None:
+        session, kept, types = self.session, self._kept, self._kept_types
+        self._kept, self._kept_types = [], ()
+        if not kept and not types:
+            session.commit()
+            return
+        from webapp.extensions import commit_without_expiring
+
+        if commit_without_expiring(session):
+            keep = {id(instance) for instance in kept}
+            for instance in list(session.identity_map.values()):
+                if id(instance) not in keep and not isinstance(instance, types):
+                    session.expire(instance)
+
     # ------------------------------------------------------------------ plugins' scratch space
 
     def scratch(self, owner: str) -> dict[str, Any]:
@@ -113,6 +143,7 @@ class UnitOfWork:
         return written
 
     def _rolled_back(self, *, nested: bool) -> None:
+        self._kept, self._kept_types = [], ()
         if not nested:
             self.outbox_written = []
         if self.plugin_rows_written:
@@ -144,24 +175,29 @@ def existing(session: Session) -> UnitOfWork | None:
 
 
 @contextmanager
-def unit_of_work(session: Session) -> Iterator[UnitOfWork]:
+def unit_of_work(session: Session, *, join: bool = True) -> Iterator[UnitOfWork]:
     """Run a business transaction: commit when the block ends, roll back if it raises.
 
-    Inside another block it joins that one; the outermost block commits or rolls back.
+    Inside another block it joins that one; the outermost block commits or rolls back. With
+    ``join=False`` (a background job around its batches) blocks inside commit on their own, and
+    this one commits what is left when it ends.
     """
     unit = current(session)
-    unit.depth += 1
+    if join:
+        unit.depth += 1
     try:
         yield unit
     except BaseException:
-        unit.depth -= 1
+        if join:
+            unit.depth -= 1
         if unit.depth == 0:
             _roll_back(unit.session)
         raise
-    unit.depth -= 1
+    if join:
+        unit.depth -= 1
     if unit.depth == 0:
         try:
-            unit.session.commit()
+            unit._commit()
         except BaseException:
             _roll_back(unit.session)
             raise

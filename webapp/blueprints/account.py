@@ -11,6 +11,7 @@ from webapp.errors import NeighbourlyError, NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.models.base import utcnow
 from webapp.services import accounts, memberships, points, privacy
+from webapp.unit_of_work import unit_of_work
 from webapp.web import render, safe_next, see_other
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -80,7 +81,6 @@ def profile():
             languages=list(current_app.config["LANGUAGES"]),
         )
     except NeighbourlyError as error:
-        db.session.rollback()
         return _account_page(error.status_code, {"profile": error.message}, form)
     if _user().locale:
         session["locale"] = _user().locale
@@ -104,7 +104,6 @@ def birthday():
             db.session, _user(), parsed, consent, current_app.config["CONSENT_TEXT_VERSION"]
         )
     except NeighbourlyError as error:
-        db.session.rollback()
         return _account_page(error.status_code, {"birthday": error.message}, form)
     flash(_("Your birthday is saved.") if consent else _("Your birthday is removed."), "success")
     return see_other("account.index", _anchor="birthday")
@@ -180,7 +179,6 @@ def consent(merchant_id: int):
             text_version=current_app.config["CONSENT_TEXT_VERSION"],
         )
     except NeighbourlyError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return see_other("account.index", _anchor="consents")
     if changed:
@@ -243,6 +241,6 @@ def set_locale():
     if locale in current_app.config["LANGUAGES"]:
         session["locale"] = locale
         if current_user.is_authenticated:
-            current_user.locale = locale
-            db.session.commit()
+            with unit_of_work(db.session):
+                current_user.locale = locale
     return redirect(safe_next(request.form.get("next"), "/"), code=303)

@@ -10,6 +10,7 @@ from webapp.errors import NeighbourlyError
 from webapp.extensions import db, limiter
 from webapp.mail import in_recipient_language, send_email
 from webapp.services import accounts
+from webapp.unit_of_work import unit_of_work
 from webapp.web import landing_url, render, safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -103,7 +104,8 @@ def request_reset():
         if user is not None and user.erased_at is None:
             token = accounts.create_reset_token(db.session, user)
             link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.reset", token=token)
-            with in_recipient_language(user):
+            # The e-mail is an outbox row: it leaves once committed.
+            with unit_of_work(db.session), in_recipient_language(user):
                 send_email(
                     to=user.email,
                     subject=_("Reset your Neighbourly password"),
@@ -113,7 +115,6 @@ def request_reset():
                         name=user.first_name, link=link,
                     ),
                 )
-            db.session.commit()  # the e-mail is an outbox row: it leaves once committed
         sent = True  # the same answer whether or not the address is known
     return render("auth/request_reset.html", sent=sent)
 

@@ -42,6 +42,7 @@ from webapp.services import (
 from webapp.services import hours as hours_service
 from webapp.services import points as points_service
 from webapp.timezones import network_zone
+from webapp.unit_of_work import unit_of_work
 from webapp.web import is_fragment_request, render, see_other, staff_required
 
 bp = Blueprint("business", __name__, url_prefix="/business")
@@ -355,7 +356,6 @@ def save_profile(merchant: Merchant):
     try:
         merchants.update_profile(db.session, merchant, **profile)
     except ValidationFailed as error:
-        db.session.rollback()
         field_name = str(error.details.get("field", "form"))
         return _settings(merchant, block="profile", status=422, profile=profile,
                          errors={field_name: error.message})
@@ -429,7 +429,6 @@ def save_prices(merchant: Merchant):
         try:
             price_items.save_items(db.session, merchant, entries)
         except NeighbourlyError as error:
-            db.session.rollback()
             errors["form"] = error.message
         else:
             return _saved(merchant, "prices", _("The price list is saved."))
@@ -452,7 +451,6 @@ def upload_item_photo(merchant: Merchant, item_id: int):
             db.session, merchant, item_id, data, current_app.config["UPLOAD_FOLDER"], limits
         )
     except NeighbourlyError as error:
-        db.session.rollback()
         return _settings(merchant, block="prices", status=error.status_code,
                          errors={f"photo-{item_id}": error.message})
     return _saved(merchant, "prices", _("The photo of the item is saved."))
@@ -464,7 +462,6 @@ def delete_item_photo(merchant: Merchant, item_id: int):
     try:
         price_items.delete_photo(db.session, merchant, item_id, current_app.config["UPLOAD_FOLDER"])
     except NeighbourlyError as error:
-        db.session.rollback()
         return _settings(merchant, block="prices", status=error.status_code,
                          errors={"form": error.message})
     return _saved(merchant, "prices", _("The photo of the item is deleted."))
@@ -491,9 +488,9 @@ def save_hours(merchant: Merchant):
                 for d in days]
         return _settings(merchant, block="hours", status=422, hours_rows=rows, errors=errors,
                          hours_note=note)
-    hours_service.save_hours(db.session, merchant, hours)
-    merchant.opening_hours = note
-    db.session.commit()
+    with unit_of_work(db.session):
+        hours_service.save_hours(db.session, merchant, hours)
+        merchant.opening_hours = note
     return _saved(merchant, "hours", _("The opening hours are saved."))
 
 
@@ -514,7 +511,6 @@ def save_rates(merchant: Merchant):
         try:
             merchants.update_rates(db.session, merchant, cashback_bp, share)
         except ValidationFailed as error:
-            db.session.rollback()
             errors["form"] = error.message
         else:
             return _saved(merchant, "rates", _("Cashback and the points share are saved."))
@@ -558,7 +554,6 @@ def upload_photo(merchant: Merchant):
             alt_text=request.form.get("alt_text", ""),
         )
     except ValidationFailed as error:
-        db.session.rollback()
         return _settings(merchant, block="photos", status=error.status_code,
                          errors={"photo": error.message})
     return _saved(merchant, "photos", _("The photo is added."))
@@ -612,25 +607,24 @@ def invite(merchant: Merchant):
     try:
         created = staff.invite_cashier(db.session, merchant, current_user, email)
     except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
         return _staff(merchant, status=422, email=email, errors={"email": error.message})
     link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
         "business.invitation", token=created.token
     )
-    invitee = accounts.find_user_by_email(db.session, created.invitation.email)
-    with in_recipient_language(invitee, merchant.network):
-        send_email(
-            to=created.invitation.email,
-            subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
-            text=_(
-                "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
-                "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
-                "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
-                inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
-            ),
-            sender_name=merchant.name,
-        )
-    db.session.commit()  # the e-mail is an outbox row: it leaves once committed
+    with unit_of_work(db.session):  # the e-mail is an outbox row: it leaves once committed
+        invitee = accounts.find_user_by_email(db.session, created.invitation.email)
+        with in_recipient_language(invitee, merchant.network):
+            send_email(
+                to=created.invitation.email,
+                subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
+                text=_(
+                    "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
+                    "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
+                    "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
+                    inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
+                ),
+                sender_name=merchant.name,
+            )
     flash(_("An invitation is on its way to %(email)s.", email=created.invitation.email), "success")
     return see_other("business.staff", merchant_slug=merchant.slug)
 
@@ -747,7 +741,6 @@ def import_customers(merchant: Merchant):
             return _imports_page(merchant, 413, too_large)
         job = imports.create_upload(db.session, merchant, current_user, upload.filename, data)
     except ValidationFailed as error:
-        db.session.rollback()
         return _imports_page(merchant, error.status_code, error.message)
     return see_other("business.import_status", merchant_slug=merchant.slug, import_id=job.id)
 
@@ -814,7 +807,6 @@ def import_mapping(merchant: Merchant, import_id: int):
     try:
         imports.set_mapping(db.session, job, chosen)
     except ValidationFailed as error:
-        db.session.rollback()
         return _import_page(merchant, job, 422, error.message, mapping=chosen)
     slug = merchant.slug
     imports.request_check(db.session, job)
@@ -830,9 +822,7 @@ def import_start(merchant: Merchant, import_id: int):
     try:
         imports.queue(db.session, job)
     except ValidationFailed as error:
-        db.session.rollback()
         return _import_page(merchant, job, error.status_code, error.message)
     except Exception:  # the import stamped itself failed: its page says so and offers to resume
-        db.session.rollback()
         current_app.logger.exception("customer import %s failed", import_id)
     return see_other("business.import_status", merchant_slug=slug, import_id=import_id)

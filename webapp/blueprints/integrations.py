@@ -106,7 +106,6 @@ def create_webhook(merchant: Merchant):
             db.session, merchant, url=form["url"], events=form["events"], created_by_id=current_user.id,
         )
     except ValidationFailed as error:
-        db.session.rollback()
         return _webhooks_page(merchant, 422, form=form, errors={error.details.get("field", "form"): error.message})
     return _no_store(_endpoint_page(merchant, created.endpoint, 201, secret=created.secret))
 

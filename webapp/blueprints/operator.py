@@ -102,7 +102,6 @@ def _act_with_reason(network_slug: str, merchant_id: int, act, missing_reason: s
     except NotFound:
         abort(404)
     except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
         return network, None, _network_page(
             network, status=error.status_code, errors={merchant_id: error.message},
             reasons={merchant_id: reason},
@@ -192,7 +191,6 @@ def timezone(network_slug: str):
     try:
         merchants.set_network_timezone(db.session, network, wanted)
     except ValidationFailed as error:
-        db.session.rollback()
         return _network_page(network, status=422, errors={"timezone": error.message}, timezone_text=wanted)
     flash(_("Times are now shown in %(zone)s.", zone=network.timezone), "success")
     return see_other("operator.index", network_slug=network.slug)
@@ -207,7 +205,6 @@ def language(network_slug: str):
     try:
         merchants.set_network_locale(db.session, network, wanted)
     except ValidationFailed as error:
-        db.session.rollback()
         return _network_page(network, status=422, errors={"locale": error.message})
     flash(_("%(language)s is now the network's default language.",
             language=current_app.config["LANGUAGES"][network.default_locale]), "success")
@@ -223,7 +220,6 @@ def country(network_slug: str):
     try:
         merchants.set_network_country(db.session, network, wanted)
     except ValidationFailed as error:
-        db.session.rollback()
         return _network_page(network, status=422, errors={"country": error.message}, country_text=wanted)
     flash(_("Phone numbers without a country code are now read as numbers of %(country)s.",
             country=network.country), "success")

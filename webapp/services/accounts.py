@@ -19,6 +19,7 @@ from webapp.errors import Conflict, NotFound, ValidationFailed
 from webapp.models import PasswordResetToken, User, UserSession
 from webapp.models.base import utcnow
 from webapp.services import codes, phones
+from webapp.unit_of_work import unit_of_work
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
@@ -94,7 +95,6 @@ def register_user(
     name: str,
     phone: str | None = None,
     locale: str | None = None,
-    commit: bool = True,
     region: str | None = None,
 ) -> User:
     """Create an account; raises ``ValidationFailed``/``Conflict`` with a message for the form.
@@ -113,7 +113,7 @@ def register_user(
     phone = normalize_phone(phone, region or phones.region_for_user(session, None))
     imported = _unclaimed_import(session, phone, email) if phone else None
     if imported is not None:
-        return _claim_imported(session, imported, email, password, name, locale, commit)
+        return _claim_imported(session, imported, email, password, name, locale)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(_("An account with this e-mail already exists; sign in instead."))
     if phone and session.scalar(select(User.id).where(User.phone == phone)) is not None:
@@ -126,13 +126,11 @@ def register_user(
         locale=locale,
         card_code=new_card_code(session),
     )
-    session.add(user)
     try:
-        session.flush()
-        if commit:
-            session.commit()
+        with unit_of_work(session):  # a caller's own block (the demo, an import) commits instead
+            session.add(user)
+            session.flush()
     except IntegrityError:
-        session.rollback()
         raise Conflict(_("An account with this e-mail or phone already exists.")) from None
     return user
 
@@ -158,24 +156,20 @@ def _unclaimed_import(session: Session, phone: str, email: str) -> User | None:
 
 def _claim_imported(
     session: Session, user: User, email: str, password: str, name: str, locale: str | None,
-    commit: bool,
 ) -> User:
-    # Only an account nobody has claimed: the password is set by one conditional UPDATE, so two
-    # sign-ups racing for one imported number cannot both take it.
-    claimed = session.execute(
-        update(User)
-        .where(User.id == user.id, User.password_hash == "")
-        .values(email=email, password_hash=hash_password(password), name=name, locale=locale)
-    ).rowcount
-    if not claimed:
-        session.rollback()
-        raise Conflict(_("This phone number is already used by another account."))
     try:
-        session.flush()
-        if commit:
-            session.commit()
+        with unit_of_work(session):
+            # Only an account nobody has claimed: the password is set by one conditional UPDATE,
+            # so two sign-ups racing for one imported number cannot both take it.
+            claimed = session.execute(
+                update(User)
+                .where(User.id == user.id, User.password_hash == "")
+                .values(email=email, password_hash=hash_password(password), name=name, locale=locale)
+            ).rowcount
+            if not claimed:
+                raise Conflict(_("This phone number is already used by another account."))
+            session.flush()
     except IntegrityError:
-        session.rollback()
         raise Conflict(_("An account with this e-mail or phone already exists.")) from None
     session.refresh(user)
     return user
@@ -205,10 +199,10 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 def start_session(session: Session, user: User, user_agent: str = "") -> str:
     """Create a server-side session; returns the id Flask-Login keeps in the cookie."""
     token = secrets.token_urlsafe(32)
-    session.add(
-        UserSession(user_id=user.id, token_hash=codes.token_hash(token), user_agent=user_agent[:255])
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.add(
+            UserSession(user_id=user.id, token_hash=codes.token_hash(token), user_agent=user_agent[:255])
+        )
     return f"{user.id}:{token}"
 
 
@@ -247,22 +241,21 @@ def revoke_session(session: Session, session_id: str) -> None:
     user_id, _, token = (session_id or "").partition(":")
     if not token:
         return
-    session.execute(
-        update(UserSession)
-        .where(UserSession.token_hash == codes.token_hash(token), UserSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(UserSession)
+            .where(UserSession.token_hash == codes.token_hash(token), UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
-def revoke_all_sessions(session: Session, user_id: int, commit: bool = True) -> None:
-    session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    if commit:
-        session.commit()
+def revoke_all_sessions(session: Session, user_id: int) -> None:
+    with unit_of_work(session):
+        session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 def active_sessions(session: Session, user_id: int) -> list[UserSession]:
@@ -280,9 +273,9 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     if not verify_password(user, current):
         raise ValidationFailed(_("The current password is not right."))
     check_password_strength(new, user.email)
-    user.password_hash = hash_password(new)
-    revoke_all_sessions(session, user.id, commit=False)
-    session.commit()
+    with unit_of_work(session):
+        user.password_hash = hash_password(new)
+        revoke_all_sessions(session, user.id)
 
 
 # --------------------------------------------------------------------------- password reset
@@ -291,15 +284,15 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
 def create_reset_token(session: Session, user: User, now: datetime | None = None) -> str:
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
-    session.add(
-        PasswordResetToken(
-            user_id=user.id,
-            token_hash=codes.token_hash(token),
-            created_at=now,
-            expires_at=now + RESET_TOKEN_LIFETIME,
+    with unit_of_work(session):
+        session.add(
+            PasswordResetToken(
+                user_id=user.id,
+                token_hash=codes.token_hash(token),
+                created_at=now,
+                expires_at=now + RESET_TOKEN_LIFETIME,
+            )
         )
-    )
-    session.commit()
     return token
 
 
@@ -314,17 +307,16 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     if user is None or user.erased_at is not None:
         raise NotFound(_("This reset link is not valid any more; ask for a new one."))
     check_password_strength(new_password, user.email)
-    claimed = session.execute(
-        update(PasswordResetToken)
-        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
-        .values(used_at=utcnow())
-    ).rowcount
-    if not claimed:
-        session.rollback()
-        raise NotFound(_("This reset link is not valid any more; ask for a new one."))
-    user.password_hash = hash_password(new_password)
-    revoke_all_sessions(session, user.id, commit=False)
-    session.commit()
+    with unit_of_work(session):
+        claimed = session.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        ).rowcount
+        if not claimed:
+            raise NotFound(_("This reset link is not valid any more; ask for a new one."))
+        user.password_hash = hash_password(new_password)
+        revoke_all_sessions(session, user.id)
     return user
 
 
@@ -349,11 +341,10 @@ def update_profile(
     locale = locale or None
     if locale is not None and locale not in languages:
         raise ValidationFailed(_("Choose a language from the list."))
-    user.name, user.phone, user.locale = name, phone, locale
     try:
-        session.commit()
+        with unit_of_work(session):
+            user.name, user.phone, user.locale = name, phone, locale
     except IntegrityError:
-        session.rollback()
         raise Conflict(_("This phone number is already used by another account.")) from None
     return user
 
@@ -375,22 +366,22 @@ def revoke_user_session(session: Session, user_id: int, user_session_id: int) ->
     )
     if row is None:
         raise NotFound(_("This session has already ended."))
-    row.revoked_at = utcnow()
-    session.commit()
+    with unit_of_work(session):
+        row.revoked_at = utcnow()
     return row
 
 
 def revoke_other_sessions(session: Session, user_id: int, keep_session_id: str) -> int:
     """End every session of the user except the one in this browser; returns how many ended."""
     keep = session_token_hash(keep_session_id) or ""
-    ended = session.execute(
-        update(UserSession)
-        .where(
-            UserSession.user_id == user_id,
-            UserSession.revoked_at.is_(None),
-            UserSession.token_hash != keep,
-        )
-        .values(revoked_at=utcnow())
-    ).rowcount
-    session.commit()
+    with unit_of_work(session):
+        ended = session.execute(
+            update(UserSession)
+            .where(
+                UserSession.user_id == user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.token_hash != keep,
+            )
+            .values(revoked_at=utcnow())
+        ).rowcount
     return ended

@@ -8,14 +8,14 @@ from datetime import timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
 from webapp.errors import NotFound, ValidationFailed
-from webapp.extensions import commit_without_expiring
 from webapp.models import ApiKey, Merchant
 from webapp.models.base import utcnow
 from webapp.models.integrations import API_KEY_SCOPES
 from webapp.services.codes import keyed_hash
+from webapp.unit_of_work import unit_of_work
 
 SECRET_PREFIX = "nbly_"  # noqa: S105 - a public marker, not a secret
 MAX_NAME_LENGTH = 80
@@ -51,8 +51,8 @@ def create_key(
         merchant_id=merchant.id, name=name, scope=scope, prefix=secret[: len(SECRET_PREFIX) + 6],
         secret_hash=hash_secret(secret, hash_key), created_by_id=created_by_id, created_at=utcnow(),
     )
-    session.add(key)
-    session.commit()
+    with unit_of_work(session):
+        session.add(key)
     return CreatedKey(key=key, secret=secret)
 
 
@@ -72,8 +72,8 @@ def revoke_key(session: Session, merchant: Merchant, key_id: int) -> ApiKey:
     if key is None:
         raise NotFound(_("No such key here."))
     if key.revoked_at is None:
-        key.revoked_at = utcnow()
-        session.commit()
+        with unit_of_work(session):
+            key.revoked_at = utcnow()
     return key
 
 
@@ -88,10 +88,11 @@ def authenticate(session: Session, secret: str, hash_key: str | bytes) -> ApiKey
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        session.execute(
-            update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        commit_without_expiring(session() if isinstance(session, scoped_session) else session)
+        with unit_of_work(session) as unit:
+            session.execute(
+                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            unit.keep_all_loaded()  # the request goes on with the key and its merchant as loaded
         key.last_used_at = now
     return key

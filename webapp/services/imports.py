@@ -45,6 +45,7 @@ from webapp.services import accounts, codes, ledger, phones
 from webapp.services.memberships import DATA_PROCESSING, MARKETING
 from webapp.services.points import BIRTHDAY
 from webapp.timezones import network_zone
+from webapp.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,8 @@ def create_upload(
         content=upload.text, header=upload.header, mapping=guess_mapping(upload.header),
         total_rows=upload.rows, status="uploaded",
     )
-    session.add(job)
-    session.commit()
+    with unit_of_work(session):
+        session.add(job)
     return job
 
 
@@ -597,10 +598,10 @@ def set_mapping(session: Session, job: CustomerImport, chosen: list[str]) -> Cus
     """Keep the owner's mapping; the dry run has to be (re)done (status ``checking``)."""
     if job.status not in ("uploaded", "checking", "checked"):
         raise ValidationFailed(_("This import has started; its columns cannot change any more."))
-    job.mapping = clean_mapping(job.header, chosen)
-    job.status = "checking"
-    job.check_summary = None
-    session.commit()
+    with unit_of_work(session):
+        job.mapping = clean_mapping(job.header, chosen)
+        job.status = "checking"
+        job.check_summary = None
     return job
 
 
@@ -611,10 +612,10 @@ def check(session: Session, job_id: int) -> DryRun | None:
         return None
     merchant = session.get(Merchant, job.merchant_id)
     result = dry_run(session, merchant, job)
-    job = session.get(CustomerImport, job_id)
-    job.check_summary = result.as_json()
-    job.status = "checked"
-    session.commit()
+    with unit_of_work(session):
+        job = session.get(CustomerImport, job_id)
+        job.check_summary = result.as_json()
+        job.status = "checked"
     return result
 
 
@@ -626,7 +627,7 @@ def request_check(session: Session, job: CustomerImport) -> None:
     if small:
         check(session, job_id)
     else:
-        session.commit()
+        session.commit()  # end this request's transaction first: the queue may run the check here
         tasks.check_customer_import(job_id)
 
 
@@ -775,11 +776,11 @@ def run(
         return job
     if job.status in ("uploaded",):
         raise ValidationFailed(_("Check the columns and the dry run first."))
-    session.execute(
-        update(CustomerImport).where(CustomerImport.id == job.id)
-        .values(status="running", failure="", started_at=func.coalesce(CustomerImport.started_at, utcnow()))
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(CustomerImport).where(CustomerImport.id == job.id)
+            .values(status="running", failure="", started_at=func.coalesce(CustomerImport.started_at, utcnow()))
+        )
     rows = check_file(job, merchant)
     total = min(job.total_rows, len(rows))
     batches = retries = 0
@@ -791,26 +792,27 @@ def run(
         batch = rows[start : start + batch_size]
         end = start + len(batch)
         try:
-            plan = plan_batch(session, merchant, batch)
-            points = _write_batch(session, merchant, job_id, plan)
-            claimed = session.execute(
-                update(CustomerImport)
-                .where(CustomerImport.id == job_id, CustomerImport.next_row == start)
-                .values(
-                    next_row=end,
-                    created_count=CustomerImport.created_count + len(plan.create),
-                    linked_count=CustomerImport.linked_count + len(plan.link),
-                    skipped_count=CustomerImport.skipped_count + len(plan.skip),
-                    failed_count=CustomerImport.failed_count + sum(1 for row in batch if row.kinds),
-                    points_imported=CustomerImport.points_imported + points,
-                )
-            ).rowcount
-            if not claimed:
-                session.rollback()  # another worker committed this batch first
-                continue
-            session.commit()
+            with unit_of_work(session):
+                plan = plan_batch(session, merchant, batch)
+                points = _write_batch(session, merchant, job_id, plan)
+                claimed = session.execute(
+                    update(CustomerImport)
+                    .where(CustomerImport.id == job_id, CustomerImport.next_row == start)
+                    .values(
+                        next_row=end,
+                        created_count=CustomerImport.created_count + len(plan.create),
+                        linked_count=CustomerImport.linked_count + len(plan.link),
+                        skipped_count=CustomerImport.skipped_count + len(plan.skip),
+                        failed_count=CustomerImport.failed_count + sum(1 for row in batch if row.kinds),
+                        points_imported=CustomerImport.points_imported + points,
+                    )
+                ).rowcount
+                if not claimed:
+                    raise _BatchTaken  # rolls the batch back
+        except _BatchTaken:
+            continue  # another worker committed this batch first
         except IntegrityError as error:
-            session.rollback()  # a key written meanwhile: the batch is redone from the database
+            # A key written meanwhile: the batch was rolled back and is redone from the database.
             retries += 1
             if retries > MAX_RETRIES:
                 _fail(session, job_id, error)
@@ -818,7 +820,6 @@ def run(
             log.info("import %s: batch at row %s met a concurrent import; retrying", job_id, start)
             continue
         except Exception as error:
-            session.rollback()
             _fail(session, job_id, error)
             raise
         batches += 1
@@ -828,11 +829,11 @@ def run(
         if stop_after is not None and batches >= stop_after:
             session.refresh(job)
             return job
-    session.execute(
-        update(CustomerImport).where(CustomerImport.id == job.id, CustomerImport.status != "done")
-        .values(status="done", finished_at=utcnow())
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(CustomerImport).where(CustomerImport.id == job.id, CustomerImport.status != "done")
+            .values(status="done", finished_at=utcnow())
+        )
     session.refresh(job)
     return job
 
@@ -840,11 +841,15 @@ def run(
 MAX_RETRIES = 3
 
 
+class _BatchTaken(Exception):
+    """Another worker claimed this batch's rows first."""
+
+
 def _fail(session: Session, job_id: int, error: Exception) -> None:
     """Stamp the import failed (its committed batches stay; it can be resumed)."""
-    session.execute(update(CustomerImport).where(CustomerImport.id == job_id)
-                    .values(status="failed", failure=str(error)[:1000]))
-    session.commit()
+    with unit_of_work(session):
+        session.execute(update(CustomerImport).where(CustomerImport.id == job_id)
+                        .values(status="failed", failure=str(error)[:1000]))
 
 
 def summary_text(job: CustomerImport, merchant: Merchant, link: str) -> str:
@@ -867,12 +872,12 @@ def send_summary(session: Session, job: CustomerImport, link: str) -> None:
     owner = session.get(User, job.created_by_id) if job.created_by_id else None
     if owner is None or merchant is None or owner.erased_at is not None:
         return
-    send_email(
-        to=owner.email,
-        subject=_("Customer import finished: %(count)s new customers", count=job.created_count),
-        text=summary_text(job, merchant, link),
-    )
-    session.commit()
+    with unit_of_work(session):
+        send_email(
+            to=owner.email,
+            subject=_("Customer import finished: %(count)s new customers", count=job.created_count),
+            text=summary_text(job, merchant, link),
+        )
 
 
 def queue(session: Session, job: CustomerImport) -> CustomerImport:
@@ -884,8 +889,8 @@ def queue(session: Session, job: CustomerImport) -> CustomerImport:
     if job.status in ("uploaded", "checking"):
         raise ValidationFailed(_("Check the columns and the dry run first."))
     job_id = job.id
-    job.status = "queued" if job.status in ("checked", "failed") else job.status
-    session.commit()
+    with unit_of_work(session):
+        job.status = "queued" if job.status in ("checked", "failed") else job.status
     # Nothing is read from ``session`` after the commit: a worker in this process (immediate
     # mode) writes through its own connection, which an open transaction here would block.
     tasks.run_customer_import(job_id)

@@ -218,40 +218,40 @@ def rebuild_customer_months(session: Session, merchant_id: int | None = None) ->
     )
     if merchant_id is not None:
         merchants = merchants.where(Merchant.id == merchant_id)
-    written = 0
-    for found_id, zone_name in session.execute(merchants.order_by(Merchant.id)).all():
-        from webapp.timezones import zone as zone_of
+    with unit_of_work.unit_of_work(session):
+        written = 0
+        for found_id, zone_name in session.execute(merchants.order_by(Merchant.id)).all():
+            from webapp.timezones import zone as zone_of
 
-        tz = zone_of(zone_name)
-        session.execute(table.delete().where(table.c.merchant_id == found_id))
-        months: dict[tuple[int, date], list] = {}
-        rows = session.execute(
-            select(
-                Purchase.membership_id, Purchase.created_at, Purchase.amount, Membership.joined_at
+            tz = zone_of(zone_name)
+            session.execute(table.delete().where(table.c.merchant_id == found_id))
+            months: dict[tuple[int, date], list] = {}
+            rows = session.execute(
+                select(
+                    Purchase.membership_id, Purchase.created_at, Purchase.amount, Membership.joined_at
+                )
+                .join(Membership, Membership.id == Purchase.membership_id)
+                .where(Purchase.merchant_id == found_id, Purchase.refunded_at.is_(None))
             )
-            .join(Membership, Membership.id == Purchase.membership_id)
-            .where(Purchase.merchant_id == found_id, Purchase.refunded_at.is_(None))
-        )
-        for card, created_at, amount, joined_at in rows:
-            key = (card, local_month(created_at, tz))
-            entry = months.setdefault(key, [local_month(joined_at, tz), 0, 0])
-            entry[1] += 1
-            entry[2] += amount
-        values = [
-            {
-                "merchant_id": found_id,
-                "membership_id": card,
-                "month": month,
-                "join_month": joined,
-                "purchases": count,
-                "revenue": revenue,
-            }
-            for (card, month), (joined, count, revenue) in sorted(months.items())
-        ]
-        for start in range(0, len(values), 1000):
-            session.execute(table.insert(), values[start : start + 1000])
-        written += len(values)
-    session.commit()
+            for card, created_at, amount, joined_at in rows:
+                key = (card, local_month(created_at, tz))
+                entry = months.setdefault(key, [local_month(joined_at, tz), 0, 0])
+                entry[1] += 1
+                entry[2] += amount
+            values = [
+                {
+                    "merchant_id": found_id,
+                    "membership_id": card,
+                    "month": month,
+                    "join_month": joined,
+                    "purchases": count,
+                    "revenue": revenue,
+                }
+                for (card, month), (joined, count, revenue) in sorted(months.items())
+            ]
+            for start in range(0, len(values), 1000):
+                session.execute(table.insert(), values[start : start + 1000])
+            written += len(values)
     return written
 
 

@@ -18,6 +18,7 @@ from webapp.plugins import hooks_for
 from webapp.services import codes, phones
 from webapp.services.ledger import bump_weekly_stats
 from webapp.timezones import network_zone
+from webapp.unit_of_work import unit_of_work
 
 DATA_PROCESSING = "data_processing"
 MARKETING = "marketing"
@@ -116,51 +117,47 @@ def join_merchant(
     existing = find_membership(session, user.id, merchant.id)
     if existing is not None and existing.left_at is None:
         return existing, False
-    record_consent(
-        session, user, merchant, DATA_PROCESSING, True, text_version, consent_text(merchant)
-    )
-    if marketing_consent:
-        record_consent(
-            session, user, merchant, MARKETING, True, text_version,
-            consent_text(merchant, MARKETING),
-        )
-    # Re-joining opens the earlier card again (same balance and history): not a new customer.
-    rejoined = existing is not None
-    if rejoined:
-        membership = existing
-        membership.left_at = None
-    else:
-        membership = Membership(user_id=user.id, merchant_id=merchant.id, join_source=source)
-        session.add(membership)
     try:
-        session.flush()
-        if not rejoined:
-            bump_weekly_stats(session, merchant.id, utcnow(), zone=network_zone(merchant.network), new_customers=1)
-            if merchant.welcome_bonus_points > 0:  # a person's first joining only (never a re-join)
-                from webapp.services.points import grant_welcome_bonus
+        with unit_of_work(session):
+            record_consent(
+                session, user, merchant, DATA_PROCESSING, True, text_version, consent_text(merchant)
+            )
+            if marketing_consent:
+                record_consent(
+                    session, user, merchant, MARKETING, True, text_version,
+                    consent_text(merchant, MARKETING),
+                )
+            # Re-joining opens the earlier card again (same balance and history): not a new customer.
+            rejoined = existing is not None
+            if rejoined:
+                membership = existing
+                membership.left_at = None
+            else:
+                membership = Membership(user_id=user.id, merchant_id=merchant.id, join_source=source)
+                session.add(membership)
+            session.flush()
+            if not rejoined:
+                bump_weekly_stats(session, merchant.id, utcnow(), zone=network_zone(merchant.network), new_customers=1)
+                if merchant.welcome_bonus_points > 0:  # a person's first joining only (never a re-join)
+                    from webapp.services.points import grant_welcome_bonus
 
-                grant_welcome_bonus(session, merchant, membership, user)
-        hooks_for(merchant).neighbourly_membership_recorded(
-            merchant=merchant, membership=membership, session=session, referral_code=referral_code,
-            rejoined=rejoined,
-        )
-        if not rejoined:
-            tasks.queue_committed(session, merchant, "membership", membership.id)
-            outbox.record_event(session, merchant, "membership.created", {
-                "id": membership.id, "user_id": user.id, "source": source,
-                "joined_at": membership.joined_at.isoformat(),
-            })
-        session.commit()
+                    grant_welcome_bonus(session, merchant, membership, user)
+            hooks_for(merchant).neighbourly_membership_recorded(
+                merchant=merchant, membership=membership, session=session, referral_code=referral_code,
+                rejoined=rejoined,
+            )
+            if not rejoined:
+                tasks.queue_committed(session, merchant, "membership", membership.id)
+                outbox.record_event(session, merchant, "membership.created", {
+                    "id": membership.id, "user_id": user.id, "source": source,
+                    "joined_at": membership.joined_at.isoformat(),
+                })
     except IntegrityError:
         # Two joins raced (double click): the other one won; return that membership.
-        session.rollback()
         existing = find_membership(session, user.id, merchant.id)
         if existing is None:
             raise
         return existing, False
-    except Exception:
-        session.rollback()
-        raise
     return membership, not rejoined
 
 
@@ -172,26 +169,26 @@ def withdraw_consent(
     Marketing rests on data processing, so withdrawing the latter withdraws a granted marketing
     consent too: no letters may go to a card that was closed.
     """
-    record_consent(session, user, merchant, purpose, False, text_version, consent_text(merchant, purpose))
-    if purpose == DATA_PROCESSING:
-        if has_consent(session, user.id, merchant.id, MARKETING):
-            record_consent(
-                session, user, merchant, MARKETING, False, text_version,
-                consent_text(merchant, MARKETING),
+    with unit_of_work(session):
+        record_consent(session, user, merchant, purpose, False, text_version, consent_text(merchant, purpose))
+        if purpose == DATA_PROCESSING:
+            if has_consent(session, user.id, merchant.id, MARKETING):
+                record_consent(
+                    session, user, merchant, MARKETING, False, text_version,
+                    consent_text(merchant, MARKETING),
+                )
+            session.execute(
+                update(Membership)
+                .where(Membership.user_id == user.id, Membership.merchant_id == merchant.id)
+                .values(left_at=utcnow())
             )
-        session.execute(
-            update(Membership)
-            .where(Membership.user_id == user.id, Membership.merchant_id == merchant.id)
-            .values(left_at=utcnow())
-        )
-    session.commit()
 
 
 def grant_consent(
     session: Session, user: User, merchant: Merchant, purpose: str, text_version: str
 ) -> None:
-    record_consent(session, user, merchant, purpose, True, text_version, consent_text(merchant, purpose))
-    session.commit()
+    with unit_of_work(session):
+        record_consent(session, user, merchant, purpose, True, text_version, consent_text(merchant, purpose))
 
 
 def find_customer_at_till(session: Session, merchant: Merchant, query: str) -> Membership | None:

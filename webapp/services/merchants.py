@@ -15,7 +15,6 @@ from webapp.models import Merchant, MerchantPlugin, Network, StaffRole, User
 from webapp.models.base import utcnow
 from webapp.plugins import (
     PluginRegistry,
-    forget_enabled_cache,
     is_enabled,
     only_plugin,
     plugin_settings,
@@ -24,6 +23,7 @@ from webapp.plugins import (
 from webapp.services import codes
 from webapp.services import hours as hours_service
 from webapp.timezones import DEFAULT_TIMEZONE, clean_timezone
+from webapp.unit_of_work import unit_of_work
 
 CATEGORIES = {
     "beauty": "Beauty salon",
@@ -93,8 +93,8 @@ def create_network(
         description=description, point_value_minor=point_value_minor, timezone=timezone,
         country=phones.clean_country(country) or phones.default_country(currency.upper(), timezone) or "",
     )
-    session.add(network)
-    session.commit()
+    with unit_of_work(session):
+        session.add(network)
     return network
 
 
@@ -161,17 +161,17 @@ def set_network_locale(session: Session, network: Network, locale: str | None) -
     from webapp.services import price_items
 
     changed = network.default_locale != clean_network_locale(locale)
-    network.default_locale = clean_network_locale(locale)
-    if changed:  # the street's items are stemmed in the network's language: index them again
-        price_items.reindex_network(session, network)
-    session.commit()
+    with unit_of_work(session):
+        network.default_locale = clean_network_locale(locale)
+        if changed:  # the street's items are stemmed in the network's language: index them again
+            price_items.reindex_network(session, network)
     return network
 
 
 def set_network_timezone(session: Session, network: Network, name: str | None) -> Network:
     """The operator moves the network's clock: times shown and day/week/month boundaries follow."""
-    network.timezone = clean_network_timezone(name)
-    session.commit()
+    with unit_of_work(session):
+        network.timezone = clean_network_timezone(name)
     return network
 
 
@@ -183,8 +183,8 @@ def set_network_country(session: Session, network: Network, code: str | None) ->
     found = phones.clean_country(code)
     if found is None:
         raise ValidationFailed(_("Give the country as a two-letter code such as KZ, RU or BG."))
-    network.country = found
-    session.commit()
+    with unit_of_work(session):
+        network.country = found
     return network
 
 
@@ -207,7 +207,7 @@ def staff_merchants(session: Session, user_id: int) -> list[tuple[Merchant, str]
 def apply_to_network(
     session: Session, owner: User, network: Network, *, name: str, category: str,
     description: str = "", address: str = "", opening_hours: str = "", phone: str = "",
-    cashback_bp: int = 500, max_points_share_pct: int = 50, commit: bool = True,
+    cashback_bp: int = 500, max_points_share_pct: int = 50,
 ) -> Merchant:
     """A business owner creates a merchant profile; it waits for the operator's approval."""
     name = (name or "").strip()
@@ -216,20 +216,19 @@ def apply_to_network(
     if category not in CATEGORIES:
         raise ValidationFailed(_("Choose a category from the list."))
     validate_rates(cashback_bp, max_points_share_pct)
-    merchant = Merchant(
-        network_id=network.id, name=name, slug=unique_slug(session, name), category=category,
-        description=description.strip(), address=address.strip(), opening_hours=opening_hours.strip(),
-        phone=phone.strip(), cashback_bp=cashback_bp, max_points_share_pct=max_points_share_pct,
-        join_code=new_join_code(session), status="pending",
-    )
-    session.add(merchant)
-    session.flush()
-    session.add(StaffRole(user_id=owner.id, merchant_id=merchant.id, role="owner"))
-    parsed = hours_service.parse_text(opening_hours)
-    if parsed:  # hours typed in a form we understand become the weekly hours "open now" reads
-        hours_service.save_hours(session, merchant, parsed)
-    if commit:
-        session.commit()
+    with unit_of_work(session):  # a caller's own block (the demo) commits instead
+        merchant = Merchant(
+            network_id=network.id, name=name, slug=unique_slug(session, name), category=category,
+            description=description.strip(), address=address.strip(), opening_hours=opening_hours.strip(),
+            phone=phone.strip(), cashback_bp=cashback_bp, max_points_share_pct=max_points_share_pct,
+            join_code=new_join_code(session), status="pending",
+        )
+        session.add(merchant)
+        session.flush()
+        session.add(StaffRole(user_id=owner.id, merchant_id=merchant.id, role="owner"))
+        parsed = hours_service.parse_text(opening_hours)
+        if parsed:  # hours typed in a form we understand become the weekly hours "open now" reads
+            hours_service.save_hours(session, merchant, parsed)
     return merchant
 
 
@@ -258,17 +257,17 @@ def decide_application(
         raise NotFound(_("No such merchant in this network."))
     if merchant.status not in ("pending", "declined"):
         raise Conflict(_("This merchant has already been decided."))
-    if approve:
-        merchant.status = "active"
-        merchant.approved_at = utcnow()
-        merchant.decline_reason = ""
-    else:
-        reason = (reason or "").strip()
-        if not reason:
-            raise ValidationFailed(_("Say why the application is declined; the owner will see it."))
-        merchant.status = "declined"
-        merchant.decline_reason = reason[:1000]
-    session.commit()
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ValidationFailed(_("Say why the application is declined; the owner will see it."))
+    with unit_of_work(session):
+        if approve:
+            merchant.status = "active"
+            merchant.approved_at = utcnow()
+            merchant.decline_reason = ""
+        else:
+            merchant.status = "declined"
+            merchant.decline_reason = reason[:1000]
     return merchant
 
 
@@ -301,9 +300,9 @@ def set_suspended(
         raise Conflict(_("Only an active merchant can be suspended."))
     if not suspended and merchant.status != "suspended":
         raise Conflict(_("Only a suspended merchant can be reinstated."))
-    merchant.status = "suspended" if suspended else "active"
-    merchant.decline_reason = (reason or "").strip()[:1000] if suspended else ""
-    session.commit()
+    with unit_of_work(session):
+        merchant.status = "suspended" if suspended else "active"
+        merchant.decline_reason = (reason or "").strip()[:1000] if suspended else ""
     return merchant
 
 
@@ -345,20 +344,21 @@ def set_plugin_enabled(
                 "%(plugins)s needs %(plugin)s; switch that off first.",
                 plugins=", ".join(str(title) for title in dependants), plugin=meta.title,
             ))
-    row = session.scalar(
-        select(MerchantPlugin).where(
-            MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
+    # Writing the plugin row makes the unit of work read the merchant's plugins again, and a
+    # rollback after it forgets what was read meanwhile (``webapp.unit_of_work``).
+    with unit_of_work(session):
+        row = session.scalar(
+            select(MerchantPlugin).where(
+                MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
+            )
         )
-    )
-    if row is None:
-        row = MerchantPlugin(merchant_id=merchant.id, plugin_name=plugin_name, settings={})
-        session.add(row)
-    if row.enabled == enabled:
-        return row
-    row.enabled = enabled
-    session.flush()
-    forget_enabled_cache(merchant)
-    try:
+        if row is None:
+            row = MerchantPlugin(merchant_id=merchant.id, plugin_name=plugin_name, settings={})
+            session.add(row)
+        if row.enabled == enabled:
+            return row
+        row.enabled = enabled
+        session.flush()
         callback = only_plugin(plugin_name)
         if enabled:
             said = callback.neighbourly_plugin_enabled(merchant=merchant, plugin_name=plugin_name, session=session)
@@ -366,12 +366,6 @@ def set_plugin_enabled(
                 notes.extend(str(sentence) for sentence in said if sentence)
         else:
             callback.neighbourly_plugin_disabled(merchant=merchant, plugin_name=plugin_name, session=session)
-        session.commit()
-    except Exception:
-        session.rollback()
-        forget_enabled_cache(merchant)
-        raise
-    forget_enabled_cache(merchant)
     return row
 
 
@@ -395,16 +389,16 @@ def save_plugin_settings(
                       label=spec.label, plugin=title),
                     field=spec.name,
                 )
-    row = session.scalar(
-        select(MerchantPlugin).where(
-            MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
+    with unit_of_work(session):
+        row = session.scalar(
+            select(MerchantPlugin).where(
+                MerchantPlugin.merchant_id == merchant.id, MerchantPlugin.plugin_name == plugin_name
+            )
         )
-    )
-    if row is None:
-        row = MerchantPlugin(merchant_id=merchant.id, plugin_name=plugin_name, enabled=False)
-        session.add(row)
-    row.settings = values
-    session.commit()
+        if row is None:
+            row = MerchantPlugin(merchant_id=merchant.id, plugin_name=plugin_name, enabled=False)
+            session.add(row)
+        row.settings = values
     return values
 
 
@@ -474,10 +468,10 @@ def update_profile(
             raise ValidationFailed(_("At most %(limit)s characters.", limit=limit), field=key)
     if category not in CATEGORIES:
         raise ValidationFailed(_("Choose a category from the list."), field="category")
-    for key, value in values.items():
-        setattr(merchant, key, value)
-    merchant.category = category
-    session.commit()
+    with unit_of_work(session):
+        for key, value in values.items():
+            setattr(merchant, key, value)
+        merchant.category = category
     return merchant
 
 
@@ -486,9 +480,9 @@ def update_rates(
 ) -> Merchant:
     """Change the cashback rate and the share of a bill payable with points (next sale on)."""
     validate_rates(cashback_bp, max_points_share_pct)
-    merchant.cashback_bp = cashback_bp
-    merchant.max_points_share_pct = max_points_share_pct
-    session.commit()
+    with unit_of_work(session):
+        merchant.cashback_bp = cashback_bp
+        merchant.max_points_share_pct = max_points_share_pct
     return merchant
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from webapp.errors import NeighbourlyError, NotFound, ValidationFailed
 from webapp.formatting import file_size
 from webapp.models import Merchant, MerchantPhoto
+from webapp.unit_of_work import unit_of_work
 
 MAX_SIDE = 1600
 MAX_PHOTOS = 12
@@ -176,18 +177,17 @@ def add_photo(
     partial = folder / f".{filename}.part"
     partial.write_bytes(encoded)
     os.replace(partial, target)
-    last = session.scalar(
-        select(func.max(MerchantPhoto.position)).where(MerchantPhoto.merchant_id == merchant.id)
-    )
-    photo = MerchantPhoto(
-        merchant_id=merchant.id, filename=filename, width=width, height=height,
-        position=(last + 1) if last is not None else 0, alt_text=alt_text,
-    )
-    session.add(photo)
     try:
-        session.commit()
+        with unit_of_work(session):
+            last = session.scalar(
+                select(func.max(MerchantPhoto.position)).where(MerchantPhoto.merchant_id == merchant.id)
+            )
+            photo = MerchantPhoto(
+                merchant_id=merchant.id, filename=filename, width=width, height=height,
+                position=(last + 1) if last is not None else 0, alt_text=alt_text,
+            )
+            session.add(photo)
     except Exception:
-        session.rollback()
         target.unlink(missing_ok=True)  # nothing half-written: no file without its row
         raise
     return photo
@@ -218,8 +218,8 @@ def delete_photo(session: Session, merchant: Merchant, photo_id: int, upload_fol
     """Remove the row, then the file (a leftover file is harmless; a dangling row is not)."""
     photo = _photo(session, merchant, photo_id)
     filename = photo.filename
-    session.delete(photo)
-    session.commit()
+    with unit_of_work(session):
+        session.delete(photo)
     if FILENAME_PATTERN.fullmatch(filename):
         (Path(upload_folder) / filename).unlink(missing_ok=True)
 
@@ -231,7 +231,7 @@ def move_photo(session: Session, merchant: Merchant, photo_id: int, offset: int)
     index = photos.index(target)
     new_index = min(max(index + offset, 0), len(photos) - 1)
     photos.insert(new_index, photos.pop(index))
-    for position, photo in enumerate(photos):
-        photo.position = position
-    session.commit()
+    with unit_of_work(session):
+        for position, photo in enumerate(photos):
+            photo.position = position
 

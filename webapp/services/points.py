@@ -58,6 +58,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.services.ledger import EXPIRY_MODES, Posting, add_months, post
 from webapp.timezones import local_date, network_zone, today
+from webapp.unit_of_work import unit_of_work
 
 MAX_ADJUSTMENT = 10_000_000
 MAX_BONUS = 1_000_000
@@ -114,12 +115,12 @@ def parse_settings(form: dict) -> LifecycleSettings:
 
 def save_settings(session: Session, merchant: Merchant, values: LifecycleSettings) -> None:
     """Store the bonuses and the expiry policy; points already credited keep their expiry."""
-    merchant.welcome_bonus_points = values.welcome_bonus_points
-    merchant.birthday_bonus_points = values.birthday_bonus_points
-    merchant.birthday_bonus_days = values.birthday_bonus_days
-    merchant.points_expiry_mode = values.points_expiry_mode
-    merchant.points_expiry_months = values.points_expiry_months
-    session.commit()
+    with unit_of_work(session):
+        merchant.welcome_bonus_points = values.welcome_bonus_points
+        merchant.birthday_bonus_points = values.birthday_bonus_points
+        merchant.birthday_bonus_days = values.birthday_bonus_days
+        merchant.points_expiry_mode = values.points_expiry_mode
+        merchant.points_expiry_months = values.points_expiry_months
 
 
 def policy_text(merchant: Merchant) -> str | None:
@@ -169,27 +170,22 @@ def adjust_points(
         created_by_id=by_user_id, idempotency_key=idempotency_key, created_at=now,
     )
     try:
-        session.add(record)
-        session.flush()
-        post(session, [Posting(membership.id, merchant.id, "adjust", amount, ledger_reasons.note(reason),
-                               object_ref=f"core:points_adjustments:{record.id}")], moment=now)
-        session.commit()
+        with unit_of_work(session):
+            session.add(record)
+            session.flush()
+            post(session, [Posting(membership.id, merchant.id, "adjust", amount, ledger_reasons.note(reason),
+                                   object_ref=f"core:points_adjustments:{record.id}")], moment=now)
     except InsufficientPoints:
-        session.rollback()
         balance = session.scalar(select(Membership.balance).where(Membership.id == membership_id))
         raise ValidationFailed(
             _("The card has %(balance)s points, so at most %(balance)s can be removed.", balance=balance),
             field="points",
         ) from None
     except IntegrityError:
-        session.rollback()
         existing = _adjustment_by_key(session, merchant.id, idempotency_key)
         if existing is None:
             raise
         return existing
-    except Exception:
-        session.rollback()
-        raise
     return record
 
 
@@ -325,18 +321,17 @@ def set_birthday(
     had = birthday_consent(session, user.id)
     if consent and birthday is None:
         raise ValidationFailed(_("Choose the day and the month of your birthday."), field="birthday")
-    if not consent:
-        user.birth_day = user.birth_month = user.birth_year = None
-        if had:
-            session.add(ConsentRecord(user_id=user.id, merchant_id=None, purpose=BIRTHDAY, granted=False,
+    with unit_of_work(session):
+        if not consent:
+            user.birth_day = user.birth_month = user.birth_year = None
+            if had:
+                session.add(ConsentRecord(user_id=user.id, merchant_id=None, purpose=BIRTHDAY, granted=False,
+                                          text_version=text_version, text=birthday_consent_text()))
+            return
+        user.birth_day, user.birth_month, user.birth_year = birthday
+        if not had:
+            session.add(ConsentRecord(user_id=user.id, merchant_id=None, purpose=BIRTHDAY, granted=True,
                                       text_version=text_version, text=birthday_consent_text()))
-        session.commit()
-        return
-    user.birth_day, user.birth_month, user.birth_year = birthday
-    if not had:
-        session.add(ConsentRecord(user_id=user.id, merchant_id=None, purpose=BIRTHDAY, granted=True,
-                                  text_version=text_version, text=birthday_consent_text()))
-    session.commit()
 
 
 def birthday_pairs(day: date) -> list[tuple[int, int]]:
@@ -380,30 +375,30 @@ def run_birthday_bonuses(session: Session, now: datetime | None = None) -> int:
         for start in range(0, len(rows), EXPIRE_BATCH):
             batch = rows[start:start + EXPIRE_BATCH]
             table = BirthdayBonus.__table__
-            inserted = set(session.connection().execute(
-                upsert_insert(session)(table)
-                .values([{"membership_id": row.id, "year": day.year, "created_at": now} for row in batch])
-                .on_conflict_do_nothing(index_elements=[table.c.membership_id, table.c.year])
-                .returning(table.c.membership_id, table.c.id)
-            ).all())
-            bonus_ids = dict(inserted)
-            winners = [row for row in batch if row.id in bonus_ids]
-            merchants = {m.id: m for m in session.scalars(
-                select(Merchant).where(Merchant.id.in_({row.merchant_id for row in winners}))
-            )} if winners else {}
-            postings = []
-            for row in winners:
-                merchant = merchants[row.merchant_id]
-                postings.append(Posting(
-                    row.id, row.merchant_id, "reward", merchant.birthday_bonus_points,
-                    ledger_reasons.birthday(day.year), object_ref=f"core:birthday_bonuses:{bonus_ids[row.id]}",
-                    expires_at=now + timedelta(days=merchant.birthday_bonus_days), apply_policy=False,
-                ))
-            post(session, postings, moment=now)
-            for row in winners:
-                if has_consent(session, row.user_id, row.merchant_id, MARKETING):
-                    _birthday_email(session, merchants[row.merchant_id], row.user_id, now)
-            session.commit()
+            with unit_of_work(session):  # one transaction per batch
+                inserted = set(session.connection().execute(
+                    upsert_insert(session)(table)
+                    .values([{"membership_id": row.id, "year": day.year, "created_at": now} for row in batch])
+                    .on_conflict_do_nothing(index_elements=[table.c.membership_id, table.c.year])
+                    .returning(table.c.membership_id, table.c.id)
+                ).all())
+                bonus_ids = dict(inserted)
+                winners = [row for row in batch if row.id in bonus_ids]
+                merchants = {m.id: m for m in session.scalars(
+                    select(Merchant).where(Merchant.id.in_({row.merchant_id for row in winners}))
+                )} if winners else {}
+                postings = []
+                for row in winners:
+                    merchant = merchants[row.merchant_id]
+                    postings.append(Posting(
+                        row.id, row.merchant_id, "reward", merchant.birthday_bonus_points,
+                        ledger_reasons.birthday(day.year), object_ref=f"core:birthday_bonuses:{bonus_ids[row.id]}",
+                        expires_at=now + timedelta(days=merchant.birthday_bonus_days), apply_policy=False,
+                    ))
+                post(session, postings, moment=now)
+                for row in winners:
+                    if has_consent(session, row.user_id, row.merchant_id, MARKETING):
+                        _birthday_email(session, merchants[row.merchant_id], row.user_id, now)
             credited += len(winners)
     return credited
 
@@ -515,14 +510,14 @@ def run_expiry(
     if merchant_id is not None:  # one merchant's cards only (an operator's command, tests)
         found = found.where(cards.c.merchant_id == merchant_id)
     candidates = [row.membership_id for row in session.connection().execute(found)]
-    session.rollback()
+    session.rollback()  # end the read; each batch below is its own transaction
     dialect = session.get_bind().dialect.name
     to_expire = _to_expire(now)
     lock = select(cards.c.id).where(cards.c.id.in_(bindparam("ids", expanding=True))).order_by(cards.c.id).with_for_update()
     expired = 0
     for start in range(0, len(candidates), batch_size):
         batch = candidates[start:start + batch_size]
-        try:
+        with unit_of_work(session):  # one transaction per batch
             if dialect == "postgresql":
                 session.connection().execute(lock, {"ids": batch})
             rows = session.connection().execute(to_expire, {"ids": batch}).all()
@@ -532,10 +527,6 @@ def run_expiry(
                 if row.due > row.debits
             ]
             post(session, postings, moment=now)
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
         expired += sum(-p.amount for p in postings)
     return expired
 
@@ -681,18 +672,18 @@ def send_reminders(session: Session, now: datetime | None = None) -> int:
         if not due or left < 0:
             continue
         days_before = min(due)  # the nearest reminder this distance calls for
-        inserted = session.connection().execute(
-            upsert_insert(session)(table)
-            .values(membership_id=membership_id, expires_on=expiry.on, days_before=days_before,
-                    points=expiry.points, created_at=now)
-            .on_conflict_do_nothing(index_elements=[table.c.membership_id, table.c.expires_on, table.c.days_before])
-            .returning(table.c.id)
-        ).scalar()
-        if inserted is not None:
-            _reminder_email(session, membership_id, expiry, left)
-            sent += 1
-        session.commit()
-    session.commit()
+        with unit_of_work(session):  # the reminder's row and its e-mail, once per card
+            inserted = session.connection().execute(
+                upsert_insert(session)(table)
+                .values(membership_id=membership_id, expires_on=expiry.on, days_before=days_before,
+                        points=expiry.points, created_at=now)
+                .on_conflict_do_nothing(index_elements=[table.c.membership_id, table.c.expires_on, table.c.days_before])
+                .returning(table.c.id)
+            ).scalar()
+            if inserted is not None:
+                _reminder_email(session, membership_id, expiry, left)
+                sent += 1
+    session.rollback()  # end the last read (a run with nothing to remind)
     return sent
 
 

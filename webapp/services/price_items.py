@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from webapp.errors import NotFound, ValidationFailed
 from webapp.models import Merchant, Network, PriceItem
 from webapp.services import fulltext, photos
+from webapp.unit_of_work import unit_of_work
 
 KIND = "price_item"
 MAX_ITEMS = 100
@@ -81,23 +82,23 @@ def save_items(session: Session, merchant: Merchant, rows: list[ItemRow]) -> lis
     ):
         raise ValidationFailed(_("The price list changed in another window; reload the page."))
     kept: list[PriceItem] = []
-    for position, row in enumerate(rows):
-        item = existing.get(row.id) if row.id is not None else None
-        if item is None:
-            item = PriceItem(merchant_id=merchant.id)
-            session.add(item)
-        item.name, item.price = row.name.strip(), int(row.price)
-        item.category, item.position = (row.category or "").strip(), position
-        kept.append(item)
-    removed = [item for item_id, item in existing.items() if item_id not in set(wanted_ids)]
-    leftover_files = [item.photo_filename for item in removed if item.photo_filename]
-    for item in removed:
-        session.delete(item)
-    session.flush()
-    language = language_of(merchant.network)
-    fulltext.remove_many(session, kind=KIND, ref_ids=[item.id for item in removed])
-    fulltext.index_many(session, [document(item, language) for item in kept])
-    session.commit()
+    with unit_of_work(session):
+        for position, row in enumerate(rows):
+            item = existing.get(row.id) if row.id is not None else None
+            if item is None:
+                item = PriceItem(merchant_id=merchant.id)
+                session.add(item)
+            item.name, item.price = row.name.strip(), int(row.price)
+            item.category, item.position = (row.category or "").strip(), position
+            kept.append(item)
+        removed = [item for item_id, item in existing.items() if item_id not in set(wanted_ids)]
+        leftover_files = [item.photo_filename for item in removed if item.photo_filename]
+        for item in removed:
+            session.delete(item)
+        session.flush()
+        language = language_of(merchant.network)
+        fulltext.remove_many(session, kind=KIND, ref_ids=[item.id for item in removed])
+        fulltext.index_many(session, [document(item, language) for item in kept])
     _unlink(leftover_files)
     return kept
 
@@ -177,11 +178,10 @@ def set_photo(
     partial.write_bytes(encoded)
     os.replace(partial, target)
     old = item.photo_filename
-    item.photo_filename, item.photo_width, item.photo_height = filename, width, height
     try:
-        session.commit()
+        with unit_of_work(session):
+            item.photo_filename, item.photo_width, item.photo_height = filename, width, height
     except Exception:
-        session.rollback()
         target.unlink(missing_ok=True)  # nothing half-written: no file without its row
         raise
     if old:
@@ -192,7 +192,7 @@ def set_photo(
 def delete_photo(session: Session, merchant: Merchant, item_id: int, upload_folder: str) -> None:
     item = _item(session, merchant, item_id)
     old = item.photo_filename
-    item.photo_filename, item.photo_width, item.photo_height = None, 0, 0
-    session.commit()
+    with unit_of_work(session):
+        item.photo_filename, item.photo_width, item.photo_height = None, 0, 0
     if old:
         _unlink([old], upload_folder)

@@ -30,6 +30,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.plugins import registry
 from webapp.services import accounts, memberships
+from webapp.unit_of_work import unit_of_work
 
 EXPORT_FORMAT_VERSION = 1
 ERASED_NAME = "Erased customer"
@@ -252,7 +253,7 @@ def erase_customer(session: Session, user: User, text_version: str = "erasure") 
         )
     if session.scalar(select(Network.id).where(Network.operator_id == user.id)) is not None:
         raise Conflict(_("You operate a network. Hand it over before erasing your account."))
-    try:
+    with unit_of_work(session):
         # Withdraw every consent that is still granted: nothing may be processed from now on.
         for (merchant_id, purpose), record in memberships.current_consents(session, user.id).items():
             if record.granted and merchant_id is not None:
@@ -268,7 +269,7 @@ def erase_customer(session: Session, user: User, text_version: str = "erasure") 
             .values(left_at=now)
         )
         session.execute(delete(StaffRole).where(StaffRole.user_id == user.id))
-        accounts.revoke_all_sessions(session, user.id, commit=False)
+        accounts.revoke_all_sessions(session, user.id)
         session.execute(
             update(UserSession).where(UserSession.user_id == user.id).values(user_agent="")
         )
@@ -288,9 +289,5 @@ def erase_customer(session: Session, user: User, text_version: str = "erasure") 
         user.erased_at = now
         session.flush()
         registry().pm.hook.neighbourly_customer_erased(user=user, session=session)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return user
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from webapp import ledger_reasons, outbox, tasks
 from webapp.contracts import EarnRate, PurchaseAdjustment
@@ -27,7 +27,7 @@ from webapp.errors import (
     ValidationFailed,
     is_database_unavailable,
 )
-from webapp.extensions import commit_without_expiring, per_dialect
+from webapp.extensions import per_dialect
 from webapp.models import (
     LedgerEntry,
     Membership,
@@ -51,6 +51,7 @@ from webapp.services.ledger import (
     insert_entries,
 )
 from webapp.timezones import network_zone, remember_merchant_zone
+from webapp.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -360,30 +361,28 @@ def _store_decline(
     """Remember a decline so the same key never succeeds later (e.g. once the balance has grown),
     unless the key already has an outcome: then that outcome is the answer (``_ReplayInstead``,
     or the stored decline raised again)."""
-    session.rollback()
-    # Take the card's row lock first: a twin recording this key holds it until its commit, so the
-    # look-up below sees that purchase; a twin that locks after us sees this decline (its purchase
-    # INSERT checks for one).
-    session.execute(
-        select(Membership.id).where(Membership.id == draft.membership_id).with_for_update()
-    )
-    replay = _stored_outcome(session, merchant_id, draft)
-    if replay is not None:
-        session.rollback()
-        raise _ReplayInstead(replay)
-    session.add(
-        PurchaseDecline(
-            merchant_id=merchant_id,
-            idempotency_key=draft.idempotency_key,
-            fingerprint=draft.fingerprint(),
-            error_kind=type(error).__name__,
-            message=error.message[:500],
-        )
-    )
+    session.rollback()  # the decline's own transaction begins at the card's lock, below
     try:
-        session.commit()
+        with unit_of_work(session):
+            # Take the card's row lock first: a twin recording this key holds it until its
+            # commit, so the look-up below sees that purchase; a twin that locks after us sees
+            # this decline (its purchase INSERT checks for one).
+            session.execute(
+                select(Membership.id).where(Membership.id == draft.membership_id).with_for_update()
+            )
+            replay = _stored_outcome(session, merchant_id, draft)
+            if replay is not None:
+                raise _ReplayInstead(replay)  # rolls the lock back
+            session.add(
+                PurchaseDecline(
+                    merchant_id=merchant_id,
+                    idempotency_key=draft.idempotency_key,
+                    fingerprint=draft.fingerprint(),
+                    error_kind=type(error).__name__,
+                    message=error.message[:500],
+                )
+            )
     except IntegrityError:
-        session.rollback()
         replay = _stored_outcome(session, merchant_id, draft)
         if replay is not None:
             raise _ReplayInstead(replay) from None
@@ -472,62 +471,71 @@ def _record(
     merchant_id, membership_id = merchant.id, membership.id
     purchase: Purchase | None = None
     try:
-        figures = sale_figures(session, merchant, membership, draft)
-        visits = _charge(session, statements, membership_id, draft, figures, now)
-        purchase = _insert_purchase(session, statements, merchant_id, membership_id, draft, figures, now)
-        if purchase is None:
-            # A twin stored a decline of this key meanwhile: answer alike (raises it).
-            _roll_back(session, None)
-            _stored_outcome(session, merchant_id, draft)
-            raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged."))
-        if draft.lines:  # a sale without lines sends no statement for them
-            _insert_lines(session, purchase, draft.lines)
-        hooks = hooks_for(merchant)
-        zone = network_zone(merchant.network)
-        remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
-        _write_ledger(session, merchant, purchase, draft, figures, now)  # before the hooks, as they are promised
-        # The card's month for lifetime value and cohorts: the one statement the running totals
-        # add to a sale (a per-card row cannot join the merchant-week upsert below).
-        bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
-        # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
-        # each plugin after the first), and the merchant-week they all bump with one upsert.
-        with batched_postings(session):
-            bump_weekly_stats(
-                session, merchant_id, now, zone=zone,
-                purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
-                points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
-                repeat_customers=1 if visits == 2 else 0,
-            )
-            hooks.neighbourly_purchase_recorded(
-                merchant=merchant, purchase=purchase, membership=membership, session=session,
-                adjustments=figures.adjustments,
-            )
-        # The follow-up work commits with the sale (the outbox), never after it: the plugins'
-        # rows and those the event's hooks add (webhooks) go in with one INSERT.
-        with outbox.batched(session):
-            tasks.queue_committed(session, merchant, "purchase", purchase.id)
-            outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
-        _commit_keeping(session, merchant, purchase)
+        with unit_of_work(session) as unit:  # commits at the end, rolls back on any error
+            figures = sale_figures(session, merchant, membership, draft)
+            visits = _charge(session, statements, membership_id, draft, figures, now)
+            purchase = _insert_purchase(session, statements, merchant_id, membership_id, draft, figures, now)
+            if purchase is None:
+                raise _DeclinedMeanwhile
+            if draft.lines:  # a sale without lines sends no statement for them
+                _insert_lines(session, purchase, draft.lines)
+            hooks = hooks_for(merchant)
+            zone = network_zone(merchant.network)
+            remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
+            _write_ledger(session, merchant, purchase, draft, figures, now)  # before the hooks, as they are promised
+            # The card's month for lifetime value and cohorts: the one statement the running totals
+            # add to a sale (a per-card row cannot join the merchant-week upsert below).
+            bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
+            # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
+            # each plugin after the first), and the merchant-week they all bump with one upsert.
+            with batched_postings(session):
+                bump_weekly_stats(
+                    session, merchant_id, now, zone=zone,
+                    purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
+                    points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
+                    repeat_customers=1 if visits == 2 else 0,
+                )
+                hooks.neighbourly_purchase_recorded(
+                    merchant=merchant, purchase=purchase, membership=membership, session=session,
+                    adjustments=figures.adjustments,
+                )
+            # The follow-up work commits with the sale (the outbox), never after it: the plugins'
+            # rows and those the event's hooks add (webhooks) go in with one INSERT.
+            with outbox.batched(session):
+                tasks.queue_committed(session, merchant, "purchase", purchase.id)
+                outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
+            # The receipt and the after-commit dispatch read these without loading them again:
+            # this transaction wrote every column of the purchase, and a sale never writes the
+            # merchant, its network or users. The card (its balance moved in a Core UPDATE) and
+            # everything else are expired by the commit as usual.
+            unit.keep_loaded(purchase, merchant, merchant.__dict__.get("network"), types=(User,))
+    except _DeclinedMeanwhile:
+        # A twin stored a decline of this key meanwhile: answer alike (raises it).
+        _stored_outcome(session, merchant_id, draft)
+        raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged.")) from None
     except IntegrityError as error:
-        _roll_back(session, purchase)
+        _forget(session, purchase)
         replay = _stored_outcome(session, merchant_id, draft)  # the key's purchase went in first
         if replay is not None:
             raise _ReplayInstead(replay) from None
         log.exception("purchase insert failed")
         raise PurchaseDeclined(_("The purchase could not be recorded; nothing was charged.")) from error
     except NeighbourlyError:
-        _roll_back(session, purchase)
+        _forget(session, purchase)
         raise
     except Exception as error:
+        _forget(session, purchase)
         if is_database_unavailable(error):  # answered with a 503: nothing was recorded
-            _roll_back_quietly(session, purchase)
             raise
-        _roll_back(session, purchase)
         log.exception("a plugin failed while recording a purchase; rolled back")
         raise _Unrecorded(
             _("The purchase could not be recorded because of an internal error; nothing was charged.")
         ) from error
     return purchase
+
+
+class _DeclinedMeanwhile(Exception):
+    """The purchase INSERT found a decline of its key committed meanwhile (nothing inserted)."""
 
 
 def _charge(
@@ -650,43 +658,12 @@ def _insert_lines(session: Session, purchase: Purchase, lines: tuple[SaleLine, .
     )
 
 
-def _roll_back(session: Session, purchase: Purchase | None) -> None:
-    """Roll the sale back. The purchase instance was handed to the session as persistent, which
-    a rollback leaves in the session (expired) instead of expunging it as it does with objects
-    added in the transaction: it goes with its row."""
-    session.rollback()
+def _forget(session: Session, purchase: Purchase | None) -> None:
+    """After the sale's rollback: the purchase instance was handed to the session as persistent,
+    which a rollback leaves in the session (expired) instead of expunging it as it does with
+    objects added in the transaction; it goes with its row."""
     if purchase is not None and purchase in session:
         session.expunge(purchase)
-
-
-def _roll_back_quietly(session: Session, purchase: Purchase | None) -> None:
-    """Roll back after the connection failed; the pool replaces a connection that is gone."""
-    try:
-        _roll_back(session, purchase)
-    except Exception:  # noqa: BLE001 - the original error is what the caller reports
-        session.close()
-
-
-def _commit_keeping(session: Session, merchant: Merchant, purchase: Purchase) -> None:
-    """Commit the sale, then expire what the session holds except what the sale cannot have
-    changed behind the ORM's back, so the receipt and the after-commit dispatch do not load
-    them again.
-
-    Kept: the purchase (this transaction wrote every column of it), the merchant and its
-    network, and users (a sale never writes those rows). Everything else, the card first (its
-    balance moved in a Core UPDATE, and plugins may have posted to it), is expired as a commit
-    always does, and is read again when next used.
-    """
-    real = session() if isinstance(session, scoped_session) else session
-    if not commit_without_expiring(real):
-        return
-    kept = {id(purchase), id(merchant)}
-    network = merchant.__dict__.get("network")
-    if network is not None:
-        kept.add(id(network))
-    for instance in list(real.identity_map.values()):
-        if id(instance) not in kept and not isinstance(instance, User):
-            real.expire(instance)
 
 
 class _Unrecorded(NeighbourlyError):
@@ -711,7 +688,7 @@ def refund_purchase(
     guarded balance update for all the memberships (locked in ascending id order).
     """
     now = utcnow()
-    try:
+    with unit_of_work(session):
         stamped = session.execute(
             update(Purchase)
             .where(
@@ -792,8 +769,4 @@ def refund_purchase(
             merchant=merchant, purchase=purchase, session=session
         )
         outbox.record_event(session, merchant, "purchase.refunded", purchase_event_data(purchase))
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return purchase

@@ -16,6 +16,7 @@ from webapp.models import Merchant, StaffInvitation, StaffRole, User
 from webapp.models.base import utcnow
 from webapp.services import codes
 from webapp.services.accounts import normalize_email
+from webapp.unit_of_work import unit_of_work
 
 INVITATION_LIFETIME = timedelta(days=7)
 MAX_OPEN_INVITATIONS = 50  # per merchant; more is abuse of our outgoing mail
@@ -72,42 +73,41 @@ def invite_cashier(session: Session, merchant: Merchant, inviter: User, email: s
     )
     if already is not None:
         raise Conflict(_("%(email)s already works here.", email=address), field="email")
-    now = utcnow()
-    # Re-inviting the same address replaces the old link, so only the newest one works.
-    session.execute(
-        update(StaffInvitation)
-        .where(
-            StaffInvitation.merchant_id == merchant.id,
-            StaffInvitation.email == address,
-            StaffInvitation.accepted_at.is_(None),
-            StaffInvitation.revoked_at.is_(None),
+    with unit_of_work(session):
+        now = utcnow()
+        # Re-inviting the same address replaces the old link, so only the newest one works.
+        session.execute(
+            update(StaffInvitation)
+            .where(
+                StaffInvitation.merchant_id == merchant.id,
+                StaffInvitation.email == address,
+                StaffInvitation.accepted_at.is_(None),
+                StaffInvitation.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
         )
-        .values(revoked_at=now)
-    )
-    open_count = session.scalar(
-        select(func.count(StaffInvitation.id)).where(
-            StaffInvitation.merchant_id == merchant.id,
-            StaffInvitation.accepted_at.is_(None),
-            StaffInvitation.revoked_at.is_(None),
-            StaffInvitation.created_at > now - INVITATION_LIFETIME,
+        open_count = session.scalar(
+            select(func.count(StaffInvitation.id)).where(
+                StaffInvitation.merchant_id == merchant.id,
+                StaffInvitation.accepted_at.is_(None),
+                StaffInvitation.revoked_at.is_(None),
+                StaffInvitation.created_at > now - INVITATION_LIFETIME,
+            )
         )
-    )
-    if open_count >= MAX_OPEN_INVITATIONS:
-        session.rollback()
-        raise Conflict(
-            _("Too many open invitations; revoke some before inviting more people."), field="email"
+        if open_count >= MAX_OPEN_INVITATIONS:
+            raise Conflict(
+                _("Too many open invitations; revoke some before inviting more people."), field="email"
+            )
+        token = secrets.token_urlsafe(32)
+        invitation = StaffInvitation(
+            merchant_id=merchant.id,
+            email=address,
+            role="cashier",
+            token_hash=codes.token_hash(token),
+            invited_by_id=inviter.id,
+            created_at=now,
         )
-    token = secrets.token_urlsafe(32)
-    invitation = StaffInvitation(
-        merchant_id=merchant.id,
-        email=address,
-        role="cashier",
-        token_hash=codes.token_hash(token),
-        invited_by_id=inviter.id,
-        created_at=now,
-    )
-    session.add(invitation)
-    session.commit()
+        session.add(invitation)
     return Invitation(invitation=invitation, token=token)
 
 
@@ -139,55 +139,51 @@ def accept_invitation(session: Session, token: str, user: User) -> StaffRole:
               email=invitation.email)
         )
     now = utcnow()
-    # The conditional UPDATE makes the link single-use even when two tabs accept at once.
-    claimed = session.execute(
-        update(StaffInvitation)
-        .where(
-            StaffInvitation.id == invitation.id,
-            StaffInvitation.accepted_at.is_(None),
-            StaffInvitation.revoked_at.is_(None),
-        )
-        .values(accepted_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed:
-        session.rollback()
-        raise NotFound(_("This invitation is no longer valid. Ask the owner for a new one."))
-    existing = session.scalar(
-        select(StaffRole).where(
-            StaffRole.user_id == user.id, StaffRole.merchant_id == invitation.merchant_id
-        )
-    )
-    if existing is not None:
-        session.commit()
-        return existing
-    role = StaffRole(user_id=user.id, merchant_id=invitation.merchant_id, role=invitation.role)
-    session.add(role)
     try:
-        session.commit()
+        with unit_of_work(session):
+            # The conditional UPDATE makes the link single-use even when two tabs accept at once.
+            claimed = session.execute(
+                update(StaffInvitation)
+                .where(
+                    StaffInvitation.id == invitation.id,
+                    StaffInvitation.accepted_at.is_(None),
+                    StaffInvitation.revoked_at.is_(None),
+                )
+                .values(accepted_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not claimed:
+                raise NotFound(_("This invitation is no longer valid. Ask the owner for a new one."))
+            existing = session.scalar(
+                select(StaffRole).where(
+                    StaffRole.user_id == user.id, StaffRole.merchant_id == invitation.merchant_id
+                )
+            )
+            if existing is not None:
+                return existing
+            role = StaffRole(user_id=user.id, merchant_id=invitation.merchant_id, role=invitation.role)
+            session.add(role)
     except IntegrityError:
-        session.rollback()
         raise Conflict(_("You already work here.")) from None
     return role
 
 
 def revoke_invitation(session: Session, merchant: Merchant, invitation_id: int) -> None:
     """Make an open invitation's link stop working."""
-    revoked = session.execute(
-        update(StaffInvitation)
-        .where(
-            StaffInvitation.id == invitation_id,
-            StaffInvitation.merchant_id == merchant.id,
-            StaffInvitation.accepted_at.is_(None),
-            StaffInvitation.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not revoked:
-        session.rollback()
-        raise NotFound(_("No such open invitation."))
-    session.commit()
+    with unit_of_work(session):
+        revoked = session.execute(
+            update(StaffInvitation)
+            .where(
+                StaffInvitation.id == invitation_id,
+                StaffInvitation.merchant_id == merchant.id,
+                StaffInvitation.accepted_at.is_(None),
+                StaffInvitation.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not revoked:
+            raise NotFound(_("No such open invitation."))
 
 
 def remove_staff(session: Session, merchant: Merchant, role_id: int) -> StaffRole:
@@ -205,6 +201,6 @@ def remove_staff(session: Session, merchant: Merchant, role_id: int) -> StaffRol
         )
         if owners <= 1:
             raise Conflict(_("The last owner cannot be removed."))
-    session.delete(role)
-    session.commit()
+    with unit_of_work(session):
+        session.delete(role)
     return role

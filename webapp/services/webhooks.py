@@ -38,6 +38,7 @@ from webapp.errors import NotFound, ValidationFailed
 from webapp.models import Merchant, StaffRole, User
 from webapp.models.base import utcnow
 from webapp.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webapp.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,9 @@ def create_endpoint(
         merchant_id=merchant.id, url=url, events=events, secret_sealed=seal_secret(secret),
         enabled=True, created_by_id=created_by_id, created_at=utcnow(),
     )
-    session.add(endpoint)
-    _refresh_subscriptions(session, merchant.id)
-    session.commit()
+    with unit_of_work(session):
+        session.add(endpoint)
+        _refresh_subscriptions(session, merchant.id)
     return WithSecret(endpoint, secret)
 
 
@@ -182,33 +183,33 @@ def rotate_secret(session: Session, merchant: Merchant, endpoint_id: int) -> Wit
     endpoint = get_endpoint(session, merchant, endpoint_id)
     secret = new_secret()
     hours = float(current_app.config.get("WEBHOOKS_OLD_SECRET_HOURS", 24))
-    endpoint.previous_secret_sealed = endpoint.secret_sealed if hours > 0 else None
-    endpoint.previous_secret_until = utcnow() + timedelta(hours=hours) if hours > 0 else None
-    endpoint.secret_sealed = seal_secret(secret)
-    session.commit()
+    with unit_of_work(session):
+        endpoint.previous_secret_sealed = endpoint.secret_sealed if hours > 0 else None
+        endpoint.previous_secret_until = utcnow() + timedelta(hours=hours) if hours > 0 else None
+        endpoint.secret_sealed = seal_secret(secret)
     return WithSecret(endpoint, secret)
 
 
 def set_enabled(session: Session, merchant: Merchant, endpoint_id: int, enabled: bool) -> WebhookEndpoint:
     endpoint = get_endpoint(session, merchant, endpoint_id)
-    endpoint.enabled = enabled
-    if enabled:
-        endpoint.disabled_at = endpoint.disabled_reason = endpoint.failing_since = None
-    elif endpoint.disabled_at is None:
-        endpoint.disabled_at, endpoint.disabled_reason = utcnow(), "owner"
-    _refresh_subscriptions(session, merchant.id)
-    session.commit()
+    with unit_of_work(session):
+        endpoint.enabled = enabled
+        if enabled:
+            endpoint.disabled_at = endpoint.disabled_reason = endpoint.failing_since = None
+        elif endpoint.disabled_at is None:
+            endpoint.disabled_at, endpoint.disabled_reason = utcnow(), "owner"
+        _refresh_subscriptions(session, merchant.id)
     return endpoint
 
 
 def delete_endpoint(session: Session, merchant: Merchant, endpoint_id: int) -> None:
     """Delete the endpoint with its deliveries and attempts (the foreign keys cascade)."""
     endpoint = get_endpoint(session, merchant, endpoint_id)
-    session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id))
-    session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
-    session.delete(endpoint)
-    _refresh_subscriptions(session, merchant.id)
-    session.commit()
+    with unit_of_work(session):
+        session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id))
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+        session.delete(endpoint)
+        _refresh_subscriptions(session, merchant.id)
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,8 @@ def send_again(session: Session, merchant: Merchant, endpoint_id: int, delivery_
     ))
     if delivery is None:
         raise NotFound(_("No such delivery here."))
-    outbox.add(session, OUTBOX_KIND, {"delivery_id": delivery.id, "manual": True}, merchant_id=merchant.id)
-    session.commit()
+    with unit_of_work(session):
+        outbox.add(session, OUTBOX_KIND, {"delivery_id": delivery.id, "manual": True}, merchant_id=merchant.id)
     return delivery
 
 
@@ -414,9 +415,9 @@ def purge_old(session: Session, now: datetime | None = None) -> int:
     old = select(WebhookDelivery.id).where(
         WebhookDelivery.created_at < cutoff, WebhookDelivery.status != "pending"
     )
-    session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
-    count = session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old))).rowcount
-    session.commit()
+    with unit_of_work(session):
+        session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
+        count = session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old))).rowcount
     return count
 
 
