@@ -35,6 +35,7 @@ from webapp.plugin_api import (
     in_recipient_language,
     outbox,
     send_email,
+    unit_of_work,
     utcnow,
 )
 
@@ -168,34 +169,33 @@ def save_topic(
         else QuestionTopic(merchant_id=merchant.id)
     )
     moved = topic.id is not None and topic.assignee_id != assignee_id
-    topic.name, topic.assignee_id = name, assignee_id
-    session.add(topic)
     try:
-        session.flush()
+        with unit_of_work(session):
+            topic.name, topic.assignee_id = name, assignee_id
+            session.add(topic)
+            session.flush()
+            if moved:
+                # The topic's unanswered questions follow it to its new person (answered ones stay put).
+                session.execute(
+                    update(AskedQuestion)
+                    .where(AskedQuestion.topic_id == topic.id, AskedQuestion.status == "open")
+                    .values(assignee_id=assignee_id or owner_id(session, merchant.id))
+                    .execution_options(synchronize_session=False)
+                )
     except IntegrityError:
-        session.rollback()
         raise ValidationFailed(
             _("There is already a topic with this name."), field="name"
         ) from None
-    if moved:
-        # The topic's unanswered questions follow it to its new person (answered ones stay put).
-        session.execute(
-            update(AskedQuestion)
-            .where(AskedQuestion.topic_id == topic.id, AskedQuestion.status == "open")
-            .values(assignee_id=assignee_id or owner_id(session, merchant.id))
-            .execution_options(synchronize_session=False)
-        )
-    session.commit()
     return topic
 
 
 def delete_topic(session: Session, merchant: Merchant, topic_id) -> None:
     topic = _topic(session, merchant, topic_id)
-    session.execute(
-        update(AskedQuestion).where(AskedQuestion.topic_id == topic.id).values(topic_id=None)
-    )
-    session.delete(topic)
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(AskedQuestion).where(AskedQuestion.topic_id == topic.id).values(topic_id=None)
+        )
+        session.delete(topic)
 
 
 # --------------------------------------------------------------------------- FAQ
@@ -239,7 +239,6 @@ def save_faq(
     language: str | None = None,
     entry_id=None,
     source_message_id: int | None = None,
-    commit: bool = True,
 ) -> FaqEntry:
     errors = {}
     try:
@@ -257,24 +256,23 @@ def save_faq(
         if entry_id is not None
         else FaqEntry(merchant_id=merchant.id)
     )
-    entry.question, entry.answer = question, answer
-    entry.language = _language(language, merchant)
-    entry.updated_at = utcnow()
-    if source_message_id is not None:
-        entry.source_message_id = source_message_id
-    session.add(entry)
-    session.flush()
-    search.index_entry(session, entry)
-    if commit:
-        session.commit()
+    with unit_of_work(session):
+        entry.question, entry.answer = question, answer
+        entry.language = _language(language, merchant)
+        entry.updated_at = utcnow()
+        if source_message_id is not None:
+            entry.source_message_id = source_message_id
+        session.add(entry)
+        session.flush()
+        search.index_entry(session, entry)
     return entry
 
 
 def delete_faq(session: Session, merchant: Merchant, entry_id) -> None:
     entry = faq_entry(session, merchant.id, entry_id)
-    search.remove_entry(session, entry.id)
-    session.delete(entry)
-    session.commit()
+    with unit_of_work(session):
+        search.remove_entry(session, entry.id)
+        session.delete(entry)
 
 
 def faq_matches(
@@ -312,13 +310,13 @@ def faq_matches(
 def pick_faq(session: Session, merchant: Merchant, entry_id) -> FaqEntry:
     """A customer found their answer in this entry: count it (one guarded UPDATE)."""
     entry = faq_entry(session, merchant.id, entry_id)
-    session.execute(
-        update(FaqEntry)
-        .where(FaqEntry.id == entry.id, FaqEntry.merchant_id == merchant.id)
-        .values(picks=FaqEntry.picks + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(FaqEntry)
+            .where(FaqEntry.id == entry.id, FaqEntry.merchant_id == merchant.id)
+            .values(picks=FaqEntry.picks + 1)
+            .execution_options(synchronize_session=False)
+        )
     session.refresh(entry)
     return entry
 
@@ -429,11 +427,12 @@ def ask(
     question.messages.append(
         ThreadMessage(author_id=question.user_id, from_staff=False, text=text, created_at=now)
     )
-    session.add(question)
     try:
-        session.flush()
+        with unit_of_work(session):
+            session.add(question)
+            session.flush()
+            _announce(session, merchant, question, topic, guest_email, assignee_id, now, send_mail)
     except IntegrityError:  # the same form sent twice at once: the other request stored it
-        session.rollback()
         existing = session.scalar(
             select(AskedQuestion).where(
                 AskedQuestion.merchant_id == merchant.id, AskedQuestion.token == token
@@ -442,6 +441,20 @@ def ask(
         if existing is None:
             raise
         return existing
+    return question
+
+
+def _announce(
+    session: Session,
+    merchant: Merchant,
+    question: AskedQuestion,
+    topic: QuestionTopic | None,
+    guest_email: str | None,
+    assignee_id: int | None,
+    now: datetime,
+    send_mail: bool,
+) -> None:
+    """Tell the assignee (unless ``send_mail`` is off) and record the webhook event of a new question."""
     if send_mail:
         _tell_assignee(session, merchant, question, topic)
     outbox.record_event(
@@ -456,8 +469,6 @@ def ask(
             "asked_at": now.isoformat(),
         },
     )
-    session.commit()
-    return question
 
 
 def staff_link(merchant: Merchant, question: AskedQuestion) -> str:
@@ -586,11 +597,12 @@ def reply(
         token=token,
         created_at=now,
     )
-    session.add(message)
     try:
-        session.flush()
+        with unit_of_work(session):
+            session.add(message)
+            session.flush()
+            _record_reply(session, merchant, question, text, from_staff, now)
     except IntegrityError:
-        session.rollback()
         found = session.scalar(
             select(ThreadMessage).where(
                 ThreadMessage.question_id == question.id, ThreadMessage.token == token
@@ -599,6 +611,15 @@ def reply(
         if found is None:
             raise
         return found
+    session.refresh(question)
+    return message
+
+
+def _record_reply(
+    session: Session, merchant: Merchant, question: AskedQuestion, text: str, from_staff: bool,
+    now: datetime,
+) -> None:
+    """The question's state after a new message, and who is told about it."""
     if from_staff:
         # Guarded: only the first answer sets the figure the owner watches.
         session.execute(
@@ -622,19 +643,16 @@ def reply(
             .execution_options(synchronize_session=False)
         )
         _tell_assignee(session, merchant, question, question.topic)
-    session.commit()
-    session.refresh(question)
-    return message
 
 
 def close(session: Session, merchant: Merchant, question: AskedQuestion) -> None:
-    session.execute(
-        update(AskedQuestion)
-        .where(AskedQuestion.id == question.id, AskedQuestion.merchant_id == merchant.id)
-        .values(status="closed")
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(AskedQuestion)
+            .where(AskedQuestion.id == question.id, AskedQuestion.merchant_id == merchant.id)
+            .values(status="closed")
+            .execution_options(synchronize_session=False)
+        )
 
 
 # --------------------------------------------------------------------------- the customer's side
@@ -674,13 +692,13 @@ def customer_question(
 
 def mark_read(session: Session, question: AskedQuestion) -> None:
     if question.unread:
-        session.execute(
-            update(AskedQuestion)
-            .where(AskedQuestion.id == question.id)
-            .values(unread=False)
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
+        with unit_of_work(session):
+            session.execute(
+                update(AskedQuestion)
+                .where(AskedQuestion.id == question.id)
+                .values(unread=False)
+                .execution_options(synchronize_session=False)
+            )
         session.refresh(question)
 
 

@@ -159,7 +159,6 @@ def ask(merchant_slug: str):
             locale=_locale(),
         )
     except ValidationFailed as error:
-        db.session.rollback()
         return _ask_page(
             merchant, 422, error.details.get("errors", {"text": error.message}), form, block="ask"
         )
@@ -188,7 +187,6 @@ def thread(merchant_slug: str, question_id: int):
                 token=_form("token"),
             )
         except ValidationFailed as failed:
-            db.session.rollback()
             error = failed.message
         else:
             return see_other(
@@ -261,7 +259,6 @@ def staff_thread(merchant, question_id: int):
                 token=_form("token"),
             )
         except ValidationFailed as error:
-            db.session.rollback()
             return _staff_thread(merchant, question, role, 422, error.message)
         flash(_("Your answer is sent."), "success")
         return see_other(
@@ -313,7 +310,6 @@ def topics(merchant):
     try:
         services.save_topic(db.session, merchant, form["name"], form["assignee"])
     except ValidationFailed as error:
-        db.session.rollback()
         return _topics_page(merchant, 422, {"new": error.message}, form)
     flash(_("The topic is saved."), "success")
     return see_other("concierge.topics", merchant_slug=merchant.slug)
@@ -327,7 +323,6 @@ def topic_edit(merchant, topic_id: int):
             db.session, merchant, _form("name", 200), _form("assignee", 20), topic_id=topic_id
         )
     except ValidationFailed as error:
-        db.session.rollback()
         return _topics_page(merchant, 422, {topic_id: error.message})
     flash(_("The topic is saved."), "success")
     return see_other("concierge.topics", merchant_slug=merchant.slug)
@@ -373,7 +368,6 @@ def faq(merchant):
     try:
         services.save_faq(db.session, merchant, form["question"], form["answer"], form["language"])
     except ValidationFailed as error:
-        db.session.rollback()
         return _faq_form_page(merchant, None, form, error.details.get("errors", {}), 422)
     flash(_("The FAQ entry is saved."), "success")
     return see_other("concierge.faq", merchant_slug=merchant.slug)
@@ -407,7 +401,6 @@ def faq_edit(merchant, entry_id: int):
             entry_id=entry.id,
         )
     except ValidationFailed as error:
-        db.session.rollback()
         return _faq_form_page(merchant, entry, form, error.details.get("errors", {}), 422)
     flash(_("The FAQ entry is saved."), "success")
     return see_other("concierge.faq", merchant_slug=merchant.slug)

@@ -23,6 +23,7 @@ from webapp.plugin_api import (
     per_dialect,
     record_event,
     setting_usable,
+    unit_of_work,
     upsert_insert,
     utcnow,
 )
@@ -89,14 +90,14 @@ def save_levels(session: Session, merchant: Merchant, rows: list[tuple[str, int,
         previous = threshold
     if errors:
         raise ValidationFailed(_("Check the highlighted levels."), errors=errors)
-    existing = {level.position: level for level in levels(session, merchant.id)}
-    for index, (name, threshold, rate) in enumerate(rows):
-        level = existing.get(index) or Level(merchant_id=merchant.id, position=index)
-        level.name, level.threshold, level.cashback_bp = name.strip()[:40], threshold, rate
-        session.add(level)
-    session.flush()
-    result = backfill(session, merchant)
-    session.commit()
+    with unit_of_work(session):
+        existing = {level.position: level for level in levels(session, merchant.id)}
+        for index, (name, threshold, rate) in enumerate(rows):
+            level = existing.get(index) or Level(merchant_id=merchant.id, position=index)
+            level.name, level.threshold, level.cashback_bp = name.strip()[:40], threshold, rate
+            session.add(level)
+        session.flush()
+        result = backfill(session, merchant)
     return result
 
 
@@ -474,9 +475,9 @@ def badges_of(session: Session, membership_id: int) -> list[Badge]:
 
 def mark_seen(session: Session, status_id: int) -> None:
     """The level-up message was shown once; a trivial write, committed."""
-    session.execute(update(Status).where(Status.id == status_id).values(level_up_seen=True)
-                    .execution_options(synchronize_session=False))
-    session.commit()
+    with unit_of_work(session):
+        session.execute(update(Status).where(Status.id == status_id).values(level_up_seen=True)
+                        .execution_options(synchronize_session=False))
 
 
 def claim_level_up_emails(session: Session, purchase_id: int) -> list[Status]:
@@ -611,35 +612,35 @@ def check_levels(session: Session, merchant: Merchant, settings: dict, today: da
     """
     now = utcnow()
     today = today or local_date(now, network_zone(merchant.network))
-    level_rows = levels(session, merchant.id)
-    mismatches = 0
-    for status in session.scalars(select(Status).where(Status.merchant_id == merchant.id)).all():
-        value = metric(session, merchant, status.membership_id, settings, now)
-        computed = position_for(level_rows, value)
-        status.metric = value
-        if computed > status.position:
-            mismatches += 1
-            log.warning("gamification: membership %s level %s, data says %s; fixed",
-                        status.membership_id, status.position, computed)
-            recompute(session, merchant, status.membership_id, settings, None, level_rows)
-            continue
-        if computed == status.position:
-            continue
-        if not settings["downgrades"]:
-            status.held_position = max(status.held_position, status.position)
-            status.position = computed
-            continue
-        period = period_key(settings["window"], now)
-        if status.downgrade_on is None:
-            if status.last_downgrade_period != period:
-                status.downgrade_to = computed
-                status.downgrade_on = today + timedelta(days=DOWNGRADE_NOTICE_DAYS)
-        elif status.downgrade_on <= today:
-            status.position = computed
-            status.held_position = 0
-            status.downgrade_to = status.downgrade_on = None
-            status.last_downgrade_period = period
-    session.commit()
+    with unit_of_work(session):
+        level_rows = levels(session, merchant.id)
+        mismatches = 0
+        for status in session.scalars(select(Status).where(Status.merchant_id == merchant.id)).all():
+            value = metric(session, merchant, status.membership_id, settings, now)
+            computed = position_for(level_rows, value)
+            status.metric = value
+            if computed > status.position:
+                mismatches += 1
+                log.warning("gamification: membership %s level %s, data says %s; fixed",
+                            status.membership_id, status.position, computed)
+                recompute(session, merchant, status.membership_id, settings, None, level_rows)
+                continue
+            if computed == status.position:
+                continue
+            if not settings["downgrades"]:
+                status.held_position = max(status.held_position, status.position)
+                status.position = computed
+                continue
+            period = period_key(settings["window"], now)
+            if status.downgrade_on is None:
+                if status.last_downgrade_period != period:
+                    status.downgrade_to = computed
+                    status.downgrade_on = today + timedelta(days=DOWNGRADE_NOTICE_DAYS)
+            elif status.downgrade_on <= today:
+                status.position = computed
+                status.held_position = 0
+                status.downgrade_to = status.downgrade_on = None
+                status.last_downgrade_period = period
     return mismatches
 
 

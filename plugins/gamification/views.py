@@ -95,7 +95,6 @@ def save(merchant):
             raise ValidationFailed(_("Check the highlighted levels."), errors=errors)
         result = services.save_levels(db.session, merchant, rows)
     except ValidationFailed as error:
-        db.session.rollback()
         return _page(merchant, 422, block="levels_form", form=form, errors=error.details.get("errors", {}),
                      message=error.message)
     flash(" ".join([_("Levels saved."), services.backfill_in_words(result)]), "success")

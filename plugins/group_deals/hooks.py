@@ -201,11 +201,12 @@ def neighbourly_register_periodic_tasks(huey):
     from huey import crontab
 
     @huey.periodic_task(crontab(minute="*"), name="group_deals.close_due")
-    @job
-    def close_due(session) -> None:
-        """Every minute: close deals past their deadline (exactly once each), expire vouchers."""
-        services.close_due(session)
-        services.expire_vouchers(session)
+    def close_due() -> None:
+        """Every minute: close deals past their deadline (exactly once each, each in a transaction of
+        its own, so the deals closed before a failing one stay closed), expire vouchers."""
+        for deal_id in job(services.due_deals)():
+            job(services.close_deal)(deal_id)
+        job(services.expire_vouchers)()
 
 
 @hookimpl

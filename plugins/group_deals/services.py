@@ -51,6 +51,7 @@ from webapp.plugin_api import (
     parse_money,
     post,
     send_email,
+    unit_of_work,
     utcnow,
 )
 
@@ -301,10 +302,10 @@ def _apply(deal: Deal, data: DealInput) -> None:
 
 
 def create_draft(session: Session, merchant: Merchant, data: DealInput, idea_id: int | None = None) -> Deal:
-    deal = Deal(merchant_id=merchant.id, status="draft", idea_id=idea_id)
-    _apply(deal, data)
-    session.add(deal)
-    session.commit()
+    with unit_of_work(session):
+        deal = Deal(merchant_id=merchant.id, status="draft", idea_id=idea_id)
+        _apply(deal, data)
+        session.add(deal)
     return deal
 
 
@@ -320,10 +321,10 @@ def update_draft(session: Session, merchant: Merchant, deal_id: int, data: DealI
     deal = owner_deal(session, merchant, deal_id)
     if deal.status != "draft":
         raise Conflict(_("This deal is published; its tiers and terms can no longer change."))
-    session.execute(update(Tier).where(Tier.deal_id == deal.id).values(position=-Tier.id))
-    session.flush()
-    _apply(deal, data)
-    session.commit()
+    with unit_of_work(session):
+        session.execute(update(Tier).where(Tier.deal_id == deal.id).values(position=-Tier.id))
+        session.flush()
+        _apply(deal, data)
     return deal
 
 
@@ -332,8 +333,8 @@ def set_photo(session: Session, merchant: Merchant, deal_id: int, filename: str 
     deal = owner_deal(session, merchant, deal_id)
     if deal.status not in ("draft", "open"):
         raise Conflict(_("This deal is over; its photo can no longer change."))
-    previous, deal.photo_filename = deal.photo_filename, filename
-    session.commit()
+    with unit_of_work(session):
+        previous, deal.photo_filename = deal.photo_filename, filename
     return previous
 
 
@@ -342,8 +343,8 @@ def delete_draft(session: Session, merchant: Merchant, deal_id: int) -> str | No
     if deal.status != "draft":
         raise Conflict(_("Only drafts can be deleted; a published deal stays in the records."))
     photo = deal.photo_filename
-    session.delete(deal)
-    session.commit()
+    with unit_of_work(session):
+        session.delete(deal)
     return photo
 
 
@@ -353,18 +354,17 @@ def publish(session: Session, merchant: Merchant, deal_id: int, now: datetime | 
     deal = owner_deal(session, merchant, deal_id)
     if deal.deadline <= now:
         raise ValidationFailed(_("The deadline is in the past; edit the draft and choose a later one."))
-    changed = session.execute(
-        update(Deal)
-        .where(Deal.id == deal.id, Deal.status == "draft")
-        .values(status="open", published_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
-        session.rollback()
-        raise Conflict(_("This deal is already published."))
-    if deal.idea_id is not None:
-        _reward_proposer(session, merchant, deal.idea_id, now)
-    session.commit()
+    with unit_of_work(session):
+        changed = session.execute(
+            update(Deal)
+            .where(Deal.id == deal.id, Deal.status == "draft")
+            .values(status="open", published_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            raise Conflict(_("This deal is already published."))
+        if deal.idea_id is not None:
+            _reward_proposer(session, merchant, deal.idea_id, now)
     session.refresh(deal)
     return deal
 
@@ -419,11 +419,11 @@ def public_deal(session: Session, merchant: Merchant, deal_id: int) -> Deal:
 
 def count_view(session: Session, deal_id: int) -> None:
     """One more view of the deal page (for the owner's conversion figure)."""
-    session.execute(
-        update(Deal).where(Deal.id == deal_id).values(views=Deal.views + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(Deal).where(Deal.id == deal_id).values(views=Deal.views + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def my_pledge(session: Session, deal_id: int, user_id: int) -> Pledge | None:
@@ -476,48 +476,46 @@ def join(
     existing = my_pledge(session, deal.id, user_id)
     if existing is not None and existing.status == "active":
         if (existing.quantity, existing.kind) != (quantity, kind):
-            # Take the deal row as joining does, so a change cannot slip in while it closes.
-            still_open = session.execute(
-                update(Deal).where(Deal.id == deal.id, Deal.status == "open", Deal.deadline > now)
-                .values(participants=Deal.participants).execution_options(synchronize_session=False)
-            ).rowcount
-            if not still_open:
-                session.rollback()
-                raise Conflict(_("This deal is closed: its deadline has passed."))
-            existing.quantity, existing.kind = quantity, kind
-            session.commit()
+            with unit_of_work(session):
+                # Take the deal row as joining does, so a change cannot slip in while it closes.
+                still_open = session.execute(
+                    update(Deal).where(Deal.id == deal.id, Deal.status == "open", Deal.deadline > now)
+                    .values(participants=Deal.participants).execution_options(synchronize_session=False)
+                ).rowcount
+                if not still_open:
+                    raise Conflict(_("This deal is closed: its deadline has passed."))
+                existing.quantity, existing.kind = quantity, kind
         return existing
-    taken = session.execute(
-        update(Deal)
-        .where(
-            Deal.id == deal.id, Deal.status == "open", Deal.deadline > now,
-            (Deal.max_participants.is_(None)) | (Deal.participants < Deal.max_participants),
-        )
-        .values(participants=Deal.participants + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not taken:
-        session.rollback()
-        session.refresh(deal)
-        raise Conflict(_closed_reason(deal, now) or _("This deal is full: no places are left."))
     try:
-        if existing is None:
-            pledge = Pledge(deal_id=deal.id, user_id=user_id, membership_id=membership.id,
-                            quantity=quantity, kind=kind, status="active", joined_at=now)
-            session.add(pledge)
-            session.flush()
-        else:
-            back = session.execute(
-                update(Pledge).where(Pledge.id == existing.id, Pledge.status == "left")
-                .values(status="active", quantity=quantity, kind=kind, joined_at=now, left_at=None)
+        with unit_of_work(session):
+            taken = session.execute(
+                update(Deal)
+                .where(
+                    Deal.id == deal.id, Deal.status == "open", Deal.deadline > now,
+                    (Deal.max_participants.is_(None)) | (Deal.participants < Deal.max_participants),
+                )
+                .values(participants=Deal.participants + 1)
                 .execution_options(synchronize_session=False)
             ).rowcount
-            if not back:
-                raise _AlreadyIn
-            pledge = existing
-        session.commit()
+            if not taken:
+                session.refresh(deal)  # why not: closed meanwhile, or full
+                raise Conflict(_closed_reason(deal, now) or _("This deal is full: no places are left."))
+            if existing is None:
+                pledge = Pledge(deal_id=deal.id, user_id=user_id, membership_id=membership.id,
+                                quantity=quantity, kind=kind, status="active", joined_at=now)
+                session.add(pledge)
+                session.flush()
+            else:
+                back = session.execute(
+                    update(Pledge).where(Pledge.id == existing.id, Pledge.status == "left")
+                    .values(status="active", quantity=quantity, kind=kind, joined_at=now, left_at=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not back:
+                    raise _AlreadyIn
+                pledge = existing
     except (IntegrityError, _AlreadyIn):
-        session.rollback()  # the twin request joined first: answer with its pledge
+        # The twin request joined first (the block gave our place back): answer with its pledge.
         pledge = my_pledge(session, deal.id, user_id)
         if pledge is None or pledge.status != "active":
             raise Conflict(_("Your request crossed another one; try again.")) from None
@@ -530,6 +528,10 @@ class _AlreadyIn(Exception):
     pass
 
 
+class _AlreadyOut(Exception):
+    pass
+
+
 def leave(session: Session, merchant: Merchant, deal_id: int, user_id: int, now: datetime | None = None) -> None:
     """Leave before the deadline; the place goes back to the deal."""
     now = now or utcnow()
@@ -539,23 +541,24 @@ def leave(session: Session, merchant: Merchant, deal_id: int, user_id: int, now:
         raise Conflict(_("You are not in this deal."))
     if pledge.status == "left":
         return  # already out: a repeated click changes nothing
-    freed = session.execute(
-        update(Deal)
-        .where(Deal.id == deal.id, Deal.status == "open", Deal.deadline > now, Deal.participants > 0)
-        .values(participants=Deal.participants - 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not freed:
-        session.rollback()
-        raise Conflict(_("The deadline has passed; the deal can no longer be left."))
-    out = session.execute(
-        update(Pledge).where(Pledge.id == pledge.id, Pledge.status == "active")
-        .values(status="left", left_at=now).execution_options(synchronize_session=False)
-    ).rowcount
-    if not out:
-        session.rollback()  # a twin request left first
-        return
-    session.commit()
+    try:
+        with unit_of_work(session):
+            freed = session.execute(
+                update(Deal)
+                .where(Deal.id == deal.id, Deal.status == "open", Deal.deadline > now, Deal.participants > 0)
+                .values(participants=Deal.participants - 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not freed:
+                raise Conflict(_("The deadline has passed; the deal can no longer be left."))
+            out = session.execute(
+                update(Pledge).where(Pledge.id == pledge.id, Pledge.status == "active")
+                .values(status="left", left_at=now).execution_options(synchronize_session=False)
+            ).rowcount
+            if not out:
+                raise _AlreadyOut
+    except _AlreadyOut:
+        return  # a twin request left first: the block gave back the place freed twice
 
 
 def pledges_of(session: Session, user_id: int, merchant_id: int) -> list[Pledge]:
@@ -606,6 +609,11 @@ def close_deal(session: Session, deal_id: int, now: datetime | None = None) -> s
     Returns the new status (``closed``/``cancelled``) or ``None`` when nothing was done.
     """
     now = now or utcnow()
+    with unit_of_work(session):
+        return _close(session, deal_id, now)
+
+
+def _close(session: Session, deal_id: int, now: datetime) -> str | None:
     row = session.execute(
         update(Deal)
         .where(Deal.id == deal_id, Deal.status == "open", Deal.deadline <= now)
@@ -613,8 +621,7 @@ def close_deal(session: Session, deal_id: int, now: datetime | None = None) -> s
         .returning(Deal.participants)
         .execution_options(synchronize_session=False)
     ).first()
-    if row is None:
-        session.rollback()
+    if row is None:  # closed already (another worker, a rerun): nothing was written
         return None
     deal = session.get(Deal, deal_id)
     session.refresh(deal)
@@ -648,7 +655,6 @@ def close_deal(session: Session, deal_id: int, now: datetime | None = None) -> s
         "vouchers": len(winners), "released": len(outcome.released),
         "closed_at": now.isoformat(),
     })
-    session.commit()
     return status
 
 
@@ -706,11 +712,11 @@ def close_due(session: Session, now: datetime | None = None) -> dict[str, int]:
 
 def expire_vouchers(session: Session, now: datetime | None = None) -> int:
     now = now or utcnow()
-    count = session.execute(
-        update(Voucher).where(Voucher.status == "issued", Voucher.expires_at <= now)
-        .values(status="expired").execution_options(synchronize_session=False)
-    ).rowcount
-    session.commit()
+    with unit_of_work(session):
+        count = session.execute(
+            update(Voucher).where(Voucher.status == "issued", Voucher.expires_at <= now)
+            .values(status="expired").execution_options(synchronize_session=False)
+        ).rowcount
     return count
 
 
@@ -876,9 +882,9 @@ def propose_idea(session: Session, merchant: Merchant, user_id: int, text: str) 
     ))
     if membership is None:
         raise Conflict(_("Get the card of %(name)s first; then you can propose ideas.", name=merchant.name))
-    idea = Idea(merchant_id=merchant.id, user_id=user_id, membership_id=membership.id, text=text)
-    session.add(idea)
-    session.commit()
+    with unit_of_work(session):
+        idea = Idea(merchant_id=merchant.id, user_id=user_id, membership_id=membership.id, text=text)
+        session.add(idea)
     return idea
 
 
@@ -910,29 +916,31 @@ def vote(session: Session, merchant: Merchant, idea_id: int, user_id: int, wante
     ))
     if member is None:
         raise Conflict(_("Get the card of %(name)s first; then you can vote.", name=merchant.name))
-    if wanted:
-        try:
-            session.add(Vote(idea_id=idea.id, user_id=user_id))
-            session.flush()
-        except IntegrityError:
-            session.rollback()  # already voted: one vote per person
-            return idea
-        delta = 1
-    else:
-        removed = session.execute(
-            Vote.__table__.delete().where(Vote.idea_id == idea.id, Vote.user_id == user_id)
-        ).rowcount
-        if not removed:
-            session.rollback()
-            return idea
-        delta = -1
-    session.execute(
-        update(Idea).where(Idea.id == idea.id).values(votes=Idea.votes + delta)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    try:
+        with unit_of_work(session):
+            if wanted:
+                session.add(Vote(idea_id=idea.id, user_id=user_id))
+                session.flush()
+                delta = 1
+            else:
+                removed = session.execute(
+                    Vote.__table__.delete().where(Vote.idea_id == idea.id, Vote.user_id == user_id)
+                ).rowcount
+                if not removed:
+                    raise _Unchanged
+                delta = -1
+            session.execute(
+                update(Idea).where(Idea.id == idea.id).values(votes=Idea.votes + delta)
+                .execution_options(synchronize_session=False)
+            )
+    except (IntegrityError, _Unchanged):
+        return idea  # already voted (one vote per person), or no vote to take back
     session.refresh(idea)
     return idea
+
+
+class _Unchanged(Exception):
+    pass
 
 
 def answer_idea(session: Session, merchant: Merchant, idea_id: int, text: str) -> Idea:
@@ -942,10 +950,10 @@ def answer_idea(session: Session, merchant: Merchant, idea_id: int, text: str) -
         raise ValidationFailed(_("Write an answer."))
     if len(text) > MAX_ANSWER:
         raise ValidationFailed(_("At most %(count)s characters.", count=MAX_ANSWER))
-    idea.answer = text
-    if idea.status == "open":
-        idea.status = "answered"
-    session.commit()
+    with unit_of_work(session):
+        idea.answer = text
+        if idea.status == "open":
+            idea.status = "answered"
     return idea
 
 
@@ -958,8 +966,10 @@ def idea_to_draft(session: Session, merchant: Merchant, idea_id: int, data: Deal
     reward = _whole(errors, "reward_points", reward_text or "0", 0, MAX_REWARD, True)
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), errors=errors)
-    idea.status, idea.reward_points = "dealt", reward
-    return create_draft(session, merchant, data, idea_id=idea.id)
+    with unit_of_work(session):
+        idea.status, idea.reward_points = "dealt", reward
+        deal = create_draft(session, merchant, data, idea_id=idea.id)
+    return deal
 
 
 def _reward_proposer(session: Session, merchant: Merchant, idea_id: int, now: datetime) -> None:

@@ -122,7 +122,6 @@ def edit(merchant, deal_id: int):
     try:
         services.update_draft(db.session, merchant, deal_id, _clean(merchant, form))
     except ValidationFailed as error:
-        db.session.rollback()
         return _edit_page(merchant, deal, form, error.details.get("errors", {}), 422)
     flash(_("The draft is saved."), "success")
     return see_other("group_deals.edit", merchant_slug=merchant.slug, deal_id=deal_id)
@@ -247,7 +246,6 @@ def idea_deal(merchant, idea_id: int):
         deal = services.idea_to_draft(db.session, merchant, idea_id, _clean(merchant, form),
                                       form.get("reward_points", ""))
     except ValidationFailed as error:
-        db.session.rollback()
         return _edit_page(merchant, None, form, error.details.get("errors", {}), 422, idea=idea)
     flash(_("The idea is now a draft deal; its author gets the reward when you publish it."), "success")
     return see_other("group_deals.edit", merchant_slug=merchant.slug, deal_id=deal.id)
@@ -340,7 +338,6 @@ def join(merchant_slug: str, deal_id: int):
         services.join(db.session, merchant, found.id, current_user.id,
                       request.form.get("quantity", "1")[:12], request.form.get("kind", "current"))
     except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
         return _deal_page(merchant, found, error.status_code, error.message, block="join")
     flash(_("You are in. We will e-mail you when the deal closes."), "success")
     return see_other("group_deals.deal", merchant_slug=merchant.slug, deal_id=found.id)
@@ -354,7 +351,6 @@ def leave(merchant_slug: str, deal_id: int):
     try:
         services.leave(db.session, merchant, found.id, current_user.id)
     except Conflict as error:
-        db.session.rollback()
         return _deal_page(merchant, found, error.status_code, error.message, block="join")
     flash(_("You left the deal; your place is free for someone else."), "success")
     return see_other("group_deals.deal", merchant_slug=merchant.slug, deal_id=found.id)
@@ -385,7 +381,6 @@ def propose(merchant_slug: str):
     try:
         services.propose_idea(db.session, merchant, current_user.id, request.form.get("text", "")[:2000])
     except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
         ideas = services.ideas_by_votes(db.session, merchant.id, limit=50)
         return render(
             "group_deals/board.html", block="ideas", status=error.status_code, merchant=merchant,

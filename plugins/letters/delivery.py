@@ -230,7 +230,9 @@ def send_scheduled(letter_id: int) -> bool:
         return False
     session.refresh(letter)
     send_letter_email(letter, merchant, membership)
-    session.commit()  # the e-mail is an outbox row: it leaves once committed
+    # The e-mail is an outbox row: it leaves once committed. Committed per letter by hand, also in
+    # the periodic sweep's job (see ``services.record_letters``).
+    session.commit()
     return True
 
 

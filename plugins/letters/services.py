@@ -28,6 +28,7 @@ from webapp.plugin_api import (
     User,
     ValidationFailed,
     merchants_with_plugin,
+    unit_of_work,
     utcnow,
 )
 
@@ -94,14 +95,14 @@ def save_template(
 ) -> LetterTemplate:
     template_for(session, merchant, kind)  # unknown kinds are NotFound
     subject, body, bonus_pool = clean_template(subject, body, bonus_pool)
-    row = session.scalar(
-        select(LetterTemplate).where(LetterTemplate.merchant_id == merchant.id, LetterTemplate.kind == kind)
-    )
-    if row is None:
-        row = LetterTemplate(merchant_id=merchant.id, kind=kind)
-        session.add(row)
-    row.subject, row.body, row.bonus_pool = subject, body, bonus_pool
-    session.commit()
+    with unit_of_work(session):
+        row = session.scalar(
+            select(LetterTemplate).where(LetterTemplate.merchant_id == merchant.id, LetterTemplate.kind == kind)
+        )
+        if row is None:
+            row = LetterTemplate(merchant_id=merchant.id, kind=kind)
+            session.add(row)
+        row.subject, row.body, row.bonus_pool = subject, body, bonus_pool
     return row
 
 
@@ -172,6 +173,10 @@ def record_letters(
                     context.update(bonus_code=code.code, bonus_partner=code.partner)
                     letter.context = dict(context)
             letters.append(letter)
+        # Committed by hand on purpose: the log is committed before anything is sent (at-most-once,
+        # see ``delivery``), per occasion, also inside the periodic sweep's job, where a
+        # ``unit_of_work`` block would join the job's transaction instead of committing. The
+        # rollback is the losing side of the dedupe race, not clean-up.
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -186,7 +191,7 @@ def claim_scheduled(session: Session, letter_id: int) -> bool:
         .where(Letter.id == letter_id, Letter.status == "scheduled")
         .values(status="sent", sent_at=utcnow())
     ).rowcount
-    session.commit()
+    session.commit()  # the claim is committed before the e-mail is queued (see ``record_letters``)
     return done == 1
 
 
@@ -194,7 +199,7 @@ def cancel_scheduled(session: Session, letter_id: int) -> None:
     session.execute(
         update(Letter).where(Letter.id == letter_id, Letter.status == "scheduled").values(status="cancelled")
     )
-    session.commit()
+    session.commit()  # per letter, like the claim (see ``record_letters``)
 
 
 def due_letter_ids(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
@@ -261,16 +266,18 @@ def add_codes(session: Session, merchant: Merchant, pool: str, partner: str, raw
         errors["codes"] = _("A code can have at most 80 characters.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
-    existing = set(
-        session.scalars(
-            select(BonusCode.code).where(
-                BonusCode.merchant_id == merchant.id, BonusCode.pool == pool, BonusCode.code.in_(codes)
+    with unit_of_work(session):
+        existing = set(
+            session.scalars(
+                select(BonusCode.code).where(
+                    BonusCode.merchant_id == merchant.id, BonusCode.pool == pool, BonusCode.code.in_(codes)
+                )
             )
         )
-    )
-    fresh = [code for code in codes if code not in existing]
-    session.add_all(BonusCode(merchant_id=merchant.id, pool=pool, partner=partner, code=code) for code in fresh)
-    session.commit()
+        fresh = [code for code in codes if code not in existing]
+        session.add_all(
+            BonusCode(merchant_id=merchant.id, pool=pool, partner=partner, code=code) for code in fresh
+        )
     return len(fresh)
 
 
@@ -320,14 +327,14 @@ def address_of(session: Session, user_id: int) -> PostalAddress | None:
 
 def save_address(session: Session, user: User, data: dict[str, str]) -> PostalAddress:
     cleaned = clean_address(data)
-    row = address_of(session, user.id)
-    if row is None:
-        row = PostalAddress(user_id=user.id, **cleaned)
-        session.add(row)
-    else:
-        for key, value in cleaned.items():
-            setattr(row, key, value)
-    session.commit()
+    with unit_of_work(session):
+        row = address_of(session, user.id)
+        if row is None:
+            row = PostalAddress(user_id=user.id, **cleaned)
+            session.add(row)
+        else:
+            for key, value in cleaned.items():
+                setattr(row, key, value)
     return row
 
 
@@ -370,23 +377,23 @@ def mark_printed(session: Session, merchant: Merchant, letter_ids: list[int]) ->
     """Only this merchant's pending postal letters move to printed; returns how many did."""
     if not letter_ids:
         return 0
-    done = session.execute(
-        update(Letter)
-        .where(
-            Letter.merchant_id == merchant.id, Letter.id.in_(letter_ids[:1000]),
-            Letter.channel == "post", Letter.status == "pending",
-        )
-        .values(status="printed", printed_at=utcnow())
-    ).rowcount
-    session.commit()
+    with unit_of_work(session):
+        done = session.execute(
+            update(Letter)
+            .where(
+                Letter.merchant_id == merchant.id, Letter.id.in_(letter_ids[:1000]),
+                Letter.channel == "post", Letter.status == "pending",
+            )
+            .values(status="printed", printed_at=utcnow())
+        ).rowcount
     return done
 
 
 def mark_opened(session: Session, letter_id: int) -> None:
-    session.execute(
-        update(Letter).where(Letter.id == letter_id, Letter.opened_at.is_(None)).values(opened_at=utcnow())
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(Letter).where(Letter.id == letter_id, Letter.opened_at.is_(None)).values(opened_at=utcnow())
+        )
 
 
 def letters_of(session: Session, merchant: Merchant, membership_id: int, limit: int = 10) -> list[Letter]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.news.models import MAX_BODY, MAX_LINK, MAX_TITLE, NewsPost
-from webapp.plugin_api import Merchant, NotFound, User, ValidationFailed
+from webapp.plugin_api import Merchant, NotFound, User, ValidationFailed, unit_of_work
 
 PAGE_SIZE = 25
 
@@ -69,12 +69,12 @@ def create_post(
     session: Session, merchant: Merchant, author: User, title: str, body: str, link: str = ""
 ) -> NewsPost:
     data = clean_post(title, body, link)
-    post = NewsPost(
-        merchant_id=merchant.id, title=data.title, body=data.body, link=data.link,
-        created_by_id=author.id,
-    )
-    session.add(post)
-    session.commit()
+    with unit_of_work(session):
+        post = NewsPost(
+            merchant_id=merchant.id, title=data.title, body=data.body, link=data.link,
+            created_by_id=author.id,
+        )
+        session.add(post)
     return post
 
 
@@ -93,15 +93,15 @@ def update_post(
 ) -> NewsPost:
     post = get_post(session, merchant, post_id)
     data = clean_post(title, body, link)
-    post.title, post.body, post.link = data.title, data.body, data.link
-    session.commit()
+    with unit_of_work(session):
+        post.title, post.body, post.link = data.title, data.body, data.link
     return post
 
 
 def delete_post(session: Session, merchant: Merchant, post_id: int) -> None:
     post = get_post(session, merchant, post_id)
-    session.delete(post)
-    session.commit()
+    with unit_of_work(session):
+        session.delete(post)
 
 
 def latest_posts(session: Session, merchant_id: int, limit: int) -> list[NewsPost]:

@@ -51,6 +51,7 @@ from webapp.plugin_api import (
     parse_money,
     post,
     today,
+    unit_of_work,
     upsert_insert,
     utcnow,
 )
@@ -495,28 +496,27 @@ def send_offer(
         sent_at=now,
         form_key=form_key,
     )
-    session.add(offer)
     try:
-        session.flush()
+        with unit_of_work(session):
+            session.add(offer)
+            session.flush()
+            drawn = sorted(members, key=lambda row: control_order(offer.id, row[0], secret))
+            held_out = {row[0] for row in drawn[: control_count(len(members), data.control_percent)]}
+            offer.control = len(held_out)
+            offer.recipients = len(members) - len(held_out)
+            rows = [
+                {"offer_id": offer.id, "membership_id": card, "in_control": card in held_out}
+                for card, _user in members
+            ]
+            for start in range(0, len(rows), RECIPIENT_BATCH):
+                session.execute(insert(OfferRecipient), rows[start : start + RECIPIENT_BATCH])
+            treated_users = [user for card, user in members if card not in held_out]
+            _queue_emails(session, merchant, offer, treated_users)
     except IntegrityError:  # the same form, sent by a twin request that got there first
-        session.rollback()
         sent = _offer_by_key(session, merchant.id, form_key) if form_key else None
         if sent is None:
             raise
         return sent
-    drawn = sorted(members, key=lambda row: control_order(offer.id, row[0], secret))
-    held_out = {row[0] for row in drawn[: control_count(len(members), data.control_percent)]}
-    offer.control = len(held_out)
-    offer.recipients = len(members) - len(held_out)
-    rows = [
-        {"offer_id": offer.id, "membership_id": card, "in_control": card in held_out}
-        for card, _user in members
-    ]
-    for start in range(0, len(rows), RECIPIENT_BATCH):
-        session.execute(insert(OfferRecipient), rows[start : start + RECIPIENT_BATCH])
-    treated_users = [user for card, user in members if card not in held_out]
-    _queue_emails(session, merchant, offer, treated_users)
-    session.commit()
     return offer
 
 
@@ -648,15 +648,15 @@ def open_offer(
     """The offer for its recipient; the first view marks it opened (a guarded UPDATE)."""
     offer, recipient = _recipient(session, merchant, offer_id, membership)
     if recipient.opened_at is None:
-        session.execute(
-            OfferRecipient.__table__.update()
-            .where(
-                OfferRecipient.__table__.c.id == recipient.id,
-                OfferRecipient.__table__.c.opened_at.is_(None),
+        with unit_of_work(session):
+            session.execute(
+                OfferRecipient.__table__.update()
+                .where(
+                    OfferRecipient.__table__.c.id == recipient.id,
+                    OfferRecipient.__table__.c.opened_at.is_(None),
+                )
+                .values(opened_at=now or utcnow())
             )
-            .values(opened_at=now or utcnow())
-        )
-        session.commit()
     return offer, find_claim(session, offer.id, membership.id)
 
 
@@ -688,52 +688,60 @@ def claim(
         .on_conflict_do_nothing(index_elements=[table.c.offer_id, table.c.membership_id])
         .returning(table.c.id)
     )
-    claim_id = session.execute(statement).scalar()
-    if claim_id is None:
-        session.rollback()
+    with unit_of_work(session):
+        claim_id = session.execute(statement).scalar()
+        if claim_id is not None:
+            _give(session, merchant, offer, recipient, membership, claim_id, now)
+    if claim_id is None:  # another click claimed it first: nothing was written
         return find_claim(session, offer_id, membership.id), False
+    return session.get(OfferClaim, claim_id), True
+
+
+def _give(
+    session: Session,
+    merchant: Merchant,
+    offer: SegmentOffer,
+    recipient: OfferRecipient,
+    membership: Membership,
+    claim_id: int,
+    now: datetime,
+) -> None:
+    """Credit the claim just made (points or a certificate) and note what it gave."""
+    table = OfferClaim.__table__
     reason = LedgerReason(OFFER_REWARD, {"title": offer.title, "offer": offer.id})
     reference = f"offers:offers_claims:{claim_id}"
-    try:
-        if offer.kind == "points":
-            post(
-                session,
-                [
-                    Posting(
-                        membership.id,
-                        merchant.id,
-                        "reward",
-                        offer.points,
-                        reason,
-                        source=PLUGIN_NAME,
-                        object_ref=reference,
-                    )
-                ],
-                moment=now,
-            )
-        elif offer.kind == "certificate":
-            from webapp.plugin_api import hooks_for
-
-            granted = hooks_for(merchant).neighbourly_grant_reward(
-                merchant=merchant,
-                user=membership.user,
-                key=offer.reward_key,
-                reason=_("Offer: %(title)s", title=offer.title),
-                session=session,
-            )
-            if granted is None:
-                raise RewardUnavailable(_("This certificate cannot be given any more."))
-            reference = granted.object_ref
-        session.execute(
-            table.update().where(table.c.id == claim_id).values(reward_ref=reference[:120])
+    if offer.kind == "points":
+        post(
+            session,
+            [
+                Posting(
+                    membership.id,
+                    merchant.id,
+                    "reward",
+                    offer.points,
+                    reason,
+                    source=PLUGIN_NAME,
+                    object_ref=reference,
+                )
+            ],
+            moment=now,
         )
-        if recipient.opened_at is None:
-            recipient.opened_at = now
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    return session.get(OfferClaim, claim_id), True
+    elif offer.kind == "certificate":
+        from webapp.plugin_api import hooks_for
+
+        granted = hooks_for(merchant).neighbourly_grant_reward(
+            merchant=merchant,
+            user=membership.user,
+            key=offer.reward_key,
+            reason=_("Offer: %(title)s", title=offer.title),
+            session=session,
+        )
+        if granted is None:
+            raise RewardUnavailable(_("This certificate cannot be given any more."))
+        reference = granted.object_ref
+    session.execute(table.update().where(table.c.id == claim_id).values(reward_ref=reference[:120]))
+    if recipient.opened_at is None:
+        recipient.opened_at = now
 
 
 @lru_cache(maxsize=1)

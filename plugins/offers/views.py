@@ -124,12 +124,10 @@ def create(merchant):
             form_key=form.get("form_key"),
         )
     except services.NeedsConfirmation as error:
-        db.session.rollback()
         return _builder(
             merchant, form, {}, status=409, size=size, notice=error.message, confirm=True
         )
     except NeighbourlyError as error:
-        db.session.rollback()
         return _builder(
             merchant, form, {}, status=error.status_code, size=size, notice=error.message
         )
@@ -202,7 +200,6 @@ def claim(merchant_slug: str, offer_id: int):
     try:
         _claim, made = services.claim(db.session, merchant, offer_id, membership)
     except Conflict as error:
-        db.session.rollback()
         found, claimed = services.open_offer(db.session, merchant, offer_id, membership)
         return render(
             "offers/offer.html",

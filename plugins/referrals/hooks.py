@@ -19,6 +19,7 @@ from webapp.plugin_api import (
     plugin_settings,
     rate_number,
     render_fragment,
+    unit_of_work,
 )
 from webapp.plugin_api import (
     points as format_points,
@@ -79,8 +80,8 @@ def neighbourly_tpl_wallet_card(merchant, membership):
     member = services.member_referrals(db.session, membership.id)
     code = member.code
     if code is None:
-        code = services.ensure_code(db.session, membership)
-        db.session.commit()  # a trivial, idempotent write: the card's own code
+        with unit_of_work(db.session):  # a trivial, idempotent write: the card's own code
+            code = services.ensure_code(db.session, membership)
     settings = plugin_settings(merchant, "referrals")
     return _html(
         "referrals/_wallet_card.html", merchant=merchant, membership=membership,
@@ -94,8 +95,8 @@ def neighbourly_collect_share_params(merchant, membership):
     """A deal or page this member shares counts as their referral when a friend joins through it."""
     code = services.member_referrals(db.session, membership.id).code
     if code is None:
-        code = services.ensure_code(db.session, membership)
-        db.session.commit()  # a trivial, idempotent write: the card's own code
+        with unit_of_work(db.session):  # a trivial, idempotent write: the card's own code
+            code = services.ensure_code(db.session, membership)
     return {"ref": code}
 
 

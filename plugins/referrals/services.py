@@ -26,6 +26,7 @@ from webapp.plugin_api import (
     per_dialect,
     points_earned,
     post,
+    unit_of_work,
     upsert_insert,
     utcnow,
 )
@@ -88,8 +89,8 @@ def record_open(session: Session, merchant: Merchant, code: str, ip: str | None)
     """Count an opened link (only codes of this merchant); commits."""
     if code_owner(session, merchant.id, code) is None:
         return False
-    session.add(LinkOpen(merchant_id=merchant.id, code=normalize_code(code), ip=(ip or "")[:64] or None))
-    session.commit()
+    with unit_of_work(session):
+        session.add(LinkOpen(merchant_id=merchant.id, code=normalize_code(code), ip=(ip or "")[:64] or None))
     return True
 
 
@@ -181,11 +182,11 @@ def review(session: Session, merchant: Merchant, link_id: int, approve: bool) ->
         raise Conflict(_("This referral has already been reviewed."))
     if approve and _chain_contains(session, link.referrer_membership_id, link.referee_membership_id):
         approve = False
-    link.status = "active" if approve else "rejected"
-    link.reviewed_at = utcnow()
-    if approve:
-        _set_referrer(session, link.referee_membership_id, link.referrer_membership_id)
-    session.commit()
+    with unit_of_work(session):
+        link.status = "active" if approve else "rejected"
+        link.reviewed_at = utcnow()
+        if approve:
+            _set_referrer(session, link.referee_membership_id, link.referrer_membership_id)
     return link
 
 
@@ -395,7 +396,7 @@ def reverse_reward(session: Session, merchant: Merchant, reward_id: int) -> Rewa
         raise NotFound(_("No such reward here."))
     if reward.reversed_at is not None or not reward.amount:
         raise Conflict(_("This reward has already been reversed."))
-    try:
+    with unit_of_work(session):
         if not _release(session, reward, utcnow()):
             raise Conflict(_("This reward has already been reversed."))
         original = session.scalar(
@@ -407,10 +408,6 @@ def reverse_reward(session: Session, merchant: Merchant, reward_id: int) -> Rewa
             LedgerReason(REVERSED, {"purchase": reward.purchase_id}),
             source="referrals", purchase_id=reward.purchase_id, reverses_id=original,
         )])
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     session.refresh(reward)
     return reward
 

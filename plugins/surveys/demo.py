@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from plugins.surveys import services
 from plugins.surveys.models import Invitation, Rating, Survey
-from webapp.plugin_api import Membership, Merchant, Purchase, StaffRole, User, open_around_the_clock
+from webapp.plugin_api import (
+    Membership,
+    Merchant,
+    Purchase,
+    StaffRole,
+    User,
+    open_around_the_clock,
+    unit_of_work,
+)
 
 INVITED = 30
 RESPONDENTS = 12
@@ -50,9 +58,9 @@ def add_demo_surveys(session: Session, merchant: Merchant, neighbours: list[Merc
     members = list(session.scalars(
         select(Membership).where(Membership.merchant_id == merchant.id, Membership.left_at.is_(None))
         .order_by(Membership.id).limit(INVITED)))
-    for membership in members:
-        session.add(Invitation(survey_id=survey.id, user_id=membership.user_id, emailed=False))
-    session.commit()
+    with unit_of_work(session):
+        for membership in members:
+            session.add(Invitation(survey_id=survey.id, user_id=membership.user_id, emailed=False))
     for membership in members[:RESPONDENTS]:
         answers = _answers(survey, rng, open_around_the_clock(merchant.opening_hours))
         services.submit(session, survey, session.get(User, membership.user_id), answers)
@@ -70,16 +78,16 @@ def _rate_recent_visits(session: Session, merchant: Merchant, rng: random.Random
     ).all()
     owner = session.scalar(select(User).join(StaffRole, StaffRole.user_id == User.id).where(
         StaffRole.merchant_id == merchant.id, StaffRole.role == "owner"))
-    for index, (purchase, user) in enumerate(visits):
-        low = index in (3, 11)
-        score = rng.choice((1, 2)) if low else rng.choice((4, 5, 5, 5))
-        comment = _("I waited twenty minutes and nobody came to help.") if low else ""
-        rating = services.rate_visit(session, user, purchase.id, str(score), comment)
-        session.execute(update(Rating).where(Rating.id == rating.id)
-                        .values(created_at=purchase.created_at + timedelta(hours=2)))
-        complaint = services.complaint_for_rating(session, rating.id) if low else None
-        if complaint is not None and index == 11:
-            services.answer_complaint(session, merchant, owner, complaint.id, _(
-                "We are sorry about the wait. We now have a second person at the counter at rush hour; "
-                "next time it is on us."))
-    session.commit()
+    with unit_of_work(session):
+        for index, (purchase, user) in enumerate(visits):
+            low = index in (3, 11)
+            score = rng.choice((1, 2)) if low else rng.choice((4, 5, 5, 5))
+            comment = _("I waited twenty minutes and nobody came to help.") if low else ""
+            rating = services.rate_visit(session, user, purchase.id, str(score), comment)
+            session.execute(update(Rating).where(Rating.id == rating.id)
+                            .values(created_at=purchase.created_at + timedelta(hours=2)))
+            complaint = services.complaint_for_rating(session, rating.id) if low else None
+            if complaint is not None and index == 11:
+                services.answer_complaint(session, merchant, owner, complaint.id, _(
+                    "We are sorry about the wait. We now have a second person at the counter at rush hour; "
+                    "next time it is on us."))

@@ -21,6 +21,7 @@ from webapp.plugin_api import (
     render,
     see_other,
     staff_required,
+    unit_of_work,
 )
 
 bp = merchant_plugin_blueprint(
@@ -105,7 +106,6 @@ def settings(merchant, survey_id: int):
     try:
         services.update_settings(db.session, merchant, survey_id, form)
     except ValidationFailed as error:
-        db.session.rollback()
         return _builder(merchant, survey, 422, "settings_form", form=form, errors=error.details.get("errors", {}))
     flash(_("The survey settings are saved."))
     return see_other("surveys.edit", merchant_slug=merchant.slug, survey_id=survey.id)
@@ -134,7 +134,6 @@ def add_question(merchant, survey_id: int):
     try:
         services.add_question(db.session, merchant, survey_id, form)
     except ValidationFailed as error:
-        db.session.rollback()
         return _questions_answer(merchant, survey, 422, new_question=form,
                                  question_errors=error.details.get("errors", {}) or {"text": error.message})
     return _questions_answer(merchant, survey)
@@ -149,7 +148,6 @@ def update_question(merchant, survey_id: int, question_id: int):
     try:
         services.update_question(db.session, merchant, question_id, form)
     except ValidationFailed as error:
-        db.session.rollback()
         return _questions_answer(merchant, survey, 422, editing=question_id, edit_form=form,
                                  question_errors=error.details.get("errors", {}))
     return _questions_answer(merchant, survey)
@@ -252,7 +250,6 @@ def answer_complaint(merchant, complaint_id: int):
     try:
         services.answer_complaint(db.session, merchant, current_user, complaint_id, body)
     except ValidationFailed as error:
-        db.session.rollback()
         return _complaint_page(merchant, found, 422, "answer_form", form={"body": body},
                                errors=error.details.get("errors", {}))
     flash(_("Your answer is sent. The customer sees it on their card."))
@@ -384,8 +381,8 @@ def rate(purchase_id: int):
 
 
 def _notify_owner(merchant, found, rating) -> None:
-    notify_owner_of_complaint(merchant, found, rating)
-    db.session.commit()  # the e-mails are outbox rows: they leave once committed
+    with unit_of_work(db.session):  # the e-mails are outbox rows: they leave once committed
+        notify_owner_of_complaint(merchant, found, rating)
 
 
 @customer_bp.route("/complaints/<int:complaint_id>", methods=["GET", "POST"], endpoint="complaint")
@@ -397,7 +394,6 @@ def complaint_thread(complaint_id: int):
         try:
             services.customer_reply(db.session, current_user, complaint_id, body)
         except ValidationFailed as error:
-            db.session.rollback()
             return render("surveys/customer_complaint.html", block="reply_form", status=422, complaint=found,
                           merchant=db.session.get(Merchant, found.merchant_id),
                           form={"body": body}, errors=error.details.get("errors", {}))

@@ -23,6 +23,7 @@ from webapp.plugin_api import (
     codes,
     money,
     recipient_locale,
+    unit_of_work,
     utcnow,
 )
 
@@ -199,35 +200,33 @@ def certificate_by_code(session: Session, user_id: int, text: str, on_failed_loo
 def attach(session: Session, user_id: int, certificate_id: int) -> Certificate:
     """"Use at <merchant>": the cashier sees it when the holder is identified."""
     certificate = holder_certificate(session, user_id, certificate_id)
-    changed = session.execute(
-        update(Certificate)
-        .where(
-            Certificate.id == certificate.id, Certificate.holder_id == user_id,
-            Certificate.status == "issued", Certificate.expires_at > utcnow(),
-        )
-        .values(status="attached")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
-        session.rollback()
-        raise Conflict(_("This certificate cannot be attached any more."))
-    session.commit()
+    with unit_of_work(session):
+        changed = session.execute(
+            update(Certificate)
+            .where(
+                Certificate.id == certificate.id, Certificate.holder_id == user_id,
+                Certificate.status == "issued", Certificate.expires_at > utcnow(),
+            )
+            .values(status="attached")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            raise Conflict(_("This certificate cannot be attached any more."))
     session.refresh(certificate)
     return certificate
 
 
 def detach(session: Session, user_id: int, certificate_id: int) -> Certificate:
     certificate = holder_certificate(session, user_id, certificate_id)
-    changed = session.execute(
-        update(Certificate)
-        .where(Certificate.id == certificate.id, Certificate.holder_id == user_id, Certificate.status == "attached")
-        .values(status="issued")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
-        session.rollback()
-        raise Conflict(_("This certificate is not attached."))
-    session.commit()
+    with unit_of_work(session):
+        changed = session.execute(
+            update(Certificate)
+            .where(Certificate.id == certificate.id, Certificate.holder_id == user_id, Certificate.status == "attached")
+            .values(status="issued")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            raise Conflict(_("This certificate is not attached."))
     session.refresh(certificate)
     return certificate
 
@@ -240,31 +239,30 @@ def create_gift_link(session: Session, user_id: int, certificate_id: int) -> str
     """A one-time link; whoever signs in and claims it becomes the single holder."""
     certificate = holder_certificate(session, user_id, certificate_id)
     token = secrets.token_urlsafe(24)
-    changed = session.execute(
-        update(Certificate)
-        .where(
-            Certificate.id == certificate.id, Certificate.holder_id == user_id,
-            Certificate.status.in_(LIVE), Certificate.expires_at > utcnow(),
-        )
-        .values(gift_token_hash=_token_hash(token), status="issued")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
-        session.rollback()
-        raise Conflict(_("Only a certificate that can still be used can be gifted."))
-    session.commit()
+    with unit_of_work(session):
+        changed = session.execute(
+            update(Certificate)
+            .where(
+                Certificate.id == certificate.id, Certificate.holder_id == user_id,
+                Certificate.status.in_(LIVE), Certificate.expires_at > utcnow(),
+            )
+            .values(gift_token_hash=_token_hash(token), status="issued")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            raise Conflict(_("Only a certificate that can still be used can be gifted."))
     return token
 
 
 def cancel_gift(session: Session, user_id: int, certificate_id: int) -> None:
     holder_certificate(session, user_id, certificate_id)
-    session.execute(
-        update(Certificate)
-        .where(Certificate.id == certificate_id, Certificate.holder_id == user_id)
-        .values(gift_token_hash=None)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(Certificate)
+            .where(Certificate.id == certificate_id, Certificate.holder_id == user_id)
+            .values(gift_token_hash=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def gift_preview(session: Session, token: str) -> Certificate:
@@ -287,27 +285,26 @@ def claim_gift(session: Session, user_id: int, token: str) -> Certificate:
     if certificate.holder_id == user_id:
         raise Conflict(_("This certificate is already yours; send the link to a friend."))
     _code, stored = new_code()
-    changed = session.execute(
-        update(Certificate)
-        .where(
-            Certificate.id == certificate.id,
-            Certificate.gift_token_hash == _token_hash(token),
-            Certificate.status.in_(LIVE),
-            Certificate.expires_at > utcnow(),
-        )
-        .values(holder_id=user_id, status="issued", gift_token_hash=None, **stored)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
-        session.rollback()
-        raise Conflict(_("This gift link has already been used or cancelled."))
-    session.add(CertificateEvent(
-        certificate_id=certificate.id, partnership_id=certificate.partnership_id,
-        issuer_id=certificate.issuer_id, distributor_id=certificate.distributor_id,
-        kind="transferred", count=1, face_value=certificate.face_value,
-        purchase_id=None, created_at=utcnow(),
-    ))
-    session.commit()
+    with unit_of_work(session):
+        changed = session.execute(
+            update(Certificate)
+            .where(
+                Certificate.id == certificate.id,
+                Certificate.gift_token_hash == _token_hash(token),
+                Certificate.status.in_(LIVE),
+                Certificate.expires_at > utcnow(),
+            )
+            .values(holder_id=user_id, status="issued", gift_token_hash=None, **stored)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            raise Conflict(_("This gift link has already been used or cancelled."))
+        session.add(CertificateEvent(
+            certificate_id=certificate.id, partnership_id=certificate.partnership_id,
+            issuer_id=certificate.issuer_id, distributor_id=certificate.distributor_id,
+            kind="transferred", count=1, face_value=certificate.face_value,
+            purchase_id=None, created_at=utcnow(),
+        ))
     session.refresh(certificate)
     return certificate
 
@@ -318,23 +315,23 @@ def claim_gift(session: Session, user_id: int, token: str) -> Certificate:
 def expire_certificates(session: Session, now: datetime | None = None) -> int:
     """Mark live certificates past their date as expired, with one event each."""
     now = now or utcnow()
-    rows = session.execute(
-        update(Certificate)
-        .where(Certificate.status.in_(LIVE), Certificate.expires_at <= now)
-        .values(status="expired", gift_token_hash=None)
-        .returning(
-            Certificate.id, Certificate.partnership_id, Certificate.issuer_id,
-            Certificate.distributor_id, Certificate.balance,
-        )
-        .execution_options(synchronize_session=False)
-    ).all()
-    for row in rows:
-        session.add(CertificateEvent(
-            certificate_id=row.id, partnership_id=row.partnership_id, issuer_id=row.issuer_id,
-            distributor_id=row.distributor_id, kind="expired", count=1, face_value=row.balance,
-            created_at=now,
-        ))
-    session.commit()
+    with unit_of_work(session):
+        rows = session.execute(
+            update(Certificate)
+            .where(Certificate.status.in_(LIVE), Certificate.expires_at <= now)
+            .values(status="expired", gift_token_hash=None)
+            .returning(
+                Certificate.id, Certificate.partnership_id, Certificate.issuer_id,
+                Certificate.distributor_id, Certificate.balance,
+            )
+            .execution_options(synchronize_session=False)
+        ).all()
+        for row in rows:
+            session.add(CertificateEvent(
+                certificate_id=row.id, partnership_id=row.partnership_id, issuer_id=row.issuer_id,
+                distributor_id=row.distributor_id, kind="expired", count=1, face_value=row.balance,
+                created_at=now,
+            ))
     return len(rows)
 
 
@@ -351,7 +348,8 @@ class Reminder:
 
 
 def due_reminders(session: Session, now: datetime | None = None) -> list[Reminder]:
-    """Claim the reminders due now (7 days and 1 day before expiry) and commit the claims.
+    """Claim the reminders due now (7 days and 1 day before expiry) and commit the claims (with the
+    caller's transaction when called inside one, as the hourly job does).
 
     Each claim is a guarded UPDATE, so two workers never remind the same person twice.
     """
@@ -361,36 +359,36 @@ def due_reminders(session: Session, now: datetime | None = None) -> list[Reminde
         (1, Certificate.reminded_day_at, "reminded_day_at", now, now + timedelta(days=1)),
     )
     reminders: list[Reminder] = []
-    for days, column, name, after, until in windows:
-        candidates = session.execute(
-            select(Certificate, User)
-            .join(User, User.id == Certificate.holder_id)
-            .options(joinedload(Certificate.issuer).joinedload(Merchant.network))
-            .where(
-                Certificate.status.in_(LIVE),
-                Certificate.expires_at > after,
-                Certificate.expires_at <= until,
-                column.is_(None),
-            )
-            .limit(500)
-        ).all()
-        for certificate, user in candidates:
-            claimed = session.execute(
-                update(Certificate)
-                .where(Certificate.id == certificate.id, column.is_(None))
-                .values({name: now})
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if not claimed or not user.email:
-                continue
-            locale = recipient_locale(user, certificate.issuer.network)
-            reminders.append(Reminder(
-                email=user.email, locale=locale, name=user.first_name,
-                issuer_name=certificate.issuer.name,
-                value=money(certificate.balance, certificate.issuer.network.currency, locale),
-                expires_at=certificate.expires_at, days=days, certificate_id=certificate.id,
-            ))
-    session.commit()
+    with unit_of_work(session):
+        for days, column, name, after, until in windows:
+            candidates = session.execute(
+                select(Certificate, User)
+                .join(User, User.id == Certificate.holder_id)
+                .options(joinedload(Certificate.issuer).joinedload(Merchant.network))
+                .where(
+                    Certificate.status.in_(LIVE),
+                    Certificate.expires_at > after,
+                    Certificate.expires_at <= until,
+                    column.is_(None),
+                )
+                .limit(500)
+            ).all()
+            for certificate, user in candidates:
+                claimed = session.execute(
+                    update(Certificate)
+                    .where(Certificate.id == certificate.id, column.is_(None))
+                    .values({name: now})
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not claimed or not user.email:
+                    continue
+                locale = recipient_locale(user, certificate.issuer.network)
+                reminders.append(Reminder(
+                    email=user.email, locale=locale, name=user.first_name,
+                    issuer_name=certificate.issuer.name,
+                    value=money(certificate.balance, certificate.issuer.network.currency, locale),
+                    expires_at=certificate.expires_at, days=days, certificate_id=certificate.id,
+                ))
     return reminders
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from plugins.cross_marketing.models import MAX_MESSAGE, Offer
 from plugins.cross_marketing.services.base import MAX_DAYS, MAX_FACE_VALUE
-from webapp.plugin_api import Merchant, NotFound, ValidationFailed, parse_money
+from webapp.plugin_api import Merchant, NotFound, ValidationFailed, parse_money, unit_of_work
 
 # --------------------------------------------------------------------------- offers
 
@@ -84,9 +84,9 @@ def clean_offer(form: dict[str, str], currency: str) -> OfferInput:
 
 def create_offer(session: Session, issuer: Merchant, form: dict[str, str]) -> Offer:
     data = clean_offer(form, issuer.network.currency)
-    offer = Offer(issuer_id=issuer.id, **data.__dict__)
-    session.add(offer)
-    session.commit()
+    with unit_of_work(session):
+        offer = Offer(issuer_id=issuer.id, **data.__dict__)
+        session.add(offer)
     return offer
 
 

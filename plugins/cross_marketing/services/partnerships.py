@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import Offer, Partnership
 from plugins.cross_marketing.services.offers import _count_field, _money_field, get_offer
-from webapp.plugin_api import Conflict, Merchant, NotFound, ValidationFailed, utcnow
+from webapp.plugin_api import Conflict, Merchant, NotFound, ValidationFailed, unit_of_work, utcnow
 
 # --------------------------------------------------------------------------- partnerships
 
@@ -37,15 +37,15 @@ def invite(session: Session, issuer: Merchant, offer_id: int, distributor_id: An
             Partnership.offer_id == offer.id, Partnership.distributor_id == distributor.id
         )
     )
-    if partnership is not None:
-        if partnership.status in ("invited", "active", "paused"):
-            raise Conflict(_("%(name)s is already invited to this offer.", name=distributor.name))
-        partnership.status = "invited"
-    else:
-        partnership = Partnership(offer_id=offer.id, distributor_id=distributor.id, status="invited")
-        session.add(partnership)
-    partnership.changed_by_id = issuer.id
-    session.commit()
+    with unit_of_work(session):
+        if partnership is not None:
+            if partnership.status in ("invited", "active", "paused"):
+                raise Conflict(_("%(name)s is already invited to this offer.", name=distributor.name))
+            partnership.status = "invited"
+        else:
+            partnership = Partnership(offer_id=offer.id, distributor_id=distributor.id, status="invited")
+            session.add(partnership)
+        partnership.changed_by_id = issuer.id
     return partnership
 
 
@@ -83,13 +83,13 @@ def respond(
         raise NotFound(_("No such partnership."))
     if partnership.status != "invited":
         raise Conflict(_("This invitation has already been answered."))
-    if accept:
-        partnership.min_purchase, partnership.max_per_day = clean_rule(form, distributor.network.currency)
-        partnership.status = "active"
-    else:
-        partnership.status = "declined"
-    partnership.changed_by_id = distributor.id
-    session.commit()
+    with unit_of_work(session):
+        if accept:
+            partnership.min_purchase, partnership.max_per_day = clean_rule(form, distributor.network.currency)
+            partnership.status = "active"
+        else:
+            partnership.status = "declined"
+        partnership.changed_by_id = distributor.id
     return partnership
 
 
@@ -101,12 +101,12 @@ def set_rule(session: Session, distributor: Merchant, partnership_id: int, form:
         raise Conflict(_("Only a running partnership has a rule to change."))
     min_purchase, per_day = clean_rule(form, distributor.network.currency)
     # Guarded: lowering the daily cap below today's count waits until tomorrow's first issue.
-    partnership.min_purchase = min_purchase
-    if per_day is not None and partnership.issued_on_day > per_day:
-        partnership.issued_on_day = per_day
-    partnership.max_per_day = per_day
-    partnership.changed_by_id = distributor.id
-    session.commit()
+    with unit_of_work(session):
+        partnership.min_purchase = min_purchase
+        if per_day is not None and partnership.issued_on_day > per_day:
+            partnership.issued_on_day = per_day
+        partnership.max_per_day = per_day
+        partnership.changed_by_id = distributor.id
     return partnership
 
 
@@ -119,16 +119,15 @@ def change_status(session: Session, merchant: Merchant, partnership_id: int, act
     partnership = get_partnership(session, merchant, partnership_id)
     if action not in _TRANSITIONS:
         raise ValidationFailed(_("Unknown action."))
-    changed = session.execute(
-        update(Partnership)
-        .where(Partnership.id == partnership.id, Partnership.status.in_(_TRANSITIONS[action]))
-        .values(status=_TARGET[action], changed_by_id=merchant.id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
-        session.rollback()
-        raise Conflict(_("This partnership cannot be changed that way any more."))
-    session.commit()
+    with unit_of_work(session):
+        changed = session.execute(
+            update(Partnership)
+            .where(Partnership.id == partnership.id, Partnership.status.in_(_TRANSITIONS[action]))
+            .values(status=_TARGET[action], changed_by_id=merchant.id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not changed:
+            raise Conflict(_("This partnership cannot be changed that way any more."))
     session.refresh(partnership)
     return partnership
 

@@ -25,7 +25,7 @@ from plugins.surveys.models import (
     Survey,
 )
 from plugins.surveys.services.base import MAX_QUESTIONS, MAX_REWARD, TEMPLATES, reward_options
-from webapp.plugin_api import Merchant, NotFound, ValidationFailed
+from webapp.plugin_api import Merchant, NotFound, ValidationFailed, unit_of_work
 
 # --------------------------------------------------------------------------- builder
 
@@ -35,17 +35,17 @@ def create_survey(session: Session, merchant: Merchant, template: str) -> Survey
     spec = TEMPLATES.get(template)
     if spec is None:
         raise ValidationFailed(_("Choose a template to start from."), errors={"template": _("Choose a template to start from.")})
-    survey = Survey(
-        merchant_id=merchant.id, title=str(spec["title"]), template=template, intro="",
-        token=secrets.token_urlsafe(16), status="draft", reward_points=0, audience="all",
-        completed_count=0, public=False, audience_status="",
-    )
-    session.add(survey)
-    session.flush()
-    for position, (kind, question_text, required, options) in enumerate(spec["questions"], start=1):
-        session.add(Question(survey_id=survey.id, position=position, kind=kind, text=str(question_text),
-                             required=required, choices=options))
-    session.commit()
+    with unit_of_work(session):
+        survey = Survey(
+            merchant_id=merchant.id, title=str(spec["title"]), template=template, intro="",
+            token=secrets.token_urlsafe(16), status="draft", reward_points=0, audience="all",
+            completed_count=0, public=False, audience_status="",
+        )
+        session.add(survey)
+        session.flush()
+        for position, (kind, question_text, required, options) in enumerate(spec["questions"], start=1):
+            session.add(Question(survey_id=survey.id, position=position, kind=kind, text=str(question_text),
+                                 required=required, choices=options))
     return survey
 
 
@@ -136,13 +136,13 @@ def update_settings(session: Session, merchant: Merchant, survey_id: int, form: 
                             count=survey.completed_count)
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
-    survey.title, survey.intro, survey.reward_points = title, intro, reward
-    survey.reward_option, survey.reward_label = option_key, option_label
-    survey.audience, survey.audience_days = audience, days if audience == "recent" else None
-    survey.audience_status = status_level if audience == "status" else ""
-    survey.starts_on, survey.ends_on, survey.quota = starts_on, ends_on, quota
-    survey.public = form.get("public") in ("1", "on", "true")
-    session.commit()
+    with unit_of_work(session):
+        survey.title, survey.intro, survey.reward_points = title, intro, reward
+        survey.reward_option, survey.reward_label = option_key, option_label
+        survey.audience, survey.audience_days = audience, days if audience == "recent" else None
+        survey.audience_status = status_level if audience == "status" else ""
+        survey.starts_on, survey.ends_on, survey.quota = starts_on, ends_on, quota
+        survey.public = form.get("public") in ("1", "on", "true")
     return survey
 
 
@@ -190,18 +190,18 @@ def add_question(session: Session, merchant: Merchant, survey_id: int, form: Map
     if len(survey.questions) >= MAX_QUESTIONS:
         raise ValidationFailed(_("A survey can have at most %(count)s questions.", count=MAX_QUESTIONS))
     position = max((q.position for q in survey.questions), default=0) + 1
-    question = Question(survey_id=survey.id, position=position, **data)
-    session.add(question)
-    session.commit()
+    with unit_of_work(session):
+        question = Question(survey_id=survey.id, position=position, **data)
+        session.add(question)
     return question
 
 
 def update_question(session: Session, merchant: Merchant, question_id: int, form: Mapping[str, str]) -> Question:
     question = get_question(session, merchant, question_id)
     data = clean_question(form)
-    for key, value in data.items():
-        setattr(question, key, value)
-    session.commit()
+    with unit_of_work(session):
+        for key, value in data.items():
+            setattr(question, key, value)
     return question
 
 
@@ -209,9 +209,9 @@ def delete_question(session: Session, merchant: Merchant, question_id: int) -> S
     """Removes the question and the answers given to it."""
     question = get_question(session, merchant, question_id)
     survey = question.survey
-    session.execute(delete(Answer).where(Answer.question_id == question.id))
-    session.delete(question)
-    session.commit()
+    with unit_of_work(session):
+        session.execute(delete(Answer).where(Answer.question_id == question.id))
+        session.delete(question)
     session.refresh(survey)
     return survey
 
@@ -224,10 +224,10 @@ def move_question(session: Session, merchant: Merchant, question_id: int, direct
     index = ordered.index(question)
     other = index - 1 if direction == "up" else index + 1
     if direction in ("up", "down") and 0 <= other < len(ordered):
-        ordered[index], ordered[other] = ordered[other], ordered[index]
-        for position, item in enumerate(ordered, start=1):
-            item.position = position
-        session.commit()
+        with unit_of_work(session):
+            ordered[index], ordered[other] = ordered[other], ordered[index]
+            for position, item in enumerate(ordered, start=1):
+                item.position = position
         session.refresh(survey)
     return survey
 
@@ -238,6 +238,6 @@ def set_status(session: Session, merchant: Merchant, survey_id: int, status: str
         raise ValidationFailed(_("Unknown action."))
     if status == "open" and not survey.questions:
         raise ValidationFailed(_("Add at least one question before opening the survey."))
-    survey.status = status
-    session.commit()
+    with unit_of_work(session):
+        survey.status = status
     return survey

@@ -32,6 +32,7 @@ from webapp.plugin_api import (
     User,
     ValidationFailed,
     post,
+    unit_of_work,
     utcnow,
     week_start,
 )
@@ -85,20 +86,19 @@ def rate_visit(session: Session, user: User, purchase_id: int, score: str | None
         raise Conflict(_("This purchase was refunded, so there is no visit to rate."))
     rating = Rating(merchant_id=purchase.merchant_id, purchase_id=purchase.id, membership_id=purchase.membership_id,
                     cashier_id=purchase.cashier_id, score=value, comment=comment)
-    session.add(rating)
     try:
-        session.flush()
-        if value <= LOW_SCORE:
-            complaint = Complaint(merchant_id=purchase.merchant_id, rating_id=rating.id,
-                                  membership_id=purchase.membership_id, status="open")
-            session.add(complaint)
+        with unit_of_work(session):
+            session.add(rating)
             session.flush()
-            if comment:
-                session.add(ComplaintMessage(complaint_id=complaint.id, from_merchant=False,
-                                             author_id=user.id, body=comment))
-        session.commit()
+            if value <= LOW_SCORE:
+                complaint = Complaint(merchant_id=purchase.merchant_id, rating_id=rating.id,
+                                      membership_id=purchase.membership_id, status="open")
+                session.add(complaint)
+                session.flush()
+                if comment:
+                    session.add(ComplaintMessage(complaint_id=complaint.id, from_merchant=False,
+                                                 author_id=user.id, body=comment))
     except IntegrityError:
-        session.rollback()
         raise Conflict(_("You have already rated this visit. Thank you!")) from None
     return rating
 
@@ -176,29 +176,29 @@ def answer_complaint(session: Session, merchant: Merchant, staff: User, complain
     complaint = get_complaint(session, merchant, complaint_id)
     body = _clean_message(body)
     now = utcnow()
-    session.add(ComplaintMessage(complaint_id=complaint.id, from_merchant=True, author_id=staff.id, body=body,
-                                 created_at=now))
-    # Only the first answer sets the clock; a racing second answer leaves it alone.
-    session.execute(update(Complaint).where(Complaint.id == complaint.id, Complaint.first_answer_at.is_(None))
-                    .values(first_answer_at=now).execution_options(synchronize_session=False))
-    session.commit()
+    with unit_of_work(session):
+        session.add(ComplaintMessage(complaint_id=complaint.id, from_merchant=True, author_id=staff.id, body=body,
+                                     created_at=now))
+        # Only the first answer sets the clock; a racing second answer leaves it alone.
+        session.execute(update(Complaint).where(Complaint.id == complaint.id, Complaint.first_answer_at.is_(None))
+                        .values(first_answer_at=now).execution_options(synchronize_session=False))
     session.refresh(complaint)
     return complaint
 
 
 def customer_reply(session: Session, user: User, complaint_id: int, body: str | None) -> Complaint:
     complaint = customer_complaint(session, user, complaint_id)
-    session.add(ComplaintMessage(complaint_id=complaint.id, from_merchant=False, author_id=user.id,
-                                 body=_clean_message(body)))
-    session.commit()
+    body = _clean_message(body)
+    with unit_of_work(session):
+        session.add(ComplaintMessage(complaint_id=complaint.id, from_merchant=False, author_id=user.id, body=body))
     return complaint
 
 
 def resolve_complaint(session: Session, merchant: Merchant, complaint_id: int) -> Complaint:
     complaint = get_complaint(session, merchant, complaint_id)
     if complaint.status != "resolved":
-        complaint.status, complaint.resolved_at = "resolved", utcnow()
-        session.commit()
+        with unit_of_work(session):
+            complaint.status, complaint.resolved_at = "resolved", utcnow()
     return complaint
 
 
@@ -213,7 +213,7 @@ def send_apology_bonus(session: Session, merchant: Merchant, complaint_id: int, 
         message = _("Enter whole points from 1 to %(max)s.", max=MAX_REWARD)
         raise ValidationFailed(message, errors={"points": message})
     now = utcnow()
-    try:
+    with unit_of_work(session):
         paid = session.execute(
             update(Complaint).where(Complaint.id == complaint.id, Complaint.bonus_paid_at.is_(None))
             .values(bonus_paid_at=now, bonus_points=points).execution_options(synchronize_session=False)
@@ -223,10 +223,6 @@ def send_apology_bonus(session: Session, merchant: Merchant, complaint_id: int, 
                 complaint.membership_id, merchant.id, "reward", points, LedgerReason(APOLOGY_BONUS),
                 source="surveys", object_ref=f"surveys:complaint:{complaint.id}",
             )], now)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     session.refresh(complaint)
     return bool(paid)
 

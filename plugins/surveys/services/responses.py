@@ -39,6 +39,7 @@ from webapp.plugin_api import (
     merchant_zone,
     post,
     sorted_by_order,
+    unit_of_work,
     utcnow,
 )
 from webapp.plugin_api import (
@@ -224,7 +225,7 @@ def save_progress(session: Session, survey: Survey, user: User, form: Mapping[st
     if reason:
         raise Conflict(reason)
     answers = clean_answers(survey, form, complete=False)
-    try:
+    with unit_of_work(session):
         response_id = _start(session, survey, user)
         # Touching the row locks it, so a completion running now cannot interleave with us.
         still_open = session.execute(
@@ -234,10 +235,6 @@ def save_progress(session: Session, survey: Survey, user: User, form: Mapping[st
         if not still_open:
             raise Conflict(_("You have already completed this survey. Thank you!"))
         _write_answers(session, response_id, answers)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
     return session.get(Response, response_id)
 
 
@@ -255,37 +252,34 @@ def submit(session: Session, survey: Survey, user: User, form: Mapping[str, Sequ
     answers = clean_answers(survey, form, complete=True)
     now = utcnow()
     try:
-        response_id = _start(session, survey, user)
-        claimed = session.execute(
-            update(Response).where(Response.id == response_id, Response.status == "started")
-            .values(status="completed", completed_at=now, reward_points=survey.reward_points,
-                    reward_option=survey.reward_option, reward_label=survey.reward_label)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not claimed:
-            raise Conflict(_("You have already completed this survey. Thank you!"))
-        counted = session.execute(
-            text("UPDATE surveys_surveys SET completed_count = completed_count + 1 "
-                 "WHERE id = :id AND (quota IS NULL OR completed_count < quota)"),
-            {"id": survey.id},
-        ).rowcount
-        if not counted:
-            raise Conflict(_("This survey has all the answers it needs. Thank you!"))
-        _write_answers(session, response_id, answers)
-        if membership is not None:
-            _pay_reward(session, survey, membership, user, response_id, now, strict=True)
-        session.commit()
+        with unit_of_work(session):
+            response_id = _start(session, survey, user)
+            claimed = session.execute(
+                update(Response).where(Response.id == response_id, Response.status == "started")
+                .values(status="completed", completed_at=now, reward_points=survey.reward_points,
+                        reward_option=survey.reward_option, reward_label=survey.reward_label)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not claimed:
+                raise Conflict(_("You have already completed this survey. Thank you!"))
+            counted = session.execute(
+                text("UPDATE surveys_surveys SET completed_count = completed_count + 1 "
+                     "WHERE id = :id AND (quota IS NULL OR completed_count < quota)"),
+                {"id": survey.id},
+            ).rowcount
+            if not counted:
+                raise Conflict(_("This survey has all the answers it needs. Thank you!"))
+            _write_answers(session, response_id, answers)
+            if membership is not None:
+                _pay_reward(session, survey, membership, user, response_id, now, strict=True)
     except RewardUnavailable as refusal:
-        # The promised certificate has run out: nothing is completed or paid, the answers stay.
-        session.rollback()
+        # The promised certificate has run out: nothing is completed or paid (the block rolled
+        # back), the answers stay.
         save_progress(session, survey, user, form)
         raise RewardUnavailable(_(
             "%(reason)s The survey cannot be completed with its reward now; your answers are saved.",
             reason=refusal.message,
         )) from refusal
-    except Exception:
-        session.rollback()
-        raise
     session.expire(survey)
     return session.get(Response, response_id)
 
@@ -373,9 +367,9 @@ def delete_my_answers(session: Session, user: User, response_id: int) -> None:
     response = session.scalar(select(Response).where(Response.id == response_id, Response.user_id == user.id))
     if response is None:
         raise NotFound(_("No such answers."))
-    session.execute(delete(Answer).where(Answer.response_id == response.id))
-    response.answers_deleted_at = response.answers_deleted_at or utcnow()
-    session.commit()
+    with unit_of_work(session):
+        session.execute(delete(Answer).where(Answer.response_id == response.id))
+        response.answers_deleted_at = response.answers_deleted_at or utcnow()
 
 
 def open_surveys_for(session: Session, merchant: Merchant, membership: Membership) -> list[Survey]:
