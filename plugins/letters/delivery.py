@@ -1,9 +1,10 @@
 """Sending letters: after a purchase, on schedule, and periodically; composing e-mails and PDFs.
 
-Every send follows one order: the log row is written (or claimed by a conditional UPDATE) and
-committed first, and only the caller whose write went through queues the e-mail. A retried or
-duplicated job finds the row taken and sends nothing. The price is at-most-once: if the process
-dies between that commit and queueing the e-mail, that one letter is lost rather than doubled.
+Every send follows one order: the log row is written (or claimed by a conditional UPDATE), and
+only the caller whose write went through queues the e-mail, in the same unit of work. The e-mail
+is an outbox row, so the log row, the e-mail and (in the worker) the completion of the message
+that asked for it commit together: a retried or duplicated job finds the row taken and sends
+nothing, and a process that dies before the commit leaves nothing behind to retry from.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from webapp.plugin_api import (
     recipient_locale,
     send_email,
     sorted_by_order,
+    unit_of_work,
     utcnow,
 )
 
@@ -212,27 +214,27 @@ def on_purchase_committed(merchant: Merchant, purchase: Purchase) -> list[Letter
 
 
 def send_scheduled(letter_id: int) -> bool:
-    """Send a scheduled e-mail if it is still due and allowed; ``True`` only for the one sender."""
+    """Send a scheduled e-mail if it is still due and allowed; ``True`` only for the one sender.
+
+    The claim and the e-mail are one unit of work (the caller's, when there is one)."""
     session = db.session
-    letter = session.get(Letter, letter_id)
-    if letter is None or letter.status != "scheduled":
-        return False
-    merchant = session.get(Merchant, letter.merchant_id)
-    membership = session.get(Membership, letter.membership_id)
-    user = membership.user
-    if (
-        not is_enabled(merchant, "letters") or user.erased_at or membership.left_at or not user.email
-        or not has_consent(session, user.id, merchant.id, MARKETING)
-    ):
-        services.cancel_scheduled(session, letter.id)
-        return False
-    if not services.claim_scheduled(session, letter.id):
-        return False
-    session.refresh(letter)
-    send_letter_email(letter, merchant, membership)
-    # The e-mail is an outbox row: it leaves once committed. Committed per letter by hand, also in
-    # the periodic sweep's job (see ``services.record_letters``).
-    session.commit()
+    with unit_of_work(session):
+        letter = session.get(Letter, letter_id)
+        if letter is None or letter.status != "scheduled":
+            return False
+        merchant = session.get(Merchant, letter.merchant_id)
+        membership = session.get(Membership, letter.membership_id)
+        user = membership.user
+        if (
+            not is_enabled(merchant, "letters") or user.erased_at or membership.left_at or not user.email
+            or not has_consent(session, user.id, merchant.id, MARKETING)
+        ):
+            services.cancel_scheduled(session, letter.id)
+            return False
+        if not services.claim_scheduled(session, letter.id):
+            return False
+        session.refresh(letter)
+        send_letter_email(letter, merchant, membership)
     return True
 
 
@@ -242,7 +244,7 @@ def run_periodic(now: datetime | None = None) -> int:
     now = now or utcnow()
     sent = 0
     for letter_id in services.due_letter_ids(session, now - PERIODIC_GRACE):
-        sent += send_scheduled(letter_id)
+        sent += send_scheduled(letter_id)  # each letter its own unit of work in the sweep's job
     for merchant in services.merchants_with_letters(session):
         days = plugin_settings(merchant, "letters")["winback_days"]
         if not days:
@@ -253,13 +255,14 @@ def run_periodic(now: datetime | None = None) -> int:
                 continue
             template = services.template_for(session, merchant, "winback")
             stamp = membership.last_purchase_at.strftime("%Y%m%d%H%M%S")
-            letters = services.record_letters(
-                session, merchant, membership, None,
-                [PlannedLetter("winback", "email", "scheduled", now, template.bonus_pool)],
-                letter_context(merchant, membership, None), dedupe_prefix=f"winback:{membership.id}:{stamp}",
-            )
-            for letter in letters:
-                sent += send_scheduled(letter.id)
+            with unit_of_work(session):  # the letter's row and its e-mail, per customer
+                letters = services.record_letters(
+                    session, merchant, membership, None,
+                    [PlannedLetter("winback", "email", "scheduled", now, template.bonus_pool)],
+                    letter_context(merchant, membership, None), dedupe_prefix=f"winback:{membership.id}:{stamp}",
+                )
+                for letter in letters:
+                    sent += send_scheduled(letter.id)
     return sent
 
 

@@ -148,58 +148,56 @@ def record_letters(
     context: dict,
     dedupe_prefix: str,
 ) -> list[Letter]:
-    """Insert the log rows of one occasion in one transaction, before anything is sent.
+    """Insert the log rows of one occasion; ``[]`` when they exist already (nothing to send).
 
     ``(merchant_id, dedupe_key)`` is UNIQUE: when the worker retries or two workers run the same
-    job, the database lets exactly one insert through; the others get ``[]`` and send nothing.
+    job, the database lets exactly one insert through. The rows go in inside a savepoint, so the
+    loser of that race rolls back only its own inserts, and within the caller's unit of work, so
+    the rows, the e-mails queued for them and (in the worker) the outbox message's completion
+    commit together: a letter is sent exactly once.
     """
     letters = []
     context = dict(context)
     try:
-        for plan in planned:
-            letter = Letter(
-                merchant_id=merchant.id, membership_id=membership.id,
-                purchase_id=purchase.id if purchase else None, kind=plan.kind, channel=plan.channel,
-                status=plan.status, dedupe_key=f"{dedupe_prefix}:{plan.kind}:{plan.channel}",
-                context=dict(context), due_at=plan.due_at,
-                sent_at=utcnow() if plan.status == "sent" else None,
-            )
-            session.add(letter)
-            session.flush()
-            # One partner code per occasion: the postal copy of a thank-you encloses the same one.
-            if plan.with_bonus and not context.get("bonus_code"):
-                code = claim_bonus_code(session, merchant.id, plan.with_bonus, letter.id)
-                if code is not None:
-                    context.update(bonus_code=code.code, bonus_partner=code.partner)
-                    letter.context = dict(context)
-            letters.append(letter)
-        # Committed by hand on purpose: the log is committed before anything is sent (at-most-once,
-        # see ``delivery``), per occasion, also inside the periodic sweep's job, where a
-        # ``unit_of_work`` block would join the job's transaction instead of committing. The
-        # rollback is the losing side of the dedupe race, not clean-up.
-        session.commit()
+        with unit_of_work(session), session.begin_nested():
+            for plan in planned:
+                letter = Letter(
+                    merchant_id=merchant.id, membership_id=membership.id,
+                    purchase_id=purchase.id if purchase else None, kind=plan.kind, channel=plan.channel,
+                    status=plan.status, dedupe_key=f"{dedupe_prefix}:{plan.kind}:{plan.channel}",
+                    context=dict(context), due_at=plan.due_at,
+                    sent_at=utcnow() if plan.status == "sent" else None,
+                )
+                session.add(letter)
+                session.flush()
+                # One partner code per occasion: the postal copy of a thank-you encloses the same one.
+                if plan.with_bonus and not context.get("bonus_code"):
+                    code = claim_bonus_code(session, merchant.id, plan.with_bonus, letter.id)
+                    if code is not None:
+                        context.update(bonus_code=code.code, bonus_partner=code.partner)
+                        letter.context = dict(context)
+                letters.append(letter)
     except IntegrityError:
-        session.rollback()
-        return []
+        return []  # another run logged this occasion first: its savepoint alone was rolled back
     return letters
 
 
 def claim_scheduled(session: Session, letter_id: int) -> bool:
     """Move a scheduled e-mail to ``sent``; only one caller ever gets ``True``."""
-    done = session.execute(
-        update(Letter)
-        .where(Letter.id == letter_id, Letter.status == "scheduled")
-        .values(status="sent", sent_at=utcnow())
-    ).rowcount
-    session.commit()  # the claim is committed before the e-mail is queued (see ``record_letters``)
+    with unit_of_work(session):  # the caller's: the claim commits with the e-mail it queues
+        done = session.execute(
+            update(Letter)
+            .where(Letter.id == letter_id, Letter.status == "scheduled")
+            .values(status="sent", sent_at=utcnow())
+        ).rowcount
     return done == 1
 
 
 def cancel_scheduled(session: Session, letter_id: int) -> None:
-    session.execute(
-        update(Letter).where(Letter.id == letter_id, Letter.status == "scheduled").values(status="cancelled")
-    )
-    session.commit()  # per letter, like the claim (see ``record_letters``)
+    with unit_of_work(session):
+        session.execute(
+            update(Letter).where(Letter.id == letter_id, Letter.status == "scheduled").values(status="cancelled")
+        )
 
 
 def due_letter_ids(session: Session, now: datetime, limit: int = BATCH) -> list[int]:

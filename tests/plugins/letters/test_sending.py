@@ -298,3 +298,32 @@ def test_a_merchants_own_wording_is_sent_as_written_in_every_language(shop, make
     [message] = smtp.messages
     assert message["Subject"].strip() == "Thanks from the corner, Мария"
     assert "Отписване:" in message.get_body(("plain",)).get_content()  # the frame is still hers
+
+
+def test_a_thank_you_that_fails_after_its_log_row_leaves_nothing_and_the_retry_sends_it_once(
+    shop, customer, smtp, monkeypatch
+):
+    """The log row, the e-mail and the outbox message's completion are one unit of work: a
+    failure after the row was written rolls all of it back, so the retry is not mistaken for a
+    letter already sent (and a second run after success sends nothing)."""
+    failing = {"on": True}
+    real_send = delivery.send_letter_email
+
+    def send_then_fail(letter, merchant, membership):
+        real_send(letter, merchant, membership)
+        if failing["on"]:
+            raise RuntimeError("the worker dies after queueing the e-mail")
+
+    monkeypatch.setattr(delivery, "send_letter_email", send_then_fail)
+    purchase = buy(shop, customer)  # the worker's first attempt fails
+    assert letters("thanks") == [] and smtp.messages == []
+    (message,) = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.kind == "committed", OutboxMessage.payload["plugin"].as_string() == "letters"
+    )).all()
+    assert message.done_at is None and message.attempts == 1
+    failing["on"] = False
+    retry_at = message.due_at + timedelta(seconds=1)
+    assert outbox.run_message(db.session, message.id, now=retry_at)
+    assert not outbox.run_message(db.session, message.id, now=retry_at)
+    assert [(x.purchase_id, x.status) for x in letters("thanks")] == [(purchase.id, "sent")]
+    assert [m["Subject"] for m in smtp.messages] == ["Thank you for your visit, Aigerim!"]
