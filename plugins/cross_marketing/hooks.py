@@ -85,10 +85,12 @@ def neighbourly_collect_purchase_adjustments(merchant, membership, draft, sessio
 
 @hookimpl
 def neighbourly_purchase_recorded(merchant, purchase, membership, session, adjustments):
-    events: list[dict] = []  # the redemption's and the issues' events: one INSERT for all
-    services.record_redemption(session, merchant, purchase, adjustments, events)
-    services.issue_for_purchase(session, merchant, purchase, membership.user_id, events)
-    services.write_events(session, events)
+    redeemed: list[dict] = []  # in the sale: a refund reads them back
+    services.record_redemption(session, merchant, purchase, adjustments, redeemed)
+    services.write_events(session, redeemed)
+    issued: list[dict] = []  # history for the economics pages: written after the commit
+    services.issue_for_purchase(session, merchant, purchase, membership.user_id, issued)
+    services.queue_issued_events(session, merchant.id, issued)
 
 
 @hookimpl

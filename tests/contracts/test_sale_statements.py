@@ -11,7 +11,8 @@ At a shop where every plugin is on (gamification's levels apply to every sale), 
 and PostgreSQL, at most ``MAX_STATEMENTS``:
 - a plain sale (8 when written, 9 since the card's monthly totals for lifetime value and cohorts);
 - a sale spending points (9);
-- a sale that hands out a neighbour's certificate (10 when written, 11 with the monthly totals).
+- a sale that hands out a neighbour's certificate (10: 11 with the monthly totals until its
+  "issued" events, history for the economics pages, moved to the outbox the sale already writes).
 A sale of three price-list items sends exactly one statement more than the same sale typed in
 (the lines' one INSERT); a sale without items sends none for them.
 Not under the limit, pinned so that a change shows: a sale paid partly with the shop's own
@@ -35,7 +36,7 @@ from webapp.plugins import registry
 from webapp.services.ledger import find_balance_mismatches
 from webapp.services.purchases import PurchaseDraft, lines_total, priced_lines, record_purchase
 
-MAX_STATEMENTS = 11  # 10 before the card's monthly totals (customer_month_totals)
+MAX_STATEMENTS = 10
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def test_referred_sale(street):
     _sale(street, street["referred"])
     (purchase_id, earned, _cert), seen = _count(street, street["referred"])
     assert db.session.scalar(select(func.count(Reward.id)).where(Reward.purchase_id == purchase_id)) == 3
-    assert len(seen) <= MAX_STATEMENTS + 4, _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 5, _listing(seen)
 
 
 def test_certificate_issuing_sale(street):
@@ -227,16 +228,16 @@ def test_certificate_redeeming_sale(street):
     (_id, earned, used), seen = _count(street, street["plain"], options={"certificate_id": str(certificate_id)})
     assert used > 0
     assert db.session.get(Certificate, certificate_id).status == "redeemed"
-    assert len(seen) <= MAX_STATEMENTS + 1, _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 2, _listing(seen)
 
 
 def test_sale_redeeming_and_issuing(street):
-    """Not under the limit: recorded so a change shows (12 statements when this was written)."""
+    """Not under the limit: recorded so a change shows (13 statements)."""
     certificate_id = _certificate_for(street, _partner(street))
     _sale(street, street["plain"])
     (_id, earned, used), seen = _count(street, street["plain"], options={"certificate_id": str(certificate_id)})
     assert used > 0
-    assert len(seen) <= MAX_STATEMENTS + 2, _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 3, _listing(seen)
 
 
 def test_work_moved_out_of_the_sale_arrives_once_after_the_commit(street):

@@ -486,22 +486,23 @@ def _record(
             # The card's month for lifetime value and cohorts: the one statement the running totals
             # add to a sale (a per-card row cannot join the merchant-week upsert below).
             bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
-            # The ledger rows plugins post go in with one INSERT at the end (one statement fewer for
-            # each plugin after the first), and the merchant-week they all bump with one upsert.
-            with batched_postings(session):
-                bump_weekly_stats(
-                    session, merchant_id, now, zone=zone,
-                    purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
-                    points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
-                    repeat_customers=1 if visits == 2 else 0,
-                )
-                hooks.neighbourly_purchase_recorded(
-                    merchant=merchant, purchase=purchase, membership=membership, session=session,
-                    adjustments=figures.adjustments,
-                )
-            # The follow-up work commits with the sale (the outbox), never after it: the plugins'
-            # rows and those the event's hooks add (webhooks) go in with one INSERT.
+            # The follow-up work commits with the sale (the outbox), never after it: what the
+            # plugins' hooks queue, their after-commit rows and the event's (webhooks) go in with
+            # one INSERT at the end.
             with outbox.batched(session):
+                # The ledger rows plugins post go in with one INSERT (one statement fewer for each
+                # plugin after the first), and the merchant-week they all bump with one upsert.
+                with batched_postings(session):
+                    bump_weekly_stats(
+                        session, merchant_id, now, zone=zone,
+                        purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
+                        points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
+                        repeat_customers=1 if visits == 2 else 0,
+                    )
+                    hooks.neighbourly_purchase_recorded(
+                        merchant=merchant, purchase=purchase, membership=membership, session=session,
+                        adjustments=figures.adjustments,
+                    )
                 tasks.queue_committed(session, merchant, "purchase", purchase.id)
                 outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
             # The receipt and the after-commit dispatch read these without loading them again:

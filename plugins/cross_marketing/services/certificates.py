@@ -37,8 +37,10 @@ from webapp.plugin_api import (
     RewardOption,
     RewardUnavailable,
     codes,
+    db,
     merchant_ids_with_plugin,
     money,
+    outbox,
     record_event,
     upsert_insert,
     utcnow,
@@ -518,6 +520,26 @@ def write_events(session: Session, events: list[dict]) -> None:
     """Certificate events of one transaction in one INSERT."""
     if events:
         session.connection().execute(_sql().insert_event, events)
+
+
+ISSUED_EVENTS = "cross_marketing.issued_events"
+
+
+def queue_issued_events(session: Session, merchant_id: int, events: list[dict]) -> None:
+    """The "issued" events of a sale, for the economics pages, go through the outbox: the worker
+    writes them in the unit of work that completes the message (exactly once). The certificates,
+    caps and the redemption's events stay in the sale; this saves the sale one INSERT (its
+    outbox rows share one). Nothing reads an "issued" event inside a sale or a refund."""
+    if events:
+        payload = [{**event, "created_at": event["created_at"].isoformat()} for event in events]
+        outbox.add(session, ISSUED_EVENTS, {"events": payload}, merchant_id=merchant_id)
+
+
+@outbox.handler(ISSUED_EVENTS)
+def _write_issued_events(payload: dict) -> None:
+    write_events(db.session, [
+        {**event, "created_at": datetime.fromisoformat(event["created_at"])} for event in payload["events"]
+    ])
 
 
 # --------------------------------------------------------------------------- refunds
