@@ -242,7 +242,7 @@ def test_statements_per_search_do_not_grow_with_the_street(shops, make_merchant)
     at_three = _statements(shops)
     grow_to(30)
     at_thirty = _statements(shops)
-    # The network's row (expired above), facets, count, page, alternatives, the page's hours.
+    # The network's row (expired above), the page with its count and facets, the alternatives.
     assert at_three == at_thirty <= 7
 
 

@@ -106,6 +106,9 @@ def directory_view(network_slug: str):
 @bp.route("/n/<network_slug>/street", endpoint="street")
 def street_view(network_slug: str):
     """Search every merchant's price list: item, price, cashback, points, alternatives."""
+    # Read before any statement of the request, so nothing cached below predates a change that
+    # this number does not yet count (webapp.services.street_cache).
+    generation = street_cache.generation()
     network = directory.network_by_slug(db.session, network_slug)
     if network is None:
         abort(404)
@@ -116,10 +119,9 @@ def street_view(network_slug: str):
     base_url = url_for("public.street", network_slug=network.slug)
     query, open_now, page = request.args.get("q", ""), request.args.get("open") == "1", _page_number()
     now = utcnow()
-    # Everything the answer depends on (webapp.services.street_cache); the catalogue's generation
-    # is read before the search runs, so a commit during it cannot leave a stale entry behind.
+    # Everything the answer depends on (webapp.services.street_cache).
     key = (
-        street_cache.generation(), network.id, network.slug, network.currency,
+        generation, network.id, network.slug, network.currency,
         network.point_value_minor, network.timezone, network.default_locale,
         street.clean_query(query), category.strip()[: price_items.MAX_CATEGORY], open_now,
         min(max(1, page), street.MAX_PAGE), str(get_locale()), int(now.timestamp() // 60),
