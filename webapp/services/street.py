@@ -142,7 +142,7 @@ class _Statements:
         if category:
             filters.append(func.lower(PriceItem.category) == bindparam("category"))
         if open_now:
-            filters.append(hours_service.open_now_clause(Merchant.id))
+            filters.append(hours_service.open_now_clause(PriceItem.merchant_id))
         return filters
 
     def get(self, session: Session, key: tuple):
@@ -186,7 +186,9 @@ class _Statements:
             # ≤ 1,000 matches instead of hashing all 50,000 items (three seq scans: 10 ms).
             on_item = and_(on_item, PriceItem.id == func.any(literal_column(
                 "ARRAY(SELECT street_match.ref_id FROM street_match)")))
-        joined = matched.join(PriceItem, on_item).join(Merchant, Merchant.id == PriceItem.merchant_id)
+        # The match holds only active merchants of the network: picking the page and counting
+        # need no join with merchants (1,000 lookups saved per search).
+        joined = matched.join(PriceItem, on_item)
         filters = self._filters(category, open_now)
         # Part 0: the page, best match first, then cheapest, then id; LIMIT/OFFSET in SQL. The
         # page's ids are picked first and only their rows get columns and the open state (the
