@@ -57,6 +57,9 @@ class Config:
     # works; a statement running longer than this is cancelled (PostgreSQL) and its sale rolled
     # back, so a hanging plugin cannot hold a till (SQLite waits at most its busy timeout).
     DATABASE_STATEMENT_TIMEOUT_MS = 15000
+    # Rendered street searches kept per process for the rest of their minute, dropped when this
+    # process commits a catalogue change (webapp.services.street_cache); 0 switches them off.
+    STREET_CACHE_SIZE = 256
     DATABASE_CONNECT_TIMEOUT_S = 5
     DATABASE_BUSY_TIMEOUT_S = 15  # SQLite: how long a write waits for another one's lock
 

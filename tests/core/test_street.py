@@ -242,7 +242,7 @@ def test_statements_per_search_do_not_grow_with_the_street(shops, make_merchant)
     at_three = _statements(shops)
     grow_to(30)
     at_thirty = _statements(shops)
-    # The network's row (expired above), facets, count, page, alternatives, the page's hours.
+    # The network's row (expired above), the page with its count and facets, the alternatives.
     assert at_three == at_thirty <= 7
 
 
@@ -393,3 +393,102 @@ def test_owner_edits_hours_with_clear_errors(client, shops):
     assert "Enter a time like 9:00." in text and "Opening and closing times are the same" in text
     db.session.expire_all()
     assert hours.hours_of(merchant) == {d: (540, 60) for d in range(6)}  # nothing half-written
+
+
+# --------------------------------------------------------------------------- the page's cache
+
+
+def _page_statements(client, url, **query):
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        text = client.get(url, query_string=query).get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return text, len(seen)
+
+
+def test_a_repeated_search_is_served_from_the_cache_until_the_catalogue_changes(client, shops):
+    url = f"/n/{shops['network'].slug}/street"
+    with time_machine.travel(MONDAY_NOON_ALMATY, tick=False):
+        first, searched = _page_statements(client, url, q="латте")
+        again, cached = _page_statements(client, url, q="латте")
+        assert again == first and "1,200" in first
+        assert cached == 1 < searched  # only the network's row
+        # The owner renames and reprices the latte: the very next search shows it.
+        client.login(shops["early"].owner)
+        rows = price_items.items_of(db.session, shops["early"])
+        response = client.post_form(
+            f"/business/{shops['early'].slug}/settings/prices",
+            {
+                "item_id": [str(item.id) for item in rows],
+                "item_name": ["Латте большой", "Капучино", "Круассан"],
+                "item_price": ["1250", "1100", "900"],
+                "item_category": ["Кофе", "Кофе", "Выпечка"],
+            },
+        )
+        assert response.status_code == 303
+        after, statements = _page_statements(client, url, q="латте")
+        assert "Латте большой" in after and "1,250" in after and "1,200" not in after
+        assert statements > 1
+        # A merchant's rename and new hours (through the ORM, as every form does) count too.
+        shops["early"].name = "Early Bird Coffee"
+        db.session.commit()
+        assert "Early Bird Coffee" in client.get(url, query_string={"q": "латте"}).get_data(
+            as_text=True
+        )
+        hours.save_hours(db.session, shops["early"], {})
+        db.session.commit()
+        page = client.get(url, query_string={"q": "латте", "open": "1"}).get_data(as_text=True)
+        assert "Early Bird Coffee" not in page  # no hours: not listed under "open now"
+
+
+def test_the_cache_keys_on_the_minute_the_filters_and_the_locale(client, shops):
+    url = f"/n/{shops['network'].slug}/street"
+    with time_machine.travel(MONDAY_NOON_ALMATY, tick=False):
+        assert "Night Owl Coffee" not in client.get(
+            url, query_string={"q": "латте", "open": "1"}
+        ).get_data(as_text=True)
+        assert "Night Owl Coffee" in client.get(url, query_string={"q": "латте"}).get_data(
+            as_text=True
+        )
+    with time_machine.travel(TUESDAY_0030_ALMATY, tick=False):  # the same words, later
+        page = client.get(url, query_string={"q": "латте", "open": "1"}).get_data(as_text=True)
+        assert "Night Owl Coffee" in page and "Early Coffee" not in page
+        _text, statements = _page_statements(client, url, q="латте", category="Выпечка")
+        assert statements > 1 and "Nothing on the street matches" in _text
+
+
+def test_the_cache_is_bounded_and_can_be_switched_off(app, client, shops):
+    url = f"/n/{shops['network'].slug}/street"
+    app.config["STREET_CACHE_SIZE"] = 2
+    app.extensions.pop("street_cache", None)
+    for word in ("латте", "кофе", "маникюр", "круассан"):
+        client.get(url, query_string={"q": word})
+    assert len(app.extensions["street_cache"]) == 2
+    app.config["STREET_CACHE_SIZE"] = 0
+    app.extensions.pop("street_cache", None)
+    client.get(url, query_string={"q": "латте"})
+    _text, statements = _page_statements(client, url, q="латте")
+    assert statements > 1 and len(app.extensions["street_cache"]) == 0
+
+
+def test_a_rolled_back_write_keeps_the_cache_and_a_committed_one_drops_it(shops):
+    from webapp.services import street_cache
+
+    before = street_cache.generation()
+    shops["early"].name = "Not saved"
+    db.session.flush()
+    db.session.rollback()
+    assert street_cache.generation() == before
+    from sqlalchemy import update
+
+    db.session.execute(  # an ORM-enabled UPDATE statement, no objects flushed
+        update(PriceItem).where(PriceItem.merchant_id == shops["early"].id).values(price=1)
+    )
+    db.session.commit()
+    assert street_cache.generation() == before + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from babel.dates import get_day_names
 from flask import (
     Blueprint,
@@ -18,11 +20,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.models.base import utcnow
-from webapp.services import directory, memberships, price_items, street
+from webapp.services import directory, memberships, price_items, street, street_cache
 from webapp.services import hours as hours_service
 from webapp.services.merchants import CATEGORIES
 from webapp.templating import qr_svg
@@ -102,6 +106,9 @@ def directory_view(network_slug: str):
 @bp.route("/n/<network_slug>/street", endpoint="street")
 def street_view(network_slug: str):
     """Search every merchant's price list: item, price, cashback, points, alternatives."""
+    # Read before any statement of the request, so nothing cached below predates a change that
+    # this number does not yet count (webapp.services.street_cache).
+    generation = street_cache.generation()
     network = directory.network_by_slug(db.session, network_slug)
     if network is None:
         abort(404)
@@ -109,14 +116,44 @@ def street_view(network_slug: str):
     category = request.args.get("category", "")
     if len(category) > price_items.MAX_CATEGORY or len(request.args.get("q", "")) > 1000:
         abort(400)  # a hand-made URL; the form never sends these
-    result = street.search(
-        db.session, network, query=request.args.get("q", ""), category=category,
-        open_now=request.args.get("open") == "1", page=_page_number(),
+    base_url = url_for("public.street", network_slug=network.slug)
+    query, open_now, page = request.args.get("q", ""), request.args.get("open") == "1", _page_number()
+    now = utcnow()
+    # Everything the answer depends on (webapp.services.street_cache).
+    key = (
+        generation, network.id, network.slug, network.currency,
+        network.point_value_minor, network.timezone, network.default_locale,
+        street.clean_query(query), category.strip()[: price_items.MAX_CATEGORY], open_now,
+        min(max(1, page), street.MAX_PAGE), str(get_locale()), int(now.timestamp() // 60),
     )
+    cache = _street_cache()
+    cached = cache.get(key)
+    if cached is None:
+        result = street.search(
+            db.session, network, query=query, category=category, open_now=open_now, page=page,
+            now=now,
+        )
+        results_html = Markup(render_block(  # noqa: S704 - our own template's output
+            "public/street.html", "results", result=result, network=network, base_url=base_url
+        ))
+        # A repeated search (another visitor, the same words typed again) skips the search and
+        # the rendering of its results: one statement (the network) instead of three.
+        cached = (replace(result, network=None), results_html)
+        cache.put(key, cached)
+    result, results_html = cached
     return render(
         "public/street.html", block="results", result=result, network=network,
-        base_url=url_for("public.street", network_slug=network.slug),
+        base_url=base_url, results_html=results_html,
     )
+
+
+def _street_cache() -> street_cache.ResultCache:
+    found = current_app.extensions.get("street_cache")
+    if found is None:
+        found = current_app.extensions["street_cache"] = street_cache.ResultCache(
+            current_app.config.get("STREET_CACHE_SIZE", 256)
+        )
+    return found
 
 
 def _active_merchant(slug: str):
