@@ -30,6 +30,8 @@ on first use, ``current(session)``), with a stated lifetime instead of ad-hoc ca
 - the sale's deferred writes: ledger rows and merchant-week increments collected by
   ``batched_postings`` and written when that block ends.
 - the time zones of merchants (a network's zone does not change while a request runs).
+- functions to call after the commit (``unit.after_commit``), such as dropping the street
+  search's cached pages after the catalogue changed.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class UnitOfWork:
         self.ledger_rows: list[dict[str, Any]] | None = None
         self.weekly: dict[tuple[int, date], dict[str, int]] | None = None
         self.zones: dict[int, ZoneInfo] = {}
+        # Functions to call once the transaction commits (``after_commit``).
+        self._after_commit: dict[object, object] = {}
         # Loaded objects the commit leaves as they are (``keep_loaded``).
         self._kept: list[object] = []
         self._kept_types: tuple[type, ...] = ()
@@ -98,6 +102,12 @@ class UnitOfWork:
     def plugin_row_written(self, merchant_id: int) -> None:
         self.plugin_rows_written = True
         self.forget_merchant(merchant_id)
+
+    def after_commit(self, function) -> None:
+        """Call ``function()`` once after this transaction commits (once however often it is
+        asked for); forgotten if it rolls back. For work outside the database that must follow
+        only committed data, such as dropping a process cache."""
+        self._after_commit[function] = function
 
     def keep_loaded(self, *instances: object, types: tuple[type, ...] = ()) -> None:
         """Let the commit leave these objects (and every loaded one of ``types``) loaded instead
@@ -136,6 +146,9 @@ class UnitOfWork:
 
     def _committed(self) -> list[tuple[int, float]]:
         written, self.outbox_written = self.outbox_written, []
+        callbacks, self._after_commit = list(self._after_commit.values()), {}
+        for function in callbacks:
+            function()
         for state in self._merchants.values():
             state.settings = None  # the next transaction reads them again
         self._scratch.clear()
@@ -146,6 +159,7 @@ class UnitOfWork:
         self._kept, self._kept_types = [], ()
         if not nested:
             self.outbox_written = []
+            self._after_commit = {}
         if self.plugin_rows_written:
             self._merchants.clear()  # what was read after the write may be gone
         else:

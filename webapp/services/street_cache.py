@@ -23,10 +23,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from webapp.models import Merchant, MerchantHours, Network, PriceItem
+from webapp.unit_of_work import current
 
 WATCHED = (PriceItem, Merchant, MerchantHours, Network)
 _WATCHED_MAPPED = frozenset(WATCHED)
-_FLAG = "neighbourly_catalogue_written"
 _lock = threading.Lock()
 _generation = 0
 
@@ -45,32 +45,18 @@ def bump() -> None:
 
 @event.listens_for(Session, "after_flush")
 def _note_flush(session, _context) -> None:
-    if _FLAG not in session.info and any(
-        isinstance(obj, WATCHED) for obj in chain(session.new, session.dirty, session.deleted)
-    ):
-        session.info[_FLAG] = True
+    if any(isinstance(obj, WATCHED) for obj in chain(session.new, session.dirty, session.deleted)):
+        current(session).after_commit(bump)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_statement(state) -> None:
-    if state.is_select or _FLAG in state.session.info:
+    if state.is_select:
         return
     if (state.is_insert or state.is_update or state.is_delete) and any(
         mapper.class_ in _WATCHED_MAPPED for mapper in state.all_mappers
     ):
-        state.session.info[_FLAG] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session) -> None:
-    if session.info.pop(_FLAG, False):
-        bump()
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session, _previous) -> None:
-    if not session.in_transaction():  # the outermost transaction: nothing was written
-        session.info.pop(_FLAG, None)
+        current(state.session).after_commit(bump)
 
 
 class ResultCache:
