@@ -12,6 +12,7 @@ from babel.numbers import get_currency_precision, get_decimal_symbol, get_group_
 from flask import Flask, current_app, g, url_for
 from flask_babel import format_date, format_datetime, get_locale, get_translations, to_user_timezone
 from flask_login import current_user
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from webapp import formatting, ledger_reasons
@@ -93,6 +94,30 @@ def _pgettext(context: str, string: str) -> str:
 
 def _npgettext(context: str, singular: str, plural: str, number: int) -> str:
     return _translations().unpgettext(context, singular, plural, number)
+
+
+_TEXTS = "_neighbourly_template_texts"
+
+
+@pass_context
+def _template_gettext(context, string: str, **variables) -> str:
+    """Jinja's newstyle ``gettext``/``_`` (the same text: escaped when autoescaping, always a
+    format string); a label without variables is kept per catalogue, which saves Jinja's
+    wrapper and the ``Markup`` formatting (about 5 µs a label, 50-80 labels a page)."""
+    translations = _translations()
+    autoescape = context.eval_ctx.autoescape
+    if variables:
+        text = translations.ugettext(string)
+        return (Markup(text) if autoescape else text) % variables  # noqa: S704 - a catalogue text, as Jinja does
+    texts = translations.__dict__.get(_TEXTS)
+    if texts is None:
+        texts = translations.__dict__[_TEXTS] = {}
+    key = (string, autoescape)
+    text = texts.get(key)
+    if text is None:
+        text = translations.ugettext(string)
+        text = texts[key] = (Markup(text) if autoescape else text) % {}  # noqa: S704 - a catalogue text, as Jinja does
+    return text
 
 
 # --------------------------------------------------------------------------- numbers and dates
@@ -343,6 +368,8 @@ def register(app: Flask) -> None:
     app.jinja_env.install_gettext_callables(
         gettext=_gettext, ngettext=_ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext,
     )
+    # Labels without variables come from a per-catalogue memo, called directly (no alias hop).
+    app.jinja_env.globals.update(gettext=_template_gettext, _=_template_gettext)
     app.jinja_env.filters.update(
         money=money_filter,
         points=points_filter,
