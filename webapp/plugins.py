@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -246,24 +247,33 @@ def enabled_plugin_names(merchant: Merchant) -> frozenset[str]:
 
 
 def load_enabled_plugins(merchants: list[Merchant]) -> None:
-    """Fill the enabled-plugin cache of many merchants with one query (pages listing several cards)."""
+    """Fill the enabled-plugin cache and the plugin settings of many merchants with one query
+    (pages listing several cards: each card's slots would otherwise read its merchant's settings)."""
     from webapp.extensions import db
-    from webapp.models import MerchantPlugin
 
     pending = {m.id: m for m in merchants if "_neighbourly_enabled" not in m.__dict__}
     if not pending:
         return
-    installed = registry().metas
-    names: dict[int, set[str]] = {merchant_id: set() for merchant_id in pending}
-    for merchant_id, name in db.session.execute(
-        select(MerchantPlugin.merchant_id, MerchantPlugin.plugin_name).where(
-            MerchantPlugin.merchant_id.in_(pending), MerchantPlugin.enabled.is_(True)
-        )
+    session = db.session()
+    session.flush()  # pending changes first, as ``enabled_plugin_names`` does
+    rows: dict[int, list] = {merchant_id: [] for merchant_id in pending}
+    for merchant_id, name, settings, enabled in session.connection().execute(
+        _many_plugin_rows_statement(), {"merchant_ids": list(pending)}
     ):
-        if name in installed:
-            names[merchant_id].add(name)
+        rows[merchant_id].append((name, settings, enabled))
     for merchant_id, merchant in pending.items():
-        merchant.__dict__["_neighbourly_enabled"] = frozenset(names[merchant_id])
+        remember_plugin_rows(session, merchant, rows[merchant_id])
+
+
+@lru_cache(maxsize=1)
+def _many_plugin_rows_statement():
+    """Every plugin row of a list of merchants; built once (the wallet runs it on every visit)."""
+    from webapp.models import MerchantPlugin
+
+    table = MerchantPlugin.__table__
+    return select(table.c.merchant_id, table.c.plugin_name, table.c.settings, table.c.enabled).where(
+        table.c.merchant_id.in_(bindparam("merchant_ids", expanding=True))
+    )
 
 
 def forget_enabled_cache(merchant: Merchant) -> None:
@@ -461,12 +471,9 @@ def _saved_settings(merchant: Merchant) -> dict[str, dict]:
     return merchant.__dict__["_neighbourly_settings"][2]
 
 
-def _load_plugin_rows(session, merchant: Merchant) -> list:
-    """(name, settings, enabled) of every plugin row of ``merchant``, in one Core statement; the
-    settings are kept on the merchant for the current transaction (see ``plugin_settings``).
-    The caller has flushed pending changes."""
-    import weakref
-
+def _plugin_rows_statement():
+    """The statement reading a merchant's plugin rows, built once; the first use also starts
+    counting plugin-row writes (which make the kept settings stale)."""
     from sqlalchemy import event
 
     from webapp.models import MerchantPlugin
@@ -479,12 +486,40 @@ def _load_plugin_rows(session, merchant: Merchant) -> list:
         _settings_statement = select(table.c.plugin_name, table.c.settings, table.c.enabled).where(
             table.c.merchant_id == bindparam("merchant_id")
         )
+    return _settings_statement
+
+
+def _load_plugin_rows(session, merchant: Merchant) -> list:
+    """(name, settings, enabled) of every plugin row of ``merchant``, in one Core statement; the
+    settings are kept on the merchant for the current transaction (see ``plugin_settings``).
+    The caller has flushed pending changes."""
+    statement = _plugin_rows_statement()
     writes = session.info.get(_SETTINGS_WRITES, 0)
-    rows = session.connection().execute(_settings_statement, {"merchant_id": merchant.id}).all()
+    rows = session.connection().execute(statement, {"merchant_id": merchant.id}).all()
+    _keep_settings(session, merchant, rows, writes)
+    return rows
+
+
+def _keep_settings(session, merchant: Merchant, rows, writes: int) -> None:
+    import weakref
+
     saved = {name: settings or {} for name, settings, _enabled in rows}
     transaction = session.get_nested_transaction() or session.get_transaction()  # begun if none was
     merchant.__dict__["_neighbourly_settings"] = (weakref.ref(transaction), writes, saved)
-    return rows
+
+
+def remember_plugin_rows(session, merchant: Merchant, rows) -> None:
+    """Keep what ``enabled_plugin_names`` and ``plugin_settings`` would read for ``merchant`` from
+    (name, settings, enabled) rows the caller read in this transaction with a statement of its
+    own (a name of ``None``: no plugin row), so the request does not read them again. The
+    caller had flushed pending changes."""
+    _plugin_rows_statement()  # writes from now on are counted
+    rows = [row for row in rows if row[0] is not None]
+    installed = registry().metas
+    _keep_settings(session, merchant, rows, session.info.get(_SETTINGS_WRITES, 0))
+    merchant.__dict__["_neighbourly_enabled"] = frozenset(
+        name for name, _settings, enabled in rows if enabled and name in installed
+    )
 
 
 def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any) -> Blueprint:
