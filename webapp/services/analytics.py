@@ -49,29 +49,43 @@ class DashboardFigures:
         return self.revenue // self.purchases if self.purchases else 0
 
 
+@lru_cache(maxsize=1)
+def _dashboard_statement():
+    """The merchant's last weeks and, in a row of its own (no week), its totals over every week:
+    one statement, built once (the dashboard ran two, each built anew)."""
+    from sqlalchemy import Date, literal, union_all
+
+    stats = MerchantWeeklyStats.__table__.c
+    merchant_id = bindparam("merchant_id")
+    weeks = select(
+        stats.week_start, stats.new_customers, stats.repeat_customers, stats.purchases - stats.refunds,
+        stats.revenue, stats.points_earned, stats.points_redeemed, stats.points_other,
+    ).where(stats.merchant_id == merchant_id, stats.week_start >= bindparam("first_week"))
+    totals = select(
+        literal(None, Date),
+        func.coalesce(func.sum(stats.new_customers), 0),
+        func.coalesce(func.sum(stats.repeat_customers), 0),
+        func.coalesce(func.sum(stats.purchases - stats.refunds), 0),
+        func.coalesce(func.sum(stats.revenue), 0),
+        func.coalesce(func.sum(stats.points_earned), 0),
+        func.coalesce(func.sum(stats.points_redeemed), 0),
+        func.coalesce(func.sum(stats.points_other), 0),
+    ).where(stats.merchant_id == merchant_id)
+    return union_all(weeks, totals)
+
+
 def dashboard_figures(merchant: Merchant, session: Session | None = None) -> DashboardFigures:
-    """Totals and the last weeks, from at most two queries over bounded per-week rows."""
+    """Totals and the last weeks, from one query over bounded per-week rows."""
     session = session or db.session
-    stats = MerchantWeeklyStats
-    totals = session.execute(
-        select(
-            func.coalesce(func.sum(stats.new_customers), 0),
-            func.coalesce(func.sum(stats.repeat_customers), 0),
-            func.coalesce(func.sum(stats.purchases - stats.refunds), 0),
-            func.coalesce(func.sum(stats.revenue), 0),
-            func.coalesce(func.sum(stats.points_earned), 0),
-            func.coalesce(func.sum(stats.points_redeemed), 0),
-            func.coalesce(func.sum(stats.points_other), 0),
-        ).where(stats.merchant_id == merchant.id)
-    ).one()
     # Weeks run Monday to Sunday where the street is, as the weekly rows were counted.
     first_week = week_start(utcnow(), network_zone(merchant.network)) - timedelta(weeks=WEEKS_SHOWN - 1)
-    rows = {
-        row.week_start: row
-        for row in session.scalars(
-            select(stats).where(stats.merchant_id == merchant.id, stats.week_start >= first_week)
-        )
-    }
+    rows = {}
+    totals = None
+    for row in session.execute(_dashboard_statement(), {"merchant_id": merchant.id, "first_week": first_week}):
+        if row[0] is None:
+            totals = row[1:]
+        else:
+            rows[row[0]] = row
     weeks = []
     for index in range(WEEKS_SHOWN):
         start = first_week + timedelta(weeks=index)
@@ -79,11 +93,11 @@ def dashboard_figures(merchant: Merchant, session: Session | None = None) -> Das
         weeks.append(
             WeekFigures(
                 week_start=start,
-                purchases=(row.purchases - row.refunds) if row else 0,
-                revenue=row.revenue if row else 0,
-                new_customers=row.new_customers if row else 0,
-                points_earned=row.points_earned if row else 0,
-                points_redeemed=row.points_redeemed if row else 0,
+                purchases=row[3] if row else 0,
+                revenue=row[4] if row else 0,
+                new_customers=row[1] if row else 0,
+                points_earned=row[5] if row else 0,
+                points_redeemed=row[6] if row else 0,
             )
         )
     customers, repeat, purchases, revenue, earned, redeemed, other = (int(v) for v in totals)
@@ -238,12 +252,13 @@ def _customer_value_statements(months: int):
         *[(Membership.joined_at < bounds[i + 1], i) for i in range(months - 1)],
         else_=months - 1,
     )
+    revenue = select(func.coalesce(func.sum(totals.revenue), 0)).where(totals.merchant_id == merchant_id)
+    # The revenue so far rides along each bucket's row (an uncorrelated subquery, run once).
     sizes = (
-        select(bucket.label("bucket"), func.count())
+        select(bucket.label("bucket"), func.count(), revenue.scalar_subquery())
         .where(Membership.merchant_id == merchant_id)
         .group_by(bucket)
     )
-    revenue = select(func.coalesce(func.sum(totals.revenue), 0)).where(totals.merchant_id == merchant_id)
     activity = (
         select(
             totals.join_month,
@@ -261,7 +276,7 @@ def customer_value(
     merchant: Merchant, session: Session | None = None, now=None, months: int = COHORT_MONTHS
 ) -> CustomerValue:
     """Lifetime value (overall and by join month) and cohort retention for the last ``months``
-    join months, from the per-card monthly running totals and the members' join dates: three
+    join months, from the per-card monthly running totals and the members' join dates: two
     statements whose cost grows with customers and months, never with purchases."""
     from webapp.timezones import month_start
 
@@ -271,15 +286,16 @@ def customer_value(
     sizes_statement, revenue_statement, activity_statement = _customer_value_statements(months)
     # Members per local join month: bounds computed here, counted by one CASE over the join date.
     bounds = [month_start(now, zone, back) for back in range(months - 1, -1, -1)]
-    sizes = {
-        bucket: count
-        for bucket, count in session.execute(
-            sizes_statement,
-            {"merchant_id": merchant.id, **{f"bound_{index}": bound for index, bound in enumerate(bounds)}},
-        ).all()
-    }
+    rows = session.execute(
+        sizes_statement,
+        {"merchant_id": merchant.id, **{f"bound_{index}": bound for index, bound in enumerate(bounds)}},
+    ).all()
+    sizes = {bucket: count for bucket, count, _revenue in rows}
     customers = sum(sizes.values())
-    revenue = session.scalar(revenue_statement, {"merchant_id": merchant.id}) or 0
+    if rows:
+        revenue = rows[0][2] or 0
+    else:  # no members: the revenue in a statement of its own
+        revenue = session.scalar(revenue_statement, {"merchant_id": merchant.id}) or 0
     first = _month_index(local_month_of(bounds[0], zone))
     current = _month_index(local_month_of(now, zone))
     activity: dict[tuple[date, date], tuple[int, int]] = {}
