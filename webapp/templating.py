@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 import segno
@@ -214,12 +214,24 @@ def _day_text(day: date, fmt: str, locale: str) -> str:
     return format_date(day, fmt, rebase=False)  # the current locale, which ``locale`` names
 
 
+def _in_user_zone(moment: datetime) -> datetime:
+    """``to_user_timezone``, reading the zone Flask-Babel keeps for the request directly (its own
+    look-up goes through the context on every call: a list's rows each show two dates)."""
+    try:
+        zone = g._flask_babel.babel_tzinfo
+    except (AttributeError, RuntimeError):
+        return to_user_timezone(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return zone.normalize(moment.astimezone(zone))
+
+
 def date_filter(value, fmt: str = "medium") -> str:
     """``format_date`` (in the user's time zone); a day's text is kept per format and locale."""
     if not value:
         return ""
     if isinstance(value, datetime):
-        value = to_user_timezone(value).date()
+        value = _in_user_zone(value).date()
     elif not isinstance(value, date):
         return format_date(value, fmt)
     return _day_text(value, fmt, _locale_id())
@@ -237,7 +249,7 @@ def datetime_filter(value, fmt: str = "medium") -> str:
         return ""
     if not isinstance(value, datetime):
         return format_datetime(value, fmt)
-    return _moment_text(to_user_timezone(value), fmt, _locale_id())
+    return _moment_text(_in_user_zone(value), fmt, _locale_id())
 
 
 @lru_cache(maxsize=4096)
