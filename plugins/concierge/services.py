@@ -685,15 +685,19 @@ def mark_read(session: Session, question: AskedQuestion) -> None:
         session.refresh(question)
 
 
+@lru_cache(maxsize=1)
+def _unread_statement():
+    """The wallet's unread answers per merchant, built once (every wallet visit runs it)."""
+    return (
+        select(AskedQuestion.merchant_id, func.count(AskedQuestion.id))
+        .where(AskedQuestion.user_id == bindparam("user_id"), AskedQuestion.unread.is_(True))
+        .group_by(AskedQuestion.merchant_id)
+    )
+
+
 def unread_by_merchant(session: Session, user_id: int) -> dict[int, int]:
     """Answers not seen yet per merchant, for every card of the wallet in one statement."""
-    return dict(
-        session.execute(
-            select(AskedQuestion.merchant_id, func.count(AskedQuestion.id))
-            .where(AskedQuestion.user_id == user_id, AskedQuestion.unread.is_(True))
-            .group_by(AskedQuestion.merchant_id)
-        ).all()
-    )
+    return dict(session.execute(_unread_statement(), {"user_id": user_id}).all())
 
 
 # --------------------------------------------------------------------------- the owner's figures
