@@ -239,25 +239,29 @@ def _month_of_index(index: int) -> date:
 @lru_cache(maxsize=8)
 def _customer_value_statements(months: int):
     """The customer value's statements, built once per number of months (building a select with
-    an eleven-branch CASE cost more Python than running it): members counted by local join month
-    (bucket -1: joined before the window; their sum is every member), the revenue so far, and the
-    activity of the window's cohorts month by month."""
+    many branches cost more Python than running it): members counted by local join month (bucket
+    -1: joined before the window; their sum is every member) with the revenue so far, in one
+    row, and the activity of the window's cohorts month by month."""
     from webapp.models import CustomerMonthTotals as totals
     from webapp.models import Membership
 
     merchant_id = bindparam("merchant_id")
     bounds = [bindparam(f"bound_{index}") for index in range(months)]
-    bucket = case(
-        (Membership.joined_at < bounds[0], -1),
-        *[(Membership.joined_at < bounds[i + 1], i) for i in range(months - 1)],
-        else_=months - 1,
-    )
     revenue = select(func.coalesce(func.sum(totals.revenue), 0)).where(totals.merchant_id == merchant_id)
-    # The revenue so far rides along each bucket's row (an uncorrelated subquery, run once).
-    sizes = (
-        select(bucket.label("bucket"), func.count(), revenue.scalar_subquery())
-        .where(Membership.merchant_id == merchant_id)
-        .group_by(bucket)
+
+    def joined(*conditions):
+        return (
+            select(func.count()).select_from(Membership)
+            .where(Membership.merchant_id == merchant_id, *conditions).scalar_subquery()
+        )
+
+    # One count a month, each a range of the (merchant, joined_at) index: a CASE over every
+    # member, grouped, took four times as long on SQLite (1.2 -> 0.3 ms; PostgreSQL the same).
+    sizes = select(
+        joined(Membership.joined_at < bounds[0]),
+        *[joined(Membership.joined_at >= bounds[i], Membership.joined_at < bounds[i + 1]) for i in range(months - 1)],
+        joined(Membership.joined_at >= bounds[months - 1]),
+        revenue.scalar_subquery(),
     )
     activity = (
         select(
@@ -269,7 +273,7 @@ def _customer_value_statements(months: int):
         .where(totals.merchant_id == merchant_id, totals.join_month >= bindparam("first_month"))
         .group_by(totals.join_month, totals.month)
     )
-    return sizes, revenue, activity
+    return sizes, activity
 
 
 def customer_value(
@@ -283,19 +287,16 @@ def customer_value(
     session = session or db.session
     now = now or utcnow()
     zone = network_zone(merchant.network)
-    sizes_statement, revenue_statement, activity_statement = _customer_value_statements(months)
+    sizes_statement, activity_statement = _customer_value_statements(months)
     # Members per local join month: bounds computed here, counted by one CASE over the join date.
     bounds = [month_start(now, zone, back) for back in range(months - 1, -1, -1)]
-    rows = session.execute(
+    *counts, revenue = session.execute(
         sizes_statement,
         {"merchant_id": merchant.id, **{f"bound_{index}": bound for index, bound in enumerate(bounds)}},
-    ).all()
-    sizes = {bucket: count for bucket, count, _revenue in rows}
+    ).one()
+    sizes = dict(enumerate(counts, start=-1))
     customers = sum(sizes.values())
-    if rows:
-        revenue = rows[0][2] or 0
-    else:  # no members: the revenue in a statement of its own
-        revenue = session.scalar(revenue_statement, {"merchant_id": merchant.id}) or 0
+    revenue = revenue or 0
     first = _month_index(local_month_of(bounds[0], zone))
     current = _month_index(local_month_of(now, zone))
     activity: dict[tuple[date, date], tuple[int, int]] = {}
