@@ -107,17 +107,23 @@ def complaint_for_rating(session: Session, rating_id: int) -> Complaint | None:
     return session.scalar(select(Complaint).where(Complaint.rating_id == rating_id))
 
 
-def panel_counts(session: Session, merchant: Merchant) -> tuple[int, int]:
-    """(open complaints, surveys running) for the dashboard panel, in one statement."""
+@lru_cache(maxsize=1)
+def _panel_counts_statement():
+    """The dashboard panel's two counts as one statement, built once."""
     complaints = (
         select(func.count()).select_from(Complaint)
-        .where(Complaint.merchant_id == merchant.id, Complaint.status == "open").scalar_subquery()
+        .where(Complaint.merchant_id == bindparam("merchant_id"), Complaint.status == "open").scalar_subquery()
     )
     running = (
         select(func.count()).select_from(Survey)
-        .where(Survey.merchant_id == merchant.id, Survey.status == "open").scalar_subquery()
+        .where(Survey.merchant_id == bindparam("merchant_id"), Survey.status == "open").scalar_subquery()
     )
-    complaints_count, running_count = session.execute(select(complaints, running)).one()
+    return select(complaints, running)
+
+
+def panel_counts(session: Session, merchant: Merchant) -> tuple[int, int]:
+    """(open complaints, surveys running) for the dashboard panel, in one statement."""
+    complaints_count, running_count = session.execute(_panel_counts_statement(), {"merchant_id": merchant.id}).one()
     return int(complaints_count or 0), int(running_count or 0)
 
 
