@@ -373,6 +373,20 @@ def staff_nav(merchant) -> list:
     return [(item, url_for(item.endpoint, **item.url_params)) for item in visible]
 
 
+def fixed_url(endpoint: str, **values) -> str:
+    """``url_for`` for the links every page repeats (the layout's navigation, static files): the
+    same for every request to the same mount point, so each is built once per app (url_for took
+    4-18 µs a link, the layout has a dozen)."""
+    from flask import request
+
+    urls = current_app.extensions.setdefault("neighbourly_fixed_urls", {})
+    key = (request.script_root, endpoint, tuple(sorted(values.items())))
+    url = urls.get(key)
+    if url is None:
+        url = urls[key] = url_for(endpoint, **values)
+    return url
+
+
 def _expiry_policy(merchant) -> str | None:
     """A merchant's points expiry policy in plain words, for the wallet and the card."""
     from webapp.services.points import policy_text
@@ -390,6 +404,7 @@ def register(app: Flask) -> None:
         languages=lambda: current_app.config["LANGUAGES"],
         expiry_policy=_expiry_policy,
         upright_bars=upright_bars,
+        fixed_url=fixed_url,
     )
     # Flask-Babel installed its gettext callables; these give the same text, resolved once a request.
     app.jinja_env.install_gettext_callables(
