@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import render_template
-from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import Markup
 
@@ -13,6 +12,7 @@ from webapp.contracts import DashboardPanel, EventType, NavItem, ReceiptLine
 from webapp.formatting import money, points
 from webapp.plugins import hookimpl
 from webapp.services import webhooks  # registers the webhook outbox handler in every process
+from webapp.templating import gettext as _  # the catalogue looked up once a request
 
 log = logging.getLogger(__name__)
 
