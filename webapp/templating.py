@@ -314,6 +314,15 @@ def share_percent_filter(share) -> str:
     return _share_text(share, _locale_id())
 
 
+def retention_cells_filter(shares) -> Markup:
+    """A cohort's row of monthly shares as table cells (empty for months still to come): one
+    call a row instead of a loop with a test and a filter for each of its twelve cells."""
+    locale = _locale_id()
+    return Markup("".join(  # noqa: S704 - escaped cells
+        "<td></td>" if share is None else f"<td>{escape(_share_text(share, locale))}</td>" for share in shares
+    ))
+
+
 @lru_cache(maxsize=4096, typed=True)
 def _decimal_text(value, locale: str) -> str:
     return formatting.decimal(value, locale=locale)
@@ -431,6 +440,7 @@ def register(app: Flask) -> None:
         contact_email=contact_email_filter,
         rate_number=formatting.rate_number,
         share_percent=share_percent_filter,
+        retention_cells=retention_cells_filter,
         file_size=formatting.file_size,
         percent=formatting.percent,
         decimal=decimal_filter,
