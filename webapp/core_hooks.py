@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import render_template
-from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import Markup
 
@@ -14,6 +13,7 @@ from webapp.formatting import money, points
 from webapp.plugins import hookimpl
 from webapp.services import webhooks  # registers the webhook outbox handler in every process
 from webapp.tasks import job
+from webapp.templating import gettext as _  # the catalogue looked up once a request
 
 log = logging.getLogger(__name__)
 

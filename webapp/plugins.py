@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -243,27 +244,35 @@ def enabled_plugin_names(merchant: Merchant) -> frozenset[str]:
 
 
 def load_enabled_plugins(merchants: list[Merchant]) -> None:
-    """Read the enabled plugins of many merchants with one query (pages listing several cards)."""
+    """Read the enabled plugins and the plugin settings of many merchants with one query (pages
+    listing several cards: each card's slots would otherwise read its merchant's settings)."""
     from webapp.extensions import db
-    from webapp.models import MerchantPlugin
 
     _watch_plugin_rows()
-    unit = current_unit(db.session())
-    pending = {m.id: unit.merchant(m) for m in merchants}
-    pending = {merchant_id: state for merchant_id, state in pending.items() if state.enabled is None}
+    session = db.session()
+    unit = current_unit(session)
+    pending = {m.id: m for m in merchants if unit.merchant(m).settings is None}
     if not pending:
         return
-    installed = registry().metas
-    names: dict[int, set[str]] = {merchant_id: set() for merchant_id in pending}
-    for merchant_id, name in db.session.execute(
-        select(MerchantPlugin.merchant_id, MerchantPlugin.plugin_name).where(
-            MerchantPlugin.merchant_id.in_(pending), MerchantPlugin.enabled.is_(True)
-        )
+    session.flush()  # pending changes first, as ``enabled_plugin_names`` does
+    rows: dict[int, list] = {merchant_id: [] for merchant_id in pending}
+    for merchant_id, name, settings, enabled in session.connection().execute(
+        _many_plugin_rows_statement(), {"merchant_ids": list(pending)}
     ):
-        if name in installed:
-            names[merchant_id].add(name)
-    for merchant_id, state in pending.items():
-        state.enabled = frozenset(names[merchant_id])
+        rows[merchant_id].append((name, settings, enabled))
+    for merchant_id, merchant in pending.items():
+        remember_plugin_rows(session, merchant, rows[merchant_id])
+
+
+@lru_cache(maxsize=1)
+def _many_plugin_rows_statement():
+    """Every plugin row of a list of merchants; built once (the wallet runs it on every visit)."""
+    from webapp.models import MerchantPlugin
+
+    table = MerchantPlugin.__table__
+    return select(table.c.merchant_id, table.c.plugin_name, table.c.settings, table.c.enabled).where(
+        table.c.merchant_id.in_(bindparam("merchant_ids", expanding=True))
+    )
 
 
 def forget_enabled_cache(merchant: Merchant) -> None:
@@ -509,13 +518,26 @@ def _load_plugin_rows(session, merchant: Merchant) -> None:
             table.c.merchant_id == bindparam("merchant_id")
         )
     rows = session.connection().execute(_settings_statement, {"merchant_id": merchant.id}).all()
+    _keep(session, merchant, rows, enabled_too=False)
+
+
+def _keep(session, merchant: Merchant, rows, *, enabled_too: bool) -> None:
     state = current_unit(session).merchant(merchant)
     state.settings = {name: settings or {} for name, settings, _enabled in rows}
-    if state.enabled is None:
+    if enabled_too or state.enabled is None:
         installed = registry().metas
         state.enabled = frozenset(
             name for name, _settings, enabled in rows if enabled and name in installed
         )
+
+
+def remember_plugin_rows(session, merchant: Merchant, rows) -> None:
+    """Keep what ``enabled_plugin_names`` and ``plugin_settings`` would read for ``merchant`` from
+    (name, settings, enabled) rows the caller read in this transaction with a statement of its
+    own (a name of ``None``: no plugin row), so the request does not read them again. The
+    caller had flushed pending changes."""
+    _watch_plugin_rows()
+    _keep(session, merchant, [row for row in rows if row[0] is not None], enabled_too=True)
 
 
 def merchant_plugin_blueprint(plugin_name: str, import_name: str, **kwargs: Any) -> Blueprint:

@@ -78,11 +78,16 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
 @lru_cache(maxsize=1)
 def _staff_merchant_statement():
     """The merchant and the user's role there, with its network (currency, point value: nearly
-    every staff page shows money); built once, every staff page runs it."""
+    every staff page shows money) and its plugin rows (a row each; the navigation and the panels
+    ask which plugins are on and their settings); built once, every staff page runs it."""
+    from webapp.models import MerchantPlugin
+
+    plugins = MerchantPlugin.__table__
     return (
-        select(Merchant, StaffRole.role)
+        select(Merchant, StaffRole.role, plugins.c.plugin_name, plugins.c.settings, plugins.c.enabled)
         .join(StaffRole, StaffRole.merchant_id == Merchant.id)
         .join(Network, Network.id == Merchant.network_id)
+        .outerjoin(plugins, plugins.c.merchant_id == Merchant.id)
         .options(contains_eager(Merchant.network))
         .where(Merchant.slug == bindparam("slug"), StaffRole.user_id == bindparam("user_id"))
     )
@@ -93,14 +98,19 @@ def staff_merchant(slug: str, roles: tuple[str, ...] = ("owner", "cashier")) -> 
 
     Answering 404 (not 403) keeps other tenants' merchants indistinguishable from missing ones.
     """
+    from webapp.plugins import remember_plugin_rows
+
     if not current_user.is_authenticated:
         abort(404)
-    row = db.session.execute(_staff_merchant_statement(), {"slug": slug, "user_id": current_user.id}).first()
-    if row is None or row[1] not in roles:
+    rows = db.session.execute(_staff_merchant_statement(), {"slug": slug, "user_id": current_user.id}).all()
+    if not rows or rows[0][1] not in roles:
         abort(404)
-    g.merchant, g.staff_role = row
-    use_network_zone(row[0].network)
-    return row[0]
+    merchant = rows[0][0]
+    g.merchant, g.staff_role = merchant, rows[0][1]
+    # The plugin rows came with the merchant: no statement of their own later in the request.
+    remember_plugin_rows(db.session(), merchant, [row[2:] for row in rows])
+    use_network_zone(merchant.network)
+    return merchant
 
 
 def staff_required(*roles: str):

@@ -8,11 +8,12 @@ import secrets
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -702,15 +703,19 @@ def mark_read(session: Session, question: AskedQuestion) -> None:
         session.refresh(question)
 
 
+@lru_cache(maxsize=1)
+def _unread_statement():
+    """The wallet's unread answers per merchant, built once (every wallet visit runs it)."""
+    return (
+        select(AskedQuestion.merchant_id, func.count(AskedQuestion.id))
+        .where(AskedQuestion.user_id == bindparam("user_id"), AskedQuestion.unread.is_(True))
+        .group_by(AskedQuestion.merchant_id)
+    )
+
+
 def unread_by_merchant(session: Session, user_id: int) -> dict[int, int]:
     """Answers not seen yet per merchant, for every card of the wallet in one statement."""
-    return dict(
-        session.execute(
-            select(AskedQuestion.merchant_id, func.count(AskedQuestion.id))
-            .where(AskedQuestion.user_id == user_id, AskedQuestion.unread.is_(True))
-            .group_by(AskedQuestion.merchant_id)
-        ).all()
-    )
+    return dict(session.execute(_unread_statement(), {"user_id": user_id}).all())
 
 
 # --------------------------------------------------------------------------- the owner's figures
@@ -726,35 +731,56 @@ class Figures:
     faq_entries: int
 
 
+@lru_cache(maxsize=4)
+def _figures_statement(sample: int):
+    """The panel's figures in one statement, built once per sample size (the panel sent three,
+    each built anew): the latest ``sample`` answered questions' times (kind 0), then one row
+    (kind 1) with the open and answered counts and the FAQ's entries and picks."""
+    questions, faq = AskedQuestion.__table__.c, FaqEntry.__table__.c
+    merchant_id = bindparam("merchant_id")
+    latest = (
+        select(questions.created_at, questions.first_answer_at)
+        .where(questions.merchant_id == merchant_id, questions.first_answer_at.is_not(None))
+        .order_by(questions.first_answer_at.desc())
+        .limit(sample)
+        .subquery()
+    )
+
+    def count(*where):
+        return select(func.count()).where(questions.merchant_id == merchant_id, *where).scalar_subquery()
+
+    no_count = literal(None, Integer)
+    pairs = select(literal(0), latest.c.created_at, latest.c.first_answer_at, no_count, no_count, no_count, no_count)
+    counts = select(
+        literal(1),
+        literal(None, questions.created_at.type),
+        literal(None, questions.first_answer_at.type),
+        count(questions.status == "open"),
+        count(questions.status.in_(("answered", "closed"))),
+        select(func.count()).where(faq.merchant_id == merchant_id).scalar_subquery(),
+        select(func.coalesce(func.sum(faq.picks), 0)).where(faq.merchant_id == merchant_id).scalar_subquery(),
+    )
+    return union_all(pairs, counts)
+
+
 def figures(session: Session, merchant: Merchant, sample: int = 1000) -> Figures:
     """Open questions, time to a first staff answer (median and average over the latest ``sample``
     answered questions) and how many questions the FAQ answered (picks)."""
-    counts = dict(
-        session.execute(
-            select(AskedQuestion.status, func.count(AskedQuestion.id))
-            .where(AskedQuestion.merchant_id == merchant.id)
-            .group_by(AskedQuestion.status)
-        ).all()
-    )
-    pairs = session.execute(
-        select(AskedQuestion.created_at, AskedQuestion.first_answer_at)
-        .where(AskedQuestion.merchant_id == merchant.id, AskedQuestion.first_answer_at.is_not(None))
-        .order_by(AskedQuestion.first_answer_at.desc())
-        .limit(sample)
-    ).all()
-    minutes = [max((answered - asked).total_seconds(), 0) / 60 for asked, answered in pairs]
-    faq = session.execute(
-        select(func.count(FaqEntry.id), func.coalesce(func.sum(FaqEntry.picks), 0)).where(
-            FaqEntry.merchant_id == merchant.id
-        )
-    ).one()
+    minutes = []
+    totals = (0, 0, 0, 0)
+    for kind, asked, answered, *counts in session.execute(_figures_statement(sample), {"merchant_id": merchant.id}):
+        if kind:
+            totals = counts
+        else:
+            minutes.append(max((answered - asked).total_seconds(), 0) / 60)
+    open_questions, answered_questions, faq_entries, faq_picks = totals
     return Figures(
-        open=counts.get("open", 0),
-        answered=counts.get("answered", 0) + counts.get("closed", 0),
+        open=int(open_questions or 0),
+        answered=int(answered_questions or 0),
         median_minutes=statistics.median(minutes) if minutes else None,
         average_minutes=statistics.fmean(minutes) if minutes else None,
-        faq_answered=int(faq[1]),
-        faq_entries=int(faq[0]),
+        faq_answered=int(faq_picks or 0),
+        faq_entries=int(faq_entries or 0),
     )
 
 

@@ -380,14 +380,23 @@ def owner_deals(session: Session, merchant: Merchant) -> list[Deal]:
 # --------------------------------------------------------------------------- customers
 
 
+@lru_cache(maxsize=1)
+def _open_deals_statement():
+    """Open deals of some merchants, soonest first; built once (the dashboard and the wallet run it)."""
+    return (
+        select(Deal).options(selectinload(Deal.tiers))
+        .where(Deal.merchant_id.in_(bindparam("merchant_ids", expanding=True)), Deal.status == "open",
+               Deal.deadline > bindparam("now"))
+        .order_by(Deal.deadline, Deal.id).limit(bindparam("limit"))
+    )
+
+
 def open_deals(session: Session, merchant_ids: list[int], now: datetime | None = None, limit: int = 20) -> list[Deal]:
     now = now or utcnow()
     if not merchant_ids:
         return []
     return list(session.scalars(
-        select(Deal).options(selectinload(Deal.tiers))
-        .where(Deal.merchant_id.in_(merchant_ids), Deal.status == "open", Deal.deadline > now)
-        .order_by(Deal.deadline, Deal.id).limit(limit)
+        _open_deals_statement(), {"merchant_ids": list(merchant_ids), "now": now, "limit": limit}
     ))
 
 

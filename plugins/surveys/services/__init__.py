@@ -63,6 +63,7 @@ from plugins.surveys.services.ratings import (
     staff_purchase,
     time_to_first_answer,
     unrated_purchase,
+    wallet_waiting,
 )
 from plugins.surveys.services.ratings import (
     _clean_message as _clean_message,
@@ -185,6 +186,7 @@ __all__ = [
     "text_answers",
     "time_to_first_answer",
     "unrated_purchase",
+    "wallet_waiting",
     "update_question",
     "update_settings",
 ]

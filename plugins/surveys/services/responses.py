@@ -6,10 +6,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from flask_babel import gettext as _
 from flask_babel import pgettext
-from sqlalchemy import case, delete, func, insert, or_, select, text, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from plugins.surveys.models import (
@@ -372,12 +373,23 @@ def delete_my_answers(session: Session, user: User, response_id: int) -> None:
         response.answers_deleted_at = response.answers_deleted_at or utcnow()
 
 
+@lru_cache(maxsize=1)
+def _open_surveys_statement():
+    """A merchant's open surveys a person has not completed, built once (every wallet card and
+    every sale's invitations run it)."""
+    done = select(Response.survey_id).where(
+        Response.user_id == bindparam("user_id"), Response.status == "completed"
+    )
+    return select(Survey).where(
+        Survey.merchant_id == bindparam("merchant_id"), Survey.status == "open", Survey.id.not_in(done)
+    ).order_by(Survey.id)
+
+
 def open_surveys_for(session: Session, merchant: Merchant, membership: Membership) -> list[Survey]:
     """Surveys this member may answer now and has not completed."""
-    done = select(Response.survey_id).where(Response.user_id == membership.user_id, Response.status == "completed")
-    surveys = session.scalars(select(Survey).where(
-        Survey.merchant_id == merchant.id, Survey.status == "open", Survey.id.not_in(done)
-    ).order_by(Survey.id))
+    surveys = session.scalars(
+        _open_surveys_statement(), {"merchant_id": merchant.id, "user_id": membership.user_id}
+    )
     return [s for s in surveys if closed_reason(s) is None and in_audience(s, membership)]
 
 
