@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import ledger_reasons, outbox, tasks
 from webapp.contracts import EarnRate, PurchaseAdjustment
@@ -636,6 +637,8 @@ def _insert_purchase(
         return None
     purchase = Purchase(id=purchase_id, refunded_at=None, refunded_by_id=None, **values)
     make_transient_to_detached(purchase)
+    if not draft.lines:  # a sale typed in has no lines: its receipt does not look them up
+        set_committed_value(purchase, "items", [])
     session.add(purchase)
     return purchase
 
