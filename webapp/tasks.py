@@ -185,12 +185,12 @@ def merchant_task(plugin_name: str) -> Callable[[Callable[..., Any]], Callable[.
         def run(*args: Any, **kwargs: Any) -> int:
             from webapp import models
             from webapp.extensions import db
-            from webapp.plugins import merchant_ids_with_plugin
+            from webapp.plugins import merchants_with_plugin
             from webapp.unit_of_work import unit_of_work
 
             session = db.session
-            with unit_of_work(session):
-                merchant_ids = list(session.scalars(_active_with(merchant_ids_with_plugin(plugin_name))))
+            with unit_of_work(session):  # the list is read in a transaction of its own
+                merchant_ids = [merchant.id for merchant in merchants_with_plugin(session, plugin_name)]
             total = 0
             for merchant_id in merchant_ids:
                 try:
@@ -204,18 +204,6 @@ def merchant_task(plugin_name: str) -> Callable[[Callable[..., Any]], Callable[.
         return run
 
     return decorate
-
-
-def _active_with(merchant_ids):
-    from sqlalchemy import select
-
-    from webapp.models import Merchant
-
-    return (
-        select(Merchant.id)
-        .where(Merchant.id.in_(merchant_ids), Merchant.status == "active")
-        .order_by(Merchant.id)
-    )
 
 
 def configure(app: Flask) -> None:
