@@ -272,7 +272,8 @@ def search(
     params = {"network_id": network.id, **match}
     if category:
         params["category"] = category.casefold()
-    params.update(hours_service.open_now_params(now, network.timezone))  # rows carry open state
+    clock = hours_service.open_now_params(now, network.timezone)  # rows carry their open state
+    params.update(clock)
     statement = sql.get(session, ("page", bool(category), open_now))
     params["limit"], params["offset"] = per_page, (page - 1) * per_page
     rows, total, facets = _run_page(connection, statement, params)
@@ -315,7 +316,7 @@ def search(
     if wanted:
         values = {"network_id": network.id, "shown": [item.item_id for item in found]}
         values.update({f"cat_{n}": name for n, name in enumerate(wanted)})
-        values.update(hours_service.open_now_params(now, network.timezone))
+        values.update(clock)
         statement = sql.get(session, ("alternatives", len(wanted), open_now))
         alternatives = [to_item(row, False) for row in connection.execute(statement, values)]
     groups: dict[str, StreetGroup] = {}
