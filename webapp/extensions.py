@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from functools import cache
 from typing import TypeVar
 
 from flask_babel import Babel
@@ -106,6 +107,29 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
 
 def _unicode_lower(value):
     return value.lower() if isinstance(value, str) else value
+
+
+@event.listens_for(Engine, "connect")
+def _postgres_on_connect(dbapi_connection, connection_record) -> None:
+    """Money and points are ``bigint`` columns, and PostgreSQL adds bigints up as ``numeric``: a
+    whole number of those comes back as ``int`` (as SQLite's sums do), a fraction as ``Decimal``."""
+    if not type(dbapi_connection).__module__.startswith("psycopg"):
+        return
+    dbapi_connection.adapters.register_loader("numeric", _whole_numeric_loader())
+
+
+@cache
+def _whole_numeric_loader() -> type:
+    from psycopg.types.numeric import NumericLoader
+
+    class WholeNumericLoader(NumericLoader):
+        def load(self, data):
+            text = bytes(data)
+            if text.lstrip(b"-").isdigit():
+                return int(text)
+            return super().load(data)
+
+    return WholeNumericLoader
 
 
 @event.listens_for(Engine, "begin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -33,12 +34,12 @@ class Offer(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
-    face_value: Mapped[int] = mapped_column()  # minor units
-    min_purchase: Mapped[int] = mapped_column(default=0)  # at the issuer, to redeem
+    face_value: Mapped[int] = mapped_column(BigInteger)  # minor units
+    min_purchase: Mapped[int] = mapped_column(BigInteger, default=0)  # at the issuer, to redeem
     validity_days: Mapped[int] = mapped_column()
     total_cap: Mapped[int | None] = mapped_column()  # None: no limit
     per_customer_cap: Mapped[int | None] = mapped_column()
-    fee: Mapped[int] = mapped_column(default=0)  # owed to the distributor per redeemed certificate
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)  # owed to the distributor per redeemed certificate
     message: Mapped[str] = mapped_column(String(MAX_MESSAGE), default="")
     remainder_policy: Mapped[str] = mapped_column(String(10), default="lost")
     # Certificates issued and not voided; only a guarded UPDATE changes it (see services.issue).
@@ -67,7 +68,7 @@ class Partnership(db.Model):
     offer_id: Mapped[int] = mapped_column(ForeignKey("cross_marketing_offers.id"))
     distributor_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     status: Mapped[str] = mapped_column(String(10), default="invited")
-    min_purchase: Mapped[int] = mapped_column(default=0)  # at the distributor, to receive one
+    min_purchase: Mapped[int] = mapped_column(BigInteger, default=0)  # at the distributor, to receive one
     max_per_day: Mapped[int | None] = mapped_column()
     # The per-day counter: how many were issued on ``counted_day`` (UTC).
     counted_day: Mapped[date | None] = mapped_column(Date)
@@ -119,8 +120,8 @@ class Certificate(db.Model):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     code_last4: Mapped[str] = mapped_column(String(4))
     code_sealed: Mapped[str] = mapped_column(String(120))  # nonce + XOR stream, hex
-    face_value: Mapped[int] = mapped_column()
-    balance: Mapped[int] = mapped_column()  # what is left to spend (policy "kept")
+    face_value: Mapped[int] = mapped_column(BigInteger)
+    balance: Mapped[int] = mapped_column(BigInteger)  # what is left to spend (policy "kept")
     status: Mapped[str] = mapped_column(String(10), default="issued")
     # The purchase it came with; ``None`` when given as a reward (``issued_reason`` says why).
     issued_purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
@@ -161,10 +162,10 @@ class CertificateEvent(db.Model):
     kind: Mapped[str] = mapped_column(String(12))
     # Signed: "restored" carries the negative of what its "redeemed" counted.
     count: Mapped[int] = mapped_column(default=0)  # +1/-1 redemptions for settlement
-    face_value: Mapped[int] = mapped_column(default=0)
-    value_used: Mapped[int] = mapped_column(default=0)
-    fee: Mapped[int] = mapped_column(default=0)
-    purchase_amount: Mapped[int] = mapped_column(default=0)
+    face_value: Mapped[int] = mapped_column(BigInteger, default=0)
+    value_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchase_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     new_customer: Mapped[bool] = mapped_column(Boolean, default=False)
     purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.plugin_api import UTCDateTime, db, utcnow
@@ -21,7 +30,7 @@ class Level(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     position: Mapped[int] = mapped_column()
     name: Mapped[str] = mapped_column(String(40))
-    threshold: Mapped[int] = mapped_column()  # minor units (spend) or a count (visits, friends)
+    threshold: Mapped[int] = mapped_column(BigInteger)  # minor units (spend) or a count (visits, friends)
     cashback_bp: Mapped[int] = mapped_column()
 
     __table_args__ = (

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.plugin_api import Merchant, UTCDateTime, db, utcnow
@@ -32,7 +40,7 @@ class Deal(db.Model):
     title: Mapped[str] = mapped_column(String(MAX_TITLE))
     description: Mapped[str] = mapped_column(Text, default="")
     photo_filename: Mapped[str | None] = mapped_column(String(64), unique=True)
-    regular_price: Mapped[int] = mapped_column()  # minor units per unit
+    regular_price: Mapped[int] = mapped_column(BigInteger)  # minor units per unit
     max_participants: Mapped[int | None] = mapped_column()
     max_quantity: Mapped[int] = mapped_column(default=1)  # per customer
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -41,7 +49,7 @@ class Deal(db.Model):
     # People with an active pledge; changed only by guarded UPDATEs (see services.join).
     participants: Mapped[int] = mapped_column(default=0)
     views: Mapped[int] = mapped_column(default=0)
-    final_price: Mapped[int | None] = mapped_column()
+    final_price: Mapped[int | None] = mapped_column(BigInteger)
     idea_id: Mapped[int | None] = mapped_column(ForeignKey("group_deals_ideas.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -73,7 +81,7 @@ class Tier(db.Model):
     deal_id: Mapped[int] = mapped_column(ForeignKey("group_deals_deals.id"))
     position: Mapped[int] = mapped_column()  # 1 is the minimum tier: below it there is no deal
     participants: Mapped[int] = mapped_column()
-    price: Mapped[int] = mapped_column()
+    price: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
         UniqueConstraint("deal_id", "position"),
@@ -123,8 +131,8 @@ class Voucher(db.Model):
     nonce: Mapped[str] = mapped_column(String(32))
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     quantity: Mapped[int] = mapped_column()
-    regular_price: Mapped[int] = mapped_column()
-    price: Mapped[int] = mapped_column()
+    regular_price: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10), default="issued")
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -157,7 +165,7 @@ class Idea(db.Model):
     votes: Mapped[int] = mapped_column(default=0)  # kept by guarded UPDATEs with the vote rows
     status: Mapped[str] = mapped_column(String(10), default="open")
     answer: Mapped[str] = mapped_column(String(MAX_ANSWER), default="")
-    reward_points: Mapped[int] = mapped_column(default=0)
+    reward_points: Mapped[int] = mapped_column(BigInteger, default=0)
     rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

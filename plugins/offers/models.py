@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.plugin_api import UTCDateTime, db, utcnow
@@ -24,7 +33,7 @@ class SegmentOffer(db.Model):
     title: Mapped[str] = mapped_column(String(MAX_TITLE))
     message: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(12))
-    points: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
     # A ``RewardOption.key`` of another plugin (a neighbour's certificate), for kind "certificate".
     reward_key: Mapped[str | None] = mapped_column(String(80))
     reward_label: Mapped[str] = mapped_column(String(200), default="")

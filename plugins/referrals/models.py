@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.plugin_api import UTCDateTime, db, utcnow
@@ -71,7 +79,7 @@ class Reward(db.Model):
     purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"))
     beneficiary_membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
     depth: Mapped[int] = mapped_column()
-    amount: Mapped[int] = mapped_column(default=0)  # points actually paid (after the cap)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)  # points actually paid (after the cap)
     month: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -91,7 +99,7 @@ class MonthlyTotal(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
     month: Mapped[date] = mapped_column(Date)
-    total: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
     # What the latest reservation granted: computed in the same upsert as ``total``, from the
     # row's old value, so the cap needs no read-then-write.
     last_granted: Mapped[int] = mapped_column(default=0)

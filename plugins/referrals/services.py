@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, case, func, literal, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, case, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from plugins.referrals import MAX_DEPTH
@@ -228,7 +228,7 @@ class _Statements:
         self.release_cap = (
             update(totals)
             .where(totals.c.membership_id == bindparam("b_membership_id"), totals.c.month == bindparam("b_month"))
-            .values(total=totals.c.total - bindparam("b_amount", type_=Integer))
+            .values(total=totals.c.total - bindparam("b_amount", type_=BigInteger))
         )
         # A row already there (same purchase, beneficiary, depth) is skipped and missing from
         # what RETURNING gives back.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -46,7 +47,7 @@ class Survey(db.Model):
     intro: Mapped[str] = mapped_column(Text, default="")
     template: Mapped[str] = mapped_column(String(30), default="blank")
     status: Mapped[str] = mapped_column(String(10), default="draft")  # draft, open, closed
-    reward_points: Mapped[int] = mapped_column(Integer, default=0)
+    reward_points: Mapped[int] = mapped_column(BigInteger, default=0)
     # A reward another plugin gives (a neighbour's certificate): its RewardOption key and label.
     reward_option: Mapped[str] = mapped_column(String(MAX_OPTION_KEY), default="")
     reward_label: Mapped[str] = mapped_column(String(MAX_REWARD_LABEL), default="")
@@ -104,7 +105,7 @@ class Response(db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The reward promised when completed; paid now for members, on joining for non-members.
-    reward_points: Mapped[int] = mapped_column(Integer, default=0)
+    reward_points: Mapped[int] = mapped_column(BigInteger, default=0)
     reward_option: Mapped[str] = mapped_column(String(MAX_OPTION_KEY), default="")
     reward_label: Mapped[str] = mapped_column(String(MAX_REWARD_LABEL), default="")
     reward_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -180,7 +181,7 @@ class Complaint(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    bonus_points: Mapped[int] = mapped_column(Integer, default=0)
+    bonus_points: Mapped[int] = mapped_column(BigInteger, default=0)
     bonus_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     rating: Mapped[Rating] = relationship()

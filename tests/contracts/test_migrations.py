@@ -60,8 +60,31 @@ def test_upgrade_heads_builds_the_schema_the_models_describe(empty_database_url)
         with db.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"render_as_batch": True})
             diffs = _significant(compare_metadata(context, db.metadata))
+            narrow = _narrower_than_the_models(connection)
         db.engine.dispose()
     assert diffs == [], f"models and migrations disagree: {diffs[:5]}"
+    assert narrow == [], f"64-bit in the models, 32-bit in the migrated database: {narrow}"
+
+
+def _narrower_than_the_models(connection) -> list[str]:
+    """Columns the models declare ``BigInteger`` (money, points) that the migrations left 32-bit.
+    Type spelling is not compared above; this width is (SQLite's integers are all 64-bit)."""
+    if connection.dialect.name != "postgresql":
+        return []
+    import sqlalchemy as sa
+
+    declared = {
+        (table.name, column.name)
+        for table in db.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, sa.BigInteger)
+    }
+    assert len(declared) > 40  # the core's and the plugins' money and points columns
+    found = set(connection.execute(sa.text(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND data_type = 'bigint'"
+    )).all())
+    return sorted(f"{table}.{column}" for table, column in declared - found)
 
 
 def test_every_plugin_with_tables_has_its_own_labelled_branch(app):

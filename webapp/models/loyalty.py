@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -35,8 +36,8 @@ class Membership(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
-    balance: Mapped[int] = mapped_column(default=0)
-    total_spent: Mapped[int] = mapped_column(default=0)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_spent: Mapped[int] = mapped_column(BigInteger, default=0)
     visits: Mapped[int] = mapped_column(default=0)
     last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -63,13 +64,13 @@ class Purchase(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
     cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    amount: Mapped[int] = mapped_column()  # the bill, minor units
-    points_used: Mapped[int] = mapped_column(default=0)
-    points_value: Mapped[int] = mapped_column(default=0)  # what those points paid, minor units
-    certificate_value_used: Mapped[int] = mapped_column(default=0)
-    discount: Mapped[int] = mapped_column(default=0)  # other plugin reductions, minor units
-    amount_paid: Mapped[int] = mapped_column()  # money the customer paid
-    points_earned: Mapped[int] = mapped_column(default=0)
+    amount: Mapped[int] = mapped_column(BigInteger)  # the bill, minor units
+    points_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_value: Mapped[int] = mapped_column(BigInteger, default=0)  # what those points paid, minor units
+    certificate_value_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)  # other plugin reductions, minor units
+    amount_paid: Mapped[int] = mapped_column(BigInteger)  # money the customer paid
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
     earn_rate_bp: Mapped[int] = mapped_column(default=0)
     idempotency_key: Mapped[str] = mapped_column(String(80))
     fingerprint: Mapped[str] = mapped_column(String(64))
@@ -107,7 +108,7 @@ class PurchaseItem(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     price_item_id: Mapped[int | None] = mapped_column(ForeignKey("price_items.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(120))
-    unit_price: Mapped[int] = mapped_column()  # minor units
+    unit_price: Mapped[int] = mapped_column(BigInteger)  # minor units
     quantity: Mapped[int] = mapped_column()
 
     __table_args__ = (
@@ -147,7 +148,7 @@ class LedgerEntry(db.Model):
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     kind: Mapped[str] = mapped_column(String(20))
-    amount: Mapped[int] = mapped_column()  # signed points
+    amount: Mapped[int] = mapped_column(BigInteger)  # signed points
     # Why, as data: a reason kind ("cashback", "surveys.reward") and its parameters, rendered
     # in the reader's language when shown (``webapp.ledger_reasons``); never a stored sentence.
     reason_kind: Mapped[str] = mapped_column(String(40), default="note")
@@ -186,11 +187,11 @@ class MerchantWeeklyStats(db.Model):
     week_start: Mapped[date] = mapped_column(Date)
     purchases: Mapped[int] = mapped_column(default=0)
     refunds: Mapped[int] = mapped_column(default=0)
-    revenue: Mapped[int] = mapped_column(default=0)  # sum of bills, minor units, net of refunds
-    amount_paid: Mapped[int] = mapped_column(default=0)
-    points_earned: Mapped[int] = mapped_column(default=0)
-    points_redeemed: Mapped[int] = mapped_column(default=0)
-    points_other: Mapped[int] = mapped_column(default=0)  # net of rewards, refunds, adjustments
+    revenue: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of bills, minor units, net of refunds
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_other: Mapped[int] = mapped_column(BigInteger, default=0)  # net of rewards, refunds, adjustments
     new_customers: Mapped[int] = mapped_column(default=0)
     repeat_customers: Mapped[int] = mapped_column(default=0)  # customers whose 2nd visit fell here
 
@@ -213,7 +214,7 @@ class CustomerMonthTotals(db.Model):
     month: Mapped[date] = mapped_column(Date)
     join_month: Mapped[date] = mapped_column(Date)
     purchases: Mapped[int] = mapped_column(default=0)  # net of refunds
-    revenue: Mapped[int] = mapped_column(default=0)  # sum of bills, minor units, net of refunds
+    revenue: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of bills, minor units, net of refunds
 
     __table_args__ = (
         UniqueConstraint("membership_id", "month"),
@@ -232,7 +233,7 @@ class PointsAdjustment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"), index=True)
-    amount: Mapped[int] = mapped_column()  # signed points
+    amount: Mapped[int] = mapped_column(BigInteger)  # signed points
     reason: Mapped[str] = mapped_column(String(255))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     idempotency_key: Mapped[str] = mapped_column(String(80))
@@ -285,7 +286,7 @@ class ExpiryReminder(db.Model):
     membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
     expires_on: Mapped[date] = mapped_column(Date)
     days_before: Mapped[int] = mapped_column()
-    points: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("membership_id", "expires_on", "days_before"),)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -161,7 +170,7 @@ class PriceItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    price: Mapped[int] = mapped_column()  # minor units
+    price: Mapped[int] = mapped_column(BigInteger)  # minor units
     category: Mapped[str] = mapped_column(String(60), default="", server_default="")
     photo_filename: Mapped[str | None] = mapped_column(String(80), unique=True)
     photo_width: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, case, func, insert, select, text, update
+from sqlalchemy import BigInteger, Integer, bindparam, case, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp import unit_of_work
@@ -282,11 +282,11 @@ def _balance_updates(dialect: str, count: int):
     table = Membership.__table__
     ids = [bindparam(f"id_{i}", type_=Integer) for i in range(count)]
     if count == 1:
-        delta = bindparam("delta_0", type_=Integer)
+        delta = bindparam("delta_0", type_=BigInteger)
         statement = update(table).where(table.c.id == ids[0], table.c.balance + delta >= 0)
     else:
         delta = case(
-            *[(table.c.id == ids[i], bindparam(f"delta_{i}", type_=Integer)) for i in range(count)],
+            *[(table.c.id == ids[i], bindparam(f"delta_{i}", type_=BigInteger)) for i in range(count)],
             else_=0,
         )
         statement = update(table).where(table.c.balance + delta >= 0)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -304,15 +304,15 @@ class _Statements:
             )
         )
         # One guarded statement moves the balance and the membership's counters together.
-        points = bindparam("b_points", type_=Integer)
+        points = bindparam("b_points", type_=BigInteger)
         now = bindparam("b_now", type_=m.c.last_purchase_at.type)
         latest = func.max if dialect == "sqlite" else func.greatest
         self.charge = (
             update(m)
             .where(m.c.id == bindparam("b_membership_id", type_=Integer), m.c.balance >= points)
             .values(
-                balance=m.c.balance - points + bindparam("b_earned", type_=Integer),
-                total_spent=m.c.total_spent + bindparam("b_amount", type_=Integer),
+                balance=m.c.balance - points + bindparam("b_earned", type_=BigInteger),
+                total_spent=m.c.total_spent + bindparam("b_amount", type_=BigInteger),
                 visits=m.c.visits + 1,
                 last_purchase_at=func.coalesce(latest(m.c.last_purchase_at, now), now),
             )
