@@ -98,7 +98,7 @@ from webapp.services.purchases import MAX_AMOUNT
 
 # --------------------------------------------------------------------------- pages
 # Rendering a screen or its htmx block, the redirect after a mutation, staff-only merchant pages.
-from webapp.web import render, see_other, staff_required
+from webapp.web import public_url, render, see_other, staff_required
 
 # --------------------------------------------------------------------------- JSON API
 # A plugin's part of /api/v1: its blueprint, scopes, models and answers, the shared till redemption.
@@ -245,6 +245,7 @@ __all__ = [
     "week_start",
     "withdraw_consent",
     # pages
+    "public_url",
     "render",
     "see_other",
     "staff_required",

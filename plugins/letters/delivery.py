@@ -36,6 +36,7 @@ from webapp.plugin_api import (
     outbox,
     plugin_settings,
     points,
+    public_url,
     recipient_locale,
     send_email,
     sorted_by_order,
@@ -52,12 +53,6 @@ PERIODIC_GRACE = timedelta(minutes=15)
 
 
 # --------------------------------------------------------------------------- links
-
-
-def public_url(endpoint: str, **values) -> str:
-    """An absolute link for e-mails and PDFs, built without a request (the worker has none)."""
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
 def _serializer(salt: str) -> URLSafeSerializer:

@@ -50,6 +50,7 @@ from webapp.plugin_api import (
     network_zone,
     parse_money,
     post,
+    public_url,
     today,
     unit_of_work,
     upsert_insert,
@@ -551,7 +552,7 @@ def _consenting(session: Session, merchant_id: int, user_ids: list[int]) -> set[
 def _queue_emails(
     session: Session, merchant: Merchant, offer: SegmentOffer, user_ids: list[int]
 ) -> None:
-    from flask import current_app, url_for
+    from flask import current_app
 
     from webapp.plugin_api import outbox
     from webapp.plugin_api import points as format_points
@@ -559,8 +560,7 @@ def _queue_emails(
     consenting = sorted(_consenting(session, merchant.id, user_ids))
     if not consenting:
         return
-    with current_app.test_request_context():
-        link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("wallet.index")
+    link = public_url("wallet.index")
     languages = current_app.config["LANGUAGES"]
     messages = []
     for start in range(0, len(consenting), RECIPIENT_BATCH):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 
 from plugins.surveys import models as _models  # noqa: F401  (registers the surveys_ tables)
@@ -22,6 +22,7 @@ from webapp.plugin_api import (
     has_consent,
     hookimpl,
     in_recipient_language,
+    public_url,
     render_fragment,
     send_email,
 )
@@ -30,12 +31,6 @@ log = logging.getLogger(__name__)
 
 
 _html = render_fragment
-
-
-def _public_url(endpoint: str, **values) -> str:
-    # Works in the worker too, where there is no request to take the host from.
-    with current_app.test_request_context():
-        return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint, **values)
 
 
 @hookimpl
@@ -80,7 +75,7 @@ def _invite_by_email(merchant, user, invited) -> None:
         body = _(
             "Hello %(name)s,\n\nThank you for your visit to %(merchant)s. Would you answer a short "
             "survey, \"%(title)s\"?%(reward)s\n\nAnswer here (you can stop and finish later):\n%(link)s",
-            name=user.first_name, merchant=merchant.name, title=survey.title, link=_public_url("surveys_public.answer", token=survey.token),
+            name=user.first_name, merchant=merchant.name, title=survey.title, link=public_url("surveys_public.answer", token=survey.token),
             reward=(" " + reward_sentence) if reward_sentence else "",
         )
         send_email(user.email, _("%(merchant)s asks for your opinion", merchant=merchant.name), body,
@@ -92,7 +87,7 @@ def _invite_by_email(merchant, user, invited) -> None:
 def neighbourly_tpl_receipt(merchant, purchase):
     if purchase.refunded_at is not None:
         return None  # a refunded visit is not rated
-    link = _public_url("surveys_public.rate", purchase_id=purchase.id)
+    link = public_url("surveys_public.rate", purchase_id=purchase.id)
     return _html("surveys/_receipt.html", merchant=merchant, purchase=purchase, link=link)
 
 

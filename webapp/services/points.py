@@ -411,10 +411,9 @@ def _locale_for(user: User, merchant: Merchant) -> str:
 
 
 def _wallet_link() -> str:
-    from flask import current_app, url_for
+    from webapp.web import public_url
 
-    with current_app.test_request_context():
-        return current_app.config["PUBLIC_URL"].rstrip("/") + url_for("wallet.index")
+    return public_url("wallet.index")
 
 
 def _birthday_email(session: Session, merchant: Merchant, user_id: int, now: datetime) -> None:
