@@ -84,6 +84,9 @@ class UnitOfWork:
         # what to do with the result of the one that returns rows.
         self.combined: list[tuple[Any, Callable[[Any], None] | None]] | None = None
         self.zones: dict[int, ZoneInfo] = {}
+        # Cards whose balance a posting moved in this transaction (``ledger``): a sale keeps its
+        # card loaded for the receipt only when its own UPDATE was the card's one change.
+        self.balances_moved: set[int] = set()
         # Functions to call once the transaction commits (``after_commit``).
         self._after_commit: dict[object, object] = {}
         # Loaded objects the commit leaves as they are (``keep_loaded``).
@@ -150,6 +153,7 @@ class UnitOfWork:
 
     def _committed(self) -> list[tuple[int, float]]:
         written, self.outbox_written = self.outbox_written, []
+        self.balances_moved = set()
         callbacks, self._after_commit = list(self._after_commit.values()), {}
         for function in callbacks:
             function()
@@ -163,6 +167,7 @@ class UnitOfWork:
         self._kept, self._kept_types = [], ()
         if not nested:
             self.outbox_written = []
+            self.balances_moved = set()
             self._after_commit = {}
         if self.plugin_rows_written:
             self._merchants.clear()  # what was read after the write may be gone

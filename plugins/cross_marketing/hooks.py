@@ -30,6 +30,7 @@ from webapp.plugin_api import (
     job,
     money,
     render_fragment,
+    scratch,
 )
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ def neighbourly_purchase_recorded(merchant, purchase, membership, session, adjus
     issued: list[dict] = []  # history for the economics pages: written after the commit
     services.issue_for_purchase(session, merchant, purchase, membership.user_id, issued)
     services.queue_issued_events(session, merchant.id, issued)
+    # The receipt that follows in the same request knows whether there is anything to look up.
+    scratch("cross_marketing").setdefault("sale_touched_certificates", {})[purchase.id] = bool(redeemed or issued)
 
 
 @hookimpl
@@ -165,6 +168,8 @@ def neighbourly_tpl_checkout(merchant, membership):
 
 @hookimpl
 def neighbourly_collect_receipt_lines(merchant, purchase):
+    if scratch("cross_marketing").get("sale_touched_certificates", {}).get(purchase.id) is False:
+        return []  # recorded in this request, handing out and using no certificate: nothing to read
     currency = merchant.network.currency
     lines = []
     # One statement for the certificates the purchase issued and those it used, with the

@@ -36,6 +36,8 @@ def _probe_validate(merchant, membership, draft):
 def _probe_recorded(merchant, purchase, membership, session):
     if purchase.amount == 13300:  # a bill of 133.00 makes this plugin fail mid-transaction
         raise RuntimeError("probe plugin failed")
+    if purchase.amount == 7700:  # a bill of 77.00 gets a bonus on the buyer's own card
+        ledger.post(session, [ledger.Posting(membership.id, merchant.id, "adjust", 55, "Probe bonus")])
 
 
 def _probe_receipt_slot(merchant, purchase):
@@ -235,6 +237,21 @@ def test_full_purchase_with_points_over_htmx(client, shop, customer):
     assert balance_of(customer) == BALANCE - 1500 + 250
     assert ledger.ledger_sum(db.session, customer.id) == BALANCE - 1500 + 250
     assert "+250" in body and "1,750" in body  # earned and new balance on the receipt
+
+
+@pytest.mark.parametrize(("amount", "plugin_bonus"), [("40", 0), ("77", 55)])
+def test_the_receipt_shows_the_card_balance_after_everything_the_sale_did(client, shop, customer, amount, plugin_bonus):
+    # The card's figures come from the sale's own UPDATE unless a plugin moved the balance too.
+    enable_plugins(shop, "probe_till")
+    sign_in(client, shop.cashier)
+    response = buy(client, shop, customer, amount=amount, points="1000")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200, body
+    earned = (int(amount) * 100 - 1000) // 10
+    expected = BALANCE - 1000 + earned + plugin_bonus
+    assert balance_of(customer) == expected
+    receipt = body[body.index("Card balance"):]
+    assert f"{expected:,}" in receipt[:200], receipt[:200]
 
 
 def test_replayed_key_shows_the_same_receipt_and_records_once(client, shop, customer):

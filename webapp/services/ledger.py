@@ -297,6 +297,7 @@ def change_balance(session: Session, membership_id: int, delta: int) -> int:
     new_balance = session.connection().execute(
         _balance_updates("any", 1), {"id_0": membership_id, "delta_0": delta}
     ).scalar()
+    unit_of_work.current(session).balances_moved.add(membership_id)
     if new_balance is None:
         raise InsufficientPoints(_("Not enough points on the card for that."))
     return new_balance
@@ -345,7 +346,7 @@ _MANY_UPDATES = {
         "WITH locked AS (SELECT id FROM memberships WHERE id = ANY(CAST(:ids AS integer[])) "
         "ORDER BY id FOR UPDATE) "
         "UPDATE memberships AS m SET balance = m.balance + v.delta "
-        "FROM unnest(CAST(:ids AS integer[]), CAST(:deltas AS integer[])) AS v(id, delta) "
+        "FROM unnest(CAST(:ids AS integer[]), CAST(:deltas AS bigint[])) AS v(id, delta) "
         "WHERE m.id = v.id AND m.id IN (SELECT id FROM locked) AND m.balance + v.delta >= 0 "
         "RETURNING m.balance, m.id"
     ),
@@ -361,6 +362,7 @@ _MANY_UPDATES = {
 
 def _apply_balances(session: Session, deltas: list[tuple[int, int]]) -> list[int]:
     """Run the guarded UPDATE for (membership id, delta) pairs; return the ids it changed."""
+    unit_of_work.current(session).balances_moved.update(card for card, _delta in deltas)
     if len(deltas) > MANY_CARDS:
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
