@@ -202,7 +202,10 @@ class ExpiryMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_fifo_expiry_matches_a_model_of_lots(app, make_network, make_merchant, make_member, clock):
+@pytest.mark.parametrize("first_lots", [None, 2])
+def test_fifo_expiry_matches_a_model_of_lots(app, make_network, make_merchant, make_member, clock, first_lots, monkeypatch):
+    if first_lots is not None:  # the wallet's next expiry past a card's first credits read
+        monkeypatch.setattr(points, "FIRST_LOTS", first_lots)
     expired: list[int] = []
     run_state_machine_as_test(
         lambda: ExpiryMachine((make_network, make_merchant, make_member), clock, expired),

@@ -562,7 +562,7 @@ def _alive_lots_statement(where):
     running = (
         select(
             ledger.c.membership_id, cards.c.merchant_id, ledger.c.amount, ledger.c.expires_at,
-            ledger.c.expiry_idle_months, cards.c.last_purchase_at,
+            ledger.c.expiry_idle_months, cards.c.last_purchase_at, ledger.c.created_at, ledger.c.id,
             func.coalesce(debits.c.debits, 0).label("debits"),
             func.sum(ledger.c.amount).over(
                 partition_by=ledger.c.membership_id,
@@ -579,13 +579,27 @@ def _alive_lots_statement(where):
     return select(running).where(running.c.running > running.c.debits)
 
 
-@lru_cache(maxsize=1)
-def _cards_lots_statement():
+@lru_cache(maxsize=2)
+def _cards_lots_statement(first: int | None = None):
     """``alive_lots`` of a list of cards (``membership_ids``), built once: the wallet asks on
-    every visit and building the windowed statement cost more Python than running it."""
-    return _alive_lots_statement(
-        Membership.__table__.c.id.in_(bindparam("membership_ids", expanding=True))
-    )
+    every visit and building the windowed statement cost more Python than running it. With
+    ``first``, only each card's first ``first`` live credits in the order they are used up."""
+    alive = _alive_lots_statement(Membership.__table__.c.id.in_(bindparam("membership_ids", expanding=True)))
+    if first is None:
+        return alive
+    alive = alive.subquery("alive")
+    ranked = select(
+        alive,
+        func.row_number().over(
+            partition_by=alive.c.membership_id, order_by=(alive.c.expires_at, alive.c.created_at, alive.c.id)
+        ).label("rank"),
+    ).subquery("ranked")
+    return select(ranked).where(ranked.c.rank <= first)
+
+
+# The wallet reads this many live credits a card (a regular's history holds hundreds), and
+# reads on only for a card whose first ones might not include its next expiry day.
+FIRST_LOTS = 16
 
 
 def _lots(rows) -> list[Lot]:
@@ -613,12 +627,25 @@ def next_expiries(session: Session, membership_ids: list[int], zones: dict[int, 
     if not membership_ids:
         return {}
     now = now or utcnow()
+
+    def day_of(membership_id: int, moment: datetime) -> date:
+        tz = zones.get(membership_id)
+        return local_date(max(moment, now), tz) if tz else max(moment, now).astimezone(UTC).date()
+
     by_card: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    rows = session.connection().execute(_cards_lots_statement(), {"membership_ids": list(membership_ids)})
-    for lot in _lots(rows.all()):
-        tz = zones.get(lot.membership_id)
-        day = local_date(max(lot.expires_at, now), tz) if tz else max(lot.expires_at, now).astimezone(UTC).date()
-        by_card[lot.membership_id][day] += lot.points
+    connection = session.connection()
+    rows = connection.execute(_cards_lots_statement(FIRST_LOTS), {"membership_ids": list(membership_ids)}).all()
+    for lot in _lots(rows):
+        by_card[lot.membership_id][day_of(lot.membership_id, lot.expires_at)] += lot.points
+    # A credit's date is never before its stored one, so the credits after a card's first ones
+    # can only fall on its earliest day if the last of those is stored on or before that day.
+    last_read = {row.membership_id: row.expires_at for row in rows if row.rank == FIRST_LOTS}
+    more = [card for card, stored in last_read.items() if day_of(card, stored) <= min(by_card[card])]
+    if more:
+        for membership_id in more:
+            by_card.pop(membership_id)
+        for lot in _lots(connection.execute(_cards_lots_statement(), {"membership_ids": more}).all()):
+            by_card[lot.membership_id][day_of(lot.membership_id, lot.expires_at)] += lot.points
     result = {}
     for membership_id, days in by_card.items():
         first = min(days)
