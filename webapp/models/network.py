@@ -89,7 +89,9 @@ class Merchant(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    network: Mapped[Network] = relationship(back_populates="merchants")
+    # Joined: nearly every use of a merchant reads its network (currency, time zone, point value),
+    # and a merchant loaded by id would otherwise cost a second statement for it.
+    network: Mapped[Network] = relationship(back_populates="merchants", lazy="joined")
     # The people with the owner's role, the one who applied first (read-only: roles are written
     # as StaffRole rows by the staff service).
     owners: Mapped[list[User]] = relationship(
