@@ -120,15 +120,9 @@ def add_many(
 
 def _insert(session: Session, rows: list[dict[str, Any]], delays: list[float]) -> None:
     table = OutboxMessage.__table__
-
-    def written(result) -> None:
-        # Handed to the task queue when the transaction commits (``webapp.unit_of_work``).
-        ids = result.scalars().all()
-        unit_of_work.current(session).outbox_written.extend(zip(ids, delays, strict=True))
-
-    if unit_of_work.defer_write(session, lambda: insert(table).values(rows).returning(table.c.id), written):
-        return  # goes in with the sale's other closing writes (``combined_writes``)
-    written(session.execute(insert(table).returning(table.c.id), rows))
+    ids = session.execute(insert(table).returning(table.c.id), rows).scalars().all()
+    # Handed to the task queue when the transaction commits (``webapp.unit_of_work``).
+    unit_of_work.current(session).outbox_written.extend(zip(ids, delays, strict=True))
 
 
 @contextmanager

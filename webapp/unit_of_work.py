@@ -28,8 +28,7 @@ on first use, ``current(session)``), with a stated lifetime instead of ad-hoc ca
   its commit and forgotten on rollback (``webapp.outbox``), and the messages of an open
   ``outbox.batched`` block.
 - the sale's deferred writes: ledger rows and merchant-week increments collected by
-  ``batched_postings`` and written when that block ends; on PostgreSQL, the statements of an
-  open ``combined_writes`` block, sent as one when it ends.
+  ``batched_postings`` and written when that block ends.
 - the time zones of merchants (a network's zone does not change while a request runs).
 - functions to call after the commit (``unit.after_commit``), such as dropping the street
   search's cached pages after the catalogue changed.
@@ -38,14 +37,14 @@ on first use, ``current(session)``), with a stated lifetime instead of ad-hoc ca
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, literal, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, scoped_session
 
 if TYPE_CHECKING:
@@ -80,9 +79,6 @@ class UnitOfWork:
         # ``batched_postings``: ledger rows and merchant-week increments written at its end.
         self.ledger_rows: list[dict[str, Any]] | None = None
         self.weekly: dict[tuple[int, date], dict[str, int]] | None = None
-        # ``combined_writes`` (PostgreSQL): statements nobody reads before the block's end, and
-        # what to do with the result of the one that returns rows.
-        self.combined: list[tuple[Any, Callable[[Any], None] | None]] | None = None
         self.zones: dict[int, ZoneInfo] = {}
         # Cards whose balance a posting moved in this transaction (``ledger``): a sale keeps its
         # card loaded for the receipt only when its own UPDATE was the card's one change.
@@ -224,53 +220,6 @@ def unit_of_work(session: Session, *, join: bool = True) -> Iterator[UnitOfWork]
         except BaseException:
             _roll_back(unit.session)
             raise
-
-
-@contextmanager
-def combined_writes(session: Session) -> Iterator[None]:
-    """On PostgreSQL, the writes handed to ``defer_write`` inside go in as one statement when the
-    block ends without an error (data-modifying CTEs around the one whose rows are read): one
-    round trip for the sale's card-month, merchant-week and outbox rows instead of three. Other
-    databases run each write at once, as without the block (one process, no round trips to save).
-    On an error nothing is written (the caller rolls back).
-    """
-    unit = current(session)
-    if unit.combined is not None or _real(session).get_bind().dialect.name != "postgresql":
-        yield  # already combining (the outer block writes), or nothing to gain here
-        return
-    pending: list[tuple[Any, Callable[[Any], None] | None]] = []
-    unit.combined = pending
-    try:
-        yield
-    finally:
-        unit.combined = None
-    if not pending:
-        return
-    session.flush()  # pending ORM changes first, as each write would have done
-    main, on_result = next(((statement, then) for statement, then in pending if then is not None), (None, None))
-    rest = [statement for statement, _then in pending if statement is not main]
-    if main is None:
-        main = select(literal(1))
-    if rest:  # each runs to completion whether or not the main statement reads it
-        main = main.add_cte(*(statement.cte(f"write_{number}") for number, statement in enumerate(rest)))
-    result = session.connection().execute(main)
-    if on_result is not None:
-        on_result(result)
-
-
-def defer_write(
-    session: Session, build: Callable[[], Any], on_result: Callable[[Any], None] | None = None
-) -> bool:
-    """Hand the write ``build()`` makes (a Core INSERT/UPDATE carrying its values) to the open
-    ``combined_writes`` block; ``False`` when none is open here (the caller writes it itself).
-    At most one write per block may want its result (``on_result``, e.g. RETURNING ids)."""
-    unit = current(session)
-    if unit.combined is None:
-        return False
-    if on_result is not None and any(then is not None for _statement, then in unit.combined):
-        raise RuntimeError("one combined write per block may read its result")
-    unit.combined.append((build(), on_result))
-    return True
 
 
 def _roll_back(session: Session) -> None:

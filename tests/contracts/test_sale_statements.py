@@ -37,9 +37,6 @@ from webapp.services.ledger import find_balance_mismatches
 from webapp.services.purchases import PurchaseDraft, lines_total, priced_lines, record_purchase
 
 MAX_STATEMENTS = 10
-# PostgreSQL sends a sale's closing writes (the card's month, the merchant-week, the plugins'
-# ledger rows, the outbox) as one statement: two fewer than SQLite at least.
-POSTGRES_SAVES = 2
 
 
 @pytest.fixture
@@ -127,14 +124,6 @@ def _sale(street, membership_id, amount=100_000, points=0, options=None, counter
     return figures
 
 
-def _limit(extra: int = 0) -> int:
-    """The most statements a sale may send on this test's database (``extra`` for the kinds of
-    sale that do more: referral rewards, redeeming a certificate)."""
-    if db.engine.dialect.name == "postgresql":
-        return MAX_STATEMENTS + extra - POSTGRES_SAVES
-    return MAX_STATEMENTS + extra
-
-
 def _listing(seen: list[str]) -> str:
     return f"{len(seen)} statements:\n" + "\n".join(statement.split("\n")[0][:120] for statement in seen)
 
@@ -159,7 +148,7 @@ def test_plain_sale(street):
     _sale(street, street["plain"])  # warm: the first sale of a card, caches
     (_id, earned, _cert), seen = _count(street, street["plain"])
     assert earned > 0
-    assert len(seen) <= _limit(), _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS, _listing(seen)
 
 
 def test_sale_of_three_price_list_items_adds_one_statement(street):
@@ -192,7 +181,7 @@ def test_sale_spending_points(street, give_points):
     give_points(db.session.get(Membership, street["plain"]), 10_000)
     _sale(street, street["plain"])
     (_id, earned, _cert), seen = _count(street, street["plain"], points=100)
-    assert len(seen) <= _limit(), _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS, _listing(seen)
 
 
 def test_referred_sale(street):
@@ -203,7 +192,7 @@ def test_referred_sale(street):
     _sale(street, street["referred"])
     (purchase_id, earned, _cert), seen = _count(street, street["referred"])
     assert db.session.scalar(select(func.count(Reward.id)).where(Reward.purchase_id == purchase_id)) == 3
-    assert len(seen) <= _limit(5), _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 5, _listing(seen)
 
 
 def test_certificate_issuing_sale(street):
@@ -214,7 +203,7 @@ def test_certificate_issuing_sale(street):
     before = db.session.scalar(select(func.count(Certificate.id)))
     (_id, earned, _used), seen = _count(street, street["plain"])
     assert db.session.scalar(select(func.count(Certificate.id))) == before + 1
-    assert len(seen) <= _limit(), _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS, _listing(seen)
 
 
 def _certificate_for(street, offer) -> int:
@@ -239,7 +228,7 @@ def test_certificate_redeeming_sale(street):
     (_id, earned, used), seen = _count(street, street["plain"], options={"certificate_id": str(certificate_id)})
     assert used > 0
     assert db.session.get(Certificate, certificate_id).status == "redeemed"
-    assert len(seen) <= _limit(2), _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 2, _listing(seen)
 
 
 def test_sale_redeeming_and_issuing(street):
@@ -248,7 +237,7 @@ def test_sale_redeeming_and_issuing(street):
     _sale(street, street["plain"])
     (_id, earned, used), seen = _count(street, street["plain"], options={"certificate_id": str(certificate_id)})
     assert used > 0
-    assert len(seen) <= _limit(3), _listing(seen)
+    assert len(seen) <= MAX_STATEMENTS + 3, _listing(seen)
 
 
 def test_work_moved_out_of_the_sale_arrives_once_after_the_commit(street):

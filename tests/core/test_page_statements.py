@@ -69,9 +69,8 @@ def test_staff_pages_and_wallet_stay_within_their_statements(app, client, make_u
 # The till's purchase POST (htmx), with every plugin on: the signed-in user, the shop with its
 # role, network and plugin rows, the card, the sale's eight, and for the receipt the level reached.
 # The receipt reads neither the card (its new figures came back from the sale's UPDATE) nor
-# certificates (the sale in this request handed out and used none). PostgreSQL sends the sale's
-# closing writes as one statement (two fewer).
-CHECKOUT_LIMIT = {"sqlite": 12, "postgresql": 10}
+# certificates (the sale in this request handed out and used none).
+CHECKOUT_LIMIT = 12
 
 
 def _statements_of_post(client, path, data):
@@ -113,5 +112,4 @@ def test_the_checkout_post_stays_within_its_statements(app, client, make_user, m
             client.post_form(path, data, htmx=True)  # warm: templates, prebuilt statements
             data["idempotency_key"] = "k-counted"
         counted = _statements_of_post(client, path, data)
-        limit = CHECKOUT_LIMIT[db.engine.dialect.name]
-        assert len(counted) <= limit, (len(counted), counted)
+        assert len(counted) <= CHECKOUT_LIMIT, (len(counted), counted)

@@ -101,24 +101,6 @@ def _weekly_upsert(dialect: str, columns: tuple[str, ...]):
     )
 
 
-def _weekly_upsert_carrying(dialect: str, merchant_id: int, week: date, increments: dict[str, int]):
-    """The same upsert with its values in it (every column given: no default's bind name can meet
-    another statement's in a combined write)."""
-    table = MerchantWeeklyStats.__table__
-    row = dict.fromkeys(_WEEKLY_FIGURES, 0) | increments
-    statement = upsert_insert(dialect)(table).values(merchant_id=merchant_id, week_start=week, **row)
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.merchant_id, table.c.week_start],
-        set_={column: table.c[column] + statement.excluded[column] for column in sorted(increments)},
-    )
-
-
-_WEEKLY_FIGURES = (
-    "purchases", "refunds", "revenue", "amount_paid", "points_earned", "points_redeemed", "points_other",
-    "new_customers", "repeat_customers",
-)
-
-
 def bump_weekly_stats(
     session: Session, merchant_id: int, moment: datetime, *, zone: tzinfo | None = None,
     **increments: int,
@@ -143,10 +125,7 @@ def bump_weekly_stats(
 
 
 def _write_weekly(session: Session, merchant_id: int, week: date, increments: dict[str, int]) -> None:
-    dialect = session.get_bind().dialect.name
-    if unit_of_work.defer_write(session, lambda: _weekly_upsert_carrying(dialect, merchant_id, week, increments)):
-        return  # goes in with the sale's other closing writes (``combined_writes``)
-    statement = _weekly_upsert(dialect, tuple(sorted(increments)))
+    statement = _weekly_upsert(session.get_bind().dialect.name, tuple(sorted(increments)))
     session.connection().execute(
         statement, {"merchant_id": merchant_id, "week_start": week, **increments}
     )
@@ -215,27 +194,16 @@ def bump_customer_month(
     revenue: int,
 ) -> None:
     """Add a sale (or, negative, its refund) to the card's month: one upsert, never a read."""
-    dialect = session.get_bind().dialect.name
-    values = {
-        "merchant_id": merchant_id,
-        "membership_id": membership_id,
-        "month": local_month(moment, zone),
-        "join_month": local_month(joined_at, zone),
-        "purchases": purchases,
-        "revenue": revenue,
-    }
-    if unit_of_work.defer_write(session, lambda: _customer_month_upsert_carrying(dialect, values)):
-        return  # goes in with the sale's other closing writes (``combined_writes``)
-    session.connection().execute(_customer_month_upsert(dialect), values)
-
-
-def _customer_month_upsert_carrying(dialect: str, values: dict):
-    """The same upsert with its values in it, for a combined write."""
-    table = CustomerMonthTotals.__table__
-    statement = upsert_insert(dialect)(table).values(**values)
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.membership_id, table.c.month],
-        set_={column: table.c[column] + statement.excluded[column] for column in ("purchases", "revenue")},
+    session.connection().execute(
+        _customer_month_upsert(session.get_bind().dialect.name),
+        {
+            "merchant_id": merchant_id,
+            "membership_id": membership_id,
+            "month": local_month(moment, zone),
+            "join_month": local_month(joined_at, zone),
+            "purchases": purchases,
+            "revenue": revenue,
+        },
     )
 
 
@@ -463,8 +431,6 @@ def insert_entries(session: Session, postings: list[Posting], moment: datetime) 
 
 
 def _write_entries(session: Session, rows: list[dict]) -> None:
-    if unit_of_work.defer_write(session, lambda: insert(LedgerEntry.__table__).values(rows)):
-        return  # goes in with the sale's other closing writes (``combined_writes``)
     session.flush()  # pending ORM changes first, as the ORM's bulk insert would
     session.connection().execute(_LEDGER_INSERT, rows)
 

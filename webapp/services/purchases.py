@@ -52,7 +52,7 @@ from webapp.services.ledger import (
     insert_entries,
 )
 from webapp.timezones import network_zone, remember_merchant_zone
-from webapp.unit_of_work import combined_writes, unit_of_work
+from webapp.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -484,31 +484,28 @@ def _record(
             zone = network_zone(merchant.network)
             remember_merchant_zone(session, merchant_id, zone)  # plugins' postings: no zone look-up
             _write_ledger(session, merchant, purchase, draft, figures, now)  # before the hooks, as they are promised
-            # PostgreSQL: the closing writes below (the card's month, the merchant-week, the
-            # plugins' ledger rows, the outbox) go in as one statement: two round trips fewer.
-            with combined_writes(session):
-                # The card's month for lifetime value and cohorts (a per-card row cannot join the
-                # merchant-week upsert below).
-                bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
-                # The follow-up work commits with the sale (the outbox), never after it: what the
-                # plugins' hooks queue, their after-commit rows and the event's (webhooks) go in
-                # with one INSERT at the end.
-                with outbox.batched(session):
-                    # The ledger rows plugins post go in with one INSERT (one statement fewer for
-                    # each plugin after the first), and the merchant-week they all bump with one upsert.
-                    with batched_postings(session):
-                        bump_weekly_stats(
-                            session, merchant_id, now, zone=zone,
-                            purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
-                            points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
-                            repeat_customers=1 if card.visits == 2 else 0,
-                        )
-                        hooks.neighbourly_purchase_recorded(
-                            merchant=merchant, purchase=purchase, membership=membership, session=session,
-                            adjustments=figures.adjustments,
-                        )
-                    tasks.queue_committed(session, merchant, "purchase", purchase.id)
-                    outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
+            # The card's month for lifetime value and cohorts: the one statement the running totals
+            # add to a sale (a per-card row cannot join the merchant-week upsert below).
+            bump_customer_month(session, merchant_id, membership_id, now, membership.joined_at, zone, 1, draft.amount)
+            # The follow-up work commits with the sale (the outbox), never after it: what the
+            # plugins' hooks queue, their after-commit rows and the event's (webhooks) go in with
+            # one INSERT at the end.
+            with outbox.batched(session):
+                # The ledger rows plugins post go in with one INSERT (one statement fewer for each
+                # plugin after the first), and the merchant-week they all bump with one upsert.
+                with batched_postings(session):
+                    bump_weekly_stats(
+                        session, merchant_id, now, zone=zone,
+                        purchases=1, revenue=draft.amount, amount_paid=figures.amount_paid,
+                        points_earned=figures.points_earned, points_redeemed=draft.points_to_use,
+                        repeat_customers=1 if card.visits == 2 else 0,
+                    )
+                    hooks.neighbourly_purchase_recorded(
+                        merchant=merchant, purchase=purchase, membership=membership, session=session,
+                        adjustments=figures.adjustments,
+                    )
+                tasks.queue_committed(session, merchant, "purchase", purchase.id)
+                outbox.record_event(session, merchant, "purchase.recorded", purchase_event_data(purchase))
             # The receipt and the after-commit dispatch read these without loading them again:
             # this transaction wrote every column of the purchase, and a sale never writes the
             # merchant, its network or users. Everything else is expired by the commit as usual.
