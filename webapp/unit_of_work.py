@@ -30,6 +30,8 @@ on first use, ``current(session)``), with a stated lifetime instead of ad-hoc ca
 - the sale's deferred writes: ledger rows and merchant-week increments collected by
   ``batched_postings`` and written when that block ends.
 - the time zones of merchants (a network's zone does not change while a request runs).
+- the cards whose balance a posting moved (``ledger``): a sale keeps its card loaded through the
+  commit, with the figures its own UPDATE returned, only when that UPDATE was the card's one change.
 - functions to call after the commit (``unit.after_commit``), such as dropping the street
   search's cached pages after the catalogue changed.
 """
