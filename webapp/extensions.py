@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from functools import cache
 from typing import TypeVar
 
+import psycopg
 from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_limiter import Limiter
@@ -16,6 +16,7 @@ from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+from psycopg.types.numeric import NumericLoader
 from sqlalchemy import MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -109,27 +110,21 @@ def _unicode_lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
-@event.listens_for(Engine, "connect")
-def _postgres_on_connect(dbapi_connection, connection_record) -> None:
+class _WholeNumericLoader(NumericLoader):
     """Money and points are ``bigint`` columns, and PostgreSQL adds bigints up as ``numeric``: a
     whole number of those comes back as ``int`` (as SQLite's sums do), a fraction as ``Decimal``."""
-    if not type(dbapi_connection).__module__.startswith("psycopg"):
-        return
-    dbapi_connection.adapters.register_loader("numeric", _whole_numeric_loader())
+
+    def load(self, data):
+        text = bytes(data)
+        if text.lstrip(b"-").isdigit():
+            return int(text)
+        return super().load(data)
 
 
-@cache
-def _whole_numeric_loader() -> type:
-    from psycopg.types.numeric import NumericLoader
-
-    class WholeNumericLoader(NumericLoader):
-        def load(self, data):
-            text = bytes(data)
-            if text.lstrip(b"-").isdigit():
-                return int(text)
-            return super().load(data)
-
-    return WholeNumericLoader
+@event.listens_for(Engine, "connect")
+def _postgres_on_connect(dbapi_connection, connection_record) -> None:
+    if isinstance(dbapi_connection, psycopg.Connection):
+        dbapi_connection.adapters.register_loader("numeric", _WholeNumericLoader)
 
 
 @event.listens_for(Engine, "begin")

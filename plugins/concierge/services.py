@@ -35,6 +35,7 @@ from webapp.plugin_api import (
     ValidationFailed,
     in_recipient_language,
     outbox,
+    public_url,
     send_email,
     unit_of_work,
     utcnow,
@@ -473,16 +474,13 @@ def _announce(
 
 
 def staff_link(merchant: Merchant, question: AskedQuestion) -> str:
-    return (
-        current_app.config["PUBLIC_URL"].rstrip("/")
-        + f"/business/{merchant.slug}/questions/{question.id}"
-    )
+    return public_url("concierge.staff_thread", merchant_slug=merchant.slug, question_id=question.id)
 
 
 def customer_link(merchant: Merchant, question: AskedQuestion) -> str:
     if question.user_id is None:
-        return current_app.config["PUBLIC_URL"].rstrip("/") + f"/m/{merchant.slug}"
-    return current_app.config["PUBLIC_URL"].rstrip("/") + f"/m/{merchant.slug}/ask/{question.id}"
+        return public_url("public.merchant", slug=merchant.slug)
+    return public_url("concierge.thread", merchant_slug=merchant.slug, question_id=question.id)
 
 
 def _tell_assignee(

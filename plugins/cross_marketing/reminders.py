@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import url_for
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 
@@ -13,15 +12,14 @@ def send_reminders(session) -> int:
     """E-mail holders 7 days and 1 day before expiry, through the task queue."""
     from flask import current_app
 
-    from webapp.plugin_api import send_email, unit_of_work
+    from webapp.plugin_api import public_url, send_email, unit_of_work
 
     reminders = services.due_reminders(session)
-    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    link = public_url("cross_marketing_wallet.index")  # the same for every holder
     with unit_of_work(session):  # the e-mails are outbox rows: they leave once committed
         for reminder in reminders:
             locale = reminder.locale if reminder.locale in current_app.config["LANGUAGES"] else "en"
             with current_app.test_request_context(), force_locale(locale):
-                link = base + url_for("cross_marketing_wallet.index")
                 date = format_date(reminder.expires_at)
                 subject = _(
                     "Your certificate at %(issuer)s expires on %(date)s",

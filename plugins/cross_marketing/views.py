@@ -7,7 +7,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -28,6 +27,7 @@ from webapp.plugin_api import (
     db,
     merchant_plugin_blueprint,
     minor_to_decimal,
+    public_url,
     render,
     render_pdf,
     see_other,
@@ -283,9 +283,7 @@ def act(certificate_id: int, action: str):
         elif action == "gift":
             token = services.create_gift_link(db.session, current_user.id, certificate_id)
             found = services.holder_certificate(db.session, current_user.id, certificate_id)
-            link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
-                "cross_marketing_wallet.gift", token=token
-            )
+            link = public_url("cross_marketing_wallet.gift", token=token)
             return _certificate_page(found, gift_link=link)
         elif action == "cancel-gift":
             services.cancel_gift(db.session, current_user.id, certificate_id)

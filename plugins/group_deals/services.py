@@ -50,6 +50,7 @@ from webapp.plugin_api import (
     outbox,
     parse_money,
     post,
+    public_url,
     send_email,
     unit_of_work,
     utcnow,
@@ -608,7 +609,7 @@ def display_code(voucher: Voucher) -> str:
 
 
 def deal_link(merchant: Merchant, deal: Deal) -> str:
-    return current_app.config["PUBLIC_URL"].rstrip("/") + f"/m/{merchant.slug}/deals/{deal.id}"
+    return public_url("group_deals.deal", merchant_slug=merchant.slug, deal_id=deal.id)
 
 
 def close_deal(session: Session, deal_id: int, now: datetime | None = None) -> str | None:

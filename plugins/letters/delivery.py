@@ -155,7 +155,7 @@ def sample_context(merchant: Merchant) -> dict:
         "certificate": money(100000, merchant.network.currency, locale),
         "bonus_code": "CINEMA-7F3K",
         "bonus_partner": "Kino Star",
-        "wallet_url": current_app.config["PUBLIC_URL"].rstrip("/") + "/wallet/",
+        "wallet_url": public_url("wallet.index"),
         "locale": locale,
     }
 

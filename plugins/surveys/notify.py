@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from webapp.plugin_api import StaffRole, User, db, in_recipient_language, send_email
+from webapp.plugin_api import StaffRole, User, db, in_recipient_language, public_url, send_email
 
 
 def notify_owner_of_complaint(merchant, complaint, rating) -> None:
@@ -14,9 +13,7 @@ def notify_owner_of_complaint(merchant, complaint, rating) -> None:
         select(User).join(StaffRole, StaffRole.user_id == User.id)
         .where(StaffRole.merchant_id == merchant.id, StaffRole.role == "owner")
     ).all()
-    link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
-        "surveys.complaint", merchant_slug=merchant.slug, complaint_id=complaint.id
-    )
+    link = public_url("surveys.complaint", merchant_slug=merchant.slug, complaint_id=complaint.id)
     for owner in owners:
         if not owner.email:
             continue

@@ -11,7 +11,7 @@ from webapp.extensions import db, limiter
 from webapp.mail import in_recipient_language, send_email
 from webapp.services import accounts
 from webapp.unit_of_work import unit_of_work
-from webapp.web import landing_url, render, safe_next
+from webapp.web import landing_url, public_url, render, safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -102,10 +102,10 @@ def request_reset():
     if request.method == "POST":
         user = accounts.find_user_by_email(db.session, request.form.get("email", ""))
         if user is not None and user.erased_at is None:
-            token = accounts.create_reset_token(db.session, user)
-            link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.reset", token=token)
-            # The e-mail is an outbox row: it leaves once committed.
+            # The token and its e-mail (an outbox row) commit together.
             with unit_of_work(db.session), in_recipient_language(user):
+                token = accounts.create_reset_token(db.session, user)
+                link = public_url("auth.reset", token=token)
                 send_email(
                     to=user.email,
                     subject=_("Reset your Neighbourly password"),

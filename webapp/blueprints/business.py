@@ -43,7 +43,7 @@ from webapp.services import points as points_service
 from webapp.templating import gettext as _  # the catalogue looked up once a request
 from webapp.timezones import network_zone
 from webapp.unit_of_work import unit_of_work
-from webapp.web import is_fragment_request, render, see_other, staff_required
+from webapp.web import is_fragment_request, public_url, render, see_other, staff_required
 
 bp = Blueprint("business", __name__, url_prefix="/business")
 
@@ -605,26 +605,24 @@ def staff_view(merchant: Merchant):
 def invite(merchant: Merchant):
     email = request.form.get("email", "")
     try:
-        created = staff.invite_cashier(db.session, merchant, current_user, email)
+        with unit_of_work(db.session):  # the invitation and its e-mail (an outbox row) commit together
+            created = staff.invite_cashier(db.session, merchant, current_user, email)
+            link = public_url("business.invitation", token=created.token)
+            invitee = accounts.find_user_by_email(db.session, created.invitation.email)
+            with in_recipient_language(invitee, merchant.network):
+                send_email(
+                    to=created.invitation.email,
+                    subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
+                    text=_(
+                        "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
+                        "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
+                        "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
+                        inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
+                    ),
+                    sender_name=merchant.name,
+                )
     except (ValidationFailed, Conflict) as error:
         return _staff(merchant, status=422, email=email, errors={"email": error.message})
-    link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
-        "business.invitation", token=created.token
-    )
-    with unit_of_work(db.session):  # the e-mail is an outbox row: it leaves once committed
-        invitee = accounts.find_user_by_email(db.session, created.invitation.email)
-        with in_recipient_language(invitee, merchant.network):
-            send_email(
-                to=created.invitation.email,
-                subject=_("%(merchant)s invites you to work at its till", merchant=merchant.name),
-                text=_(
-                    "Hello,\n\n%(inviter)s invites you to record purchases at %(merchant)s as a cashier on "
-                    "Neighbourly.\n\nOpen this link within seven days and sign in (or create an account) "
-                    "with this e-mail address:\n%(link)s\n\nIf you did not expect this, ignore this e-mail.",
-                    inviter=current_user.name or current_user.email, merchant=merchant.name, link=link,
-                ),
-                sender_name=merchant.name,
-            )
     flash(_("An invitation is on its way to %(email)s.", email=created.invitation.email), "success")
     return see_other("business.staff", merchant_slug=merchant.slug)
 

@@ -31,7 +31,7 @@ from webapp.services import hours as hours_service
 from webapp.services.merchants import CATEGORIES
 from webapp.templating import qr_svg
 from webapp.timezones import use_network_zone
-from webapp.web import render, see_other
+from webapp.web import public_url, render, see_other
 
 bp = Blueprint("public", __name__)
 
@@ -63,10 +63,9 @@ def category_label(key: str) -> str:
 
 def join_url(merchant, via: str | None = None, external: bool = True) -> str:
     """The join link of a merchant; absolute (from ``PUBLIC_URL``) for QR codes and sharing."""
-    path = url_for("public.join", code=merchant.join_code, via=via)
     if not external:
-        return path
-    return current_app.config["PUBLIC_URL"].rstrip("/") + path
+        return url_for("public.join", code=merchant.join_code, via=via)
+    return public_url("public.join", code=merchant.join_code, via=via)
 
 
 def _page_number() -> int:

@@ -388,10 +388,9 @@ def _disable_failing(session: Session, endpoint: WebhookEndpoint, now: datetime)
         select(User).join(StaffRole, StaffRole.user_id == User.id)
         .where(StaffRole.merchant_id == merchant.id, StaffRole.role == "owner")
     ).all()
-    path = current_app.url_map.bind("localhost").build(
-        "integrations.webhook", {"merchant_slug": merchant.slug, "endpoint_id": endpoint.id}
-    )
-    link = current_app.config["PUBLIC_URL"].rstrip("/") + path
+    from webapp.web import public_url
+
+    link = public_url("integrations.webhook", merchant_slug=merchant.slug, endpoint_id=endpoint.id)
     log.warning("webhook endpoint %s of merchant %s disabled after a day of failures", endpoint.id, merchant.id)
     for owner in owners:
         if not owner.email or getattr(owner, "erased_at", None) is not None:
