@@ -1,9 +1,12 @@
 """The pages the bench measures send a small, fixed number of statements with every plugin on.
 
-The owner's dashboard and customer list and a customer's wallet, counted like the bench counts
-them (``before_cursor_execute``, SQLite's ``BEGIN`` left out), after a warm-up request. The
-limits are the counts of 2026-12-07 (dashboard 12, customer list 3, wallet 14 on both backends).
+The owner's dashboard and customer list, a customer's wallet and the till's purchase POST,
+counted like the bench counts them (``before_cursor_execute``, SQLite's ``BEGIN`` left out), after
+a warm-up request. The limits are the counts of 2026-12-07 (dashboard 12, customer list 3,
+wallet 14, checkout 12 on both backends).
 """
+
+from contextlib import contextmanager
 
 from flask import current_app
 from sqlalchemy import event
@@ -14,7 +17,9 @@ from webapp.extensions import db
 LIMITS = {"dashboard": 12, "customers": 3, "wallet": 14}
 
 
-def _statements_for(client, path):
+@contextmanager
+def _counted():
+    """The statements sent inside the block (a list filled as they go)."""
     db.session.expunge_all()  # requests share the test's session: start from fresh objects, as a request does
     counted = []
 
@@ -24,9 +29,14 @@ def _statements_for(client, path):
 
     event.listen(db.engine, "before_cursor_execute", seen)
     try:
-        assert client.get(path).status_code == 200
+        yield counted
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
+
+
+def _statements_for(client, path):
+    with _counted() as counted:
+        assert client.get(path).status_code == 200
     return counted
 
 
@@ -73,33 +83,22 @@ def test_staff_pages_and_wallet_stay_within_their_statements(app, client, make_u
 CHECKOUT_LIMIT = 12
 
 
-def _statements_of_post(client, path, data):
+def _statements_of_post(client, path, data, monkeypatch):
     headers = {"HX-Request": "true", "X-CSRFToken": client.csrf_token()}  # (a request of its own)
-    db.session.expunge_all()
-    counted = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            counted.append(statement)
-
     handed_over = []
-    real_hand_over = outbox.hand_over
-    outbox.hand_over = handed_over.extend  # the worker runs the follow-up work later, not in the POST
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        response = client.post(path, data=data, headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)[:300]
-        assert "Purchase recorded" in response.get_data(as_text=True)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
-        outbox.hand_over = real_hand_over
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "hand_over", handed_over.extend)  # the worker runs them later, not the POST
+        with _counted() as counted:
+            response = client.post(path, data=data, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert "Purchase recorded" in response.get_data(as_text=True)
     assert handed_over  # the sale left follow-up work in the outbox
     for message_id, _delay in handed_over:
         outbox.run_message(db.session, message_id)
     return counted
 
 
-def test_the_checkout_post_stays_within_its_statements(app, client, make_user, make_merchant, make_member):
+def test_the_checkout_post_stays_within_its_statements(app, client, make_user, make_merchant, make_member, monkeypatch):
     owner, cashier = make_user(name="Owner"), make_user(name="Cashier")
     shop = make_merchant(owner=owner, cashiers=[cashier])
     _enable_every_plugin(shop, owner)
@@ -111,5 +110,5 @@ def test_the_checkout_post_stays_within_its_statements(app, client, make_user, m
         if number == 0:
             client.post_form(path, data, htmx=True)  # warm: templates, prebuilt statements
             data["idempotency_key"] = "k-counted"
-        counted = _statements_of_post(client, path, data)
+        counted = _statements_of_post(client, path, data, monkeypatch)
         assert len(counted) <= CHECKOUT_LIMIT, (len(counted), counted)
